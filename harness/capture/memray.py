@@ -1,0 +1,126 @@
+"""The memray backend: every allocation of a phase, its sites, what it kept; net and peak too.
+
+A fresh memray ``Tracker`` (Python allocators traced, no native frames) wraps each phase, so
+its file holds exactly the phase's allocations: totals and top sites by bytes and by count
+come from memray's own statistics, ``kept_*`` from its leaked records. A tracker ignores
+frees of memory allocated before it started, so it cannot see a drain; the net change and
+the peak come from the tracemalloc backend running alongside, started before setup.
+
+Each tracker window costs a fixed handful of allocations of its own (its enter and exit);
+they are measured once per trial on an empty window and subtracted, so that a phase that
+allocates nothing reads zero.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from typing import Any
+
+from harness.capture import PhaseCapture, Site
+from harness.capture.tracemalloc import TracemallocCapture
+
+_TOTALS = ("alloc_bytes", "alloc_count", "kept_bytes", "kept_count")
+
+
+class MemrayCapture:
+    """memray for ``alloc_*``/``kept_*`` and sites, tracemalloc for ``net_*`` and ``peak_bytes``."""
+
+    name = "memray"
+    measures = ("alloc_bytes", "alloc_count", "kept_bytes", "kept_count", "net_bytes", "net_count", "peak_bytes")
+
+    def __init__(self, top_sites: int, workdir: str) -> None:
+        import memray
+
+        self._memray = memray
+        self.top_sites = top_sites
+        self.workdir = workdir
+        self._net = TracemallocCapture(top_sites)
+        self._files: list[str] = []
+        self._tracker: Any = None
+        self._windows = 0
+        self._overhead: dict[str, int] = dict.fromkeys(_TOTALS, 0)
+
+    def start_trial(self) -> None:
+        # Twice: the first window pays one-off initialisation that later ones do not.
+        for _ in range(2):
+            self._enter()
+            self._exit()
+        calibration = self._files.pop()
+        self._files.clear()
+        self._overhead, _ = self._read(calibration, top=0)
+        self._net.start_trial()
+
+    def begin_phase(self) -> None:
+        self._net.begin_phase()
+        self._enter()
+
+    def end_phase(self) -> None:
+        # Collect inside the window, so that garbage cycles the phase made count as freed.
+        gc.collect()
+        self._exit()
+        self._net.end_phase()
+
+    def finish(self) -> list[PhaseCapture]:
+        phases = []
+        for path, net in zip(self._files, self._net.finish(), strict=True):
+            totals, sites = self._read(path, top=self.top_sites)
+            metrics = {k: max(v - self._overhead[k], 0) for k, v in totals.items()}
+            phases.append(PhaseCapture(metrics={**metrics, **net.metrics}, sites=merge_sites(sites + net.sites)))
+        return phases
+
+    def _enter(self) -> None:
+        self._windows += 1
+        path = os.path.join(self.workdir, f"window-{self._windows}.bin")
+        self._files.append(path)
+        self._tracker = self._memray.Tracker(
+            path, native_traces=False, trace_python_allocators=True, follow_fork=False
+        )
+        self._tracker.__enter__()
+
+    def _exit(self) -> None:
+        self._tracker.__exit__(None, None, None)
+        self._tracker = None
+
+    def _read(self, path: str, top: int) -> tuple[dict[str, int], tuple[Site, ...]]:
+        from memray._memray import compute_statistics
+
+        stats = compute_statistics(path, num_largest=max(top, 1))
+        reader = self._memray.FileReader(path)
+        leaked = list(reader.get_leaked_allocation_records(merge_threads=True))
+        totals = {
+            "alloc_bytes": int(stats.total_memory_allocated),
+            "alloc_count": int(stats.total_num_allocations),
+            "kept_bytes": sum(r.size for r in leaked),
+            "kept_count": sum(r.n_allocations for r in leaked),
+        }
+        sites: dict[tuple[str, str, int], dict[str, int]] = {}
+        if top:
+            for (function, file, line), size in stats.top_locations_by_size[:top]:
+                sites.setdefault((function, file, line), {})["alloc_bytes"] = int(size)
+            for (function, file, line), count in stats.top_locations_by_count[:top]:
+                sites.setdefault((function, file, line), {})["alloc_count"] = int(count)
+            kept: dict[tuple[str, str, int], list[int]] = {}
+            for record in leaked:
+                frames = record.stack_trace(max_stacks=1)
+                key = tuple(frames[0]) if frames else ("<unknown>", "<unknown>", 0)
+                figures = kept.setdefault(key, [0, 0])  # type: ignore[arg-type]
+                figures[0] += record.size
+                figures[1] += record.n_allocations
+            for key, (size, count) in sorted(kept.items(), key=lambda kv: -kv[1][0])[:top]:
+                sites.setdefault(key, {}).update(kept_bytes=size, kept_count=count)
+        reader.close()
+        os.remove(path)
+        return totals, tuple(Site(f, file, line, figures) for (f, file, line), figures in sites.items())
+
+
+def merge_sites(sites: tuple[Site, ...]) -> tuple[Site, ...]:
+    """One site per (file, line), its figures from every ranking merged."""
+    merged: dict[tuple[str, int], Site] = {}
+    for site in sites:
+        known = merged.get((site.file, site.line))
+        if known is None:
+            merged[(site.file, site.line)] = site
+        else:
+            merged[(site.file, site.line)] = Site(known.function, known.file, known.line, {**site.figures, **known.figures})
+    return tuple(merged.values())

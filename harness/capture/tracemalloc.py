@@ -1,0 +1,78 @@
+"""The tracemalloc backend (stdlib, runs everywhere): net bytes and counts, peaks, sites by net bytes.
+
+tracemalloc is started before the workload's setup, so it sees every allocation *and*
+every free of the trial: the difference of two snapshots taken at a phase's boundaries is
+exactly what the phase added to (or, in a drain, removed from) the heap. It has no
+cumulative counts, so ``alloc_*`` and ``kept_*`` are not measured here.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+from harness.capture import PhaseCapture, Site
+from harness.capture.sites import function_at
+
+# Snapshots allocate while they are built; those objects must not count as the workload's.
+_OWN_FILES = (tracemalloc.__file__, __file__)
+
+
+def _snapshot() -> tracemalloc.Snapshot:
+    return tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, f) for f in _OWN_FILES])
+
+
+class TracemallocCapture:
+    """Net change and peak of each phase, from tracemalloc with one frame per trace."""
+
+    name = "tracemalloc"
+    measures = ("net_bytes", "net_count", "peak_bytes")
+
+    def __init__(self, top_sites: int) -> None:
+        self.top_sites = top_sites
+        self._start: tracemalloc.Snapshot | None = None
+        self._start_level = 0
+        self._phases: list[PhaseCapture] = []
+
+    def start_trial(self) -> None:
+        if tracemalloc.is_tracing():
+            tracemalloc.stop()
+        tracemalloc.start(1)
+
+    def begin_phase(self) -> None:
+        gc.collect()
+        self._start = _snapshot()
+        self._start_level = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+
+    def end_phase(self) -> None:
+        gc.collect()
+        peak = tracemalloc.get_traced_memory()[1] - self._start_level
+        assert self._start is not None, "end_phase without begin_phase"
+        # Diffing now, between phases, keeps two snapshots alive at most.
+        self._phases.append(self._profile(self._start, _snapshot(), max(peak, 0)))
+        self._start = None
+
+    def finish(self) -> list[PhaseCapture]:
+        tracemalloc.stop()
+        return self._phases
+
+    def _profile(self, start: tracemalloc.Snapshot, end: tracemalloc.Snapshot, peak: int) -> PhaseCapture:
+        diffs = end.compare_to(start, "lineno")
+        metrics = {
+            "net_bytes": sum(d.size_diff for d in diffs),
+            "net_count": sum(d.count_diff for d in diffs),
+            "peak_bytes": peak,
+        }
+        return PhaseCapture(metrics=metrics, sites=net_sites(diffs, self.top_sites))
+
+
+def net_sites(diffs: list[tracemalloc.StatisticDiff], top: int) -> tuple[Site, ...]:
+    """The ``top`` sites with the largest net change in bytes (either sign)."""
+    ranked = sorted((d for d in diffs if d.size_diff or d.count_diff), key=lambda d: -abs(d.size_diff))
+    sites = []
+    for diff in ranked[:top]:
+        frame = diff.traceback[0]
+        figures = {"net_bytes": diff.size_diff, "net_count": diff.count_diff}
+        sites.append(Site(function_at(frame.filename, frame.lineno), frame.filename, frame.lineno, figures))
+    return tuple(sites)

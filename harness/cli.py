@@ -1,0 +1,86 @@
+"""The command line: parses, dispatches to one module per subcommand, turns errors into one line.
+
+Subcommand modules live in ``harness.commands`` and import their heavy dependencies inside
+``run()``, so that ``harness --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: Subcommand name -> module in harness.commands. Add a command by adding a module.
+COMMANDS = {
+    "run": "run",
+    "list": "list_cmd",
+}
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+DESCRIPTION = """\
+Allocation profiles of data-structure variants under reproducible churn workloads,
+compared with stored baselines and gated like a CI regression detector.
+
+Typical use:
+  harness list                          what experiments the workloads declare
+  harness run flow_table --replicates 5 run them, print a summary, write reports/results.json
+
+Exit codes: 0 pass, 1 gate failed or trials failed, 2 bad usage or input, 130 interrupted.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # One line and exit 2, like every other bad input.
+        sys.stderr.write(f"harness: error: {message} (see `{self.prog} --help`)\n")
+        sys.exit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="harness",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from harness import __version__
+
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"harness.commands.{module_name}")
+        module.add_parser(sub, name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from harness.errors import HarnessError
+
+    try:
+        return int(args.func(args))
+    except HarnessError as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"harness: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        sys.stderr.write("harness: interrupted\n")
+        return EXIT_INTERRUPTED
+
+
+def entry() -> None:
+    """The console script."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,45 @@
+"""What several subcommands share: settings from flags, discovery, running with progress."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.config import Settings, load_settings
+from harness.discovery import Suite, discover
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The flags of every command that runs trials."""
+    parser.add_argument("patterns", nargs="*", metavar="PATTERN", help="experiment id, glob or substring (default: all)")
+    parser.add_argument("-n", "--replicates", type=int, help="trials per experiment (default 5, or [tool.harness])")
+    parser.add_argument(
+        "--backend",
+        help="memray (alloc, kept, net, peak, sites) or tracemalloc (net, peak; stdlib); default: memray if installed",
+    )
+    parser.add_argument("-j", "--jobs", type=int, help="trials run in parallel (allocation figures do not change)")
+    parser.add_argument("--timeout", type=float, dest="timeout_s", help="seconds before a trial is killed (default 300)")
+    parser.add_argument("--seed", type=int, dest="base_seed", help="base seed: replicate i runs with seed+i (default 1)")
+    parser.add_argument("--workloads", type=Path, help="workloads directory (default: workloads/ of the project)")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Project settings overridden by the flags given on the command line."""
+    settings = load_settings()
+    return settings.override(
+        replicates=getattr(args, "replicates", None),
+        backend=getattr(args, "backend", None),
+        jobs=getattr(args, "jobs", None),
+        timeout_s=getattr(args, "timeout_s", None),
+        base_seed=getattr(args, "base_seed", None),
+        workloads=getattr(args, "workloads", None),
+    )
+
+
+def discover_suite(settings: Settings) -> Suite:
+    return discover(settings.workloads, settings.project_root)
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()

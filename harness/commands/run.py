@@ -1,0 +1,59 @@
+"""``harness run``: run experiments in fresh interpreters and write a results file.
+
+Each trial runs in its own child interpreter with PYTHONHASHSEED pinned to its seed
+(replicate i uses base seed + i). Prints a summary (mean ±spread and n per metric) and
+writes the results atomically; Ctrl-C keeps the trials already finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+DEFAULT_OUT = Path("reports/results.json")
+
+
+def add_parser(sub: Any, name: str) -> None:
+    from harness.commands._common import add_run_options
+
+    parser = sub.add_parser(
+        name,
+        help="run experiments and write a results file",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_run_options(parser)
+    parser.add_argument("-o", "--out", type=Path, help=f"results file (default: {DEFAULT_OUT} in the project)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from harness.capture import resolve_backend
+    from harness.commands._console import console as make_console
+    from harness.commands._common import discover_suite, settings_from
+    from harness.progress import run_with_progress
+    from harness.reports.summary import failure_lines, summary_table
+    from harness.results import save_results
+    from harness.run import Side
+
+    settings = settings_from(args)
+    backend = resolve_backend(settings.backend)
+    suite = discover_suite(settings)
+    experiments = suite.select(args.patterns)
+    out = args.out or settings.project_root / DEFAULT_OUT
+    side = Side("", settings.project_root, settings.workloads, tuple(experiments))
+    results = run_with_progress([side], settings, backend)[""]
+    save_results(results, out)
+    console = make_console()
+    console.print(summary_table(results))
+    err = make_console(stderr=True)
+    for line in failure_lines(results):
+        err.print(f"[red]failed[/red] {escape(line)}", highlight=False)
+    err.print(f"results: {out} ({len(results.trials)} trials, backend {backend})", highlight=False)
+    if results.interrupted:
+        err.print("[yellow]interrupted: the trials finished so far were saved[/yellow]")
+        return 130
+    return 1 if results.failed() else 0

@@ -1,0 +1,95 @@
+"""Settings: defaults, overridden by ``[tool.harness]`` in pyproject.toml, overridden by flags."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run or a gate needs to know that is not an experiment."""
+
+    project_root: Path
+    workloads: Path
+    baselines: Path
+    replicates: int = 5
+    base_seed: int = 1
+    backend: str = "auto"
+    jobs: int = 1
+    timeout_s: float = 300.0
+    top_sites: int = 10
+    confidence: float = 0.9
+    tolerance_pct: float = 5.0
+    erratic_cv: float = 0.1
+    bounds: dict[str, dict[str, str | int | float]] = field(default_factory=dict)
+    erratic: tuple[str, ...] = ()
+    setup: str | None = None
+
+    def override(self, **changes: Any) -> Settings:
+        """A copy with the flags that were given (``None`` means not given)."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return validate(replace(self, **given))
+
+
+_KEYS = {f.name for f in fields(Settings)} - {"project_root"}
+_ALIASES = {"timeout": "timeout_s", "tolerance": "tolerance_pct"}
+
+
+def find_project_root(start: Path) -> Path:
+    """The nearest directory at or above ``start`` holding a pyproject.toml, else ``start``."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if (directory / "pyproject.toml").is_file():
+            return directory
+    return start
+
+
+def load_settings(start: Path | None = None) -> Settings:
+    """The settings of the project that contains ``start`` (default: the current directory)."""
+    root = find_project_root(start or Path.cwd())
+    table: dict[str, Any] = {}
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from None
+        table = dict(data.get("tool", {}).get("harness", {}))
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        name = _ALIASES.get(key, key)
+        if name not in _KEYS:
+            raise ConfigError(f"{pyproject}: unknown setting [tool.harness].{key}; known: {', '.join(sorted(_KEYS))}")
+        values[name] = value
+    values["workloads"] = root / values.get("workloads", "workloads")
+    values["baselines"] = root / values.get("baselines", "baselines")
+    if "erratic" in values:
+        values["erratic"] = tuple(values["erratic"])
+    try:
+        settings = Settings(project_root=root, **values)
+    except TypeError as exc:
+        raise ConfigError(f"{pyproject}: {exc}") from None
+    return validate(settings)
+
+
+def validate(settings: Settings) -> Settings:
+    """The settings, or a :class:`ConfigError` naming the first bad one."""
+    checks = [
+        (isinstance(settings.replicates, int) and settings.replicates >= 1, "replicates must be a whole number >= 1"),
+        (isinstance(settings.jobs, int) and settings.jobs >= 1, "jobs must be a whole number >= 1"),
+        (isinstance(settings.base_seed, int) and settings.base_seed >= 0, "base_seed must be a whole number >= 0"),
+        (settings.timeout_s > 0, "timeout must be > 0 seconds"),
+        (0.5 <= settings.confidence < 1, "confidence must be in [0.5, 1), e.g. 0.9"),
+        (settings.tolerance_pct >= 0, "tolerance must be >= 0 (percent)"),
+        (settings.top_sites >= 0, "top_sites must be >= 0"),
+        (settings.erratic_cv > 0, "erratic_cv must be > 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    return settings

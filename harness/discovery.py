@@ -1,0 +1,124 @@
+"""Finding the families in a workloads directory and selecting experiments by pattern."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import importlib.util
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from harness.errors import DiscoveryError, HarnessError, SelectionError
+from harness.spec import Experiment, Family
+
+
+@dataclass(frozen=True)
+class Suite:
+    """The families found in one workloads directory, and their experiments."""
+
+    workloads_dir: Path
+    families: dict[str, Family]
+    experiments: tuple[Experiment, ...]
+
+    def select(self, patterns: Sequence[str]) -> list[Experiment]:
+        """The experiments matching any pattern (all of them for no pattern).
+
+        A pattern is an exact experiment id, a glob over ids (``flow_table.*[hashmap*``),
+        or else a substring (``flow_table``, ``spike_drain``). A pattern that matches
+        nothing is an error, so that a typo never gates an empty suite.
+        """
+        if not patterns:
+            return list(self.experiments)
+        chosen: list[Experiment] = []
+        for pattern in patterns:
+            hits = [e for e in self.experiments if matches(e.id, pattern)]
+            if not hits:
+                raise SelectionError(f"no experiment matches {pattern!r} (try `harness list`)")
+            chosen.extend(e for e in hits if e not in chosen)
+        return chosen
+
+
+def matches(experiment_id: str, pattern: str) -> bool:
+    """Whether ``pattern`` selects ``experiment_id`` (see :meth:`Suite.select`)."""
+    if pattern == experiment_id:
+        return True
+    if "*" in pattern or "?" in pattern:
+        # Brackets are part of ids, not character classes.
+        escaped = pattern.replace("[", "[[]")
+        return fnmatch.fnmatchcase(experiment_id, escaped)
+    return pattern in experiment_id
+
+
+def module_name(path: Path) -> str:
+    """A module name unique to ``path``, so two checkouts of one file never collide."""
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    return f"harness_workloads_{digest}.{path.stem}"
+
+
+@contextmanager
+def import_path(*directories: Path) -> Iterator[None]:
+    """Put directories first on ``sys.path`` while importing user code."""
+    added = [str(d) for d in directories if str(d) not in sys.path]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for entry in added:
+            if entry in sys.path:
+                sys.path.remove(entry)
+
+
+def load_module(path: Path, project_root: Path) -> ModuleType:
+    """Import one workload module by path; a failure becomes a one-line :class:`DiscoveryError`."""
+    name = module_name(path)
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise DiscoveryError(f"{path}: cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        with import_path(path.parent, project_root):
+            spec.loader.exec_module(module)
+    except HarnessError as exc:
+        del sys.modules[name]
+        raise DiscoveryError(f"{path.name}: {exc}") from None
+    except BaseException as exc:  # noqa: BLE001 - any failure of user code is reported, not raised
+        del sys.modules[name]
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        raise DiscoveryError(
+            f"{path.name} failed to import: {type(exc).__name__}: {exc} ({Path(frame.filename).name}:{frame.lineno})"
+        ) from None
+    return module
+
+
+def families_in(module: ModuleType) -> list[Family]:
+    """The families a module defines at its top level."""
+    return [value for value in vars(module).values() if isinstance(value, Family)]
+
+
+def discover(workloads_dir: Path, project_root: Path | None = None) -> Suite:
+    """Import every ``*.py`` in ``workloads_dir`` (but ``_private.py``) and collect its families."""
+    if not workloads_dir.is_dir():
+        raise DiscoveryError(f"workloads directory {workloads_dir} does not exist (set [tool.harness] workloads)")
+    root = project_root or workloads_dir.parent
+    families: dict[str, Family] = {}
+    experiments: list[Experiment] = []
+    for path in sorted(workloads_dir.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        module = load_module(path, root)
+        for family in families_in(module):
+            if family.name in families:
+                raise DiscoveryError(f"family {family.name!r} is defined in two modules ({path.name})")
+            families[family.name] = family
+            experiments.extend(family.experiments(module=path.name))
+    return Suite(workloads_dir=workloads_dir, families=families, experiments=tuple(experiments))

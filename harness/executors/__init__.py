@@ -1,0 +1,115 @@
+"""Executors: where trials run. Each trial is one fresh child interpreter, whatever the executor.
+
+An executor takes :class:`TrialJob` values and reports each :class:`~harness.results.TrialResult`
+as it arrives; the order of arrival does not matter, since allocation figures of a trial
+depend only on its code, parameters and seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from harness.results import PhaseResult, TrialResult
+from harness.trial import EXIT_WORKLOAD_FAILED, TrialSpec
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """One trial to run: which experiment and replicate, and the spec the child gets."""
+
+    experiment: str
+    spec: TrialSpec
+    timeout_s: float
+    #: Which side of a comparison the trial belongs to ("" for a plain run).
+    side: str = ""
+
+
+OnResult = Callable[[TrialJob, TrialResult], None]
+
+
+class Executor(Protocol):
+    """Runs jobs, calling ``on_result`` once per job (from the calling thread or not)."""
+
+    def run(self, jobs: Sequence[TrialJob], on_result: OnResult) -> None: ...
+
+
+def _signal_reason(returncode: int) -> str:
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    hint = " (out of memory?)" if -returncode == signal.SIGKILL else ""
+    return f"killed by {name}{hint}"
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def run_in_child(job: TrialJob, started: Callable[[subprocess.Popen[bytes]], None] | None = None) -> TrialResult:
+    """Run one trial in a fresh interpreter; every way it can end becomes a :class:`TrialResult`."""
+    spec = job.spec
+    with tempfile.TemporaryDirectory(prefix="harness-trial-") as workdir:
+        spec_path = Path(workdir) / "spec.json"
+        out_path = Path(workdir) / "out.json"
+        spec_path.write_text(spec.to_json(), encoding="utf-8")
+        env = {**os.environ, "PYTHONHASHSEED": str(spec.seed), "PYTHONDONTWRITEBYTECODE": "1"}
+        env.pop("PYTHONTRACEMALLOC", None)
+        # A session of its own: Ctrl-C reaches the parent only, which then stops children itself.
+        process = subprocess.Popen(
+            [sys.executable, "-m", "harness.trial", str(spec_path), str(out_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=spec.project_root,
+            start_new_session=True,
+        )
+        if started is not None:
+            started(process)
+        try:
+            _, stderr_bytes = process.communicate(timeout=job.timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            return _failed(job, f"timed out after {job.timeout_s:g} s")
+        stderr = stderr_bytes.decode("utf-8", "replace")
+        if process.returncode < 0:
+            return _failed(job, _signal_reason(process.returncode))
+        if not out_path.exists():
+            return _failed(job, f"child exited with code {process.returncode}: {_last_line(stderr) or 'no output'}")
+        try:
+            outcome = json.loads(out_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            return _failed(job, "child wrote a corrupt result")
+    if process.returncode not in (0, EXIT_WORKLOAD_FAILED) or outcome.get("status") != "ok":
+        return _failed(job, outcome.get("error") or f"child exited with code {process.returncode}", outcome.get("wall_s", 0.0))
+    return TrialResult(
+        experiment=job.experiment,
+        replicate=spec.replicate,
+        seed=spec.seed,
+        status="ok",
+        phases=tuple(PhaseResult(p["name"], p["metrics"], tuple(p["sites"])) for p in outcome["phases"]),
+        wall_s=float(outcome["wall_s"]),
+        rss_peak_bytes=outcome.get("rss_peak_bytes"),
+    )
+
+
+def _failed(job: TrialJob, reason: str, wall_s: float = 0.0) -> TrialResult:
+    return TrialResult(
+        experiment=job.experiment,
+        replicate=job.spec.replicate,
+        seed=job.spec.seed,
+        status="failed",
+        error=reason,
+        wall_s=wall_s,
+    )

@@ -1,0 +1,47 @@
+"""Running trials behind a rich progress bar (on stderr, so stdout stays clean for output)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from harness.config import Settings
+from harness.executors import Executor, TrialJob
+from harness.results import Results, TrialResult
+from harness.run import Side, execute
+
+
+def run_with_progress(
+    sides: Sequence[Side], settings: Settings, backend: str, executor: Executor | None = None
+) -> dict[str, Results]:
+    """:func:`harness.run.execute` with a progress bar counting trials and failures."""
+    total = settings.replicates * sum(len(s.experiments) for s in sides)
+    console = Console(stderr=True)
+    failures = 0
+    with Progress(
+        TextColumn("[bold]trials"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[last]}", style="dim"),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("trials", total=total, failed="", last="")
+
+        def advance(job: TrialJob, result: TrialResult) -> None:
+            nonlocal failures
+            failures += not result.ok
+            progress.update(
+                task,
+                advance=1,
+                failed=f"[red]{failures} failed[/red]" if failures else "",
+                last=job.experiment,
+            )
+
+        return execute(sides, settings, backend, executor=executor, progress=advance)

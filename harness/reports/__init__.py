@@ -1,0 +1,1 @@
+"""Renderers: turn results and verdicts into text, markdown, JSON or HTML."""

@@ -1,0 +1,132 @@
+"""Scheduling and running trials: experiments x replicates, interleaved, with a progress bar."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from harness.config import Settings
+from harness.executors import Executor, TrialJob
+from harness.executors.local import LocalExecutor
+from harness.results import Results, TrialResult, environment, experiment_infos
+from harness.spec import Experiment
+from harness.trial import TrialSpec
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a run: which code (project root, workloads dir) runs which experiments."""
+
+    name: str
+    project_root: Path
+    workloads_dir: Path
+    experiments: tuple[Experiment, ...]
+
+
+def seed_of(settings: Settings, replicate: int) -> int:
+    """Replicate ``i`` always runs with seed ``base_seed + i``, so both sides of a comparison pair."""
+    return settings.base_seed + replicate
+
+
+def schedule(sides: Sequence[Side], settings: Settings, backend: str) -> list[TrialJob]:
+    """Every trial, interleaved: replicate 0 of every experiment of every side, then replicate 1, ...
+
+    Interleaving spreads any drift of the machine (thermal, other load) evenly over the
+    experiments and over both sides of a comparison, instead of letting it land on one.
+    """
+    jobs = []
+    for replicate in range(settings.replicates):
+        for experiment_index in range(max((len(s.experiments) for s in sides), default=0)):
+            for side in sides:
+                if experiment_index >= len(side.experiments):
+                    continue
+                experiment = side.experiments[experiment_index]
+                spec = TrialSpec(
+                    project_root=str(side.project_root),
+                    workloads_dir=str(side.workloads_dir),
+                    module=experiment.module,
+                    family=experiment.family,
+                    workload=experiment.workload,
+                    variant=experiment.variant,
+                    params=dict(experiment.params),
+                    seed=seed_of(settings, replicate),
+                    replicate=replicate,
+                    backend=backend,
+                    top_sites=settings.top_sites,
+                )
+                jobs.append(TrialJob(experiment.id, spec, settings.timeout_s, side.name))
+    return jobs
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (a CI job cancelled) like Ctrl-C, so finished trials are still saved."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+ProgressCallback = Callable[[TrialJob, TrialResult], None]
+
+
+def execute(
+    sides: Sequence[Side],
+    settings: Settings,
+    backend: str,
+    *,
+    executor: Executor | None = None,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Results]:
+    """Run every trial of every side; return one :class:`Results` per side.
+
+    On Ctrl-C (or SIGTERM) the trials finished so far are returned with ``interrupted``
+    set, and :class:`KeyboardInterrupt` is not raised: the caller saves them.
+    """
+    jobs = schedule(sides, settings, backend)
+    collected: dict[str, list[TrialResult]] = {side.name: [] for side in sides}
+
+    def on_result(job: TrialJob, result: TrialResult) -> None:
+        collected[job.side].append(result)
+        if progress is not None:
+            progress(job, result)
+
+    interrupted = False
+    runner = executor or LocalExecutor(settings.jobs)
+    try:
+        with _sigterm_as_interrupt():
+            runner.run(jobs, on_result)
+    except KeyboardInterrupt:
+        interrupted = True
+    run_settings = {
+        "replicates": settings.replicates,
+        "base_seed": settings.base_seed,
+        "backend": backend,
+        "timeout_s": settings.timeout_s,
+        "top_sites": settings.top_sites,
+        "jobs": settings.jobs,
+    }
+    out = {}
+    for side in sides:
+        trials = sorted(collected[side.name], key=lambda t: (t.experiment, t.replicate))
+        out[side.name] = Results(
+            environment=environment(side.project_root, backend),
+            settings=run_settings,
+            experiments=experiment_infos(side.experiments),
+            trials=tuple(trials),
+            interrupted=interrupted,
+        )
+    return out

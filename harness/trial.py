@@ -1,0 +1,174 @@
+"""What runs inside the child interpreter: one trial of one experiment.
+
+The parent starts ``python -m harness.trial SPEC.json OUT.json`` with ``PYTHONHASHSEED``
+pinned to the trial's seed. The child imports the workload module, builds the
+:class:`Trial` context, starts the capture backend before the workload's setup, runs the
+workload, and writes the phases it measured to ``OUT.json`` as plain data.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import random
+import resource
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.capture import Capture, make_capture
+from harness.metrics import with_per_op
+
+EXIT_WORKLOAD_FAILED = 3
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything the child needs to run one trial; sent as JSON."""
+
+    project_root: str
+    workloads_dir: str
+    module: str
+    family: str
+    workload: str
+    variant: str
+    params: dict[str, Any]
+    seed: int
+    replicate: int
+    backend: str
+    top_sites: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> TrialSpec:
+        return cls(**json.loads(text))
+
+
+class Trial:
+    """The context a workload function receives: seeded randomness and measured phases.
+
+    Code outside ``with trial.phase(...)`` is setup and is not measured.
+    """
+
+    def __init__(self, capture: Capture, seed: int, replicate: int, params: dict[str, Any]) -> None:
+        self.seed = seed
+        self.replicate = replicate
+        self.params = params
+        #: A random generator seeded with the replicate's seed: the same stream in baseline and candidate.
+        self.rng = random.Random(seed)
+        self._capture = capture
+        self._kept: list[Any] = []
+        self._phases: list[dict[str, Any]] = []
+        self._current: dict[str, Any] | None = None
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Measure the block as the phase ``name``: a full collection at each boundary."""
+        if self._current is not None:
+            raise RuntimeError(f"phase {name!r} opened inside phase {self._current['name']!r}; phases do not nest")
+        if any(p["name"] == name for p in self._phases):
+            raise RuntimeError(f"phase {name!r} measured twice in one trial")
+        # Everything the window needs is allocated before it opens.
+        record: dict[str, Any] = {"name": name, "ops": 0, "counters": {}, "wall_s": 0.0}
+        self._current = record
+        self._capture.begin_phase()
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            finished = time.perf_counter()
+            self._capture.end_phase()
+            record["wall_s"] = finished - started
+            self._phases.append(record)
+            self._current = None
+
+    def ops(self, n: int) -> None:
+        """Declare that the current phase performed ``n`` operations (for the per-op figures)."""
+        if self._current is None:
+            raise RuntimeError("trial.ops() called outside a phase")
+        self._current["ops"] = n if not self._current["ops"] else self._current["ops"] + n
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to the workload's own counter ``name`` in the current phase (e.g. refused inserts)."""
+        if self._current is None:
+            raise RuntimeError("trial.count() called outside a phase")
+        counters = self._current["counters"]
+        counters[name] = counters.get(name, 0) + n
+
+    def keep(self, obj: Any) -> Any:
+        """Keep ``obj`` alive until the trial ends, so that what it holds counts as retained."""
+        self._kept.append(obj)
+        return obj
+
+
+def _rss_peak_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def _describe(exc: BaseException) -> str:
+    """``ValueError: bad key (flow_table.py:42)``: the error and the user's innermost frame."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = os.path.dirname(__file__)
+    user = [f for f in frames if not f.filename.startswith(own)] or frames
+    where = f" ({Path(user[-1].filename).name}:{user[-1].lineno})" if user else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _load_workload(spec: TrialSpec) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    from harness.discovery import families_in, load_module
+
+    module = load_module(Path(spec.workloads_dir) / spec.module, Path(spec.project_root))
+    for family in families_in(module):
+        if family.name == spec.family:
+            return family.workloads[spec.workload].function, family.variants[spec.variant].factory
+    raise LookupError(f"family {spec.family!r} not found in {spec.module}")
+
+
+def run_trial(spec: TrialSpec, workdir: str) -> dict[str, Any]:
+    """Run one trial here and return its outcome as plain data."""
+    random.seed(spec.seed)
+    started = time.perf_counter()
+    try:
+        function, factory = _load_workload(spec)
+        capture = make_capture(spec.backend, spec.top_sites, workdir)
+        trial = Trial(capture, spec.seed, spec.replicate, dict(spec.params))
+        gc.collect()
+        capture.start_trial()
+        function(trial, factory, **spec.params)
+        del trial._kept[:]
+        captured = capture.finish()
+    except Exception as exc:  # noqa: BLE001 - a failing workload is a result, not a crash
+        return {"status": "failed", "error": _describe(exc), "wall_s": time.perf_counter() - started}
+    phases = []
+    for record, profile in zip(trial._phases, captured, strict=True):
+        measured = {**profile.metrics, **record["counters"], "ops": record["ops"], "wall_s": record["wall_s"]}
+        phases.append(
+            {"name": record["name"], "metrics": with_per_op(measured), "sites": [s.to_json() for s in profile.sites]}
+        )
+    return {
+        "status": "ok",
+        "phases": phases,
+        "rss_peak_bytes": _rss_peak_bytes(),
+        "wall_s": time.perf_counter() - started,
+    }
+
+
+def main(argv: list[str]) -> int:
+    spec_path, out_path = argv
+    spec = TrialSpec.from_json(Path(spec_path).read_text(encoding="utf-8"))
+    outcome = run_trial(spec, workdir=str(Path(out_path).parent))
+    Path(out_path).write_text(json.dumps(outcome), encoding="utf-8")
+    return 0 if outcome["status"] == "ok" else EXIT_WORKLOAD_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
