@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
-
-#: Subcommand name -> module in harness.commands. Add a command by adding a module.
-COMMANDS = {
-    "run": "run",
-    "list": "list_cmd",
-}
+from types import ModuleType
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -49,10 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(f"harness.commands.{module_name}")
-        module.add_parser(sub, name)
+    for module in command_modules():
+        module.add_parser(sub, module.COMMAND)
     return parser
+
+
+def command_modules() -> list[ModuleType]:
+    """Every subcommand module (one that defines ``COMMAND``), in the order ``ORDER`` gives."""
+    import harness.commands
+
+    modules = []
+    for info in pkgutil.iter_modules(harness.commands.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"harness.commands.{info.name}")
+        if hasattr(module, "COMMAND"):
+            modules.append(module)
+    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 50), m.COMMAND))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

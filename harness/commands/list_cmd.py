@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+COMMAND = "list"
+ORDER = 5
+
 
 def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(name, help="list the experiments the workloads declare", description=__doc__)

@@ -11,6 +11,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+COMMAND = "run"
+ORDER = 10
+
 DEFAULT_OUT = Path("reports/results.json")
 
 
