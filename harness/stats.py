@@ -2,17 +2,17 @@
 
 The figure compared is, as in Datadog's SMP regression detector,
 
-    Δ mean % = (mean candidate − mean baseline) / mean baseline × 100,
+    Δ mean % = (mean candidate - mean baseline) / mean baseline * 100,
 
 with a two-sided confidence interval (90 % unless told otherwise). Because the divisor is itself
 an estimate, the interval is built for the *ratio* of means θ = μ_c / μ_b with Fieller's theorem
-and then mapped to percent as 100 (θ − 1); dividing an interval for the difference by the
+and then mapped to percent as 100 (θ - 1); dividing an interval for the difference by the
 observed baseline mean would ignore the baseline's own uncertainty and cover too rarely.
 
-Fieller's construction: θ is in the interval when the hypothesis μ_c − θ μ_b = 0 is not rejected
-by a t test of the statistic ``mean(c) − θ mean(b)``. Squaring gives a quadratic inequality in θ;
+Fieller's construction: θ is in the interval when the hypothesis μ_c - θ μ_b = 0 is not rejected
+by a t test of the statistic ``mean(c) - θ mean(b)``. Squaring gives a quadratic inequality in θ;
 when the baseline mean is not significantly different from zero the set is unbounded (or the
-whole line), and the interval returned is then (−inf, +inf).
+whole line), and the interval returned is then (-inf, +inf).
 
 Nothing returned is ever NaN: zero variance, one trial and a zero baseline mean have defined
 answers (see :func:`estimate_delta`), and input containing NaN or infinity raises ValueError.
@@ -41,18 +41,18 @@ class DeltaEstimate:
 
     ``method`` says how the interval was obtained:
 
-    * ``"paired"``: Fieller's interval on per-seed pairs (t with n − 1 degrees of freedom).
-    * ``"welch"``: Fieller's interval for independent samples, Welch–Satterthwaite degrees of
+    * ``"paired"``: Fieller's interval on per-seed pairs (t with n - 1 degrees of freedom).
+    * ``"welch"``: Fieller's interval for independent samples, Welch-Satterthwaite degrees of
       freedom.
     * ``"exact"``: both sides are constant, so the point is known exactly and the interval is
       [point, point].
     * ``"insufficient"``: a side has a single value and the other side varies; the point is
-      returned with the interval (−inf, +inf).
+      returned with the interval (-inf, +inf).
     * ``"zero-baseline"``: the baseline mean is exactly zero but not every value is; Δ % is
       0 when the candidate mean is 0 too, else ±inf by the candidate's sign, and the interval
-      is (−inf, +inf).
+      is (-inf, +inf).
 
-    A "paired" or "welch" interval is (−inf, +inf) when the baseline mean is not significantly
+    A "paired" or "welch" interval is (-inf, +inf) when the baseline mean is not significantly
     different from zero at the requested confidence. ``ci_low_pct <= delta_pct <= ci_high_pct``
     always holds and no field is NaN. Means and sample sds (ddof=1; 0.0 for a single value)
     are in the metric's own unit.
@@ -125,7 +125,7 @@ def _t_quantile(confidence: float, df: float) -> float:
 
 
 def _fieller_offsets(a: float, b: float, c: float) -> tuple[float, float] | None:
-    """Solve a·u² − 2·b·u − c <= 0 for the offset u = θ − θ̂ from the point ratio.
+    """Solve a·u² - 2·b·u - c <= 0 for the offset u = θ - θ̂ from the point ratio.
 
     ``c >= 0``, so when ``a > 0`` the solutions are a finite interval containing 0; when
     ``a <= 0`` they are unbounded and None is returned. The roots are taken in the form that
@@ -142,20 +142,18 @@ def _fieller_offsets(a: float, b: float, c: float) -> tuple[float, float] | None
     return (min(first, second), max(first, second))
 
 
-def _paired_offsets(
-    base: _Side, cand: _Side, ratio: float, confidence: float
-) -> tuple[float, float] | None:
+def _paired_offsets(base: _Side, cand: _Side, ratio: float, confidence: float) -> tuple[float, float] | None:
     """Fieller's interval for μ_c/μ_b from per-seed pairs (b_i, c_i), as offsets from ``ratio``.
 
-    Statistic: the mean of d_i(θ) = c_i − θ b_i over the n pairs, whose sample variance
-    V(θ) = s_cc − 2θ s_bc + θ² s_bb uses the pairs' covariance, so a per-seed component shared by
+    Statistic: the mean of d_i(θ) = c_i - θ b_i over the n pairs, whose sample variance
+    V(θ) = s_cc - 2θ s_bc + θ² s_bb uses the pairs' covariance, so a per-seed component shared by
     both sides cancels. Assumes the pairs are independent draws of a bivariate normal; then
-    mean(d)/sqrt(V/n) is exactly t with n − 1 degrees of freedom at the true θ, and the
+    mean(d)/sqrt(V/n) is exactly t with n - 1 degrees of freedom at the true θ, and the
     interval's coverage is exact.
 
-    Writing θ = ratio + u and e_i = c_i − ratio·b_i (the residuals at the point estimate, whose
+    Writing θ = ratio + u and e_i = c_i - ratio·b_i (the residuals at the point estimate, whose
     mean is 0) the inequality mean(d)² <= (t²/n)·V(θ) becomes
-    (b̄² − q s_bb) u² − 2 (−q cov(b, e)) u − q var(e) <= 0 with q = t²/n; computing var(e) and
+    (b̄² - q s_bb) u² - 2 (-q cov(b, e)) u - q var(e) <= 0 with q = t²/n; computing var(e) and
     cov(b, e) from residuals avoids the cancellation of expanding V.
     """
     n = base.values.size
@@ -173,19 +171,17 @@ def _paired_offsets(
     )
 
 
-def _welch_offsets(
-    base: _Side, cand: _Side, ratio: float, confidence: float
-) -> tuple[float, float] | None:
+def _welch_offsets(base: _Side, cand: _Side, ratio: float, confidence: float) -> tuple[float, float] | None:
     """Fieller's interval for μ_c/μ_b from independent samples, as offsets from ``ratio``.
 
-    Statistic: c̄ − θ b̄ with variance v_c + θ² v_b (v = s²/n per side, variances not assumed
-    equal). Its degrees of freedom come from Welch–Satterthwaite evaluated at the point ratio,
-    df = (v_c + θ̂² v_b)² / (v_c²/(n_c − 1) + θ̂⁴ v_b²/(n_b − 1)), as in the usual
-    "Fieller–Welch" interval (e.g. Tamhane & Logan 2004). Assumes independent, roughly normal
+    Statistic: c̄ - θ b̄ with variance v_c + θ² v_b (v = s²/n per side, variances not assumed
+    equal). Its degrees of freedom come from Welch-Satterthwaite evaluated at the point ratio,
+    df = (v_c + θ̂² v_b)² / (v_c²/(n_c - 1) + θ̂⁴ v_b²/(n_b - 1)), as in the usual
+    "Fieller-Welch" interval (e.g. Tamhane & Logan 2004). Assumes independent, roughly normal
     replicates; coverage is then close to nominal, like Welch's test for a difference.
 
-    With θ = ratio + u the inequality (c̄ − θ b̄)² <= t² (v_c + θ² v_b) becomes
-    (b̄² − t² v_b) u² − 2 (t² θ̂ v_b) u − t² (v_c + θ̂² v_b) <= 0.
+    With θ = ratio + u the inequality (c̄ - θ b̄)² <= t² (v_c + θ² v_b) becomes
+    (b̄² - t² v_b) u² - 2 (t² θ̂ v_b) u - t² (v_c + θ̂² v_b) <= 0.
     """
     n_b, n_c = base.values.size, cand.values.size
     v_b, v_c = base.var / n_b, cand.var / n_c
@@ -215,9 +211,9 @@ def estimate_delta(
     ``paired=True`` says replicate i of both sides ran with the same seed: the sides must then
     have the same length, and the interval uses Fieller's theorem on the pairs (method
     ``"paired"``, exact coverage for bivariate-normal pairs). Otherwise the sides are taken as
-    independent and the interval is Fieller's with Welch–Satterthwaite degrees of freedom (method
+    independent and the interval is Fieller's with Welch-Satterthwaite degrees of freedom (method
     ``"welch"``, approximately nominal coverage for roughly normal replicates). Either interval is
-    (−inf, +inf) when the baseline mean is not significantly non-zero, since the ratio is then
+    (-inf, +inf) when the baseline mean is not significantly non-zero, since the ratio is then
     unbounded.
 
     Special cases, checked in this order, none of which yields NaN:
@@ -226,12 +222,12 @@ def estimate_delta(
       per side of a deterministic metric is taken at face value): method ``"exact"`` with the
       interval [Δ, Δ]. Equal values give 0; a zero baseline gives ±inf by the candidate's sign.
     * Baseline mean exactly 0 with some spread: method ``"zero-baseline"``, Δ 0 when the
-      candidate mean is 0 too, else ±inf by its sign, and interval (−inf, +inf).
+      candidate mean is 0 too, else ±inf by its sign, and interval (-inf, +inf).
     * A side with a single value while the other varies: method ``"insufficient"``, the point
-      Δ with interval (−inf, +inf).
+      Δ with interval (-inf, +inf).
 
     A side with zero variance against one that varies needs no special case: Fieller's interval
-    then only reflects the varying side (e.g. an exactly 0 candidate gives [−100, −100]).
+    then only reflects the varying side (e.g. an exactly 0 candidate gives [-100, -100]).
     Raises ValueError for empty or non-finite input, a confidence outside (0, 1), or paired
     sides of different lengths.
     """
@@ -241,8 +237,7 @@ def estimate_delta(
     cand_array = _as_array(candidate, "candidate")
     if paired and base_array.size != cand_array.size:
         raise ValueError(
-            f"paired samples need equal lengths, got {base_array.size} baseline and "
-            f"{cand_array.size} candidate values"
+            f"paired samples need equal lengths, got {base_array.size} baseline and {cand_array.size} candidate values"
         )
     scale = _common_scale(base_array, cand_array)
     base, cand = _summarise(base_array, scale), _summarise(cand_array, scale)
