@@ -28,6 +28,8 @@ class Settings:
     erratic_cv: float = 0.1
     bounds: dict[str, dict[str, str | int | float]] = field(default_factory=dict)
     erratic: tuple[str, ...] = ()
+    #: What fails a gate besides failed trials: "regressions" and/or "bounds".
+    gate: tuple[str, ...] = ("regressions", "bounds")
     setup: str | None = None
 
     def override(self, **changes: Any) -> Settings:
@@ -68,8 +70,9 @@ def load_settings(start: Path | None = None) -> Settings:
         values[name] = value
     values["workloads"] = root / values.get("workloads", "workloads")
     values["baselines"] = root / values.get("baselines", "baselines")
-    if "erratic" in values:
-        values["erratic"] = tuple(values["erratic"])
+    for listed in ("erratic", "gate"):
+        if listed in values:
+            values[listed] = tuple(values[listed])
     try:
         settings = Settings(project_root=root, **values)
     except TypeError as exc:
@@ -88,6 +91,7 @@ def validate(settings: Settings) -> Settings:
         (settings.tolerance_pct >= 0, "tolerance must be >= 0 (percent)"),
         (settings.top_sites >= 0, "top_sites must be >= 0"),
         (settings.erratic_cv > 0, "erratic_cv must be > 0"),
+        (set(settings.gate) <= {"regressions", "bounds"}, "gate must list some of: regressions, bounds"),
     ]
     for ok, message in checks:
         if not ok:
