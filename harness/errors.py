@@ -29,3 +29,11 @@ class BackendError(HarnessError):
 
 class ResultsError(HarnessError):
     """A results, baseline or verdict file is missing, truncated, not JSON or of the wrong schema."""
+
+
+class GitError(HarnessError):
+    """Not a git repository, a ref that does not exist, or a worktree that cannot be made."""
+
+
+class SetupError(HarnessError):
+    """The ``[tool.harness] setup`` command failed in a checkout."""
