@@ -1,0 +1,152 @@
+"""``harness gate``: compare a run with a stored baseline and pass or fail, like a CI quality gate.
+
+Runs the selected experiments (unless ``--results`` gives a results file), compares them with
+the baseline experiment by experiment, and prints the verdict. A goal regresses when it moved
+in its bad direction by at least the tolerance and its confidence interval excludes zero;
+erratic experiments are shown but do not gate; bounds checks must pass on every replicate.
+
+Exit codes: 0 the gate passed, 1 it failed, 2 bad input (a missing or corrupt baseline,
+an unknown experiment, a bound that does not parse, a goal the backend does not measure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+COMMAND = "gate"
+ORDER = 30
+FORMATS = ("text", "markdown", "json")
+
+
+def add_parser(sub: Any, name: str) -> None:
+    from harness.commands._common import add_run_options
+
+    parser = sub.add_parser(
+        name,
+        help="compare a run with a baseline and pass or fail",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--baseline", required=True, metavar="NAME|FILE", help="baselines/NAME.json, or a file")
+    parser.add_argument("--results", type=Path, metavar="FILE", help="compare this results file instead of running")
+    add_run_options(parser)
+    parser.add_argument("--format", choices=FORMATS, default="text", help="how to print the verdict (default text)")
+    parser.add_argument("--confidence", type=float, help="confidence level of the intervals (default 0.9)")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        dest="tolerance_pct",
+        help="least |Δ mean %%| that counts (default 5)",
+    )
+    parser.add_argument("--out", type=Path, metavar="FILE", help="write the verdict there instead of stdout")
+    parser.add_argument("--html", type=Path, metavar="FILE", help="also write an HTML report of the verdict")
+    parser.add_argument(
+        "--allow-env-mismatch",
+        action="store_true",
+        help="compare even when Python version, implementation or backend differ from the baseline's",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.baselines import read_baseline
+    from harness.gate import GateOptions, compare
+    from harness.results import read_results
+
+    settings = _settings(args)
+    baseline = read_baseline(args.baseline, settings.baselines)
+    options = GateOptions.from_settings(
+        settings,
+        patterns=tuple(args.patterns),
+        allow_env_mismatch=args.allow_env_mismatch,
+    )
+    # Checked before any trial runs, so that a bad bound costs no time.
+    _check_configured_bounds(settings.bounds)
+    html_writer = _html_writer() if args.html else None
+    if args.results is not None:
+        candidate = read_results(args.results)
+    else:
+        candidate = _run_candidate(args, settings, baseline.results.environment.get("backend"))
+    meta = baseline.info.to_json() if baseline.info else {"name": args.baseline, "created": "", "source": ""}
+    verdict = compare(baseline.results, candidate, options, baseline_meta=meta)
+    text = render(verdict, args.format)
+    if args.out is not None:
+        from harness.results import write_text_atomic
+
+        write_text_atomic(args.out, text)
+        sys.stderr.write(f"verdict: {args.out}\n")
+    else:
+        sys.stdout.write(text)
+    if html_writer is not None:
+        html_writer(verdict, args.html)
+        sys.stderr.write(f"html report: {args.html}\n")
+    return 0 if verdict.passed else 1
+
+
+def render(verdict: Any, fmt: str) -> str:
+    """The verdict in ``fmt`` (one of :data:`FORMATS`)."""
+    import importlib
+
+    module = importlib.import_module(f"harness.reports.{'json_report' if fmt == 'json' else fmt}")
+    return str(module.render(verdict))
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from harness.commands._common import settings_from
+
+    return settings_from(args).override(confidence=args.confidence, tolerance_pct=args.tolerance_pct)
+
+
+def _check_configured_bounds(bounds: Any) -> None:
+    from harness.errors import ConfigError
+    from harness.spec import Bound
+
+    if not isinstance(bounds, dict):
+        raise ConfigError("[tool.harness] bounds must be a table of {experiment pattern: {phase.metric: limit}}")
+    for pattern, table in bounds.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f'[tool.harness] bounds.{pattern} must be a table like {{"spike.peak_bytes" = "64 MiB"}}')
+        for key, limit in table.items():
+            try:
+                Bound.parse(key, limit)
+            except Exception as exc:  # noqa: BLE001 - re-raised as the same kind with where it is
+                raise type(exc)(f"[tool.harness] bounds.{pattern}.{key}: {exc}") from None
+
+
+def _html_writer() -> Any:
+    """``write_html(verdict, path)`` of the HTML report, found before any trial runs."""
+    from harness.errors import HarnessError
+
+    try:
+        from harness.reports.html import write_html
+    except ImportError:
+        raise HarnessError("--html: the HTML report is not available in this installation") from None
+    return write_html
+
+
+def _run_candidate(args: argparse.Namespace, settings: Any, baseline_backend: Any) -> Any:
+    """Run the selected experiments; the baseline's backend unless ``--backend`` says otherwise."""
+    from harness.capture import resolve_backend
+    from harness.commands._common import discover_suite
+    from harness.commands.run import DEFAULT_OUT
+    from harness.gate import check_measurable
+    from harness.progress import run_with_progress
+    from harness.results import experiment_infos, save_results
+    from harness.run import Side
+
+    wanted = args.backend or (baseline_backend if isinstance(baseline_backend, str) else settings.backend)
+    backend = resolve_backend(wanted)
+    suite = discover_suite(settings)
+    experiments = suite.select(args.patterns)
+    check_measurable(experiment_infos(experiments), backend)
+    side = Side("", settings.project_root, settings.workloads, tuple(experiments))
+    results = run_with_progress([side], settings, backend)[""]
+    out = settings.project_root / DEFAULT_OUT
+    save_results(results, out)
+    sys.stderr.write(f"results: {out} ({len(results.trials)} trials, backend {backend})\n")
+    if results.interrupted:
+        raise KeyboardInterrupt
+    return results

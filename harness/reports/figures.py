@@ -1,0 +1,101 @@
+"""How a verdict's figures are written in every report: percents, intervals, marks, sides."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from harness.metrics import metric
+from harness.reports.summary import format_cell
+from harness.verdict import BoundCheck, ExperimentVerdict, Verdict
+
+#: The SMP marks: significantly better, significantly worse (or failed), no significant change.
+BETTER, WORSE, SAME = "\u2705", "\u274c", "\u2796"
+
+
+def pct(value: float | None, places: int = 2) -> str:
+    """``+10.00``, ``-0.31``, ``+∞``; ``n/a`` for a figure that does not exist."""
+    if value is None:
+        return "n/a"
+    if math.isinf(value):
+        return "+∞" if value > 0 else "-∞"
+    text = f"{value:+.{places}f}"
+    # -0.00 reads as a change; it is none at this precision.
+    return text.replace("-", "+", 1) if float(text) == 0 else text
+
+
+def interval(row: ExperimentVerdict, places: int = 2) -> str:
+    """``[+9.80, +10.20]``, or the row's decision when it has no interval (``new``, ``failed``)."""
+    if row.ci_low_pct is None or row.ci_high_pct is None:
+        return ""
+    return f"[{pct(row.ci_low_pct, places)}, {pct(row.ci_high_pct, places)}]"
+
+
+def delta(row: ExperimentVerdict, places: int = 2) -> str:
+    """Δ mean % of the row, or what stands in for it (``new``, ``missing``, ``failed``)."""
+    if row.delta_pct is None:
+        return row.decision
+    return pct(row.delta_pct, places)
+
+
+def spread(goal: str, values: tuple[float, ...]) -> str:
+    """``420.1 B ±0%``: the mean of the replicates with its unit and spread; ``-`` for none."""
+    return format_cell(goal, values) if values else "-"
+
+
+def mark(row: ExperimentVerdict) -> str:
+    """BETTER for a significant improvement, WORSE for a gating regression or a failure, else SAME."""
+    if row.decision == "failed" or (row.decision == "regression" and not row.erratic):
+        return WORSE
+    if row.decision == "improvement" and not row.erratic:
+        return BETTER
+    return SAME
+
+
+def decision(row: ExperimentVerdict) -> str:
+    """The decision word, noting an erratic row (shown, not gated)."""
+    return f"{row.decision} (erratic)" if row.erratic else row.decision
+
+
+def goal(row: ExperimentVerdict) -> str:
+    """``fill.alloc_bytes_per_op``: the phase and the metric judged."""
+    return f"{row.phase}.{row.goal}"
+
+
+def trials(row: ExperimentVerdict) -> str:
+    """``5/5``: replicates of baseline / candidate."""
+    return f"{row.replicates[0]}/{row.replicates[1]}"
+
+
+def limit(check: BoundCheck) -> str:
+    """``fill.peak_bytes ≤ 64 MiB``."""
+    return f"{check.name} ≤ {metric(check.metric).format(check.upper)}"
+
+
+def worst(check: BoundCheck) -> str:
+    return "-" if check.worst is None else metric(check.metric).format(check.worst)
+
+
+def bytes_delta(value: float, *, signed: bool = False) -> str:
+    """A site's bytes per replicate, with unit."""
+    return metric("alloc_bytes").format(value, signed=signed)
+
+
+def side(env: Mapping[str, Any]) -> str:
+    """``main, commit 8c294435 (CPython 3.11.7, memray)``: which code, where, measured how."""
+    meta = env.get("baseline")
+    parts = [str(meta["name"])] if isinstance(meta, Mapping) and meta.get("name") else []
+    commit = str(env.get("git_commit") or "")[:8]
+    if commit:
+        parts.append(f"commit {commit}{'-dirty' if env.get('git_dirty') else ''}")
+    where = f"({env.get('implementation', '?')} {env.get('python_version', '?')}, {env.get('backend', '?')})"
+    return " ".join([", ".join(parts), where]) if parts else where
+
+
+def verdict_line(verdict: Verdict) -> str:
+    """``Passed. All quality gates passed.`` or ``Failed. 2 quality gates failed.``"""
+    if verdict.passed:
+        return "Passed. All quality gates passed."
+    count = len(verdict.reasons)
+    return f"Failed. {count} quality gate{'s' if count != 1 else ''} failed."

@@ -1,0 +1,182 @@
+"""The verdict as a pull-request comment, in the layout of Datadog's SMP regression detector.
+
+The comment opens with :data:`MARKER`, an HTML comment invisible once rendered, so that a CI
+job can find its own earlier comment and update it instead of adding another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.reports import figures
+from harness.verdict import ExperimentVerdict, Verdict
+
+MARKER = "<!-- harness-verdict -->"
+EXPERIMENT_HEADER = ("perf", "experiment", "goal", "Δ mean %", "Δ mean % CI", "trials")
+
+
+def cell(text: str) -> str:
+    """Text safe inside a table cell (a ``|`` would split it)."""
+    return text.replace("|", "\\|")
+
+
+def code(text: str) -> str:
+    return f"`{text}`"
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def experiment_rows(rows: Sequence[ExperimentVerdict]) -> list[tuple[str, ...]]:
+    return [
+        (
+            figures.mark(r),
+            code(r.id) + (" (erratic)" if r.erratic else ""),
+            figures.goal(r),
+            figures.delta(r),
+            figures.interval(r),
+            figures.trials(r),
+        )
+        for r in rows
+    ]
+
+
+def render(verdict: Verdict) -> str:
+    """The comment: goals table, details, top movers, bounds checks, explanation, decision."""
+    significant = [r for r in verdict.experiments if r.decision not in ("no_change", "missing")]
+    lines = [
+        MARKER,
+        "## Regression Detector",
+        "",
+        f"**Baseline:** {figures.side(verdict.baseline)}  ",
+        f"**Candidate:** {figures.side(verdict.candidate)}",
+        "",
+    ]
+    gating = [r for r in verdict.experiments if figures.mark(r) == figures.WORSE]
+    if gating:
+        lines.append(f"### Optimization goals: {figures.WORSE} Significant changes detected")
+    elif significant:
+        lines.append(f"### Optimization goals: {figures.BETTER} No significant regressions detected")
+    else:
+        lines.append(f"### Optimization goals: {figures.BETTER} No significant changes detected")
+    if significant:
+        lines += ["", *md_table(EXPERIMENT_HEADER, experiment_rows(significant))]
+    lines += [
+        "",
+        "<details>",
+        "<summary>Fine details of change detection per experiment</summary>",
+        "",
+        *md_table(
+            (*EXPERIMENT_HEADER, "baseline", "candidate", "decision"),
+            [
+                (
+                    *base,
+                    figures.spread(r.goal, r.baseline_values),
+                    figures.spread(r.goal, r.candidate_values),
+                    figures.decision(r),
+                )
+                for base, r in zip(experiment_rows(verdict.experiments), verdict.experiments, strict=True)
+            ],
+        ),
+        "",
+        "</details>",
+    ]
+    for row in (r for r in verdict.experiments if r.top_sites):
+        lines += [
+            "",
+            "<details>",
+            f"<summary>Top movers: {code(row.id)} {figures.goal(row)} ({row.decision})</summary>",
+            "",
+            *md_table(
+                ("site", "baseline", "candidate", "Δ bytes"),
+                [
+                    (
+                        code(s.site),
+                        figures.bytes_delta(s.baseline),
+                        figures.bytes_delta(s.candidate),
+                        figures.bytes_delta(s.delta, signed=True),
+                    )
+                    for s in row.top_sites
+                ],
+            ),
+            "",
+            "</details>",
+        ]
+    checks = list(verdict.bound_checks())
+    if checks:
+        passed = all(c.passed for _, c in checks)
+        lines += [
+            "",
+            f"### Bounds Checks: {figures.BETTER + ' Passed' if passed else figures.WORSE + ' Failed'}",
+            "",
+            *md_table(
+                ("perf", "experiment", "bounds_check_name", "limit", "worst", "replicates_passed"),
+                [
+                    (
+                        figures.BETTER if c.passed else figures.WORSE,
+                        code(r.id),
+                        c.name,
+                        figures.limit(c).split(" ", 1)[1],
+                        figures.worst(c),
+                        f"{c.replicates_passed}/{c.replicates}",
+                    )
+                    for r, c in checks
+                ],
+            ),
+        ]
+    lines += ["", *explanation(verdict), "", *decision(verdict)]
+    return "\n".join(lines) + "\n"
+
+
+def explanation(verdict: Verdict) -> list[str]:
+    """The rule, with the settings this verdict used."""
+    conf = f"{verdict.confidence:.2%}"
+    tol = f"{verdict.tolerance_pct:.2f}%"
+    return [
+        "### Explanation",
+        "",
+        f"Confidence level: {conf}  ",
+        f"Effect size tolerance: |Δ mean %| ≥ {tol}",
+        "",
+        "Performance changes are noted in the perf column of each table:",
+        "",
+        f"- {figures.BETTER} = significantly better comparison variant performance",
+        f"- {figures.WORSE} = significantly worse comparison variant performance (or a failed trial)",
+        f"- {figures.SAME} = no significant change in performance",
+        "",
+        "A regression test is an A/B test of allocation figures in fresh, seeded interpreters: each "
+        'goal metric is measured as "candidate minus baseline", replicate *i* of both sides running '
+        f"with the same seed. We report the uncertainty of Δ mean % as a {conf} confidence interval, "
+        'denoted "Δ mean % CI".',
+        "",
+        'For each experiment, we decide that a change is a "regression" -- a change worth investigating '
+        "further -- if all of the following criteria are true:",
+        "",
+        f"1. Its estimated |Δ mean %| ≥ {tol}, in the direction that is worse for its goal.",
+        f'2. Its {conf} confidence interval "Δ mean % CI" does not contain zero.',
+        '3. It is not marked "erratic": its coefficient of variation is at most '
+        f"{verdict.erratic_cv:.0%} and `[tool.harness] erratic` does not name it.",
+        "",
+        "Bounds checks are absolute limits that every replicate of the candidate must meet.",
+    ]
+
+
+def decision(verdict: Verdict) -> list[str]:
+    """The final pass/fail line, and one bullet per gate that decided it."""
+    lines = ["### CI Pass/Fail Decision", ""]
+    mark_ = figures.BETTER if verdict.passed else figures.WORSE
+    lines.append(f"{mark_} {figures.verdict_line(verdict)}")
+    bullets = [f"{reason}." for reason in verdict.reasons]
+    if "bounds" in verdict.gates:
+        bullets += [
+            f"{r.id}, bounds check {c.name}: {c.replicates_passed}/{c.replicates} replicas passed. Gate passed."
+            for r, c in verdict.bound_checks()
+            if c.passed
+        ]
+    if bullets:
+        lines.append("")
+        lines += [f"- {cell(b)}" for b in bullets]
+    return lines
