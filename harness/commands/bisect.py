@@ -1,0 +1,103 @@
+"""``harness bisect GOOD BAD --experiment ID [--metric M]``: the first commit that regressed.
+
+Binary search over ``git rev-list --first-parent GOOD..BAD`` (the main line; a merged
+branch is one step). GOOD is measured once; each commit probed is checked out in a
+temporary worktree, measured with the same seeds, and judged against GOOD by the gate's
+rule: a regression is a change in the bad direction of at least the tolerance whose
+interval excludes zero. The metric is the experiment's first goal unless --metric names
+another (``alloc_bytes_per_op``, or ``churn.alloc_bytes_per_op`` for one phase).
+
+Each measured commit is printed with its subject and figures; the last line names the
+first bad commit. Settings (replicates, tolerance, backend, setup) are the current
+project's; a few replicates suffice for allocation goals, which repeat exactly.
+
+Exit codes: 0 the search finished (a first bad commit was found, or none regressed),
+2 bad input (refs, experiment, metric) or a commit whose trials failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.bisect import Step
+
+COMMAND = "bisect"
+ORDER = 40
+
+
+def add_parser(sub: Any, name: str) -> None:
+    from pathlib import Path
+
+    parser = sub.add_parser(
+        name,
+        help="find the first commit where an experiment regressed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("good", metavar="GOOD", help="a commit where the experiment was fine")
+    parser.add_argument("bad", metavar="BAD", help="a later commit where it regressed")
+    parser.add_argument(
+        "--experiment", "-e", required=True, metavar="ID", help="the experiment id (see `harness list`)"
+    )
+    parser.add_argument("--metric", "-m", metavar="M", help="goal judged (default: the experiment's first goal)")
+    parser.add_argument("-n", "--replicates", type=int, help="trials per commit (default: the project's)")
+    parser.add_argument("--backend", help="memray or tracemalloc (default: the project's)")
+    parser.add_argument("-j", "--jobs", type=int, help="trials run in parallel")
+    parser.add_argument("--timeout", type=float, dest="timeout_s", help="seconds before a trial is killed")
+    parser.add_argument("--seed", type=int, dest="base_seed", help="base seed: replicate i runs with seed+i")
+    parser.add_argument("--workloads", type=Path, help="workloads directory (default: workloads/ of the project)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from harness import gitrefs
+    from harness.bisect import Bisector, max_steps
+    from harness.capture import resolve_backend
+    from harness.commands._common import settings_from
+    from harness.errors import DeclarationError
+    from harness.metrics import METRICS
+    from harness.spec import Goal
+
+    settings = settings_from(args)
+    repo = gitrefs.repo_root(settings.project_root)
+    project = settings.project_root.resolve()
+    subdir = project.relative_to(repo) if project.is_relative_to(repo) else Path()
+    good = gitrefs.resolve(repo, args.good)
+    bad = gitrefs.resolve(repo, args.bad)
+    goal = Goal.parse(args.metric) if args.metric else None
+    if goal is not None and goal.metric not in METRICS:
+        raise DeclarationError(f"unknown metric {goal.metric!r}; known: {', '.join(sorted(METRICS))}")
+    commits = gitrefs.first_parent_range(repo, good, bad)
+    print(
+        f"bisecting {len(commits)} commits after {good.short} up to {bad.short} (first parent): "
+        f"GOOD and at most {max_steps(len(commits)) + 1} more measurements",
+        flush=True,
+    )
+    bisector = Bisector(repo, subdir, settings, resolve_backend(settings.backend), args.experiment, goal)
+    outcome = bisector.search(good, bad, lambda step: print_step(step, good.sha))
+    print(f"measurements: {len(outcome.steps)}")
+    if outcome.first_bad is None:
+        print(f"no commit in {good.short}..{bad.short} regressed {args.experiment}")
+    else:
+        print(f"first bad commit: {outcome.first_bad.sha} {outcome.first_bad.subject}")
+    sys.stdout.flush()
+    return 0
+
+
+def print_step(step: Step, good_sha: str | None) -> None:
+    """One line for the commit, one per goal row: its figure and, but for GOOD, its change."""
+    from harness.reports import figures
+
+    label = "good" if step.commit.sha == good_sha else ("bad" if step.regressed else "ok")
+    print(f"measured {step.commit.short}  {step.commit.subject}  [{label}]", flush=True)
+    for row in step.rows:
+        change = "" if step.commit.sha == good_sha else f"  {figures.delta(row)} {figures.interval(row)}"
+        decision = "" if step.commit.sha == good_sha else f"  {figures.decision(row)}"
+        print(
+            f"    {figures.goal(row)}  {figures.spread(row.goal, row.candidate_values)}{change}{decision}", flush=True
+        )
