@@ -84,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         sys.stderr.write("harness: interrupted\n")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`harness list | head`): not an error of ours.
+        sys.stderr.close()
+        return EXIT_OK
 
 
 def entry() -> None:

@@ -293,6 +293,11 @@ def environment(project_root: Path, backend: str) -> dict[str, Any]:
     from harness import __version__
 
     commit, dirty = git_state(project_root)
+    memray_version = None
+    if backend == "memray":
+        from importlib.metadata import version
+
+        memray_version = version("memray")
     return {
         "python_version": platform.python_version(),
         "implementation": platform.python_implementation(),
@@ -301,6 +306,7 @@ def environment(project_root: Path, backend: str) -> dict[str, Any]:
         "hostname": socket.gethostname(),
         "harness_version": __version__,
         "backend": backend,
+        "memray_version": memray_version,
         "git_commit": commit,
         "git_dirty": dirty,
         "project_root": str(project_root),
