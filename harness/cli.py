@@ -20,8 +20,13 @@ Allocation profiles of data-structure variants under reproducible churn workload
 compared with stored baselines and gated like a CI regression detector.
 
 Typical use:
-  harness list                          what experiments the workloads declare
-  harness run flow_table --replicates 5 run them, print a summary, write reports/results.json
+  harness list                            what experiments the workloads declare
+  harness run flow_table -n 5             run them, print a summary, write reports/results.json
+  harness baseline save main              keep those results as baselines/main.json
+  harness gate --baseline main            run again and judge against it (exit 1 on a regression)
+  harness compare main HEAD               the same for two commits, in temporary worktrees
+  harness report reports/results.json --html reports/report.html
+                                          one self-contained HTML page
 
 Exit codes: 0 pass, 1 gate failed or trials failed, 2 bad usage or input, 130 interrupted.
 """
