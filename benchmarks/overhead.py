@@ -30,7 +30,7 @@ def churn_plan(ops: int, live: int) -> tuple[list[int], list[tuple[int, int]]]:
 
     rng = random.Random(1)
     keys = [rng.getrandbits(48) | (1 << 48) for _ in range(ops + live)]
-    return keys[:live], list(zip(keys[live:], keys[: ops], strict=True))
+    return keys[:live], list(zip(keys[live:], keys[:ops], strict=True))
 
 
 def child(mode: str, workload: str, ops: int, live: int) -> dict[str, float]:

@@ -89,7 +89,7 @@ def load_module(path: Path, project_root: Path) -> ModuleType:
     except HarnessError as exc:
         del sys.modules[name]
         raise DiscoveryError(f"{path.name}: {exc}") from None
-    except BaseException as exc:  # noqa: BLE001 - any failure of user code is reported, not raised
+    except BaseException as exc:
         del sys.modules[name]
         if isinstance(exc, KeyboardInterrupt):
             raise

@@ -125,7 +125,9 @@ class Results:
                     "variant": e.variant,
                     "params": dict(e.params),
                     "goals": [str(g) for g in e.goals],
-                    "bounds": [{"name": b.name, "metric": b.metric, "phase": b.phase, "upper": b.upper} for b in e.bounds],
+                    "bounds": [
+                        {"name": b.name, "metric": b.metric, "phase": b.phase, "upper": b.upper} for b in e.bounds
+                    ],
                 }
                 for e in self.experiments
             ],
@@ -215,7 +217,7 @@ def read_json(path: Path, schema_prefix: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultsError(f"{path}: cannot be read: {exc}") from None
     try:
-        data = json.loads(text)
+        data: dict[str, Any] = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{path}: not valid JSON (truncated or corrupt?): {exc}") from None
     schema = data.get("schema") if isinstance(data, dict) else None

@@ -164,9 +164,7 @@ def run_trial(spec: TrialSpec, workdir: str) -> dict[str, Any]:
         own["peak_bytes"] = max(own.get("peak_bytes", 0), 0)
         sites = [s.to_json() for s in profile.sites if not s.file.startswith(_HARNESS_DIR)]
         measured = {**own, **record["counters"], "ops": record["ops"], "wall_s": record["wall_s"]}
-        phases.append(
-            {"name": record["name"], "metrics": with_per_op(measured), "sites": sites}
-        )
+        phases.append({"name": record["name"], "metrics": with_per_op(measured), "sites": sites})
     return {
         "status": "ok",
         "phases": phases,

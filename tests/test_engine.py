@@ -25,7 +25,7 @@ class _Sized:
 SIZE = sys.getsizeof(_Sized())  # one object of the exact workload, GC header included: 80 bytes
 OPS = 10_000
 
-EXACT = f'''
+EXACT = f"""
 import itertools, os, signal, time
 import harness
 
@@ -80,9 +80,9 @@ def churn(trial, new, n):
         for key in keys[: n // 2]:
             del table[key]
         trial.ops(n // 2)
-'''
+"""
 
-FAULTS = '''
+FAULTS = """
 import os, signal, time
 import harness
 
@@ -112,7 +112,7 @@ def sleeps(trial, new):
 def dies(trial, new):
     with trial.phase("p"):
         os.kill(os.getpid(), signal.SIGKILL)
-'''
+"""
 
 
 def make_project(root: Path, modules: dict[str, str], settings: str = "") -> Path:
@@ -295,14 +295,18 @@ def test_failed_trials_are_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
         (["run", "--workloads", "nowhere"], {"exact": EXACT}, "does not exist"),
         (
             ["run"],
-            {"badbound": "import harness\nf = harness.family('f')\n"
-             "@f.workload(bounds={'peak_bytes': '64 MiBB'})\ndef w(trial, new): pass\n"},
+            {
+                "badbound": "import harness\nf = harness.family('f')\n"
+                "@f.workload(bounds={'peak_bytes': '64 MiBB'})\ndef w(trial, new): pass\n"
+            },
             "unknown unit 'MiBB'",
         ),
         (["run", "--jobs", "two"], {"exact": EXACT}, "invalid int value"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], modules: dict[str, str], message: str) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], modules: dict[str, str], message: str
+) -> None:
     project = make_project(tmp_path, modules)
     previous = project / "reports" / "results.json"
     previous.parent.mkdir()
@@ -320,7 +324,20 @@ def test_interrupt_keeps_the_finished_trials(tmp_path: Path) -> None:
     project = make_project(tmp_path, {"faults": slow})
     out = tmp_path / "partial.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", "ok", "sleeps", "-n", "20", "--backend", "tracemalloc", "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "ok",
+            "sleeps",
+            "-n",
+            "20",
+            "--backend",
+            "tracemalloc",
+            "--out",
+            str(out),
+        ],
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

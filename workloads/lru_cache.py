@@ -117,7 +117,9 @@ def churn(trial: harness.Trial, new_cache: Any, capacity: int) -> None:
     rng = trial.rng
     fill_keys = [rng.getrandbits(32) | (1 << 32) for _ in range(capacity)]
     ops = 10 * capacity
-    stream = [(rng.random() < 0.8, rng.choice(fill_keys) if rng.random() < 0.9 else rng.getrandbits(40)) for _ in range(ops)]
+    stream = [
+        (rng.random() < 0.8, rng.choice(fill_keys) if rng.random() < 0.9 else rng.getrandbits(40)) for _ in range(ops)
+    ]
     with trial.phase("fill"):
         for key in fill_keys:
             cache.put(key, key)

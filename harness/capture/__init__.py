@@ -85,7 +85,11 @@ def make_capture(name: str, top_sites: int, workdir: str) -> Capture:
 
 
 def measured_metrics(name: str) -> tuple[str, ...]:
-    """The base metrics a backend measures, without importing it."""
+    """The base metrics a backend measures (importing its module does not import memray)."""
     if name == "memray":
-        return ("alloc_bytes", "alloc_count", "kept_bytes", "kept_count", "net_bytes", "net_count", "peak_bytes")
-    return ("net_bytes", "net_count", "peak_bytes")
+        from harness.capture.memray import MemrayCapture
+
+        return MemrayCapture.measures
+    from harness.capture.tracemalloc import TracemallocCapture
+
+    return TracemallocCapture.measures

@@ -31,8 +31,16 @@ from harness.capture.tracemalloc import TracemallocCapture
 class MemrayCapture:
     """memray for ``alloc_*``/``kept_*`` and sites, tracemalloc for ``net_*`` and ``peak_bytes``."""
 
-    name = "memray"
-    measures = ("alloc_bytes", "alloc_count", "kept_bytes", "kept_count", "net_bytes", "net_count", "peak_bytes")
+    name: str = "memray"
+    measures: tuple[str, ...] = (
+        "alloc_bytes",
+        "alloc_count",
+        "kept_bytes",
+        "kept_count",
+        "net_bytes",
+        "net_count",
+        "peak_bytes",
+    )
 
     def __init__(self, top_sites: int, workdir: str) -> None:
         import memray
@@ -118,5 +126,7 @@ def merge_sites(sites: tuple[Site, ...]) -> tuple[Site, ...]:
         if known is None:
             merged[(site.file, site.line)] = site
         else:
-            merged[(site.file, site.line)] = Site(known.function, known.file, known.line, {**site.figures, **known.figures})
+            merged[(site.file, site.line)] = Site(
+                known.function, known.file, known.line, {**site.figures, **known.figures}
+            )
     return tuple(merged.values())

@@ -25,8 +25,8 @@ def _snapshot() -> tracemalloc.Snapshot:
 class TracemallocCapture:
     """Net change and peak of each phase, from tracemalloc with one frame per trace."""
 
-    name = "tracemalloc"
-    measures = ("net_bytes", "net_count", "peak_bytes")
+    name: str = "tracemalloc"
+    measures: tuple[str, ...] = ("net_bytes", "net_count", "peak_bytes")
 
     def __init__(self, top_sites: int) -> None:
         self.top_sites = top_sites
