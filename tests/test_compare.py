@@ -1,0 +1,187 @@
+"""``harness compare``: two commits of a real git repository, measured in temporary worktrees."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gitproject import (
+    EXTRA,
+    FILL,
+    FILL_ID,
+    PAYLOAD,
+    PAYLOAD_PLUS_10,
+    PYPROJECT,
+    extra_id,
+    set_payload,
+    tiny_project,
+    verdict_rows,
+)
+
+from harness.reports.markdown import MARKER
+
+
+def test_a_commit_with_ten_percent_more_allocations_per_op_fails_the_gate(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    base = project.git("rev-parse", "HEAD")
+    set_payload(project, PAYLOAD_PLUS_10)
+    head = project.commit("store a bigger payload")
+    out = tmp_path / "verdict.json"
+
+    done = project.harness(
+        "compare", base, head, "--format", "json", "--out", str(out), "--html", str(tmp_path / "r.html")
+    )
+
+    assert done.returncode == 1, done.stderr
+    row = verdict_rows(out)[FILL_ID]
+    assert row["decision"] == "regression"
+    assert json.loads(done.stdout)["experiments"][0]["decision"] == "regression"
+    # The payload grew by 24 bytes: so did the figure per op, exactly, on every replicate.
+    assert row["replicates"] == [3, 3]
+    assert row["candidate_mean"] - row["baseline_mean"] == pytest.approx(PAYLOAD_PLUS_10 - PAYLOAD, abs=0.01)
+    assert 9.0 < row["delta_pct"] < 11.0
+    assert row["ci_low_pct"] == pytest.approx(row["delta_pct"]) == pytest.approx(row["ci_high_pct"])
+    # Each side ran its own commit, in a worktree that is gone now.
+    data = json.loads(out.read_text())
+    assert data["baseline"]["git_commit"] == base
+    assert data["candidate"]["git_commit"] == head
+    assert data["baseline"]["project_root"] != data["candidate"]["project_root"]
+    assert not Path(data["baseline"]["project_root"]).exists()
+    assert len(project.worktrees()) == 1
+    assert not (project.root / ".git" / "worktrees").exists() or not any(
+        (project.root / ".git" / "worktrees").iterdir()
+    )
+    assert "<html" in (tmp_path / "r.html").read_text().lower()
+
+
+def test_commits_that_differ_by_a_comment_pass_with_no_change(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.write("store.py", (project.root / "store.py").read_text() + "# a comment\n")
+    project.commit("comment")
+
+    done = project.harness("compare", "HEAD~1", "HEAD", "--format", "json", "-n", "2")
+
+    assert done.returncode == 0, done.stderr
+    verdict = json.loads(done.stdout)
+    assert verdict["passed"] is True
+    assert [row["decision"] for row in verdict["experiments"]] == ["no_change"]
+    assert verdict["experiments"][0]["delta_pct"] == 0
+    assert verdict["experiments"][0]["baseline_mean"] > PAYLOAD  # measured, not an empty comparison
+    assert len(project.worktrees()) == 1
+
+
+def test_experiments_added_and_removed_are_new_and_missing(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.write("workloads/gone.py", EXTRA.format(name="gone"))
+    project.commit("add gone")
+    project.remove("workloads/gone.py")
+    project.write("workloads/added.py", EXTRA.format(name="added"))
+    project.commit("replace gone by added")
+
+    done = project.harness("compare", "HEAD~1", "HEAD", "--format", "json", "-n", "2")
+
+    assert done.returncode == 0, done.stderr
+    decisions = {row["id"]: row["decision"] for row in json.loads(done.stdout)["experiments"]}
+    assert decisions == {FILL_ID: "no_change", extra_id("added"): "new", extra_id("gone"): "missing"}
+
+
+def test_a_commit_without_the_workloads_directory_makes_every_experiment_new(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.git("rm", "-q", "-r", "workloads")
+    project.commit("no workloads yet")
+    project.write("workloads/tiny.py", FILL)
+    project.commit("the workloads")
+
+    done = project.harness("compare", "HEAD~1", "HEAD", "--format", "json", "-n", "2")
+
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["experiments"]
+    assert [(r["id"], r["decision"], r["replicates"]) for r in rows] == [(FILL_ID, "new", [0, 2])]
+
+
+def test_the_working_tree_with_uncommitted_changes_is_the_default_candidate(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    set_payload(project, PAYLOAD_PLUS_10)  # not committed
+
+    done = project.harness("compare", "HEAD", "--format", "markdown", "-n", "2")
+
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith(MARKER)
+    assert "regression" in done.stdout.lower()
+    assert "WORKTREE" in done.stderr
+    assert len(project.worktrees()) == 1
+
+
+def test_settings_come_from_the_candidate_and_a_failing_setup_is_one_clear_line(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.write(
+        "pyproject.toml", PYPROJECT.replace('setup = "python build.py"', 'setup = "echo no compiler >&2; exit 3"')
+    )
+    project.commit("break the build")
+
+    done = project.harness("compare", "HEAD~1", "HEAD")
+
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("harness: error: setup command")
+    assert "exit code 3" in lines[-1] and "no compiler" in lines[-1]
+    assert "Traceback" not in done.stderr
+    assert len(project.worktrees()) == 1
+
+
+def test_the_merge_base_with_the_default_branch_is_the_default_baseline(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    base = project.git("rev-parse", "HEAD")
+    project.git("checkout", "-q", "-b", "feature")
+    set_payload(project, PAYLOAD_PLUS_10)
+    project.commit("bigger payload on a branch")
+    project.git("checkout", "-q", "main")
+    project.write("README", "main moved on\n")
+    project.commit("main moves on")
+    project.git("checkout", "-q", "feature")
+    out = project.root.parent / "v.json"
+
+    done = project.harness("compare", FILL_ID, "--out", str(out), "-n", "2")
+
+    assert done.returncode == 1, done.stderr
+    data = json.loads(out.read_text())
+    assert data["baseline"]["git_commit"] == base
+    assert data["candidate"]["git_dirty"] is False
+    assert verdict_rows(out)[FILL_ID]["decision"] == "regression"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nosuchref", "HEAD"], "'nosuchref' names no commit"),
+        (["HEAD", "HEAD", "nosuchexperiment"], "'nosuchexperiment' names no commit"),
+    ],
+)
+def test_bad_refs_and_patterns_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    project = tiny_project(tmp_path / "p")
+    done = project.harness("compare", *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 3  # the two sides named, then the error
+    assert "Traceback" not in done.stderr
+    assert len(project.worktrees()) == 1
+
+
+def test_outside_a_git_repository_is_one_line(tmp_path: Path) -> None:
+    project_dir = tmp_path / "plain"
+    project_dir.mkdir()
+    (project_dir / "pyproject.toml").write_text(PYPROJECT)
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "compare", "main"],
+        cwd=project_dir,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path)},
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("harness: error:") and "not inside a git repository" in done.stderr
