@@ -50,7 +50,8 @@ def format_bytes(value: float, *, signed: bool = False) -> str:
         return "n/a"
     magnitude = abs(value)
     for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if magnitude >= size:
+        # From 1000 of the smaller unit on, so that three figures never need an exponent (1010 KiB).
+        if magnitude >= size * 1000 / 1024:
             return f"{sign}{value / size:.3g} {unit}".replace("e+0", "e")
     return f"{sign}{value:.4g} B"
 
