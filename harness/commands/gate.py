@@ -53,16 +53,10 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.baselines import read_baseline
-    from harness.gate import GateOptions, compare
     from harness.results import read_results
 
     settings = _settings(args)
     baseline = read_baseline(args.baseline, settings.baselines)
-    options = GateOptions.from_settings(
-        settings,
-        patterns=tuple(args.patterns),
-        allow_env_mismatch=args.allow_env_mismatch,
-    )
     # Checked before any trial runs, so that a bad bound costs no time.
     _check_configured_bounds(settings.bounds)
     html_writer = _html_writer() if args.html else None
@@ -70,6 +64,14 @@ def run(args: argparse.Namespace) -> int:
         candidate = read_results(args.results)
     else:
         candidate = _run_candidate(args, settings, baseline.results.environment.get("backend"))
+    # The statistics (scipy) load only once the input is known to be good: bad input fails fast.
+    from harness.gate import GateOptions, compare
+
+    options = GateOptions.from_settings(
+        settings,
+        patterns=tuple(args.patterns),
+        allow_env_mismatch=args.allow_env_mismatch,
+    )
     meta = baseline.info.to_json() if baseline.info else {"name": args.baseline, "created": "", "source": ""}
     verdict = compare(baseline.results, candidate, options, baseline_meta=meta)
     text = render(verdict, args.format)
