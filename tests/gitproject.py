@@ -115,10 +115,17 @@ GIT_ENV = {
 class Project:
     """A project directory that is also a git repository on branch ``main``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, init: bool = True) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        self.git("init", "-q", "-b", "main")
+        if init:
+            root.mkdir(parents=True, exist_ok=True)
+            self.git("init", "-q", "-b", "main")
+
+    @classmethod
+    def clone(cls, source: Project, root: Path) -> Project:
+        """A clone of ``source``, which is its ``origin`` (so ``origin/main`` exists, as in CI)."""
+        subprocess.run(["git", "clone", "-q", str(source.root), str(root)], env={**os.environ, **GIT_ENV}, check=True)
+        return cls(root, init=False)
 
     def git(self, *args: str) -> str:
         done = subprocess.run(

@@ -1,0 +1,78 @@
+"""``harness bisect``: binary search over a real history for the commit that regressed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from gitproject import FILL_ID, PAYLOAD, PAYLOAD_PLUS_10, Project, set_payload, tiny_project
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, list[str]]:
+    """Eight commits; the fifth makes the store keep 10 % more per operation, the others touch a comment."""
+    project = tiny_project(tmp_path_factory.mktemp("bisect") / "p", PAYLOAD)
+    commits = [project.git("rev-parse", "HEAD")]
+    for number in range(2, 9):
+        if number == 5:
+            set_payload(project, PAYLOAD_PLUS_10)
+        else:
+            project.write("store.py", (project.root / "store.py").read_text() + f"# note {number}\n")
+        commits.append(project.commit(f"change {number}"))
+    return project, commits
+
+
+def measured(stdout: str) -> list[str]:
+    """The abbreviated hashes of the commits measured, in order."""
+    return re.findall(r"^measured (\w+)", stdout, flags=re.MULTILINE)
+
+
+def test_bisect_names_the_fifth_commit_in_at_most_four_measurements(history: tuple[Project, list[str]]) -> None:
+    project, commits = history
+    done = project.harness("bisect", commits[0], commits[-1], "--experiment", FILL_ID, "-n", "2")
+
+    assert done.returncode == 0, done.stderr
+    assert f"first bad commit: {commits[4]} change 5" in done.stdout
+    steps = measured(done.stdout)
+    assert 1 < len(steps) <= 4
+    assert steps[0] == commits[0][:10]  # GOOD first, then the probes
+    assert commits[4][:10] in steps
+    assert f"measurements: {len(steps)}" in done.stdout
+    # The figures printed: GOOD's and the bad commit's differ by the 24 bytes the payload grew.
+    figures = [float(x) for x in re.findall(r"fill\.net_bytes_per_op\s+([\d.]+) B", done.stdout)]
+    assert len(figures) == len(steps)
+    assert max(figures) - min(figures) == pytest.approx(PAYLOAD_PLUS_10 - PAYLOAD, abs=0.11)
+    assert "regression" in done.stdout
+    assert len(project.worktrees()) == 1
+
+
+def test_bisect_says_so_when_nothing_in_the_range_regressed(history: tuple[Project, list[str]]) -> None:
+    project, commits = history
+    # Relative to the fifth commit, nothing after it regressed: BAD is measured and found fine.
+    done = project.harness("bisect", commits[4], commits[-1], "--experiment", FILL_ID, "-n", "2")
+
+    assert done.returncode == 0, done.stderr
+    assert f"no commit in {commits[4][:10]}..{commits[-1][:10]} regressed" in done.stdout
+    steps = measured(done.stdout)
+    assert steps[-1] == commits[-1][:10]
+    assert len(steps) == 3  # GOOD, one probe, and BAD to confirm
+
+
+def test_bisect_rejects_an_unknown_experiment_in_one_line(history: tuple[Project, list[str]]) -> None:
+    project, commits = history
+    done = project.harness("bisect", commits[0], commits[-1], "--experiment", "tiny.nope[store]")
+    assert done.returncode == 2
+    assert "harness: error: experiment 'tiny.nope[store]' does not exist at" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(project.worktrees()) == 1
+
+
+def test_bisect_rejects_an_unknown_ref_in_one_line(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    done = project.harness("bisect", "v0.0-nope", "HEAD", "--experiment", FILL_ID)
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip() == f"harness: error: 'v0.0-nope' is not a commit of {project.root.resolve()} "
+        "(a branch, tag, hash or WORKTREE)"
+    )

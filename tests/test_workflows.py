@@ -1,0 +1,252 @@
+"""The CI workflows and the composite action: actionlint-clean, wired together, and running the
+same ``harness compare`` the compare tests exercise, on a real repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from gitproject import FILL_ID, GIT_ENV, PAYLOAD_PLUS_10, Project, set_payload, tiny_project
+
+from harness.reports.markdown import MARKER
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+BIN = Path(sys.executable).parent
+
+
+def load(path: Path) -> dict[Any, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    # YAML 1.1 reads the key `on` as True.
+    on = workflow.get("on", workflow.get(True))
+    return on if isinstance(on, dict) else {name: None for name in ([on] if isinstance(on, str) else on)}
+
+
+def actionlint() -> str:
+    found = shutil.which("actionlint") or shutil.which("actionlint", path=str(BIN))
+    assert found, "actionlint is not installed: pip install -e '.[test]'"
+    return found
+
+
+def test_workflows_and_the_action_pass_actionlint() -> None:
+    files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
+    assert len(files) == 3
+    # `uses: ./` in allocations.yml makes actionlint read action.yml and check the inputs given to it.
+    done = subprocess.run([actionlint(), "-no-color", *files], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_checks_the_inputs_given_to_the_action(tmp_path: Path) -> None:
+    """A misspelt input of the composite action is caught, so the check above means something."""
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    shutil.copy(ROOT / "action.yml", tmp_path / "action.yml")
+    text = (WORKFLOWS / "allocations.yml").read_text().replace("pr-number:", "pr-numbr:")
+    (tmp_path / ".github" / "workflows" / "allocations.yml").write_text(text)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    done = subprocess.run([actionlint(), "-no-color"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert 'input "pr-numbr" is not defined' in done.stdout
+
+
+def test_ci_runs_the_project_tests_on_push_and_pull_request() -> None:
+    ci = load(WORKFLOWS / "ci.yml")
+    assert {"push", "pull_request"} <= set(triggers(ci))
+    steps = ci["jobs"]["test"]["steps"]
+    assert any(
+        s.get("uses", "").startswith("actions/setup-python@") and s["with"]["python-version"] == "3.11" for s in steps
+    )
+    assert any(s.get("run") == "bash .ci/run" for s in steps)
+
+
+def test_the_pull_request_workflow_compares_base_and_head_with_the_action() -> None:
+    flow = load(WORKFLOWS / "allocations.yml")
+    assert set(triggers(flow)) == {"pull_request"}
+    assert flow["permissions"] == {"contents": "read"}
+    steps = flow["jobs"]["compare"]["steps"]
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0
+    gate = next(s for s in steps if s.get("uses") == "./")
+    assert gate["with"]["base"] == "origin/${{ github.base_ref }}"
+    assert gate["with"]["head"] == "HEAD"
+    assert gate["with"]["pr-number"] == "${{ github.event.pull_request.number }}"
+
+
+def test_the_comment_workflow_only_reads_the_artifact() -> None:
+    flow = load(WORKFLOWS / "allocations-comment.yml")
+    run = triggers(flow)["workflow_run"]
+    assert run["workflows"] == [load(WORKFLOWS / "allocations.yml")["name"]]
+    assert run["types"] == ["completed"]
+    assert flow["permissions"]["pull-requests"] == "write"
+    assert "contents" not in flow["permissions"]
+    steps = [s for job in flow["jobs"].values() for s in job["steps"]]
+    # No checkout and no shell: pull-request code never runs next to the write token.
+    assert not any("run" in s or "checkout" in s.get("uses", "") for s in steps)
+    download = next(s for s in steps if s["uses"].startswith("actions/download-artifact@"))
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+    assert download["with"]["github-token"] == "${{ github.token }}"
+    action = load(ROOT / "action.yml")
+    assert download["with"]["name"] == action["inputs"]["artifact-name"]["default"]
+    script = next(s for s in steps if s["uses"].startswith("actions/github-script@"))["with"]["script"]
+    assert MARKER in script
+    assert "updateComment" in script and "createComment" in script
+
+
+def test_the_action_runs_compare_and_fails_on_a_regression(tmp_path: Path) -> None:
+    """The action's comparison step, run as the action runs it, in a clone of a project whose
+    pull-request branch keeps 10 % more per operation: the base comes from GITHUB_BASE_REF."""
+    action = load(ROOT / "action.yml")
+    assert action["runs"]["using"] == "composite"
+    step = next(s for s in action["runs"]["steps"] if s.get("id") == "compare")
+    assert step["run"] == 'bash "$GITHUB_ACTION_PATH/.github/harness-compare.sh"'
+    last = action["runs"]["steps"][-1]
+    assert "steps.compare.outputs.exit-code != '0'" in last["if"]
+
+    upstream = tiny_project(tmp_path / "upstream")
+    subprocess.run(
+        ["git", "clone", "-q", str(upstream.root), str(tmp_path / "pr")], check=True, env={**os.environ, **GIT_ENV}
+    )
+    pr = Project.__new__(Project)
+    pr.root = tmp_path / "pr"
+    pr.git("checkout", "-q", "-b", "bigger-payload")
+    set_payload(pr, PAYLOAD_PLUS_10)
+    pr.commit("keep a bigger payload")
+    outputs, summary = tmp_path / "outputs", tmp_path / "summary.md"
+    env = {
+        **os.environ,
+        **GIT_ENV,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "GITHUB_ACTION_PATH": str(ROOT),
+        "GITHUB_BASE_REF": "main",
+        "GITHUB_OUTPUT": str(outputs),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        # The step's env, with the action's defaults for the inputs not given.
+        "BASE": "",
+        "HEAD_REF": action["inputs"]["head"]["default"],
+        "PATTERNS": "",
+        "ARGS": "-n 2",
+        "OUT_DIR": action["inputs"]["output-dir"]["default"],
+        "PR_NUMBER": "12",
+    }
+    done = subprocess.run(
+        ["bash", "-c", step["run"]], cwd=pr.root, env=env, capture_output=True, text=True, timeout=300
+    )
+
+    assert done.returncode == 0, done.stderr  # the step records the code; the last step fails the job
+    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert values["exit-code"] == "1"
+    out_dir = Path(values["dir"])
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "compare.log",
+        "pr-number",
+        "report.html",
+        "verdict.json",
+        "verdict.md",
+    ]
+    verdict = json.loads(Path(values["verdict"]).read_text())
+    assert [(r["id"], r["decision"]) for r in verdict["experiments"]] == [(FILL_ID, "regression")]
+    assert verdict["baseline"]["git_commit"] == upstream.git("rev-parse", "HEAD")
+    assert summary.read_text().startswith(MARKER)
+    assert (out_dir / "verdict.md").read_text() == summary.read_text()
+    assert (out_dir / "pr-number").read_text() == "12\n"
+    assert len(pr.worktrees()) == 1
+
+
+def test_the_action_step_reports_bad_input_under_the_marker(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    outputs = tmp_path / "outputs"
+    env = {
+        **os.environ,
+        **GIT_ENV,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "BASE": "no-such-branch",
+        "HEAD_REF": "HEAD",
+        "OUT_DIR": "out",
+        "GITHUB_OUTPUT": str(outputs),
+    }
+    done = subprocess.run(
+        ["bash", str(ROOT / ".github" / "harness-compare.sh")],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0
+    assert "exit-code=2" in outputs.read_text()
+    comment = (project.root / "out" / "verdict.md").read_text()
+    assert comment.startswith(MARKER)
+    assert "could not run (exit code 2)" in comment and "no-such-branch" in comment
+
+
+#: A recording stand-in for the GitHub API and the toolkit that actions/github-script provides.
+STUB = """
+const calls = [];
+const github = {
+  rest: {
+    pulls: {
+      get: async (a) => { calls.push(`get ${a.pull_number}`); return { data: { head: { sha: 'abc' } } }; },
+    },
+    issues: {
+      listComments: 'list',
+      updateComment: async (a) => {
+        calls.push(`update ${a.comment_id}`);
+        if (!a.body.startsWith(MARKER)) throw new Error('no marker');
+      },
+      createComment: async (a) => {
+        calls.push(`create ${a.issue_number}`);
+        return { data: { html_url: 'u' } };
+      },
+    },
+  },
+  paginate: async () => COMMENTS,
+};
+const context = { repo: { owner: 'o', repo: 'r' } };
+const core = { setFailed: () => calls.push('failed'), info: () => {}, notice: () => calls.push('notice') };
+const done = () => console.log(JSON.stringify(calls));
+const fail = (e) => { console.error(e); process.exit(3); };
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+@pytest.mark.parametrize(
+    ("pr_number", "comments", "expected"),
+    [
+        ("12", [{"id": 5, "user": {"type": "Bot"}, "body": MARKER + "\nold"}], ["get 12", "update 5"]),
+        ("12", [{"id": 6, "user": {"type": "User"}, "body": "looks fine"}], ["get 12", "create 12"]),
+        ("12; rm -rf /", [], ["failed"]),
+        ("0x1f", [], ["failed"]),
+    ],
+)
+def test_the_comment_script_validates_the_number_and_updates_one_comment(
+    tmp_path: Path, pr_number: str, comments: list[dict[str, Any]], expected: list[str]
+) -> None:
+    """The github-script step, run by node against a recording stand-in for the GitHub API."""
+    flow = load(WORKFLOWS / "allocations-comment.yml")
+    step = next(s for job in flow["jobs"].values() for s in job["steps"] if "github-script" in s["uses"])
+    artifact = tmp_path / "artifact"
+    artifact.mkdir()
+    (artifact / "pr-number").write_text(pr_number + "\n")
+    (artifact / "verdict.md").write_text(MARKER + "\n## Regression Detector\n")
+    program = (
+        STUB.replace("MARKER", json.dumps(MARKER)).replace("COMMENTS", json.dumps(comments))
+        + f"(async () => {{\n{step['with']['script']}\n}})().then(done, fail);\n"
+    )
+    env = {
+        **os.environ,
+        **{k: v.replace("${{ runner.temp }}/harness-verdict", str(artifact)) for k, v in step["env"].items()},
+    }
+    env["HEAD_SHA"], env["RUN_URL"] = "abc", "https://example.invalid/run"
+    done = subprocess.run(["node", "-e", program], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == expected
