@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from harness.config import Settings
-from harness.executors import Executor, TrialJob
+from harness.executors import Executor, TrialJob, executor_settings
 from harness.executors.local import LocalExecutor
 from harness.results import Results, TrialResult, environment, experiment_infos
 from harness.spec import Experiment
@@ -118,6 +118,7 @@ def execute(
         "timeout_s": settings.timeout_s,
         "top_sites": settings.top_sites,
         "jobs": settings.jobs,
+        **executor_settings(runner),
     }
     out = {}
     for side in sides:

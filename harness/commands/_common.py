@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.config import Settings, load_settings
 from harness.discovery import Suite, discover
+
+if TYPE_CHECKING:
+    from harness.executors import Executor
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +26,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, dest="timeout_s", help="seconds before a trial is killed (default 300)")
     parser.add_argument("--seed", type=int, dest="base_seed", help="base seed: replicate i runs with seed+i (default 1)")
     parser.add_argument("--workloads", type=Path, help="workloads directory (default: workloads/ of the project)")
+    parser.add_argument(
+        "--executor", choices=("local", "dask"), help="where trials run: local process pool (default) or a Dask cluster"
+    )
+    parser.add_argument(
+        "--scheduler", metavar="ADDR", help="Dask scheduler, e.g. tcp://host:8786 (default: a local cluster of --jobs)"
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -35,6 +45,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
         base_seed=getattr(args, "base_seed", None),
         workloads=getattr(args, "workloads", None),
     )
+
+
+def executor_from(args: argparse.Namespace, settings: Settings) -> Executor:
+    """The executor ``--executor``/``--scheduler`` ask for (the local pool of ``--jobs`` by default)."""
+    from harness.executors import make_executor
+
+    name, scheduler = getattr(args, "executor", None), getattr(args, "scheduler", None)
+    return make_executor(name, jobs=settings.jobs, scheduler=scheduler)
 
 
 def discover_suite(settings: Settings) -> Suite:

@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
     from harness.capture import resolve_backend
+    from harness.commands._common import discover_suite, executor_from, settings_from
     from harness.commands._console import console as make_console
-    from harness.commands._common import discover_suite, settings_from
     from harness.progress import run_with_progress
     from harness.reports.summary import failure_lines, summary_table
     from harness.results import save_results
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     experiments = suite.select(args.patterns)
     out = args.out or settings.project_root / DEFAULT_OUT
     side = Side("", settings.project_root, settings.workloads, tuple(experiments))
-    results = run_with_progress([side], settings, backend)[""]
+    results = run_with_progress([side], settings, backend, executor_from(args, settings))[""]
     save_results(results, out)
     console = make_console()
     console.print(summary_table(results))

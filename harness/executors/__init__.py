@@ -42,6 +42,35 @@ class Executor(Protocol):
     def run(self, jobs: Sequence[TrialJob], on_result: OnResult) -> None: ...
 
 
+EXECUTORS = ("local", "dask")
+
+
+def make_executor(name: str | None, *, jobs: int = 1, scheduler: str | None = None) -> Executor:
+    """The executor ``harness run --executor NAME`` means: ``local`` (a pool of ``jobs``), or
+    ``dask`` on ``scheduler`` (a local cluster of ``jobs`` workers when no address is given).
+    A scheduler address alone implies ``dask``."""
+    from harness.errors import ConfigError
+
+    chosen = name or ("dask" if scheduler else "local")
+    if chosen == "local":
+        if scheduler:
+            raise ConfigError("--scheduler needs --executor dask")
+        from harness.executors.local import LocalExecutor
+
+        return LocalExecutor(jobs)
+    if chosen == "dask":
+        from harness.executors.dask import DaskExecutor
+
+        return DaskExecutor(scheduler, workers=jobs)
+    raise ConfigError(f"unknown executor {chosen!r}; choose one of: {', '.join(EXECUTORS)}")
+
+
+def executor_settings(executor: Executor) -> dict[str, object]:
+    """What the results file records about where trials ran (``{"executor": "local"}`` by default)."""
+    describe = getattr(executor, "describe", None)
+    return dict(describe()) if callable(describe) else {"executor": "local"}
+
+
 def _signal_reason(returncode: int) -> str:
     try:
         name = signal.Signals(-returncode).name

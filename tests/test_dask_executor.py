@@ -1,0 +1,205 @@
+"""The Dask executor on a real ``distributed`` cluster of two worker processes, through the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from harness.executors import TrialJob
+from harness.executors.dask import bundle_workloads, local_cluster, run_on_worker
+from harness.trial import TrialSpec
+
+# Four variants x two sizes = 8 experiments; each allocates a different, exactly known amount.
+CONTAINERS = """
+import harness
+
+containers = harness.family("containers")
+
+@containers.variant("list")
+def make_list():
+    return list
+
+@containers.variant("dict")
+def make_dict():
+    return lambda items: dict.fromkeys(items)
+
+@containers.variant("set")
+def make_set():
+    return set
+
+@containers.variant("tuples")
+def make_tuples():
+    return lambda items: [(i, i) for i in items]
+
+@containers.workload(params={"n": [300, 3000]}, goal="alloc_count_per_op")
+def build(trial, new, n):
+    build = new()
+    keys = [trial.rng.getrandbits(40) for _ in range(n)]
+    kept = []
+    with trial.phase("build"):
+        for _ in range(20):
+            kept.append(build(keys))
+        trial.ops(20)
+    with trial.phase("drop"):
+        del kept[:10]
+        trial.ops(10)
+"""
+
+# A workload that kills the worker process running it (its trial's parent) on some attempts.
+KILLER = """
+import os, signal
+from pathlib import Path
+import harness
+
+killer = harness.family("killer")
+
+@killer.variant("plain")
+def plain():
+    return {}
+
+@killer.workload(params={"mode": ["steady", "dies_once", "dies_always", "other"]}, goal="alloc_bytes")
+def churn(trial, new, mode):
+    # The trial runs with the project root as its working directory.
+    log = Path("attempts") / f"{mode}-{trial.replicate}.txt"
+    log.parent.mkdir(exist_ok=True)
+    with log.open("a") as handle:
+        handle.write(f"{os.getppid()}\\n")
+    attempts = len(log.read_text().split())
+    if trial.replicate == 0 and (mode == "dies_always" or (mode == "dies_once" and attempts == 1)):
+        os.kill(os.getppid(), signal.SIGKILL)
+        return
+    table = new()
+    with trial.phase("fill"):
+        for i in range(2000):
+            table[i] = str(i)
+        trial.ops(2000)
+"""
+
+
+def make_project(root: Path, name: str, source: str) -> Path:
+    (root / "workloads").mkdir(parents=True)
+    (root / "pyproject.toml").write_text('[tool.harness]\nworkloads = "workloads"\n', encoding="utf-8")
+    (root / "workloads" / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    return root
+
+
+def harness_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], cwd=project, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    """One LocalCluster (2 worker processes, 1 thread each, one retry per trial) for the module."""
+    with local_cluster(2) as address:
+        yield address
+
+
+def figures(path: Path) -> dict[tuple[str, int, str], dict[str, Any]]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    out = {}
+    for trial in data["trials"]:
+        assert trial["status"] == "ok", trial
+        for phase in trial["phases"]:
+            m = phase["metrics"]
+            key = (trial["experiment"], trial["replicate"], phase["name"])
+            out[key] = {k: m[k] for k in ("alloc_count", "alloc_bytes", "net_count", "kept_count")}
+    return out
+
+
+def test_dask_executor_gives_the_local_executor_figures(tmp_path: Path, scheduler: str) -> None:
+    project = make_project(tmp_path / "project", "containers", CONTAINERS)
+    local = harness_cli(project, "run", "-n", "3", "-j", "2", "-o", "local.json")
+    assert local.returncode == 0, local.stderr
+    remote = harness_cli(project, "run", "-n", "3", "--executor", "dask", "--scheduler", scheduler, "-o", "dask.json")
+    assert remote.returncode == 0, remote.stderr
+
+    local_figures, dask_figures = figures(project / "local.json"), figures(project / "dask.json")
+    assert len({key[0] for key in dask_figures}) == 8
+    assert len(dask_figures) == 8 * 3 * 2
+    assert dask_figures.keys() == local_figures.keys()
+    for key, local_phase in local_figures.items():
+        exact = ("alloc_count", "alloc_bytes", "kept_count")
+        assert {k: dask_figures[key][k] for k in exact} == {k: local_phase[k] for k in exact}, key
+        # net_count moves by one block from run to run on either executor (an interpreter-internal
+        # allocation that lands on either side of a phase boundary), so it matches to within one.
+        assert abs(dask_figures[key]["net_count"] - local_phase["net_count"]) <= 1, key
+    # The variants really differ, so equality above is not equality of nothing.
+    builds = {k[0]: v["alloc_bytes"] for k, v in dask_figures.items() if k[1] == 0 and k[2] == "build"}
+    assert len(set(builds.values())) == 8
+
+    settings = json.loads((project / "dask.json").read_text(encoding="utf-8"))["settings"]
+    assert settings["executor"] == "dask"
+    assert settings["scheduler"] == scheduler
+    assert sum(settings["trial_hosts"].values()) == 24
+    assert settings["timing_comparable"] is (len(settings["trial_hosts"]) == 1)
+    local_settings = json.loads((project / "local.json").read_text(encoding="utf-8"))["settings"]
+    assert local_settings["executor"] == "local"
+
+
+def test_a_worker_killed_mid_trial_is_retried_once_then_the_trial_fails(tmp_path: Path, scheduler: str) -> None:
+    project = make_project(tmp_path / "project", "killer", KILLER)
+    done = harness_cli(project, "run", "-n", "2", "--scheduler", scheduler, "-o", "out.json")
+    assert done.returncode == 1, done.stderr  # one trial failed
+    data = json.loads((project / "out.json").read_text(encoding="utf-8"))
+    trials = {(t["experiment"], t["replicate"]): t for t in data["trials"]}
+    assert len(trials) == 8
+
+    failed = {key: t for key, t in trials.items() if t["status"] != "ok"}
+    assert list(failed) == [("killer.churn[plain,mode=dies_always]", 0)]
+    assert "KilledWorker" in failed[("killer.churn[plain,mode=dies_always]", 0)]["error"]
+    # Tried twice, by two different worker processes: one retry on another worker, no more.
+    always = (project / "attempts" / "dies_always-0.txt").read_text().split()
+    assert len(always) == 2 and always[0] != always[1]
+
+    # The trial whose worker died once was retried elsewhere and measured like its sibling.
+    once = (project / "attempts" / "dies_once-0.txt").read_text().split()
+    assert len(once) == 2 and once[0] != once[1]
+    retried = trials[("killer.churn[plain,mode=dies_once]", 0)]
+    sibling = trials[("killer.churn[plain,mode=steady]", 0)]
+    assert retried["status"] == "ok"
+    fill = retried["phases"][0]["metrics"]
+    assert fill["alloc_count"] == sibling["phases"][0]["metrics"]["alloc_count"] > 2000
+    # Every other trial kept.
+    assert sum(t["status"] == "ok" for t in trials.values()) == 7
+
+
+def test_workloads_are_shipped_to_a_worker_that_does_not_share_the_files(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project", "containers", CONTAINERS)
+    bundle = bundle_workloads(project, project / "workloads")
+    # The client's copy changes after shipping: a worker on another machine would not see it.
+    module = project / "workloads" / "containers.py"
+    module.write_text(module.read_text().replace("range(20)", "range(40)"), encoding="utf-8")
+    spec = TrialSpec(
+        project_root=str(project),
+        workloads_dir=str(project / "workloads"),
+        module="containers.py",
+        family="containers",
+        workload="build",
+        variant="tuples",
+        params={"n": 300},
+        seed=1,
+        replicate=0,
+        backend="tracemalloc",
+        top_sites=3,
+    )
+    result, host = run_on_worker(TrialJob("containers.build[tuples,n=300]", spec, 120.0), bundle)
+    assert result.ok, result.error
+    assert host
+    build = result.phase("build")
+    assert build is not None
+    # 20 builds of 300 two-tuples kept (not 40): the shipped code ran, from its own copy.
+    net = build.metrics["net_count"]
+    assert net is not None and 20 * 300 <= net < 40 * 300
+    site_files = {site["file"] for site in build.sites}
+    assert site_files and all(str(project) not in f for f in site_files)
