@@ -34,9 +34,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    """Project settings overridden by the flags given on the command line."""
-    settings = load_settings()
+def settings_from(args: argparse.Namespace, start: Path | None = None) -> Settings:
+    """Project settings (of the project containing ``start``, default the current directory)
+    overridden by the flags given on the command line."""
+    settings = load_settings(start)
     return settings.override(
         replicates=getattr(args, "replicates", None),
         backend=getattr(args, "backend", None),
