@@ -1,0 +1,201 @@
+"""harness.gate on results built in-process: the rule, pairing, erratic marks, bounds, top movers.
+
+Real trials are exercised in test_gate_cli.py; here the inputs are exact, so every figure of
+the verdict can be checked against a hand computation.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from harness.errors import DeclarationError, SelectionError
+from harness.gate import EnvironmentMismatch, GateOptions, MetricNotMeasured, compare, decide
+from harness.results import ExperimentInfo, PhaseResult, Results, TrialResult
+from harness.spec import Bound, Goal
+
+ENV = {"python_version": "3.11.7", "implementation": "CPython", "backend": "memray", "project_root": "/a"}
+
+
+def info(variant: str, goal: str = "work.alloc_bytes_per_op", bounds: Sequence[Bound] = ()) -> ExperimentInfo:
+    return ExperimentInfo(f"cache.churn[{variant}]", "cache", "churn", variant, {}, (Goal.parse(goal),), tuple(bounds))
+
+
+def trials(
+    variant: str,
+    values: Sequence[float],
+    seeds: Sequence[int] | None = None,
+    metric: str = "alloc_bytes_per_op",
+    sites: Sequence[dict[str, Any]] = (),
+    extra: dict[str, float] | None = None,
+) -> list[TrialResult]:
+    return [
+        TrialResult(
+            experiment=f"cache.churn[{variant}]",
+            replicate=i,
+            seed=(seeds[i] if seeds else i + 1),
+            status="ok",
+            phases=(PhaseResult("work", {metric: v, **(extra or {})}, tuple(sites)),),
+        )
+        for i, v in enumerate(values)
+    ]
+
+
+def results(infos: Sequence[ExperimentInfo], all_trials: Sequence[TrialResult], **env: Any) -> Results:
+    return Results({**ENV, **env}, {}, tuple(infos), tuple(all_trials), created="")
+
+
+def one(base: Sequence[float], cand: Sequence[float], options: GateOptions | None = None, **kw: Any) -> Any:
+    verdict = compare(
+        results([info("a")], trials("a", base, **kw)), results([info("a")], trials("a", cand, **kw)), options
+    )
+    (row,) = verdict.experiments
+    return verdict, row
+
+
+def test_equal_deterministic_figures_are_no_change_with_a_zero_interval() -> None:
+    verdict, row = one([100.0] * 5, [100.0] * 5)
+    assert (row.decision, row.delta_pct, row.ci_low_pct, row.ci_high_pct, row.method) == (
+        "no_change",
+        0.0,
+        0.0,
+        0.0,
+        "exact",
+    )
+    assert verdict.passed and verdict.reasons == ()
+
+
+def test_a_deterministic_rise_past_the_tolerance_is_a_regression_at_its_exact_size() -> None:
+    verdict, row = one([200.0] * 5, [212.0] * 5)
+    assert row.decision == "regression" and row.delta_pct == pytest.approx(6.0)
+    assert row.ci_low_pct == row.ci_high_pct == pytest.approx(6.0)
+    assert not verdict.passed and "regression +6.00%" in verdict.reasons[0]
+    # Below the tolerance it is noted as no change; a lower tolerance catches it.
+    assert one([200.0] * 5, [208.0] * 5)[1].decision == "no_change"
+    assert one([200.0] * 5, [208.0] * 5, GateOptions(tolerance_pct=3))[1].decision == "regression"
+
+
+def test_replicates_pair_by_seed_and_the_pairing_removes_seed_noise() -> None:
+    base = [100.0, 140.0, 90.0, 120.0, 110.0]
+    cand = [v * 1.07 for v in base]
+    _, paired = one(base, cand)
+    assert paired.method == "paired" and paired.decision == "regression"
+    assert paired.ci_low_pct == pytest.approx(7.0) and paired.ci_high_pct == pytest.approx(7.0)
+    # The same figures from different seeds cannot be paired: the seed-to-seed spread then
+    # makes the interval wide, and +7% is not significant.
+    verdict = compare(
+        results([info("a")], trials("a", base)),
+        results([info("a")], trials("a", cand, seeds=[11, 12, 13, 14, 15])),
+        GateOptions(erratic_cv=1.0),
+    )
+    (welch,) = verdict.experiments
+    assert welch.method == "welch" and welch.decision == "no_change"
+    assert welch.ci_low_pct < 0 < welch.ci_high_pct
+    assert welch.delta_pct == pytest.approx(paired.delta_pct)
+
+
+def test_the_goal_direction_comes_from_the_metric() -> None:
+    assert decide("alloc_bytes_per_op", +10, +8, +12, 5) == "regression"
+    assert decide("alloc_bytes_per_op", -10, -12, -8, 5) == "improvement"
+    # More operations is better: fewer is the regression.
+    assert decide("ops", -10, -12, -8, 5) == "regression"
+    assert decide("ops", +10, +8, +12, 5) == "improvement"
+    # An interval that holds zero is no change, whatever the size.
+    assert decide("alloc_bytes_per_op", +30, -1, +61, 5) == "no_change"
+
+
+def test_erratic_rows_are_shown_but_do_not_gate() -> None:
+    # Marked by the user, with a glob over ids.
+    verdict, row = one([100.0] * 3, [150.0] * 3, GateOptions(erratic=("cache.churn[a*",)))
+    assert (row.decision, row.erratic, verdict.passed) == ("regression", True, True)
+    # Or too noisy: CV above the threshold on either side.
+    noisy = [100.0, 160.0, 70.0, 130.0]
+    verdict, row = one(noisy, [v * 1.5 for v in noisy])
+    assert row.erratic and row.cv == pytest.approx(statistics.stdev(noisy) / statistics.fmean(noisy))  # 0.337
+    assert row.decision == "regression" and verdict.passed
+    verdict, row = one(noisy, [v * 1.5 for v in noisy], GateOptions(erratic_cv=0.5))
+    assert not row.erratic and not verdict.passed
+
+
+def test_a_failed_candidate_trial_fails_the_gate() -> None:
+    cand = trials("a", [100.0, 100.0])
+    cand.append(TrialResult("cache.churn[a]", 2, 3, "failed", error="KeyError: 7 (cache.py:12)"))
+    verdict = compare(results([info("a")], trials("a", [100.0] * 3)), results([info("a")], cand))
+    (row,) = verdict.experiments
+    assert row.decision == "failed" and row.replicates == (3, 2)
+    assert verdict.reasons == ("cache.churn[a]: 1 of 3 candidate trials failed: KeyError: 7 (cache.py:12)",)
+    assert not verdict.passed
+
+
+def test_new_and_missing_experiments_are_listed_and_do_not_gate() -> None:
+    baseline = results([info("old")], trials("old", [1.0, 1.0]))
+    candidate = results([info("fresh")], trials("fresh", [1.0, 1.0]))
+    verdict = compare(baseline, candidate)
+    assert [(r.variant, r.decision, r.replicates) for r in verdict.experiments] == [
+        ("fresh", "new", (0, 2)),
+        ("old", "missing", (2, 0)),
+    ]
+    assert verdict.passed
+    assert [r.variant for r in compare(baseline, candidate, GateOptions(patterns=("fresh",))).experiments] == ["fresh"]
+    with pytest.raises(SelectionError, match="typo"):
+        compare(baseline, candidate, GateOptions(patterns=("typo",)))
+
+
+def test_bounds_count_replicates_from_the_declaration_and_the_settings() -> None:
+    peaks = [50.0, 60.0, 70.0, 80.0, 90.0, 100.0, 110.0, 120.0, 130.0, 140.0]
+    declared = Bound.parse("work.peak_bytes", "135 B")
+    exp = info("a", bounds=[declared])
+    cand = [
+        TrialResult(
+            t.experiment, t.replicate, t.seed, "ok", (PhaseResult("work", {**t.phases[0].metrics, "peak_bytes": p}),)
+        )
+        for t, p in zip(trials("a", [1.0] * 10), peaks, strict=True)
+    ]
+    base = results([exp], trials("a", [1.0] * 10))
+    verdict = compare(base, results([exp], cand))
+    ((_, check),) = list(verdict.bound_checks())
+    assert (check.replicates_passed, check.replicates, check.passed, check.worst) == (9, 10, False, 140.0)
+    assert verdict.reasons == ("cache.churn[a], bounds check work.peak_bytes: 9/10 replicates passed",)
+    # [tool.harness] bounds override the declaration; a looser one passes.
+    loose = GateOptions(bounds={"cache.churn*": {"work.peak_bytes": "1 KiB"}})
+    ((_, check),) = list(compare(base, results([exp], cand), loose).bound_checks())
+    assert (check.upper, check.replicates_passed, check.passed) == (1024.0, 10, True)
+    # Bounds can be left out of the gate.
+    assert compare(base, results([exp], cand), GateOptions(gates=("regressions",))).passed
+    with pytest.raises(DeclarationError, match="MiBB"):
+        compare(base, results([exp], cand), GateOptions(bounds={"cache": {"work.peak_bytes": "64 MiBB"}}))
+
+
+def test_a_goal_the_results_do_not_carry_is_refused() -> None:
+    exp = info("a", goal="work.alloc_bytes_per_op")
+    measured = trials("a", [100.0] * 2, metric="net_bytes_per_op")
+    with pytest.raises(MetricNotMeasured, match="alloc_bytes_per_op"):
+        compare(results([exp], measured), results([exp], measured))
+
+
+def test_other_environments_are_refused_unless_allowed() -> None:
+    baseline = results([info("a")], trials("a", [1.0] * 2))
+    candidate = results([info("a")], trials("a", [1.0] * 2), python_version="3.12.1", backend="tracemalloc")
+    with pytest.raises(EnvironmentMismatch, match=r"python_version 3.11.7 vs 3.12.1; backend memray vs tracemalloc"):
+        compare(baseline, candidate)
+    assert compare(baseline, candidate, GateOptions(allow_env_mismatch=True)).passed
+
+
+def test_top_movers_match_a_function_whose_lines_moved_in_another_checkout() -> None:
+    def site(root: str, function: str, line: int, size: int) -> dict[str, Any]:
+        return {"function": function, "file": f"{root}/workloads/cache.py", "line": line, "alloc_bytes": size}
+
+    before = [site("/a", "put", 10, 1000), site("/a", "get", 20, 500), site("/a", "evict", 30, 300)]
+    after = [site("/b", "put", 14, 2000), site("/b", "get", 25, 500), site("/b", "grow", 40, 100)]
+    baseline = results([info("a")], trials("a", [100.0] * 2, sites=before))
+    candidate = results([info("a")], trials("a", [120.0] * 2, sites=after), project_root="/b")
+    (row,) = compare(baseline, candidate).experiments
+    assert row.decision == "regression"
+    assert [(s.site, s.baseline, s.candidate, s.delta) for s in row.top_sites] == [
+        ("put (workloads/cache.py)", 1000.0, 2000.0, 1000.0),
+        ("evict (workloads/cache.py)", 300.0, 0.0, -300.0),
+        ("grow (workloads/cache.py)", 0.0, 100.0, 100.0),
+    ]
