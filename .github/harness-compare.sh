@@ -31,8 +31,8 @@ read -r -a patterns <<<"${PATTERNS:-}"
 read -r -a args <<<"${ARGS:-}"
 
 harness compare "${refs[@]}" "${patterns[@]}" "${args[@]}" \
-  --format markdown --out "$out_dir/verdict.json" --html "$out_dir/report.html" \
-  >"$out_dir/verdict.md" 2>"$out_dir/compare.log"
+  --format markdown --out "$out_dir/verdict.md" --json "$out_dir/verdict.json" --html "$out_dir/report.html" \
+  2>"$out_dir/compare.log"
 code=$?
 cat "$out_dir/compare.log" >&2
 

@@ -33,7 +33,7 @@ def test_a_commit_with_ten_percent_more_allocations_per_op_fails_the_gate(tmp_pa
     out = tmp_path / "verdict.json"
 
     done = project.harness(
-        "compare", base, head, "--format", "json", "--out", str(out), "--html", str(tmp_path / "r.html")
+        "compare", base, head, "--format", "json", "--json", str(out), "--html", str(tmp_path / "r.html")
     )
 
     assert done.returncode == 1, done.stderr
@@ -146,7 +146,7 @@ def test_the_merge_base_with_the_default_branch_is_the_default_baseline(tmp_path
     project.git("checkout", "-q", "feature")
     out = project.root.parent / "v.json"
 
-    done = project.harness("compare", FILL_ID, "--out", str(out), "-n", "2")
+    done = project.harness("compare", FILL_ID, "--format", "json", "--out", str(out), "-n", "2")
 
     assert done.returncode == 1, done.stderr
     data = json.loads(out.read_text())

@@ -1,13 +1,16 @@
 """Showing a verdict, the same way for every command that makes one (gate, compare).
 
-``--format text|markdown|json`` chooses what goes to stdout, ``--out FILE`` also writes the
-verdict JSON and ``--html FILE`` the report page; the exit code is 0 when the gate passed
-and 1 when it failed.
+``--format text|markdown|json`` chooses the rendering (by ``harness gate``'s renderer),
+printed on stdout or, with ``--out FILE``, written there instead; ``--json FILE`` also
+writes the verdict JSON and ``--html FILE`` the report page, so that one comparison can
+give a pull-request comment, a machine-readable verdict and a report at once. The exit
+code is 0 when the gate passed and 1 when it failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,27 +18,19 @@ if TYPE_CHECKING:
     from harness.results import Results
     from harness.verdict import Verdict
 
-FORMATS = ("text", "markdown", "json")
-
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
-    """The flags that choose how a verdict is shown and where it is written."""
+    """The flags of ``harness gate`` that choose how a verdict is judged, shown and written."""
+    from harness.commands.gate import FORMATS
+
+    parser.add_argument("--format", choices=FORMATS, default="text", help="how to print the verdict (default text)")
+    parser.add_argument("--confidence", type=float, help="confidence level of the intervals (default 0.9)")
     parser.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="text",
-        help="stdout: a table (text), a pull-request comment (markdown) or the verdict JSON",
+        "--tolerance", type=float, dest="tolerance_pct", help="least |Δ mean %%| that counts (default 5)"
     )
-    parser.add_argument("--out", type=Path, metavar="FILE", help="also write the verdict JSON to FILE")
-    parser.add_argument("--html", type=Path, metavar="FILE", help="also write the HTML report to FILE")
-
-
-def render(verdict: Verdict, fmt: str) -> str:
-    """The verdict in one of :data:`FORMATS`."""
-    from harness.reports import json_report, markdown, text
-
-    renderers = {"text": text.render, "markdown": markdown.render, "json": json_report.render}
-    return renderers[fmt](verdict)
+    parser.add_argument("--out", type=Path, metavar="FILE", help="write the verdict there instead of stdout")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the verdict JSON (harness.verdict/1)")
+    parser.add_argument("--html", type=Path, metavar="FILE", help="also write an HTML report of the verdict")
 
 
 def emit_verdict(
@@ -45,23 +40,26 @@ def emit_verdict(
     baseline: Results | None = None,
     candidate: Results | None = None,
 ) -> int:
-    """Print the verdict as ``args.format`` asks, write ``--out``/``--html``; the exit code (0 or 1).
+    """Print or write the verdict as the flags of :func:`add_output_options` ask; 0 passed, 1 failed.
 
     ``baseline`` and ``candidate`` let the HTML report show every replicate and call site.
     """
-    import sys
-
-    from harness.reports import json_report
-    from harness.reports.html import write_html
+    from harness.commands.gate import render
     from harness.results import write_text_atomic
 
-    shown = render(verdict, args.format)
-    sys.stdout.write(shown if shown.endswith("\n") else shown + "\n")
-    sys.stdout.flush()
+    text = render(verdict, args.format)
     if args.out is not None:
-        write_text_atomic(args.out, json_report.render(verdict))
+        write_text_atomic(args.out, text)
         sys.stderr.write(f"verdict: {args.out}\n")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if getattr(args, "json", None) is not None:
+        write_text_atomic(args.json, render(verdict, "json"))
+        sys.stderr.write(f"verdict JSON: {args.json}\n")
     if args.html is not None:
+        from harness.reports.html import write_html
+
         write_html(verdict, args.html, baseline=baseline, candidate=candidate)
-        sys.stderr.write(f"report: {args.html}\n")
+        sys.stderr.write(f"html report: {args.html}\n")
     return 0 if verdict.passed else 1

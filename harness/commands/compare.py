@@ -16,8 +16,9 @@ optional ``[tool.harness] setup`` command (e.g. ``pip install -e .`` or ``make e
 in each checkout before its trials. An experiment present at one commit only is ``new`` or
 ``missing``; a checkout without the workloads directory has no experiments.
 
-The verdict is shown exactly as ``harness gate`` shows it (--format, --out, --html) and the
-exit code is the gate's: 0 passed, 1 failed, 2 bad input. Worktrees are removed at the end,
+The verdict is shown exactly as ``harness gate`` shows it (--format, --out, --html; --json
+also writes the verdict JSON beside another format) and the exit code is the gate's:
+0 passed, 1 failed, 2 bad input. Worktrees are removed at the end,
 also after an error, Ctrl-C or SIGTERM.
 """
 
@@ -109,7 +110,9 @@ def compare_commits(
 
     sys.stderr.write(f"baseline:  {baseline}\ncandidate: {candidate}\n")
     with gitrefs.checkouts(repo, [baseline, candidate], subdir) as (base_checkout, cand_checkout):
-        settings = settings_from(args, start=cand_checkout.project_root)
+        settings = settings_from(args, start=cand_checkout.project_root).override(
+            confidence=args.confidence, tolerance_pct=args.tolerance_pct
+        )
         if workloads is not None:
             settings = settings.override(workloads=cand_checkout.project_root / workloads)
         backend = resolve_backend(settings.backend)
