@@ -234,7 +234,7 @@ def spike_drain(trial: harness.Trial, new_table: Any, flows: int, keep_pct: int)
 
 
 @flow_table.workload(
-    params={"flows": [6_000]},
+    params={"flows": [8_000]},
     goal=["insert.alloc_bytes_per_op", "lookup.wall_s_per_op"],
     bounds={"insert.peak_bytes": "4 MiB"},
 )
@@ -242,7 +242,7 @@ def flood(trial: harness.Trial, new_table: Any, flows: int) -> None:
     """Hash flooding: flows whose int keys all hash to 0, inserted, then looked up (Zipf-skewed)."""
     keys = churn.colliding_keys(flows)
     # The newest flows are the hottest; in a flooded dict they also sit deepest in the probe chain.
-    lookups = churn.zipf_lookups(trial.rng, keys[::-1], flows, s=0.8)
+    lookups = churn.zipf_lookups(trial.rng, keys[::-1], flows // 2, s=0.8)
     table = trial.keep(new_table())
     with trial.phase("insert"):
         for key in keys:
