@@ -1,0 +1,63 @@
+"""harness calibrate: an A/A run of a small real suite finds no false positive and names the noisy."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+WORKLOADS = """
+import harness
+
+calm = harness.family("calm")
+
+
+@calm.variant("blobs")
+def blobs():
+    return []
+
+
+@calm.workload(params={"ops": [1500]}, goal="fill.net_bytes_per_op")
+def fill(trial, new, ops):
+    store = trial.keep(new())
+    sizes = [trial.rng.randrange(400, 1600) for _ in range(ops)]
+    with trial.phase("fill"):
+        for size in sizes:
+            store.append(bytes(size))
+        trial.ops(ops)
+
+
+@calm.workload(goal="spread.cubes", counters=["cubes"])
+def cubes(trial, new):
+    # Repeatable for one seed, far apart across seeds: a CV of 1.12 over seeds 1, 2, 3.
+    with trial.phase("spread"):
+        trial.count("cubes", trial.seed**3)
+"""
+
+
+def test_calibrate_finds_no_false_positive_and_suggests_the_noisy_experiment(tmp_path: Path) -> None:
+    (tmp_path / "workloads").mkdir()
+    (tmp_path / "workloads" / "calm.py").write_text(textwrap.dedent(WORKLOADS))
+    (tmp_path / "pyproject.toml").write_text('[tool.harness]\nbackend = "tracemalloc"\njobs = 2\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "calibrate", "-n", "3"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "false positives: 0 of 2 goals" in out
+    fill = next(line for line in out.splitlines() if line.startswith("calm.fill[blobs,ops=1500]"))
+    cells = re.split(r"\s{2,}", fill)
+    # Same code, same seeds: the allocation figures repeat exactly, Δ is 0 with a zero interval.
+    assert cells[5:10] == ["exact", "+0.00", "[+0.00, +0.00]", "3/3", "no_change"]
+    assert float(cells[4].rstrip("%")) < 10  # the spread across seeds of random blob sizes: a few %
+    cube = re.split(r"\s{2,}", next(line for line in out.splitlines() if line.startswith("calm.cubes[blobs]")))
+    assert cube[4] == "112.11%" and cube[9] == "no_change (erratic)"  # sd/mean of 1, 8, 27
+    suggestion = next(line for line in out.splitlines() if line.startswith("erratic = "))
+    assert tomllib.loads(suggestion) == {"erratic": ["calm.cubes[blobs]"]}
