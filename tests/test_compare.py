@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -185,3 +187,51 @@ def test_outside_a_git_repository_is_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.startswith("harness: error:") and "not inside a git repository" in done.stderr
+
+
+SLOW = """\
+import time
+
+import harness
+
+slow = harness.family("slow", "a workload that takes its time")
+
+
+@slow.variant("sleeper")
+def sleeper():
+    return None
+
+
+@slow.workload(goal="work.wall_s")
+def nap(trial, new):
+    with trial.phase("work"):
+        time.sleep(60)
+        trial.ops(1)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_worktrees_are_removed_when_interrupted(tmp_path: Path, signum: int) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.write("workloads/slow.py", SLOW)
+    project.commit("a slow workload")
+    records = project.root / ".git" / "worktrees"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "compare", "HEAD~1", "HEAD", "slow", "-n", "1"],
+        cwd=project.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(records.glob("*"))) < 2:
+        time.sleep(0.1)
+    assert len(project.worktrees()) == 3  # the project and two checkouts, while trials run
+    time.sleep(2)  # into the trials
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert len(project.worktrees()) == 1
+    assert not list(records.glob("*"))
