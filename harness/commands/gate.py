@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     if html_writer is not None:
-        html_writer(verdict, args.html)
+        html_writer(verdict, args.html, baseline=baseline.results, candidate=candidate)
         sys.stderr.write(f"html report: {args.html}\n")
     return 0 if verdict.passed else 1
 
