@@ -239,6 +239,8 @@ def _judge_experiment(
         for phase in phases:
             base = _values(base_trials, phase, goal.metric, "baseline", info.id, base_backend)
             cand = _values(cand_trials, phase, goal.metric, "candidate", info.id, cand_backend)
+            if cand_trials and base_trials and not base and not cand:
+                raise MetricNotMeasured(f"{info.id}: goal {phase}.{goal.metric}: no trial measured a phase {phase!r}")
             rows.append(
                 _judge(info, phase, goal.metric, base, cand, cand_info is None, failed_error, user_erratic, opts)
             )
@@ -289,7 +291,8 @@ def _judge(
     cv = max(cvs) if cvs else None
     erratic = user_erratic or (cv is not None and cv > opts.erratic_cv)
     if not (base_values and cand_values):
-        decision: Decision = "missing" if missing else "failed" if failed_error else "new"
+        # A phase can come and go with the code, like an experiment.
+        decision: Decision = "failed" if failed_error else "missing" if missing or base_values else "new"
         return ExperimentVerdict(decision=decision, erratic=erratic, cv=cv, **common)
     estimate = estimate_delta(base_values, cand_values, confidence=opts.confidence, paired=paired)
     common.update(baseline_mean=estimate.baseline_mean, candidate_mean=estimate.candidate_mean)

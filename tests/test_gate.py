@@ -199,3 +199,15 @@ def test_top_movers_match_a_function_whose_lines_moved_in_another_checkout() -> 
         ("evict (workloads/cache.py)", 300.0, 0.0, -300.0),
         ("grow (workloads/cache.py)", 0.0, 100.0, 100.0),
     ]
+
+
+def test_a_goal_phase_that_went_away_is_missing_and_one_never_measured_is_refused() -> None:
+    exp = info("a", goal="work.alloc_bytes_per_op")
+    renamed = [
+        TrialResult(t.experiment, t.replicate, t.seed, "ok", (PhaseResult("busy", t.phases[0].metrics),))
+        for t in trials("a", [1.0, 1.0])
+    ]
+    verdict = compare(results([exp], trials("a", [1.0, 1.0])), results([exp], renamed))
+    assert [(r.phase, r.decision, r.replicates) for r in verdict.experiments] == [("work", "missing", (2, 0))]
+    with pytest.raises(MetricNotMeasured, match="no trial measured a phase 'work'"):
+        compare(results([exp], renamed), results([exp], renamed))
