@@ -42,7 +42,7 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.capture import resolve_backend
-    from harness.commands._common import discover_suite, settings_from
+    from harness.commands._common import discover_suite, executor_from, settings_from
     from harness.gate import GateOptions, check_measurable, compare
     from harness.progress import run_with_progress
     from harness.results import experiment_infos
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     experiments = tuple(discover_suite(settings).select(args.patterns))
     check_measurable(experiment_infos(experiments), backend)
     sides = [Side(name, settings.project_root, settings.workloads, experiments) for name in ("A", "B")]
-    results = run_with_progress(sides, settings, backend)
+    results = run_with_progress(sides, settings, backend, executor_from(args, settings))
     if results["A"].interrupted:
         raise KeyboardInterrupt
     verdict = compare(results["A"], results["B"], GateOptions.from_settings(settings))

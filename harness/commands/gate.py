@@ -132,7 +132,7 @@ def _html_writer() -> Any:
 def _run_candidate(args: argparse.Namespace, settings: Any, baseline_backend: Any) -> Any:
     """Run the selected experiments; the baseline's backend unless ``--backend`` says otherwise."""
     from harness.capture import resolve_backend
-    from harness.commands._common import discover_suite
+    from harness.commands._common import discover_suite, executor_from
     from harness.commands.run import DEFAULT_OUT
     from harness.gate import check_measurable
     from harness.progress import run_with_progress
@@ -145,7 +145,7 @@ def _run_candidate(args: argparse.Namespace, settings: Any, baseline_backend: An
     experiments = suite.select(args.patterns)
     check_measurable(experiment_infos(experiments), backend)
     side = Side("", settings.project_root, settings.workloads, tuple(experiments))
-    results = run_with_progress([side], settings, backend)[""]
+    results = run_with_progress([side], settings, backend, executor_from(args, settings))[""]
     out = settings.project_root / DEFAULT_OUT
     save_results(results, out)
     sys.stderr.write(f"results: {out} ({len(results.trials)} trials, backend {backend})\n")
