@@ -147,8 +147,8 @@ def test_verdict_page_shows_the_verdict_ids_figures_and_charts(
     assert regressions and all(r["variant"] == "dicts" and r["phase"] == "spike" for r in regressions)
     table = page.evaluate(
         """Array.from(document.querySelectorAll('#experiments tbody tr')).map(tr => ({
-            id: tr.cells[1].textContent.trim(), phase: tr.cells[2].textContent.trim(),
-            delta: tr.cells[6].textContent.trim(), decision: tr.cells[8].querySelector('.badge').textContent.trim(),
+            id: tr.cells[0].textContent.trim(), phase: tr.cells[1].textContent.trim(),
+            delta: tr.cells[5].textContent.trim(), decision: tr.cells[7].querySelector('.badge').textContent.trim(),
             point: Number(tr.querySelector('svg.forest rect.pt').getAttribute('x')),
             zero: Number(tr.querySelector('svg.forest line.zero').getAttribute('x1'))}))"""
     )
@@ -185,9 +185,9 @@ def test_hostile_user_text_is_shown_as_text(project: Path, chromium: Browser) ->
 def test_experiments_table_sorts_and_filters(project: Path, chromium: Browser) -> None:
     page = load(chromium, project / "verdict.html")
     deltas = page.evaluate(
-        """(() => { const th = document.querySelectorAll('#experiments thead th')[6];
+        """(() => { const th = document.querySelectorAll('#experiments thead th')[5];
         const order = () => Array.from(document.querySelectorAll('#experiments tbody tr'))
-            .map(tr => Number(tr.cells[6].dataset.sort));
+            .map(tr => Number(tr.cells[5].dataset.sort));
         th.click(); const first = order(); th.click(); const second = order();
         return [first, second]; })()"""
     )
