@@ -51,7 +51,8 @@ class GateOptions:
     confidence: float = 0.9
     tolerance_pct: float = 5.0
     erratic_cv: float = 0.1
-    #: Experiment ids, globs or substrings marked erratic by the user.
+    #: Marked erratic by the user: experiment ids, globs or substrings, each optionally with
+    #: ``:phase.metric`` or ``:metric`` to mark one goal only (``"flow_table.flood*:lookup.wall_s_per_op"``).
     erratic: tuple[str, ...] = ()
     #: ``{experiment pattern: {"phase.metric": limit}}`` from ``[tool.harness] bounds``.
     bounds: Mapping[str, Mapping[str, str | int | float]] = field(default_factory=dict)
@@ -230,7 +231,6 @@ def _judge_experiment(
         failed_error = f"{len(failed)} of {len(cand_all)} candidate trials failed: {failed[0].error}"
     else:
         failed_error = None
-    user_erratic = any(matches(info.id, p) for p in opts.erratic)
     base_backend = str(baseline.environment.get("backend"))
     cand_backend = str(candidate.environment.get("backend"))
     rows: list[ExperimentVerdict] = []
@@ -242,7 +242,17 @@ def _judge_experiment(
             if cand_trials and base_trials and not base and not cand:
                 raise MetricNotMeasured(f"{info.id}: goal {phase}.{goal.metric}: no trial measured a phase {phase!r}")
             rows.append(
-                _judge(info, phase, goal.metric, base, cand, cand_info is None, failed_error, user_erratic, opts)
+                _judge(
+                    info,
+                    phase,
+                    goal.metric,
+                    base,
+                    cand,
+                    cand_info is None,
+                    failed_error,
+                    marked_erratic(opts.erratic, info.id, phase, goal.metric),
+                    opts,
+                )
             )
     if cand_info is not None and rows:
         checks = _bound_checks(cand_info, cand_all, opts)
@@ -310,6 +320,15 @@ def _judge(
         cv=cv,
         **common,
     )
+
+
+def marked_erratic(patterns: Sequence[str], experiment_id: str, phase: str, goal: str) -> bool:
+    """Whether a user's ``erratic`` entry names this experiment (and goal, when it names one)."""
+    for pattern in patterns:
+        target, _, named_goal = pattern.rpartition(":") if ":" in pattern else (pattern, "", "")
+        if matches(experiment_id, target) and named_goal in ("", goal, f"{phase}.{goal}"):
+            return True
+    return False
 
 
 def decide(goal: str, delta_pct: float, ci_low_pct: float, ci_high_pct: float, tolerance_pct: float) -> Decision:

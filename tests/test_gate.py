@@ -111,6 +111,10 @@ def test_erratic_rows_are_shown_but_do_not_gate() -> None:
     # Marked by the user, with a glob over ids.
     verdict, row = one([100.0] * 3, [150.0] * 3, GateOptions(erratic=("cache.churn[a*",)))
     assert (row.decision, row.erratic, verdict.passed) == ("regression", True, True)
+    # Or one goal of it only.
+    assert one([100.0] * 3, [150.0] * 3, GateOptions(erratic=("churn:work.alloc_bytes_per_op",)))[1].erratic
+    assert one([100.0] * 3, [150.0] * 3, GateOptions(erratic=("churn:alloc_bytes_per_op",)))[1].erratic
+    assert not one([100.0] * 3, [150.0] * 3, GateOptions(erratic=("churn:work.net_bytes",)))[1].erratic
     # Or too noisy: CV above the threshold on either side.
     noisy = [100.0, 160.0, 70.0, 130.0]
     verdict, row = one(noisy, [v * 1.5 for v in noisy])

@@ -83,6 +83,20 @@ def too_noisy(row: ExperimentVerdict, verdict: Verdict) -> bool:
     return low is not None and high is not None and max(-low, high) >= verdict.tolerance_pct
 
 
+def erratic_marks(verdict: Verdict) -> list[str]:
+    """The ``erratic`` entries to suggest: an experiment whose every goal is too noisy, else
+    ``id:phase.goal`` for each noisy goal, so that its quiet goals still gate."""
+    marks: list[str] = []
+    for experiment_id in dict.fromkeys(r.id for r in verdict.experiments):
+        rows = [r for r in verdict.experiments if r.id == experiment_id]
+        noisy = [r for r in rows if too_noisy(r, verdict)]
+        if noisy and len(noisy) == len(rows):
+            marks.append(experiment_id)
+        else:
+            marks += [f"{r.id}:{r.phase}.{r.goal}" for r in noisy]
+    return marks
+
+
 def render(verdict: Verdict, backend: str) -> str:
     """The calibration report: the noise table, the false-positive count, the suggestion."""
     from harness.reports import figures
@@ -119,7 +133,7 @@ def render(verdict: Verdict, backend: str) -> str:
     ]
     failed = [r for r in verdict.experiments if r.decision == "failed"]
     lines += [f"failed: {r.id}: {r.error}" for r in dict((r.id, r) for r in failed).values()]
-    noisy = list(dict.fromkeys(r.id for r in verdict.experiments if too_noisy(r, verdict)))
+    noisy = erratic_marks(verdict)
     if noisy:
         lines += [
             "",
