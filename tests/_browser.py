@@ -76,18 +76,31 @@ class Page:
             raise BrowserError(f"{expression!r} raised {reply['exceptionDetails']}")
         return reply["result"].get("value")
 
-    def screenshot(self, path: Path, width: int = 1280) -> Path:
-        """A PNG of the whole page, as tall as its content."""
-        height = int(self.evaluate("Math.ceil(document.documentElement.scrollHeight)"))
-        self.browser.call(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-            self.session,
-        )
-        reply = self.browser.call(
-            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, self.session, timeout=60
-        )
+    def screenshot(self, path: Path, width: int = 1280, height: int | None = None) -> Path:
+        """A PNG of the page at ``width`` pixels: the top ``height`` pixels, or all of it."""
+
+        def viewport(rows: int) -> None:
+            metrics = {"width": width, "height": rows, "deviceScaleFactor": 1, "mobile": False}
+            self.browser.call("Emulation.setDeviceMetricsOverride", metrics, self.session)
+
+        # Lay the page out at the final width first: its height depends on how lines wrap.
+        viewport(height or 800)
+        full = int(self.evaluate("Math.ceil(document.documentElement.scrollHeight)"))
+        viewport(min(height or full, full))
+        reply = self.browser.call("Page.captureScreenshot", {"format": "png"}, self.session, timeout=60)
         path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(reply["data"]))
+        return path
+
+    def element_screenshot(self, path: Path, selector: str, width: int = 1280) -> Path:
+        """A PNG of the first element ``selector`` matches, the page laid out ``width`` pixels wide."""
+        self.screenshot(path, width)
+        box = self.evaluate(
+            f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
+            " return [r.left + scrollX, r.top + scrollY, r.width, r.height]; })()"
+        )
+        clip = dict(zip(("x", "y", "width", "height"), box, strict=True)) | {"scale": 1}
+        reply = self.browser.call("Page.captureScreenshot", {"format": "png", "clip": clip}, self.session, timeout=60)
         path.write_bytes(base64.b64decode(reply["data"]))
         return path
 

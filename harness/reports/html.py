@@ -78,7 +78,7 @@ def nice_ticks(lo: float, hi: float, count: int = 4, *, binary: bool = False) ->
     unit = 1.0
     if binary:
         magnitude = max(abs(lo), abs(hi))
-        unit = next((float(u) for u in (1024**3, 1024**2, 1024) if magnitude >= 2 * u), 1.0)
+        unit = next((float(u) for u in (1024**3, 1024**2, 1024) if magnitude >= u), 1.0)
     lo, hi = lo / unit, hi / unit
     raw = (hi - lo) / max(count, 1)
     power = 10 ** math.floor(math.log10(raw))
@@ -286,7 +286,7 @@ class ForestAxis:
         return round(self.band_high - self.band_low, 1)
 
 
-FOREST_WIDTH = 220
+FOREST_WIDTH = 200
 
 
 def forest_axis(intervals: Iterable[tuple[float, float, float]], tolerance_pct: float) -> tuple[ForestAxis, Scale]:
@@ -728,7 +728,10 @@ def verdict_context(
         )
         for e in entries
     ]
-    axis, scale = forest_axis(triples, tolerance)
+    # Erratic rows are shown, not judged: their wide intervals are clipped (drawn as open
+    # arrows) rather than squeezing the rows that are judged into a sliver around zero.
+    judged = [t for t, e in zip(triples, entries, strict=True) if not e.erratic]
+    axis, scale = forest_axis(judged or triples, tolerance)
     by_id: dict[str, list[ExperimentVerdict]] = {}
     for entry in entries:
         by_id.setdefault(entry.id, []).append(entry)
