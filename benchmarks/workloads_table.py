@@ -153,10 +153,15 @@ def _ratio(value: float, reference: float) -> str:
 
 def render(results: Results) -> str:
     """The markdown tables, one per family present in ``results``."""
+    env = results.environment
+    commit = str(env.get("git_commit") or "unknown")[:10]
     parts = [
-        f"Measured by `python benchmarks/workloads_table.py` with the {results.settings.get('backend')} backend, "
-        f"{results.settings.get('replicates')} replicates per experiment; each figure is the mean ±relative "
-        "standard deviation (n trials). Ratio: the figure over the same figure of the family's reference variant.",
+        f"Written by `python benchmarks/workloads_table.py` from a run of {results.created} "
+        f"(backend {results.settings.get('backend')}, {results.settings.get('replicates')} replicates, "
+        f"{env.get('implementation')} {env.get('python_version')}, commit {commit}). Each figure is the mean "
+        "±relative standard deviation (n trials); ratio is the figure over the same figure of the family's "
+        "reference variant. Replicate i runs with seed 1 + i, so allocation figures spread only as the seeded "
+        "streams differ (one seed repeats them exactly); times were taken on a shared machine and move.",
     ]
     variants_of: dict[str, list[str]] = {}
     for info in results.experiments:
