@@ -35,6 +35,7 @@ def cubes(trial, new):
     # Repeatable for one seed, far apart across seeds: a CV of 1.12 over seeds 1, 2, 3.
     with trial.phase("spread"):
         trial.count("cubes", trial.seed**3)
+        trial.keep(bytes(100_000))  # and a quiet goal: net_bytes barely moves
 """
 
 
@@ -54,11 +55,13 @@ def test_calibrate_finds_no_false_positive_and_suggests_the_noisy_experiment(tmp
     assert "false positives: 0 of 3 goals" in out
     fill = next(line for line in out.splitlines() if line.startswith("calm.fill[blobs,ops=1500]"))
     cells = re.split(r"\s{2,}", fill)
-    # Same code, same seeds: the allocation figures repeat exactly, Δ is 0 with a zero interval.
-    assert cells[5:10] == ["exact", "+0.00", "[+0.00, +0.00]", "3/3", "no_change"]
+    # Same code, same seeds: the allocation figures repeat (exactly, or to a few bytes of ~1.5 MB),
+    # so Δ is 0 with a zero interval at this precision.
+    assert cells[5] == "exact" or float(cells[5].rstrip("%")) < 0.01
+    assert cells[6:10] == ["+0.00", "[+0.00, +0.00]", "3/3", "no_change"]
     assert float(cells[4].rstrip("%")) < 10  # the spread across seeds of random blob sizes: a few %
     cube = re.split(r"\s{2,}", next(line for line in out.splitlines() if "  cubes  " in line))
     assert cube[4] == "112.11%" and cube[9] == "no_change (erratic)"  # sd/mean of 1, 8, 27
     suggestion = next(line for line in out.splitlines() if line.startswith("erratic = "))
     # Only the noisy goal: the experiment's quiet net_bytes goal still gates.
-    assert tomllib.loads(suggestion) == {"erratic": ["calm.cubes[blobs]:spread.cubes"]}
+    assert tomllib.loads(suggestion) == {"erratic": ["calm.cubes[blobs]:spread.cubes"]}, out
