@@ -206,7 +206,7 @@ def test_experiments_table_sorts_and_filters(project: Path, chromium: Browser) -
     assert visible[2] == f"showing {visible[1]} of {len(rows)}"
 
 
-def test_variants_page_names_the_variant_that_allocates_least(project: Path, chromium: Browser) -> None:
+def test_variants_page_names_the_variant_that_allocates_least(project: Path, chromium: Browser, tmp_path: Path) -> None:
     results = json.loads((project / "base.json").read_text())
     totals: dict[str, list[float]] = {}
     for trial in results["trials"]:
@@ -215,6 +215,7 @@ def test_variants_page_names_the_variant_that_allocates_least(project: Path, chr
     means = {v: sum(x) / len(x) for v, x in totals.items()}
     least, most = sorted(means, key=means.__getitem__)
     page = load(chromium, project / "variants.html")
+    assert page.screenshot(artifacts_dir(tmp_path) / "report-variants.png").stat().st_size > 10_000
     winners = each(page, "#overview tbody tr td:nth-child(5)")
     assert winners == [least]
     ratio = page.evaluate(
