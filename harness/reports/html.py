@@ -214,6 +214,11 @@ def _levels(phases: Sequence[tuple[str, float, float]]) -> list[tuple[str, float
     return out
 
 
+def _clip(label: str, chars: int) -> str:
+    """``label`` cut to ``chars`` characters (an ellipsis marks the cut), so axis labels do not overlap."""
+    return label if len(label) <= chars else label[: max(chars - 1, 1)] + "\N{HORIZONTAL ELLIPSIS}"
+
+
 def phase_levels(series: Sequence[Sequence[tuple[str, float, float]]]) -> tuple[float, float]:
     """The value range of the levels and peaks of several series, for charts that share a scale."""
     return _domain(v for phases in series for _, level, peak in _levels(phases) for v in (level, peak))
@@ -257,7 +262,7 @@ def phase_chart(
         PHASE_HEIGHT,
         y(0.0),
         tuple(out),
-        tuple(Tick(round(x, 1), name) for name, x in x_of.items()),
+        tuple(Tick(round(x, 1), _clip(name, int(step / 5.5))) for name, x in x_of.items()),
         ticks,
     )
 
@@ -516,7 +521,7 @@ def _compare(
             relation = f"\N{MULTIPLICATION SIGN}{value / best:.2f}"
         else:
             relation = fmt(value - best, signed=True)
-        if distinct and value == best:
+        if judge and distinct and value == best:
             relation = "least"
         cells.append((fmt(value), relation, judge and distinct and value == best))
     winner = next((k for k, v in present.items() if v == best), "") if judge and distinct else ""
