@@ -96,7 +96,18 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     module.write_text(WORKLOADS.replace("EXTRA = {}", "EXTRA = {'dicts': 200}"))
     harness_cli(root, "run", "-n", "3", "--out", "cand.json")
     gate = harness_cli(
-        root, "gate", "--baseline", "base.json", "--results", "cand.json", "--format", "json", "--out", "verdict.json"
+        root,
+        "gate",
+        "--baseline",
+        "base.json",
+        "--results",
+        "cand.json",
+        "--format",
+        "json",
+        "--out",
+        "verdict.json",
+        "--html",
+        "gate.html",
     )
     assert gate.returncode == 1, gate.stderr
     report = harness_cli(root, "report", "verdict.json", "base.json", "cand.json", "--html", "verdict.html")
@@ -170,6 +181,14 @@ def test_verdict_page_shows_the_verdict_ids_figures_and_charts(
     assert bounds == ["3/3", "3/3"]
     movers = page.evaluate("document.querySelectorAll('section.experiment figure.sites').length")
     assert movers >= 2
+
+
+def test_gate_writes_the_same_page(project: Path, chromium: Browser) -> None:
+    page = load(chromium, project / "gate.html")
+    assert page.evaluate("document.getElementById('verdict').textContent.trim()") == "FAIL"
+    shown = each(page, "#experiments tbody tr", "[e.cells[0].textContent.trim(), e.cells[5].textContent.trim()]")
+    expected = [[r["id"], f"{float(r['delta_pct']):+.1f}%"] for r in verdict_rows(project)]
+    assert shown == expected
 
 
 def test_hostile_user_text_is_shown_as_text(project: Path, chromium: Browser) -> None:
