@@ -18,11 +18,19 @@ if TYPE_CHECKING:
     from harness.results import Results
     from harness.verdict import Verdict
 
+FORMATS = ("text", "markdown", "json")
+
+
+def render(verdict: Verdict, fmt: str) -> str:
+    """The verdict in ``fmt`` (one of :data:`FORMATS`), by the renderer module of that name."""
+    import importlib
+
+    module = importlib.import_module(f"harness.reports.{'json_report' if fmt == 'json' else fmt}")
+    return str(module.render(verdict))
+
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     """The flags of ``harness gate`` that choose how a verdict is judged, shown and written."""
-    from harness.commands.gate import FORMATS
-
     parser.add_argument("--format", choices=FORMATS, default="text", help="how to print the verdict (default text)")
     parser.add_argument("--confidence", type=float, help="confidence level of the intervals (default 0.9)")
     parser.add_argument(
@@ -44,7 +52,6 @@ def emit_verdict(
 
     ``baseline`` and ``candidate`` let the HTML report show every replicate and call site.
     """
-    from harness.commands.gate import render
     from harness.results import write_text_atomic
 
     text = render(verdict, args.format)

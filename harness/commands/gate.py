@@ -18,11 +18,11 @@ from typing import Any
 
 COMMAND = "gate"
 ORDER = 30
-FORMATS = ("text", "markdown", "json")
 
 
 def add_parser(sub: Any, name: str) -> None:
     from harness.commands._common import add_run_options
+    from harness.commands._verdict_output import add_output_options
 
     parser = sub.add_parser(
         name,
@@ -33,16 +33,7 @@ def add_parser(sub: Any, name: str) -> None:
     parser.add_argument("--baseline", required=True, metavar="NAME|FILE", help="baselines/NAME.json, or a file")
     parser.add_argument("--results", type=Path, metavar="FILE", help="compare this results file instead of running")
     add_run_options(parser)
-    parser.add_argument("--format", choices=FORMATS, default="text", help="how to print the verdict (default text)")
-    parser.add_argument("--confidence", type=float, help="confidence level of the intervals (default 0.9)")
-    parser.add_argument(
-        "--tolerance",
-        type=float,
-        dest="tolerance_pct",
-        help="least |Δ mean %%| that counts (default 5)",
-    )
-    parser.add_argument("--out", type=Path, metavar="FILE", help="write the verdict there instead of stdout")
-    parser.add_argument("--html", type=Path, metavar="FILE", help="also write an HTML report of the verdict")
+    add_output_options(parser)
     parser.add_argument(
         "--allow-env-mismatch",
         action="store_true",
@@ -53,13 +44,13 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.baselines import read_baseline
+    from harness.commands._verdict_output import emit_verdict
     from harness.results import read_results
 
     settings = _settings(args)
     baseline = read_baseline(args.baseline, settings.baselines)
     # Checked before any trial runs, so that a bad bound costs no time.
     _check_configured_bounds(settings.bounds)
-    html_writer = _html_writer() if args.html else None
     if args.results is not None:
         candidate = read_results(args.results)
     else:
@@ -74,26 +65,7 @@ def run(args: argparse.Namespace) -> int:
     )
     meta = baseline.info.to_json() if baseline.info else {"name": args.baseline, "created": "", "source": ""}
     verdict = compare(baseline.results, candidate, options, baseline_meta=meta)
-    text = render(verdict, args.format)
-    if args.out is not None:
-        from harness.results import write_text_atomic
-
-        write_text_atomic(args.out, text)
-        sys.stderr.write(f"verdict: {args.out}\n")
-    else:
-        sys.stdout.write(text)
-    if html_writer is not None:
-        html_writer(verdict, args.html, baseline=baseline.results, candidate=candidate)
-        sys.stderr.write(f"html report: {args.html}\n")
-    return 0 if verdict.passed else 1
-
-
-def render(verdict: Any, fmt: str) -> str:
-    """The verdict in ``fmt`` (one of :data:`FORMATS`)."""
-    import importlib
-
-    module = importlib.import_module(f"harness.reports.{'json_report' if fmt == 'json' else fmt}")
-    return str(module.render(verdict))
+    return emit_verdict(verdict, args, baseline=baseline.results, candidate=candidate)
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -116,17 +88,6 @@ def _check_configured_bounds(bounds: Any) -> None:
                 Bound.parse(key, limit)
             except Exception as exc:  # noqa: BLE001 - re-raised as the same kind with where it is
                 raise type(exc)(f"[tool.harness] bounds.{pattern}.{key}: {exc}") from None
-
-
-def _html_writer() -> Any:
-    """``write_html(verdict, path)`` of the HTML report, found before any trial runs."""
-    from harness.errors import HarnessError
-
-    try:
-        from harness.reports.html import write_html
-    except ImportError:
-        raise HarnessError("--html: the HTML report is not available in this installation") from None
-    return write_html
 
 
 def _run_candidate(args: argparse.Namespace, settings: Any, baseline_backend: Any) -> Any:
