@@ -293,3 +293,17 @@ def test_resizable_variants_keep_the_same_entries_and_refuse_beyond_max_entries(
                 table.delete(key)
         table.maintain()
         assert sorted(k for k in keys if table.lookup(k) is not None) == sorted(keys[390:400])
+
+
+def test_socket_storage_variants_store_alike_and_inline_falls_back_to_the_map() -> None:
+    storage = module("socket_storage")
+    values = [(1_000_003 + i, 2_000_003 + i) for i in range(4)]
+    for layer in (storage.IndirectStorage(), storage.InlineStorage(), storage.SharedStorage()):
+        sock = layer.open(7)
+        for program, (policy, klass) in enumerate(values):
+            layer.set(sock, program, policy, klass)
+        assert [layer.get(sock, program) for program in range(4)] == [p for p, _ in values]
+        if isinstance(layer, storage.InlineStorage):
+            # Two programs fit in the reserved slots; the other two went to the map.
+            assert sock.overflow is not None and sorted(sock.overflow.values) == [2, 3]
+        layer.close(sock)
