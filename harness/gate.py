@@ -297,8 +297,7 @@ def _judge(
         "candidate_mean": math.fsum(cand_values) / len(cand_values) if cand_values else None,
         "error": failed_error,
     }
-    cvs = [coefficient_of_variation(v) for v in (base_values, cand_values) if v]
-    cv = max(cvs) if cvs else None
+    cv = _noise(base_values, cand_values, paired)
     erratic = user_erratic or (cv is not None and cv > opts.erratic_cv)
     if not (base_values and cand_values):
         # A phase can come and go with the code, like an experiment.
@@ -320,6 +319,20 @@ def _judge(
         cv=cv,
         **common,
     )
+
+
+def _noise(base_values: Sequence[float], cand_values: Sequence[float], paired: bool) -> float | None:
+    """The coefficient of variation that says whether a row is too noisy to judge.
+
+    Replicates run different seeds, and a figure may rightly depend on the seed (a different
+    stream of keys). When the sides pair by seed, the comparison's noise is the spread of
+    the per-seed ratios candidate/baseline, not the spread of the figures across seeds;
+    otherwise it is the larger spread of the two sides.
+    """
+    if paired and len(base_values) >= 2 and all(b != 0 for b in base_values):
+        return coefficient_of_variation([c / b for b, c in zip(base_values, cand_values, strict=True)])
+    cvs = [coefficient_of_variation(v) for v in (base_values, cand_values) if v]
+    return max(cvs) if cvs else None
 
 
 def marked_erratic(patterns: Sequence[str], experiment_id: str, phase: str, goal: str) -> bool:

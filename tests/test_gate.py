@@ -115,13 +115,25 @@ def test_erratic_rows_are_shown_but_do_not_gate() -> None:
     assert one([100.0] * 3, [150.0] * 3, GateOptions(erratic=("churn:work.alloc_bytes_per_op",)))[1].erratic
     assert one([100.0] * 3, [150.0] * 3, GateOptions(erratic=("churn:alloc_bytes_per_op",)))[1].erratic
     assert not one([100.0] * 3, [150.0] * 3, GateOptions(erratic=("churn:work.net_bytes",)))[1].erratic
-    # Or too noisy: CV above the threshold on either side.
-    noisy = [100.0, 160.0, 70.0, 130.0]
-    verdict, row = one(noisy, [v * 1.5 for v in noisy])
-    assert row.erratic and row.cv == pytest.approx(statistics.stdev(noisy) / statistics.fmean(noisy))  # 0.337
+    # Or too noisy: paired by seed, the per-seed ratios candidate/baseline spread too much.
+    levels = [100.0, 160.0, 70.0, 130.0]
+    ratios = [1.3, 1.8, 1.4, 1.6]
+    verdict, row = one(levels, [v * r for v, r in zip(levels, ratios, strict=True)])
+    assert row.erratic and row.cv == pytest.approx(statistics.stdev(ratios) / statistics.fmean(ratios))  # 0.144
     assert row.decision == "regression" and verdict.passed
-    verdict, row = one(noisy, [v * 1.5 for v in noisy], GateOptions(erratic_cv=0.5))
+    verdict, row = one(levels, [v * r for v, r in zip(levels, ratios, strict=True)], GateOptions(erratic_cv=0.5))
     assert not row.erratic and not verdict.passed
+    # A figure that rightly depends on the seed, changed by the same ratio on every seed, is
+    # not noise: it is judged, and fails the gate.
+    verdict, row = one(levels, [v * 1.5 for v in levels])
+    assert not row.erratic and row.cv == pytest.approx(0.0) and not verdict.passed
+    # Unpaired (different seeds), the spread of each side is all there is to go on.
+    verdict = compare(
+        results([info("a")], trials("a", levels)),
+        results([info("a")], trials("a", [v * 1.5 for v in levels], seeds=[11, 12, 13, 14])),
+    )
+    (row,) = verdict.experiments
+    assert row.erratic and row.cv == pytest.approx(statistics.stdev(levels) / statistics.fmean(levels))
 
 
 def test_a_failed_candidate_trial_fails_the_gate() -> None:
