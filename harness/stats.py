@@ -269,6 +269,16 @@ def estimate_delta(
         delta = 0.0 if cand.mean == 0.0 else math.copysign(math.inf, cand.mean)
         return result(delta, -math.inf, math.inf, "zero-baseline")
 
+    if paired and base_array.size >= 2 and bool(np.all(base_array != 0)):
+        # Every seed changed by one and the same ratio (0 % for the same code): a figure that
+        # depends on the seed but is deterministic for each. Fieller's interval is then the
+        # point itself, or unbounded when the seeds' levels spread widely; the data leave no
+        # doubt, so the point it is.
+        ratios = cand_array / base_array
+        if np.ptp(ratios) <= 1e-12 * abs(float(ratios[0])):
+            exact = 100.0 * (float(ratios[0]) - 1.0)
+            return result(exact, exact, exact, "exact")
+
     delta = 100.0 * (cand.mean - base.mean) / base.mean
     if base_array.size < 2 or cand_array.size < 2:
         return result(delta, -math.inf, math.inf, "insufficient")

@@ -82,7 +82,7 @@ def test_replicates_pair_by_seed_and_the_pairing_removes_seed_noise() -> None:
     base = [100.0, 140.0, 90.0, 120.0, 110.0]
     cand = [v * 1.07 for v in base]
     _, paired = one(base, cand)
-    assert paired.method == "paired" and paired.decision == "regression"
+    assert paired.method == "exact" and paired.decision == "regression"
     assert paired.ci_low_pct == pytest.approx(7.0) and paired.ci_high_pct == pytest.approx(7.0)
     # The same figures from different seeds cannot be paired: the seed-to-seed spread then
     # makes the interval wide, and +7% is not significant.

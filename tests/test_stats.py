@@ -201,7 +201,7 @@ def test_identical_pairs_with_spread_are_zero_without_width() -> None:
     values = [1000.0, 1200.0, 900.0, 1100.0]
     estimate = estimate_delta(values, values, paired=True)
     assert _triple(estimate) == (0.0, 0.0, 0.0)
-    assert estimate.method == "paired"
+    assert estimate.method == "exact"  # every seed changed by the same ratio (here 1)
 
 
 def test_constant_paired_difference_still_carries_the_baselines_uncertainty() -> None:
@@ -313,3 +313,15 @@ def test_is_erratic() -> None:
     assert not is_erratic([5.0, 5.0], 0.0)
     with pytest.raises(ValueError, match="threshold"):
         is_erratic([1.0, 2.0], -0.1)
+
+
+def test_the_same_ratio_on_every_seed_is_exact_however_far_apart_the_seeds() -> None:
+    # A figure that depends on the seed but is deterministic for each: levels 1, 8, 27 spread
+    # so widely that Fieller's interval would be unbounded, yet every pair says +10 %.
+    baseline = [1.0, 8.0, 27.0]
+    estimate = estimate_delta(baseline, [v * 1.1 for v in baseline], paired=True)
+    assert estimate.method == "exact"
+    assert _triple(estimate) == pytest.approx((10.0, 10.0, 10.0))
+    # One seed off by a little: back to Fieller, and a real interval around the point.
+    estimate = estimate_delta(baseline + [64.0], [1.1, 8.8, 29.7, 70.0], paired=True)
+    assert estimate.method == "paired" and estimate.ci_low_pct < estimate.delta_pct < estimate.ci_high_pct
