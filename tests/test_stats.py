@@ -323,5 +323,5 @@ def test_the_same_ratio_on_every_seed_is_exact_however_far_apart_the_seeds() -> 
     assert estimate.method == "exact"
     assert _triple(estimate) == pytest.approx((10.0, 10.0, 10.0))
     # One seed off by a little: back to Fieller, and a real interval around the point.
-    estimate = estimate_delta(baseline + [64.0], [1.1, 8.8, 29.7, 70.0], paired=True)
+    estimate = estimate_delta([*baseline, 64.0], [1.1, 8.8, 29.7, 70.0], paired=True)
     assert estimate.method == "paired" and estimate.ci_low_pct < estimate.delta_pct < estimate.ci_high_pct

@@ -16,15 +16,21 @@ if TYPE_CHECKING:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The flags of every command that runs trials."""
-    parser.add_argument("patterns", nargs="*", metavar="PATTERN", help="experiment id, glob or substring (default: all)")
+    parser.add_argument(
+        "patterns", nargs="*", metavar="PATTERN", help="experiment id, glob or substring (default: all)"
+    )
     parser.add_argument("-n", "--replicates", type=int, help="trials per experiment (default 5, or [tool.harness])")
     parser.add_argument(
         "--backend",
         help="memray (alloc, kept, net, peak, sites) or tracemalloc (net, peak; stdlib); default: memray if installed",
     )
     parser.add_argument("-j", "--jobs", type=int, help="trials run in parallel (allocation figures do not change)")
-    parser.add_argument("--timeout", type=float, dest="timeout_s", help="seconds before a trial is killed (default 300)")
-    parser.add_argument("--seed", type=int, dest="base_seed", help="base seed: replicate i runs with seed+i (default 1)")
+    parser.add_argument(
+        "--timeout", type=float, dest="timeout_s", help="seconds before a trial is killed (default 300)"
+    )
+    parser.add_argument(
+        "--seed", type=int, dest="base_seed", help="base seed: replicate i runs with seed+i (default 1)"
+    )
     parser.add_argument("--workloads", type=Path, help="workloads directory (default: workloads/ of the project)")
     parser.add_argument(
         "--executor", choices=("local", "dask"), help="where trials run: local process pool (default) or a Dask cluster"

@@ -121,7 +121,9 @@ def run_in_child(job: TrialJob, started: Callable[[subprocess.Popen[bytes]], Non
         except json.JSONDecodeError:
             return _failed(job, "child wrote a corrupt result")
     if process.returncode not in (0, EXIT_WORKLOAD_FAILED) or outcome.get("status") != "ok":
-        return _failed(job, outcome.get("error") or f"child exited with code {process.returncode}", outcome.get("wall_s", 0.0))
+        return _failed(
+            job, outcome.get("error") or f"child exited with code {process.returncode}", outcome.get("wall_s", 0.0)
+        )
     return TrialResult(
         experiment=job.experiment,
         replicate=spec.replicate,
