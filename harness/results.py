@@ -230,11 +230,18 @@ def read_json(path: Path, schema_prefix: str) -> dict[str, Any]:
     return data
 
 
+def read_versioned(path: Path, schema: str) -> dict[str, Any]:
+    """A JSON document of exactly ``schema`` (e.g. ``harness.results/1``), or one clear error."""
+    family = schema.rsplit("/", 1)[0] + "/"
+    data = read_json(path, family)
+    if data["schema"] != schema:
+        raise ResultsError(f"{path}: schema {data['schema']} is not supported by this harness ({schema})")
+    return data
+
+
 def read_results(path: Path) -> Results:
     """Load a results (or baseline) file, checking its schema."""
-    data = read_json(path, "harness.results/")
-    if data["schema"] != SCHEMA:
-        raise ResultsError(f"{path}: schema {data['schema']} is not supported by this harness ({SCHEMA})")
+    data = read_versioned(path, SCHEMA)
     try:
         return Results.from_json(data)
     except (KeyError, TypeError, ValueError) as exc:

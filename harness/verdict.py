@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from harness.errors import ResultsError
-from harness.results import read_json
+from harness.results import read_json, read_versioned
 
 SCHEMA = "harness.verdict/1"
 
@@ -270,9 +270,7 @@ def _row_from_json(data: Mapping[str, Any]) -> ExperimentVerdict:
 
 def read_verdict(path: Path) -> Verdict:
     """Load a verdict file, checking its schema; one clear :class:`ResultsError` when it is not one."""
-    data = read_json(path, "harness.verdict/")
-    if data["schema"] != SCHEMA:
-        raise ResultsError(f"{path}: schema {data['schema']} is not supported by this harness ({SCHEMA})")
+    data = read_versioned(path, SCHEMA)
     try:
         return Verdict.from_json(data)
     except (KeyError, TypeError, ValueError) as exc:
