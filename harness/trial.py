@@ -74,11 +74,13 @@ class Trial:
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        """Measure the block as the phase ``name``: a full collection at each boundary."""
+        """Measure the block as the phase ``name``: a full collection at each boundary.
+
+        A name may be measured several times (a periodic flush, a tick): its windows add up
+        into one phase (the peak is the highest of them; setup between them is not measured).
+        """
         if self._current is not None:
             raise RuntimeError(f"phase {name!r} opened inside phase {self._current['name']!r}; phases do not nest")
-        if any(p["name"] == name for p in self._phases):
-            raise RuntimeError(f"phase {name!r} measured twice in one trial")
         # Everything the window needs is allocated before it opens.
         record: dict[str, Any] = {"name": name, "ops": 0, "counters": {}, "wall_s": 0.0}
         self._current = record
@@ -158,19 +160,45 @@ def run_trial(spec: TrialSpec, workdir: str) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a failing workload is a result, not a crash
         return {"status": "failed", "error": _describe(exc), "wall_s": time.perf_counter() - started}
     overhead = captured[CALIBRATION_WINDOWS - 1].metrics
-    phases = []
+    phases: dict[str, dict[str, Any]] = {}
     for record, profile in zip(trial._phases, captured[CALIBRATION_WINDOWS:], strict=True):
         own = {k: v - overhead.get(k, 0) for k, v in profile.metrics.items()}
         own["peak_bytes"] = max(own.get("peak_bytes", 0), 0)
-        sites = [s.to_json() for s in profile.sites if not s.file.startswith(_HARNESS_DIR)]
         measured = {**own, **record["counters"], "ops": record["ops"], "wall_s": record["wall_s"]}
-        phases.append({"name": record["name"], "metrics": with_per_op(measured), "sites": sites})
+        sites = [s.to_json() for s in profile.sites if not s.file.startswith(_HARNESS_DIR)]
+        known = phases.get(record["name"])
+        if known is None:
+            phases[record["name"]] = {"name": record["name"], "metrics": measured, "sites": sites}
+        else:
+            known["metrics"] = _add_windows(known["metrics"], measured)
+            known["sites"] = _add_sites(known["sites"], sites)
+    for phase in phases.values():
+        phase["metrics"] = with_per_op(phase["metrics"])
     return {
         "status": "ok",
-        "phases": phases,
+        "phases": list(phases.values()),
         "rss_peak_bytes": _rss_peak_bytes(),
         "wall_s": time.perf_counter() - started,
     }
+
+
+def _add_windows(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two windows of one phase as one: figures add up, the peak is the higher."""
+    total = {k: first.get(k, 0) + second.get(k, 0) for k in first.keys() | second.keys()}
+    total["peak_bytes"] = max(first.get("peak_bytes", 0), second.get("peak_bytes", 0))
+    return total
+
+
+def _add_sites(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sites of two windows, each site's figures added up (top sites of each window only)."""
+    merged: dict[tuple[str, int], dict[str, Any]] = {}
+    for site in first + second:
+        key = (site["file"], site["line"])
+        known = merged.setdefault(key, {"function": site["function"], "file": site["file"], "line": site["line"]})
+        for name, value in site.items():
+            if name not in ("function", "file", "line"):
+                known[name] = known.get(name, 0) + value
+    return list(merged.values())
 
 
 def main(argv: list[str]) -> int:

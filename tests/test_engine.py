@@ -62,6 +62,19 @@ def allocate(trial, new, ops):
     with trial.phase("drain"):
         setup_garbage.clear()
 
+@exact.workload(params={{"ops": [1000]}}, variants=["keeper"])
+def ticks(trial, new, ops):
+    # One phase measured three times, setup between: the windows add up.
+    head = trial.keep(Sized())
+    last = head
+    for _ in range(3):
+        unmeasured = trial.keep([Sized() for _ in range(500)])
+        with trial.phase("tick"):
+            for _ in itertools.repeat(None, ops):
+                a = Sized(); a.link = last; last = a
+            head.link = last
+            trial.ops(ops)
+
 churny = harness.family("churny")
 
 @churny.variant("dict")
@@ -244,11 +257,23 @@ def test_results_file_is_versioned_and_loads_as_a_frame(memray_run: Path) -> Non
     assert env["python_version"] == ".".join(map(str, sys.version_info[:3]))
     assert {t["seed"] for t in data["trials"]} == {1}
     frame = harness.load_results(memray_run)
-    assert set(frame["phase"]) == {"idle", "work", "drain"}
+    assert set(frame["phase"]) == {"idle", "work", "drain", "tick"}
     assert {"experiment", "variant", "replicate", "seed", "alloc_bytes_per_op", "net_bytes"} <= set(frame.columns)
-    assert len(frame) == 2 * 3  # 2 variants x 3 phases, one replicate
+    assert len(frame) == 2 * 3 + 1  # 2 variants x 3 phases and one phase of `ticks`, one replicate
     keeper = frame[(frame["variant"] == "keeper") & (frame["phase"] == "work")]
     assert keeper["alloc_count_per_op"].iloc[0] == pytest.approx(K, rel=0.02)
+
+
+def test_a_phase_measured_several_times_adds_up(memray_run: Path, tracemalloc_run: Path) -> None:
+    [tick] = phase_metrics(memray_run, "exact.ticks", "tick")
+    assert tick["ops"] == 3 * 1000
+    assert tick["alloc_count"] == pytest.approx(3 * 1000, rel=0.01)  # not the 1,500 made between
+    assert tick["kept_count"] == pytest.approx(3 * 1000, rel=0.01)
+    for path in (memray_run, tracemalloc_run):
+        [tick] = phase_metrics(path, "exact.ticks", "tick")
+        assert tick["net_bytes"] == pytest.approx(3 * 1000 * SIZE, rel=0.02)
+        # The peak is the highest window's, above its own start: one window's worth.
+        assert tick["peak_bytes"] == pytest.approx(1000 * SIZE, rel=0.05)
 
 
 def test_figures_repeat_exactly_across_runs_and_job_counts(exact_project: Path) -> None:

@@ -62,12 +62,16 @@ class MemrayCapture:
         self._files.append(os.path.join(self.workdir, f"window-{self._windows}.bin"))
         self._net.begin_phase()
         self._enter()
+        # The tracker's start allocates and frees memory of its own: not the phase's peak.
+        self._net.restart_peak()
 
     def end_phase(self) -> None:
         # Collect inside the window, so that garbage cycles the phase made count as freed.
         gc.collect()
+        # Read before the tracker's exit, whose own allocations are not the phase's.
+        peak = self._net.peak_so_far()
         self._exit()
-        self._net.end_phase()
+        self._net.end_phase(peak=peak)
 
     def finish(self) -> list[PhaseCapture]:
         phases = []

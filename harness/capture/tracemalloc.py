@@ -45,13 +45,23 @@ class TracemallocCapture:
         self._start_level = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
 
-    def end_phase(self) -> None:
+    def end_phase(self, peak: int | None = None) -> None:
+        """Close the window; ``peak`` when the caller read it already (see :meth:`peak_so_far`)."""
         gc.collect()
-        peak = tracemalloc.get_traced_memory()[1] - self._start_level
+        if peak is None:
+            peak = self.peak_so_far()
         assert self._start is not None, "end_phase without begin_phase"
         # Diffing now, between phases, keeps two snapshots alive at most.
-        self._phases.append(self._profile(self._start, _snapshot(), max(peak, 0)))
+        self._phases.append(self._profile(self._start, _snapshot(), peak))
         self._start = None
+
+    def restart_peak(self) -> None:
+        """Forget the highest level so far: what another tracer just allocated and freed."""
+        tracemalloc.reset_peak()
+
+    def peak_so_far(self) -> int:
+        """The highest in-use bytes since the window opened (or the last restart), above its start."""
+        return max(tracemalloc.get_traced_memory()[1] - self._start_level, 0)
 
     def finish(self) -> list[PhaseCapture]:
         tracemalloc.stop()
