@@ -147,16 +147,20 @@ def event_stream(plan: churn.SteadyPlan, rng: random.Random) -> list[tuple[int, 
 
 
 @activity_stats.workload(
-    params={"nodes": [24], "events": [6_000]},
+    params={"nodes": [24], "events": [6_000], "flushes": [4]},
     goal=["grow.alloc_count_per_op", "flush.alloc_count_per_op"],
     bounds={"grow.net_bytes": "16 MiB"},
     counters=("sent",),
 )
-def node_churn(trial: harness.Trial, new_stats: Any, nodes: int, events: int) -> None:
+def node_churn(trial: harness.Trial, new_stats: Any, nodes: int, events: int, flushes: int) -> None:
     """Grow a tree of ``nodes`` nodes, record a seeded event stream while nodes are created and
-    dropped (1 step in 200 replaces a node), then flush every node's stats (format tags, send, reset)."""
+    dropped (1 step in 200 replaces a node), and flush every node's stats (format tags, send,
+    reset) ``flushes`` times along the stream, as the agent does on a timer."""
     plan = churn.steady(trial.rng, nodes, events, lookup_fraction=0.995)
     stream = event_stream(plan, trial.rng)
+    # Cut in setup, so that the measured windows only iterate.
+    bounds = [len(stream) * i // flushes for i in range(flushes + 1)]
+    periods = [stream[start:end] for start, end in itertools.pairwise(bounds)]
     tree: dict[int, Any] = {}
     sink: list[tuple[str, int, Any]] = []
     trial.keep(tree)
@@ -164,18 +168,19 @@ def node_churn(trial: harness.Trial, new_stats: Any, nodes: int, events: int) ->
         for node in plan.warmup:
             tree[node] = new_stats()
         trial.ops(nodes)
-    with trial.phase("events"):
-        for op, node, event_type, outcome, detail in stream:
-            if op == churn.LOOKUP:
-                tree[node].record(event_type, outcome, detail)
-            elif op == churn.INSERT:
-                tree[node] = new_stats()
-            else:
-                del tree[node]
-        trial.ops(events)
-    with trial.phase("flush"):
-        for stats in tree.values():
-            stats.flush(sink)
-        trial.ops(len(tree))
-        trial.count("sent", len(sink))
-        sink.clear()
+    for period in periods:
+        with trial.phase("events"):
+            for op, node, event_type, outcome, detail in period:
+                if op == churn.LOOKUP:
+                    tree[node].record(event_type, outcome, detail)
+                elif op == churn.INSERT:
+                    tree[node] = new_stats()
+                else:
+                    del tree[node]
+            trial.ops(len(period))
+        with trial.phase("flush"):
+            for stats in tree.values():
+                stats.flush(sink)
+            trial.ops(len(tree))
+            trial.count("sent", len(sink))
+            sink.clear()
