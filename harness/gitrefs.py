@@ -149,12 +149,12 @@ def checkouts(repo: Path, commits: Sequence[Commit], project_subdir: Path = Path
     made is removed and git's records of them pruned, so ``git worktree list`` is as before.
     """
     # The engine's handler: a cancelled CI job (SIGTERM) unwinds like Ctrl-C, through ``finally``.
-    from harness.run import _sigterm_as_interrupt
+    from harness.run import sigterm_as_interrupt
 
     parent = Path(tempfile.mkdtemp(prefix="harness-worktrees-"))
     made: list[Path] = []
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             out = []
             for index, commit in enumerate(commits):
                 if commit.sha is None:

@@ -64,7 +64,7 @@ def schedule(sides: Sequence[Side], settings: Settings, backend: str) -> list[Tr
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """Treat SIGTERM (a CI job cancelled) like Ctrl-C, so finished trials are still saved."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -107,7 +107,7 @@ def execute(
     interrupted = False
     runner = executor or LocalExecutor(settings.jobs)
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             runner.run(jobs, on_result)
     except KeyboardInterrupt:
         interrupted = True
