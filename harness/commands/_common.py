@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,7 +63,3 @@ def executor_from(args: argparse.Namespace, settings: Settings) -> Executor:
 
 def discover_suite(settings: Settings) -> Suite:
     return discover(settings.workloads, settings.project_root)
-
-
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()
