@@ -19,7 +19,9 @@ def run_with_progress(
     """:func:`harness.run.execute` with a progress bar counting trials and failures."""
     total = settings.replicates * sum(len(s.experiments) for s in sides)
     console = Console(stderr=True)
-    failures = 0
+    failures = done = 0
+    # Without a terminal (a CI log) the bar is off: a plain line at every tenth of the run instead.
+    step = 0 if console.is_terminal else max(total // 10, 1)
     with Progress(
         TextColumn("[bold]trials"),
         BarColumn(),
@@ -35,8 +37,11 @@ def run_with_progress(
         task = progress.add_task("trials", total=total, failed="", last="")
 
         def advance(job: TrialJob, result: TrialResult) -> None:
-            nonlocal failures
+            nonlocal failures, done
             failures += not result.ok
+            done += 1
+            if step and (done % step == 0 or done == total):
+                console.print(f"trials {done}/{total}" + (f", {failures} failed" if failures else ""), highlight=False)
             progress.update(
                 task,
                 advance=1,

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 
 WORKLOADS = """
-import random
+import os
 
 import harness
 
@@ -34,7 +34,12 @@ def fill(trial, new, ops):
 
 @calm.workload(goal=["spread.cubes", "spread.jitter", "spread.net_bytes"], counters=["cubes", "jitter"])
 def cubes(trial, new):
-    jitter = random.SystemRandom().randrange(100, 10_000)
+    # The how-many-th trial of the run this is (one byte appended per trial, atomically): a
+    # figure that differs between two runs of one seed, by ratios far apart (1:4, 9:16, ...).
+    fd = os.open("trials.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.write(fd, b"x")
+    jitter = 1000 * os.fstat(fd).st_size ** 2
+    os.close(fd)
     with trial.phase("spread"):
         # Repeatable for one seed, far apart across seeds (1, 8, 27): not noise.
         trial.count("cubes", trial.seed**3)
