@@ -188,13 +188,14 @@ def test_memray_counts_every_allocation_of_a_phase(memray_run: Path) -> None:
 
 
 def test_kept_and_net_see_what_survives_the_phase(memray_run: Path, tracemalloc_run: Path) -> None:
-    for path in (memray_run, tracemalloc_run):
+    # Under memray, tracemalloc also sees a few objects of memray's own: a looser floor.
+    for path, slack_bytes, slack_count in ((memray_run, 2048, 16), (tracemalloc_run, 512, 4)):
         [kept] = phase_metrics(path, "exact.allocate[keeper", "work")
         [freed] = phase_metrics(path, "exact.allocate[freer", "work")
         assert kept["net_count"] == pytest.approx(K * OPS, rel=0.01)
         assert kept["net_bytes"] == pytest.approx(K * OPS * SIZE, rel=0.02)
-        assert abs(freed["net_bytes"]) < 1024
-        assert abs(freed["net_count"]) <= 8
+        assert abs(freed["net_bytes"]) < slack_bytes
+        assert abs(freed["net_count"]) <= slack_count
     [kept] = phase_metrics(memray_run, "exact.allocate[keeper", "work")
     [freed] = phase_metrics(memray_run, "exact.allocate[freer", "work")
     assert kept["kept_count"] == pytest.approx(K * OPS, rel=0.01)
@@ -215,7 +216,7 @@ def test_setup_allocations_appear_in_no_phase(memray_run: Path, tracemalloc_run:
     [idle] = phase_metrics(memray_run, "exact.allocate[keeper", "idle")
     assert idle["alloc_count"] <= 4
     assert idle["alloc_bytes"] <= 512
-    assert abs(idle["net_bytes"]) <= 512
+    assert abs(idle["net_bytes"]) <= 2048  # a few objects of memray's own, seen by tracemalloc
     [idle] = phase_metrics(tracemalloc_run, "exact.allocate[keeper", "idle")
     assert abs(idle["net_bytes"]) <= 512
     assert abs(idle["net_count"]) <= 4
