@@ -2,13 +2,16 @@
 
 The commits searched are ``git rev-list --first-parent GOOD..BAD``, oldest first: the main
 line only, each merge one step, as ``git bisect --first-parent`` walks it. GOOD is measured
-once; every commit probed is measured in its own worktree with the same seeds and judged
+once; every commit probed is built and measured in its own worktree (by default with the
+working tree's workloads, so history older than the workloads can be searched) with the
+same seeds, and judged
 against GOOD's figures by the gate's rule (:func:`harness.gate.compare`): it regressed when
 the goal is worse by at least the tolerance with an interval that excludes zero, on a row
 that is not erratic. As in ``git bisect``, BAD is taken to be bad; it is measured only when
 the search ends on it, to tell "BAD is the first bad commit" from "nothing regressed".
 With n commits in the range the search measures GOOD and at most ceil(log2 n) commits,
-plus BAD when the search ends on it without having seen a bad commit.
+plus BAD when the search ends on it without having seen a bad commit. A commit whose build
+(or setup) fails is skipped, like ``git bisect skip``, and a nearby commit is tried instead.
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness import gitrefs
+from harness import gitrefs, sides
+from harness.buildcache import BuildCache
 from harness.config import Settings
-from harness.errors import HarnessError, SelectionError
+from harness.errors import BuildError, HarnessError, SelectionError, SetupError
 from harness.executors import Executor
 from harness.gate import GateOptions, check_measurable, compare
 from harness.gitrefs import Commit
 from harness.progress import run_with_progress
 from harness.results import Results, experiment_infos
+from harness.sides import Workloads
 from harness.spec import Goal
 from harness.verdict import ExperimentVerdict
 
@@ -36,11 +41,16 @@ class BisectError(HarnessError):
 
 @dataclass(frozen=True)
 class Step:
-    """One commit measured: its rows judged against GOOD, and whether it regressed."""
+    """One commit measured: its rows judged against GOOD, and whether it regressed.
+
+    A commit whose code could not be built or set up is skipped, as ``git bisect skip``
+    does: ``skipped`` says why, and it has no figures.
+    """
 
     commit: Commit
-    results: Results
+    results: Results | None
     rows: tuple[ExperimentVerdict, ...] = ()
+    skipped: str = ""
 
     @property
     def regressed(self) -> bool:
@@ -49,11 +59,16 @@ class Step:
 
 @dataclass(frozen=True)
 class Outcome:
-    """Where the search ended: the first bad commit (None when nothing in the range regressed)."""
+    """Where the search ended.
+
+    ``first_bad`` is the first bad commit, or None when nothing in the range regressed or
+    skipped commits hide it; then ``candidates`` lists the commits it may be, oldest first.
+    """
 
     first_bad: Commit | None
     steps: tuple[Step, ...]
     searched: int
+    candidates: tuple[Commit, ...] = ()
 
 
 def max_steps(commits: int) -> int:
@@ -73,6 +88,8 @@ class Bisector:
         experiment_id: str,
         goal: Goal | None = None,
         executor: Executor | None = None,
+        workloads: Workloads | None = None,
+        cache: BuildCache | None = None,
     ) -> None:
         self.repo = repo
         self.subdir = subdir
@@ -81,11 +98,17 @@ class Bisector:
         self.experiment_id = experiment_id
         self.goal = goal
         self.executor = executor
+        self.workloads = workloads or sides.own_workloads(settings)
+        self.cache = cache or BuildCache(cap_bytes=settings.build_cache_bytes)
 
     def measure(self, commit: Commit) -> Results:
-        """The experiment's trials at ``commit`` (its goals replaced by the chosen one)."""
+        """The experiment's trials at ``commit`` (its goals replaced by the chosen one).
+
+        Raises :class:`~harness.errors.BuildError` or :class:`~harness.errors.SetupError`
+        when the commit's code cannot be made ready.
+        """
         with gitrefs.checkouts(self.repo, [commit], self.subdir) as (checkout,):
-            side = gitrefs.side_of("commit", checkout, self.settings)
+            side = sides.side_of("commit", checkout, self.settings, self.workloads, self.cache)
             chosen = tuple(e for e in side.experiments if e.id == self.experiment_id)
             if not chosen:
                 raise SelectionError(
@@ -107,8 +130,21 @@ class Bisector:
         verdict = compare(good, results, options)
         return Step(commit, results, verdict.experiments)
 
+    def probe(self, good: Results, commit: Commit) -> Step:
+        """``commit`` measured and judged against GOOD, or skipped when its code cannot be built."""
+        try:
+            results = self.measure(commit)
+        except (BuildError, SetupError) as exc:
+            return Step(commit, None, skipped=str(exc))
+        return self.judge(good, commit, results)
+
     def search(self, good: Commit, bad: Commit, on_step: Callable[[Step], None]) -> Outcome:
-        """Binary search of ``GOOD..BAD``; ``on_step`` sees each commit as soon as it is measured."""
+        """Binary search of ``GOOD..BAD``; ``on_step`` sees each commit as soon as it is measured.
+
+        A skipped commit is replaced by the untried commit of the remaining range nearest to
+        it, as ``git bisect skip`` does; when only skipped commits are left between the last
+        good and the first bad one, the outcome lists them all as candidates.
+        """
         commits = gitrefs.first_parent_range(self.repo, good, bad)
         if not commits:
             raise BisectError(f"no commit between {good.short} and {bad.short} on the first-parent line of BAD")
@@ -117,22 +153,45 @@ class Bisector:
         good_step = self.judge(good_results, good, good_results)
         on_step(good_step)
         steps = [good_step]
+        skipped: set[int] = set()
+
+        def probe(index: int) -> Step:
+            step = self.probe(good_results, commits[index])
+            on_step(step)
+            steps.append(step)
+            if step.skipped:
+                skipped.add(index)
+            return step
+
         lo, hi = 0, len(commits) - 1  # the first bad commit is in commits[lo..hi]; BAD is assumed bad
         hi_measured = False
         while lo < hi:
-            mid = (lo + hi) // 2
-            step = self.judge(good_step.results, commits[mid], self.measure(commits[mid]))
-            on_step(step)
-            steps.append(step)
+            index = _nearest_untried(lo, hi, (lo + hi) // 2, skipped)
+            if index is None:
+                break
+            step = probe(index)
+            if step.skipped:
+                continue
             if step.regressed:
-                hi, hi_measured = mid, True
+                hi, hi_measured = index, True
             else:
-                lo = mid + 1
-        first_bad: Commit | None = commits[lo]
-        if not hi_measured:
-            # The search never saw a bad commit: check that BAD (or the only commit) really is.
-            step = self.judge(good_step.results, commits[lo], self.measure(commits[lo]))
-            on_step(step)
-            steps.append(step)
-            first_bad = commits[lo] if step.regressed else None
-        return Outcome(first_bad, tuple(steps), len(commits))
+                lo = index + 1
+        if lo < hi:
+            # Only skipped commits are left before hi: the first bad one is among them or hi.
+            return Outcome(None, tuple(steps), len(commits), tuple(commits[lo : hi + 1]))
+        if hi_measured:
+            return Outcome(commits[lo], tuple(steps), len(commits))
+        # The search never saw a bad commit: check that BAD (or the only commit left) really is.
+        step = probe(lo)
+        if step.skipped:
+            return Outcome(None, tuple(steps), len(commits), (commits[lo],))
+        return Outcome(commits[lo] if step.regressed else None, tuple(steps), len(commits))
+
+
+def _nearest_untried(lo: int, hi: int, mid: int, skipped: set[int]) -> int | None:
+    """The index in ``[lo, hi)`` nearest to ``mid`` that was not skipped, or None."""
+    for distance in range(hi - lo):
+        for index in (mid - distance, mid + distance):
+            if lo <= index < hi and index not in skipped:
+                return index
+    return None

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessError
+from harness.units import parse_quantity
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,12 @@ class Settings:
     #: What fails a gate besides failed trials: "regressions" and/or "bounds".
     gate: tuple[str, ...] = ("regressions", "bounds")
     setup: str | None = None
+    #: How much the cache of built commits may hold, e.g. ``"2 GiB"`` (see harness.buildcache).
+    build_cache: str | int = "2 GiB"
+
+    @property
+    def build_cache_bytes(self) -> int:
+        return int(parse_quantity(self.build_cache))
 
     def override(self, **changes: Any) -> Settings:
         """A copy with the flags that were given (``None`` means not given)."""
@@ -93,6 +100,11 @@ def validate(settings: Settings) -> Settings:
         (settings.erratic_cv > 0, "erratic_cv must be > 0"),
         (set(settings.gate) <= {"regressions", "bounds"}, "gate must list some of: regressions, bounds"),
     ]
+    try:
+        cache_ok = parse_quantity(settings.build_cache) > 0
+    except (HarnessError, ValueError, TypeError):
+        cache_ok = False
+    checks.append((cache_ok, f"build_cache must be a size such as '2 GiB', not {settings.build_cache!r}"))
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)

@@ -73,8 +73,12 @@ def import_path(*directories: Path) -> Iterator[None]:
                 sys.path.remove(entry)
 
 
-def load_module(path: Path, project_root: Path) -> ModuleType:
-    """Import one workload module by path; a failure becomes a one-line :class:`DiscoveryError`."""
+def load_module(path: Path, *search: Path) -> ModuleType:
+    """Import one workload module by path; a failure becomes a one-line :class:`DiscoveryError`.
+
+    Its own directory (for helper modules beside it) and ``search`` come first on the import
+    path while it imports.
+    """
     name = module_name(path)
     if name in sys.modules:
         return sys.modules[name]
@@ -84,7 +88,7 @@ def load_module(path: Path, project_root: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        with import_path(path.parent, project_root):
+        with import_path(path.parent, *search):
             spec.loader.exec_module(module)
     except HarnessError as exc:
         del sys.modules[name]
@@ -105,17 +109,20 @@ def families_in(module: ModuleType) -> list[Family]:
     return [value for value in vars(module).values() if isinstance(value, Family)]
 
 
-def discover(workloads_dir: Path, project_root: Path | None = None) -> Suite:
-    """Import every ``*.py`` in ``workloads_dir`` (but ``_private.py``) and collect its families."""
+def discover(workloads_dir: Path, *search: Path) -> Suite:
+    """Import every ``*.py`` in ``workloads_dir`` (but ``_private.py``) and collect its families.
+
+    ``search`` lists directories to import the code under test from (the project root);
+    none in a child interpreter, whose import path is set already.
+    """
     if not workloads_dir.is_dir():
         raise DiscoveryError(f"workloads directory {workloads_dir} does not exist (set [tool.harness] workloads)")
-    root = project_root or workloads_dir.parent
     families: dict[str, Family] = {}
     experiments: list[Experiment] = []
     for path in sorted(workloads_dir.glob("*.py")):
         if path.name.startswith("_"):
             continue
-        module = load_module(path, root)
+        module = load_module(path, *search)
         for family in families_in(module):
             if family.name in families:
                 raise DiscoveryError(f"family {family.name!r} is defined in two modules ({path.name})")

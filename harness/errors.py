@@ -37,3 +37,7 @@ class GitError(HarnessError):
 
 class SetupError(HarnessError):
     """The ``[tool.harness] setup`` command failed in a checkout."""
+
+
+class BuildError(HarnessError):
+    """A commit's code could not be built into a wheel, or the wheel not installed."""

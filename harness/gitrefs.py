@@ -9,24 +9,19 @@ The word ``WORKTREE`` names the current working tree, uncommitted changes includ
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from harness.errors import ConfigError, DiscoveryError, GitError, SelectionError, SetupError
-
-if TYPE_CHECKING:
-    from harness.config import Settings
-    from harness.run import Side
+from harness.errors import GitError
 
 #: The ref that stands for the working tree as it is, uncommitted changes included.
 WORKTREE = "WORKTREE"
@@ -131,13 +126,22 @@ def first_parent_range(repo: Path, good: Commit, bad: Commit) -> list[Commit]:
 
 @dataclass(frozen=True)
 class Checkout:
-    """One commit on disk: its worktree (or the working tree) and the project inside it."""
+    """One commit on disk, in a directory of its own, and the project inside it."""
 
     commit: Commit
-    #: The top of the checkout (a worktree's directory, or the repository's work tree).
+    #: The top of the checkout: a worktree's directory, or a copy of the working tree.
     top: Path
     #: Where the project (its pyproject.toml) sits inside the checkout.
     project_root: Path
+    #: What identifies the checkout's content: the commit's hash, or a digest of the copied files.
+    content_id: str
+    #: The commit the content is (HEAD for the working tree), and whether it differs from it.
+    head: str | None = None
+    dirty: bool = False
+
+    @property
+    def project_subdir(self) -> Path:
+        return self.project_root.relative_to(self.top)
 
 
 @contextmanager
@@ -145,8 +149,10 @@ def checkouts(repo: Path, commits: Sequence[Commit], project_subdir: Path = Path
     """Each commit checked out in its own worktree under one temporary directory.
 
     ``project_subdir`` is where the project lies inside the repository. The working tree
-    (``WORKTREE``) is used in place. On leaving the block, for any reason, every worktree
-    made is removed and git's records of them pruned, so ``git worktree list`` is as before.
+    (``WORKTREE``) is copied as it is (tracked and untracked files, but the ignored ones), so
+    that its setup and build never write into the user's tree. On leaving the block, for any
+    reason, every worktree made is removed and git's records of them pruned, so ``git
+    worktree list`` is as before.
     """
     # The engine's handler: a cancelled CI job (SIGTERM) unwinds like Ctrl-C, through ``finally``.
     from harness.run import sigterm_as_interrupt
@@ -157,13 +163,15 @@ def checkouts(repo: Path, commits: Sequence[Commit], project_subdir: Path = Path
         with sigterm_as_interrupt():
             out = []
             for index, commit in enumerate(commits):
-                if commit.sha is None:
-                    out.append(Checkout(commit, repo, repo / project_subdir))
-                    continue
                 path = parent / f"{index}-{commit.short}"
+                if commit.sha is None:
+                    digest = copy_working_tree(repo, path)
+                    head, dirty = working_tree_state(repo)
+                    out.append(Checkout(commit, path, path / project_subdir, f"worktree-{digest}", head, dirty))
+                    continue
                 made.append(path)
                 git(repo, "worktree", "add", "--detach", "--quiet", str(path), commit.sha)
-                out.append(Checkout(commit, path, path / project_subdir))
+                out.append(Checkout(commit, path, path / project_subdir, commit.sha, commit.sha))
             yield out
     finally:
         with _ignoring_sigint():
@@ -193,108 +201,41 @@ def _remove(repo: Path, parent: Path, made: Sequence[Path]) -> None:
     subprocess.run(["git", "worktree", "prune"], cwd=repo, capture_output=True, check=False)
 
 
-def run_setup(command: str, checkout: Checkout) -> float:
-    """Run the ``[tool.harness] setup`` command in the checkout's project; its seconds taken.
+def working_tree_state(repo: Path) -> tuple[str | None, bool]:
+    """The working tree's HEAD (None before the first commit) and whether tracked files changed."""
+    try:
+        head: str | None = git(repo, "rev-parse", "--verify", "--quiet", "HEAD")
+    except GitError:
+        head = None
+    return head, bool(git(repo, "status", "--porcelain", "--untracked-files=no"))
 
-    The command runs with a shell, so ``pip install -e . && make ext`` works as typed.
-    Raises :class:`SetupError` with the exit code and the last lines of its output on failure.
+
+def copy_working_tree(repo: Path, dest: Path) -> str:
+    """Copy the working tree's files (tracked and untracked, not ignored) to ``dest``; their digest.
+
+    The digest covers every path, mode and content copied, so two copies of an unchanged tree
+    have the same one and a build of it can be reused.
     """
-    import time
-
-    started = time.perf_counter()
-    done = subprocess.run(
-        command,
-        shell=True,
-        cwd=checkout.project_root,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=repo,
+        capture_output=True,
         check=False,
     )
-    if done.returncode != 0:
-        tail = [line for line in done.stdout.strip().splitlines() if line.strip()][-5:]
-        output = ("; last output: " + " | ".join(s.strip() for s in tail)) if tail else ""
-        raise SetupError(
-            f"setup command {command!r} failed at {checkout.commit.short} with exit code {done.returncode}{output}"
-        )
-    return time.perf_counter() - started
-
-
-# --- checkouts as sides of a run -------------------------------------------------------------
-
-
-def workloads_subpath(settings: Settings) -> Path:
-    """Where the workloads lie relative to the project, the same path looked up in every checkout."""
-    try:
-        return settings.workloads.resolve().relative_to(settings.project_root.resolve())
-    except ValueError:
-        raise ConfigError(
-            f"workloads directory {settings.workloads} is outside the project {settings.project_root}; "
-            "commits can be compared only on workloads that are part of them"
-        ) from None
-
-
-def side_of(name: str, checkout: Checkout, settings: Settings) -> Side:
-    """The checkout as one side of a run: its setup command run, its experiments discovered.
-
-    A checkout without the workloads directory has no experiments (they are all ``new`` or
-    ``missing`` in the verdict), rather than being an error: a branch may add the first ones.
-    Raises :class:`SetupError` when the setup command fails, and :class:`DiscoveryError`,
-    naming the commit, when a workload module fails to import there.
-    """
-    from harness.discovery import discover
-    from harness.run import Side
-
-    if settings.setup:
-        run_setup(settings.setup, checkout)
-    workloads = checkout.project_root / workloads_subpath(settings)
-    if not workloads.is_dir():
-        return Side(name, checkout.project_root, workloads, ())
-    before = set(sys.modules)
-    try:
-        suite = discover(workloads, checkout.project_root)
-    except DiscoveryError as exc:
-        raise DiscoveryError(f"at {checkout.commit.short}: {exc}") from None
-    finally:
-        _forget_modules(before, checkout.top)
-    return Side(name, checkout.project_root, workloads, suite.experiments)
-
-
-def _forget_modules(before: set[str], top: Path) -> None:
-    """Drop the modules imported from ``top`` while discovering, but the workload modules.
-
-    Workload modules have names unique to their path; the code under test they import
-    (``import mylib``) does not, and the other checkout must import its own ``mylib``.
-    """
-    prefix = str(top.resolve()) + os.sep
-    for name in set(sys.modules) - before:
-        if name.startswith("harness_workloads_"):
-            continue
-        file = getattr(sys.modules[name], "__file__", None) or ""
-        if os.path.realpath(file).startswith(prefix):
-            del sys.modules[name]
-
-
-def select(sides: Sequence[Side], patterns: Sequence[str]) -> list[Side]:
-    """Each side with only the experiments matching a pattern (all for none).
-
-    A pattern must match an experiment of at least one side, so that a typo never
-    compares an empty suite.
-    """
-    from dataclasses import replace
-
-    from harness.discovery import matches
-
-    if not patterns:
-        return list(sides)
-    for pattern in patterns:
-        if not any(matches(e.id, pattern) for side in sides for e in side.experiments):
-            raise SelectionError(
-                f"{pattern!r} names no commit, and no experiment matches it at either commit (try `harness list`)"
-            )
-    return [
-        replace(side, experiments=tuple(e for e in side.experiments if any(matches(e.id, p) for p in patterns)))
-        for side in sides
-    ]
+    if listed.returncode != 0:
+        raise GitError(f"git ls-files: {listed.stderr.decode(errors='replace').strip()}")
+    digest = hashlib.sha256()
+    for name in sorted(set(listed.stdout.decode("utf-8", "surrogateescape").split("\0")) - {""}):
+        source, target = repo / name, dest / name
+        if source.is_symlink():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            link = os.readlink(source)
+            os.symlink(link, target)
+            digest.update(f"{name}\0link\0{link}\0".encode("utf-8", "surrogateescape"))
+        elif source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+            digest.update(f"{name}\0{os.stat(source).st_mode:o}\0".encode("utf-8", "surrogateescape"))
+            digest.update(source.read_bytes())
+        # Anything else (a deleted file, a submodule's directory) is not part of the copy.
+    return digest.hexdigest()[:16]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from harness.config import Settings
 from harness.executors import Executor, TrialJob, executor_settings
@@ -26,6 +27,14 @@ class Side:
     project_root: Path
     workloads_dir: Path
     experiments: tuple[Experiment, ...]
+    #: Where this side's trials import the code under test from (default: the project root).
+    import_path: tuple[Path, ...] = ()
+    #: What the results' environment says of this side's code (its commit, build, workloads).
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def python_path(self) -> tuple[str, ...]:
+        return tuple(str(p) for p in (self.import_path or (self.project_root,)))
 
 
 def seed_of(settings: Settings, replicate: int) -> int:
@@ -58,6 +67,7 @@ def schedule(sides: Sequence[Side], settings: Settings, backend: str) -> list[Tr
                     replicate=replicate,
                     backend=backend,
                     top_sites=settings.top_sites,
+                    python_path=side.python_path,
                 )
                 jobs.append(TrialJob(experiment.id, spec, settings.timeout_s, side.name))
     return jobs
@@ -124,7 +134,7 @@ def execute(
     for side in sides:
         trials = sorted(collected[side.name], key=lambda t: (t.experiment, t.replicate))
         out[side.name] = Results(
-            environment=environment(side.project_root, backend),
+            environment={**environment(side.project_root, backend), **side.provenance},
             settings=run_settings,
             experiments=experiment_infos(side.experiments),
             trials=tuple(trials),

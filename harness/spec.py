@@ -103,6 +103,30 @@ class Experiment:
         cells = [self.variant] + [f"{k}={v}" for k, v in self.params.items()]
         return f"{self.family}.{self.workload}[{','.join(cells)}]"
 
+    def to_json(self) -> dict[str, Any]:
+        """Plain data: how a child interpreter that discovered the experiment hands it back."""
+        return {
+            "family": self.family,
+            "workload": self.workload,
+            "variant": self.variant,
+            "params": dict(self.params),
+            "goals": [str(g) for g in self.goals],
+            "bounds": [{"name": b.name, "metric": b.metric, "upper": b.upper, "phase": b.phase} for b in self.bounds],
+            "module": self.module,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Experiment:
+        return cls(
+            family=data["family"],
+            workload=data["workload"],
+            variant=data["variant"],
+            params=dict(data["params"]),
+            goals=tuple(Goal.parse(g) for g in data["goals"]),
+            bounds=tuple(Bound(b["name"], b["metric"], float(b["upper"]), b.get("phase")) for b in data["bounds"]),
+            module=data.get("module", ""),
+        )
+
 
 @dataclass
 class Family:

@@ -46,13 +46,16 @@ class TrialSpec:
     replicate: int
     backend: str
     top_sites: int
+    #: Where the code under test is imported from, first on the child's ``sys.path``.
+    python_path: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> TrialSpec:
-        return cls(**json.loads(text))
+        data = json.loads(text)
+        return cls(**{**data, "python_path": tuple(data.get("python_path", ()))})
 
 
 class Trial:
@@ -131,7 +134,8 @@ def _describe(exc: BaseException) -> str:
 def _load_workload(spec: TrialSpec) -> tuple[Callable[..., Any], Callable[..., Any]]:
     from harness.discovery import families_in, load_module
 
-    module = load_module(Path(spec.workloads_dir) / spec.module, Path(spec.project_root))
+    # The code under test is on the import path already (see harness.interpreter).
+    module = load_module(Path(spec.workloads_dir) / spec.module)
     for family in families_in(module):
         if family.name == spec.family:
             return family.workloads[spec.workload].function, family.variants[spec.variant].factory

@@ -84,25 +84,45 @@ def test_experiments_added_and_removed_are_new_and_missing(tmp_path: Path) -> No
     project.write("workloads/added.py", EXTRA.format(name="added"))
     project.commit("replace gone by added")
 
-    done = project.harness("compare", "HEAD~1", "HEAD", "--format", "json", "-n", "2")
+    done = project.harness("compare", "HEAD~1", "HEAD", "--workloads-from", "each", "--format", "json", "-n", "2")
 
     assert done.returncode == 0, done.stderr
     decisions = {row["id"]: row["decision"] for row in json.loads(done.stdout)["experiments"]}
     assert decisions == {FILL_ID: "no_change", extra_id("added"): "new", extra_id("gone"): "missing"}
 
 
-def test_a_commit_without_the_workloads_directory_makes_every_experiment_new(tmp_path: Path) -> None:
+def test_with_each_commits_own_workloads_a_commit_without_them_makes_every_experiment_new(tmp_path: Path) -> None:
     project = tiny_project(tmp_path / "p")
     project.git("rm", "-q", "-r", "workloads")
     project.commit("no workloads yet")
     project.write("workloads/tiny.py", FILL)
     project.commit("the workloads")
 
-    done = project.harness("compare", "HEAD~1", "HEAD", "--format", "json", "-n", "2")
+    done = project.harness("compare", "HEAD~1", "HEAD", "--workloads-from", "each", "--format", "json", "-n", "2")
 
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)["experiments"]
     assert [(r["id"], r["decision"], r["replicates"]) for r in rows] == [(FILL_ID, "new", [0, 2])]
+    assert json.loads(done.stdout)["baseline"]["workloads_from"] == "each commit's own"
+
+
+def test_by_default_both_sides_run_the_candidates_workloads(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.write("workloads/gone.py", EXTRA.format(name="gone"))
+    project.commit("add gone")
+    project.remove("workloads/gone.py")
+    project.write("workloads/added.py", EXTRA.format(name="added"))
+    head = project.commit("replace gone by added")
+
+    done = project.harness("compare", "HEAD~1", "HEAD", "--format", "json", "-n", "2")
+
+    assert done.returncode == 0, done.stderr
+    verdict = json.loads(done.stdout)
+    decisions = {row["id"]: row["decision"] for row in verdict["experiments"]}
+    # The baseline commit never had `added`: it is measured there all the same, with the candidate's workload.
+    assert decisions == {FILL_ID: "no_change", extra_id("added"): "no_change"}
+    assert verdict["baseline"]["workloads_from"] == verdict["candidate"]["workloads_from"] == f"candidate {head[:10]}"
+    assert "workloads: candidate" in done.stderr
 
 
 def test_the_working_tree_with_uncommitted_changes_is_the_default_candidate(tmp_path: Path) -> None:

@@ -39,6 +39,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_workloads_from_option(parser: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
+    """``--workloads-from``: whether every commit runs one set of workloads (the default) or its own."""
+    parser.add_argument(
+        "--workloads-from",
+        choices=choices,
+        default=choices[0],
+        help=f"whose workloads every commit runs: the {choices[0]}'s (default; commits older than the "
+        "workloads can be measured) or each commit's own",
+    )
+
+
 def settings_from(args: argparse.Namespace, start: Path | None = None) -> Settings:
     """Project settings (of the project containing ``start``, default the current directory)
     overridden by the flags given on the command line."""

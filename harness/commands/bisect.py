@@ -7,6 +7,11 @@ rule: a regression is a change in the bad direction of at least the tolerance wh
 interval excludes zero. The metric is the experiment's first goal unless --metric names
 another (``alloc_bytes_per_op``, or ``churn.alloc_bytes_per_op`` for one phase).
 
+Every commit runs the working tree's workloads by default (--workloads-from each: its own),
+so history older than the workloads can be searched; its code under test is built from the
+commit, as `harness compare` does. A commit whose build or setup fails is skipped, like
+`git bisect skip`, and a neighbour is measured instead.
+
 Each measured commit is printed with its subject and figures; the last line names the
 first bad commit. Settings (replicates, tolerance, backend, setup) are the current
 project's; a few replicates suffice for allocation goals, which repeat exactly.
@@ -30,6 +35,9 @@ ORDER = 40
 def add_parser(sub: Any, name: str) -> None:
     from pathlib import Path
 
+    from harness.commands._common import add_workloads_from_option
+    from harness.sides import WORKLOADS_FROM_BISECT
+
     parser = sub.add_parser(
         name,
         help="find the first commit where an experiment regressed",
@@ -48,6 +56,13 @@ def add_parser(sub: Any, name: str) -> None:
     parser.add_argument("--timeout", type=float, dest="timeout_s", help="seconds before a trial is killed")
     parser.add_argument("--seed", type=int, dest="base_seed", help="base seed: replicate i runs with seed+i")
     parser.add_argument("--workloads", type=Path, help="workloads directory (default: workloads/ of the project)")
+    parser.add_argument(
+        "--executor", choices=("local", "dask"), help="where trials run: local process pool (default) or a Dask cluster"
+    )
+    parser.add_argument(
+        "--scheduler", metavar="ADDR", help="Dask scheduler, e.g. tcp://host:8786 (default: a local cluster of --jobs)"
+    )
+    add_workloads_from_option(parser, WORKLOADS_FROM_BISECT)
     parser.set_defaults(func=run)
 
 
@@ -55,10 +70,10 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from harness import gitrefs
+    from harness import gitrefs, sides
     from harness.bisect import Bisector, max_steps
     from harness.capture import resolve_backend
-    from harness.commands._common import settings_from
+    from harness.commands._common import executor_from, settings_from
     from harness.errors import DeclarationError
     from harness.metrics import METRICS
     from harness.spec import Goal
@@ -78,10 +93,29 @@ def run(args: argparse.Namespace) -> int:
         f"GOOD and at most {max_steps(len(commits)) + 1} more measurements",
         flush=True,
     )
-    bisector = Bisector(repo, subdir, settings, resolve_backend(settings.backend), args.experiment, goal)
+    if args.workloads_from == "each":
+        workloads = sides.own_workloads(settings)
+    else:
+        sides.workloads_subpath(settings)  # the same checks as for each commit's own
+        workloads = sides.shared_workloads(settings.workloads, "working tree")
+    print(f"workloads: {workloads.label}", flush=True)
+    bisector = Bisector(
+        repo,
+        subdir,
+        settings,
+        resolve_backend(settings.backend),
+        args.experiment,
+        goal,
+        executor=executor_from(args, settings),
+        workloads=workloads,
+    )
     outcome = bisector.search(good, bad, lambda step: print_step(step, good.sha))
-    print(f"measurements: {len(outcome.steps)}")
-    if outcome.first_bad is None:
+    print(f"measurements: {sum(not step.skipped for step in outcome.steps)}")
+    if outcome.candidates:
+        print(f"the first bad commit could be any of {len(outcome.candidates)} (the others could not be built):")
+        for commit in outcome.candidates:
+            print(f"    {commit.sha} {commit.subject}")
+    elif outcome.first_bad is None:
         print(f"no commit in {good.short}..{bad.short} regressed {args.experiment}")
     else:
         print(f"first bad commit: {outcome.first_bad.sha} {outcome.first_bad.subject}")
@@ -93,6 +127,9 @@ def print_step(step: Step, good_sha: str | None) -> None:
     """One line for the commit, one per goal row: its figure and, but for GOOD, its change."""
     from harness.reports import figures
 
+    if step.skipped:
+        print(f"skipped {step.commit.short}  {step.commit.subject}  ({step.skipped})", flush=True)
+        return
     label = "good" if step.commit.sha == good_sha else ("bad" if step.regressed else "ok")
     print(f"measured {step.commit.short}  {step.commit.subject}  [{label}]", flush=True)
     for row in step.rows:

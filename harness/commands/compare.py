@@ -2,8 +2,19 @@
 
 Each commit is checked out in its own git worktree in a temporary directory, and the same
 experiments run against both, interleaved A B A B with the same seeds, so that drift of the
-machine hits both sides alike and replicate i of A pairs with replicate i of B. The workloads
-and the code under test are imported from each checkout; harness itself is the installed one.
+machine hits both sides alike and replicate i of A pairs with replicate i of B.
+
+The code under test comes from each commit, never from your environment: a project with a
+build backend ([build-system] in pyproject.toml, or a setup.py) is built into a wheel per
+commit (C extensions included) and installed into a directory of its own, first on the
+import path of that side's trials only; a project without one is imported from the
+checkout's root. Builds are cached by commit (`harness cache` shows and clears them), so a
+second compare of the same commits builds nothing. Dependencies come from the current
+environment, which is never modified. harness itself is the installed one.
+
+Both sides run the candidate's workloads by default, as asv runs today's benchmarks against
+old commits: commits older than the workloads can be compared. --workloads-from each gives
+each commit its own workloads (an experiment at one commit only is then new or missing).
 
 REF_B may be WORKTREE, the working tree with its uncommitted changes; it is the default when
 only REF_A is given. With no ref at all, REF_A is the merge-base of HEAD with the default
@@ -12,9 +23,9 @@ arguments that name commits are the refs, the others are experiment patterns.
 
 The settings of both sides (replicates, tolerance, setup, ...) come from the candidate's
 pyproject.toml, so a change to the gate's settings is judged by the rules it brings. The
-optional ``[tool.harness] setup`` command (e.g. ``pip install -e .`` or ``make ext``) runs
-in each checkout before its trials. An experiment present at one commit only is ``new`` or
-``missing``; a checkout without the workloads directory has no experiments.
+optional ``[tool.harness] setup`` command is for what a build cannot do (a data file, a
+generated module): it runs in each checkout before its build, and a ``pip install`` in it
+goes to a scratch directory, never into your environment.
 
 The verdict is shown exactly as ``harness gate`` shows it (--format, --out, --html; --json
 also writes the verdict JSON beside another format) and the exit code is the gate's:
@@ -36,8 +47,9 @@ ORDER = 30
 
 
 def add_parser(sub: Any, name: str) -> None:
-    from harness.commands._common import add_run_options
+    from harness.commands._common import add_run_options, add_workloads_from_option
     from harness.commands._verdict_output import add_output_options
+    from harness.sides import WORKLOADS_FROM_COMPARE
 
     parser = sub.add_parser(
         name,
@@ -47,6 +59,7 @@ def add_parser(sub: Any, name: str) -> None:
         usage="%(prog)s [REF_A [REF_B]] [PATTERN ...] [options]",
     )
     add_run_options(parser)
+    add_workloads_from_option(parser, WORKLOADS_FROM_COMPARE)
     add_output_options(parser)
     parser.set_defaults(func=run)
 
@@ -100,7 +113,8 @@ def compare_commits(
     """
     import sys
 
-    from harness import gitrefs
+    from harness import gitrefs, sides
+    from harness.buildcache import BuildCache
     from harness.capture import resolve_backend
     from harness.commands._common import executor_from, settings_from
     from harness.commands._verdict_output import emit_verdict
@@ -116,14 +130,23 @@ def compare_commits(
         if workloads is not None:
             settings = settings.override(workloads=cand_checkout.project_root / workloads)
         backend = resolve_backend(settings.backend)
-        sides = [
-            gitrefs.side_of("baseline", base_checkout, settings),
-            gitrefs.side_of("candidate", cand_checkout, settings),
+        if args.workloads_from == "each":
+            source = sides.own_workloads(settings)
+        else:
+            subpath = sides.workloads_subpath(settings)
+            source = sides.shared_workloads(cand_checkout.project_root / subpath, f"candidate {candidate.short}")
+        cache = BuildCache(cap_bytes=settings.build_cache_bytes)
+        pair = [
+            sides.side_of(name, checkout, settings, source, cache)
+            for name, checkout in (("baseline", base_checkout), ("candidate", cand_checkout))
         ]
-        sides = gitrefs.select(sides, patterns)
-        for side in sides:
+        chosen = sides.select(pair, patterns)
+        for side in pair:
+            sys.stderr.write(f"{side.name} code: {side.provenance['code']}\n")
+        sys.stderr.write(f"workloads: {source.label}\n")
+        for side in chosen:
             check_measurable(experiment_infos(side.experiments), backend)
-        results = run_with_progress(sides, settings, backend, executor_from(args, settings))
+        results = run_with_progress(chosen, settings, backend, executor_from(args, settings))
     if results["candidate"].interrupted:
         sys.stderr.write("harness: interrupted; worktrees removed, no verdict\n")
         return 130

@@ -11,13 +11,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from harness import interpreter
 from harness.results import PhaseResult, TrialResult
 from harness.trial import EXIT_WORKLOAD_FAILED, TrialSpec
 
@@ -92,14 +92,12 @@ def run_in_child(job: TrialJob, started: Callable[[subprocess.Popen[bytes]], Non
         spec_path = Path(workdir) / "spec.json"
         out_path = Path(workdir) / "out.json"
         spec_path.write_text(spec.to_json(), encoding="utf-8")
-        env = {**os.environ, "PYTHONHASHSEED": str(spec.seed), "PYTHONDONTWRITEBYTECODE": "1"}
-        env.pop("PYTHONTRACEMALLOC", None)
         # A session of its own: Ctrl-C reaches the parent only, which then stops children itself.
         process = subprocess.Popen(
-            [sys.executable, "-m", "harness.trial", str(spec_path), str(out_path)],
+            interpreter.command("harness.trial", str(spec_path), str(out_path)),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            env=env,
+            env=interpreter.environment(spec.python_path, seed=spec.seed),
             cwd=spec.project_root,
             start_new_session=True,
         )

@@ -1,0 +1,34 @@
+"""How a fresh child interpreter is started: its command line and its environment.
+
+Trials and the discovery of a checkout's experiments run in children, each with the import
+path of its side first. ``-P`` keeps the working directory off ``sys.path``: a child runs in
+a checkout, and a flat-layout package lying there must not shadow the wheel built from it.
+The side's directories go first on ``PYTHONPATH``, ahead of whatever the user's environment
+adds (an editable install of the same package included), and apply to that child only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+def command(module: str, *args: str) -> list[str]:
+    """``python -P -m MODULE ARGS`` with the interpreter harness runs on."""
+    return [sys.executable, "-P", "-m", module, *args]
+
+
+def environment(import_path: Sequence[Path | str], *, seed: int | None = None) -> Mapping[str, str]:
+    """The parent's environment, with ``import_path`` first and hash randomisation pinned to ``seed``."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # A tracemalloc started by the environment would measure the harness, not the workload.
+    env.pop("PYTHONTRACEMALLOC", None)
+    inherited = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    entries = [str(p) for p in import_path] + inherited
+    if entries:
+        env["PYTHONPATH"] = os.pathsep.join(entries)
+    if seed is not None:
+        env["PYTHONHASHSEED"] = str(seed)
+    return env
