@@ -9,7 +9,7 @@ side's child interpreters only (see :mod:`harness.interpreter`). C extensions ar
 by that same build. Dependencies come from the current environment, which is never written to.
 
 The build runs without build isolation when the build requirements are installed here
-(faster, and it works offline); otherwise, or if that build fails, with isolation. A project
+(faster, and it works offline); otherwise with isolation, which fetches them. A project
 without a build backend is imported from its checkout's root, as it lies.
 
 Builds are cached (see :mod:`harness.buildcache`) by what determines them: the commit (or the
@@ -92,6 +92,25 @@ def requirements_installed(requirements: Sequence[str]) -> bool:
     return True
 
 
+def build_backend_requirements(project_root: Path) -> list[str] | None:
+    """What building the project needs here: its declared requirements, and ``wheel`` where an
+    old setuptools (before 70.1) needs it without declaring it."""
+    requirements = build_requirements(project_root)
+    if requirements is None:
+        return None
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    try:
+        old_setuptools = Version(version("setuptools")) < Version("70.1")
+    except PackageNotFoundError:
+        old_setuptools = False
+    if old_setuptools and any(r.startswith("setuptools") for r in requirements):
+        return [*requirements, "wheel"]
+    return requirements
+
+
 def build_key(content_id: str, project_subdir: Path, setup: str | None) -> str:
     """The cache key of a build: readable commit prefix, then a digest of everything that matters."""
     parts = [
@@ -116,7 +135,7 @@ def code_for(
     command and the last lines of its output when the build or the install fails; nothing
     is left behind then.
     """
-    requirements = build_requirements(project_root)
+    requirements = build_backend_requirements(project_root)
     if requirements is None:
         return Code((project_root,), "checkout root (no build backend)")
     key = build_key(content_id, project_subdir, setup)
@@ -137,16 +156,11 @@ def _pip(*args: str) -> list[str]:
 
 def _build_wheel(project_root: Path, out: Path, label: str, requirements_here: bool) -> Path:
     """The wheel of the project, built without isolation when its requirements are here."""
-    command = _pip("wheel", "--no-deps", "--wheel-dir", str(out), str(project_root))
-    without_isolation = _pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(out), str(project_root))
-    # An undeclared build requirement (``wheel`` for an old setuptools) fails the first: isolation then.
-    attempts = [without_isolation, command] if requirements_here else [command]
-    for index, attempt in enumerate(attempts):
-        done = _run(attempt, cwd=project_root)
-        if done.returncode == 0:
-            break
-        if index == len(attempts) - 1:
-            raise BuildError(_failure(label, attempt, done))
+    isolation = ("--no-build-isolation",) if requirements_here else ()
+    command = _pip("wheel", "--no-deps", *isolation, "--wheel-dir", str(out), str(project_root))
+    done = _run(command, cwd=project_root)
+    if done.returncode != 0:
+        raise BuildError(_failure(label, command, done))
     wheels = sorted(out.glob("*.whl"))
     if len(wheels) != 1:
         raise BuildError(f"building {label}: expected one wheel in {out}, found {len(wheels)}")

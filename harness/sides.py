@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -30,8 +31,9 @@ from harness.gitrefs import Checkout
 from harness.run import Side
 from harness.spec import Experiment
 
-#: ``--workloads-from`` of compare: both sides run the candidate's workloads, or each its own.
-WORKLOADS_FROM_COMPARE = ("candidate", "each")
+#: ``--workloads-from`` of compare: both sides run the candidate's workloads (else the working
+#: tree's), or the working tree's, or each commit its own.
+WORKLOADS_FROM_COMPARE = ("candidate", "worktree", "each")
 #: ``--workloads-from`` of bisect: every commit runs the working tree's workloads, or its own.
 WORKLOADS_FROM_BISECT = ("worktree", "each")
 
@@ -148,7 +150,13 @@ def run_setup(command: str, checkout: Checkout) -> float:
             command,
             shell=True,
             cwd=checkout.project_root,
-            env={**os.environ, "PIP_TARGET": scratch, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+            env={
+                **os.environ,
+                # `python` and `pip` in the command are the interpreter harness runs on.
+                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+                "PIP_TARGET": scratch,
+                "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            },
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

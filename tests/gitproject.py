@@ -151,12 +151,14 @@ class Project:
         """``git worktree list``, one line per worktree (the main one included)."""
         return self.git("worktree", "list").splitlines()
 
-    def harness(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """``python -m harness ARGS`` in the project, as a user runs it."""
+    def harness(
+        self, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``python -m harness ARGS`` in the project, as a user runs it (``env`` added to the environment)."""
         return subprocess.run(
             [sys.executable, "-m", "harness", *args],
             cwd=self.root,
-            env={**os.environ, **GIT_ENV},
+            env={**os.environ, **GIT_ENV, **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,

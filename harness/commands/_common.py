@@ -45,8 +45,8 @@ def add_workloads_from_option(parser: argparse.ArgumentParser, choices: tuple[st
         "--workloads-from",
         choices=choices,
         default=choices[0],
-        help=f"whose workloads every commit runs: the {choices[0]}'s (default; commits older than the "
-        "workloads can be measured) or each commit's own",
+        help=f"whose workloads the commits run: {', '.join(choices)} (default {choices[0]}: one set for all, so "
+        "commits older than the workloads can be measured; each: every commit its own)",
     )
 
 

@@ -13,8 +13,10 @@ second compare of the same commits builds nothing. Dependencies come from the cu
 environment, which is never modified. harness itself is the installed one.
 
 Both sides run the candidate's workloads by default, as asv runs today's benchmarks against
-old commits: commits older than the workloads can be compared. --workloads-from each gives
-each commit its own workloads (an experiment at one commit only is then new or missing).
+old commits, so commits older than the workloads can be compared; where the candidate has
+no workloads either, the working tree's are run (--workloads-from worktree asks for those).
+--workloads-from each gives each commit its own workloads (an experiment present at one
+commit only is then new or missing).
 
 REF_B may be WORKTREE, the working tree with its uncommitted changes; it is the default when
 only REF_A is given. With no ref at all, REF_A is the merge-base of HEAD with the default
@@ -40,7 +42,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.gitrefs import Commit
+    from harness.config import Settings
+    from harness.gitrefs import Checkout, Commit
+    from harness.sides import Workloads
 
 COMMAND = "compare"
 ORDER = 30
@@ -130,11 +134,7 @@ def compare_commits(
         if workloads is not None:
             settings = settings.override(workloads=cand_checkout.project_root / workloads)
         backend = resolve_backend(settings.backend)
-        if args.workloads_from == "each":
-            source = sides.own_workloads(settings)
-        else:
-            subpath = sides.workloads_subpath(settings)
-            source = sides.shared_workloads(cand_checkout.project_root / subpath, f"candidate {candidate.short}")
+        source = workloads_source(args.workloads_from, settings, cand_checkout, repo / subdir)
         cache = BuildCache(cap_bytes=settings.build_cache_bytes)
         pair = [
             sides.side_of(name, checkout, settings, source, cache)
@@ -152,3 +152,16 @@ def compare_commits(
         return 130
     verdict = compare(results["baseline"], results["candidate"], GateOptions.from_settings(settings))
     return emit_verdict(verdict, args, baseline=results["baseline"], candidate=results["candidate"])
+
+
+def workloads_source(choice: str, settings: Settings, candidate: Checkout, working_tree: Path) -> Workloads:
+    """The workloads ``--workloads-from`` names. The candidate's are the default; where the
+    candidate predates them, the working tree's (today's) are run instead, and said so."""
+    from harness import sides
+
+    if choice == "each":
+        return sides.own_workloads(settings)
+    subpath = sides.workloads_subpath(settings)
+    if choice == "candidate" and (candidate.project_root / subpath).is_dir():
+        return sides.shared_workloads(candidate.project_root / subpath, f"candidate {candidate.commit.short}")
+    return sides.shared_workloads(working_tree / subpath, "working tree")
