@@ -294,3 +294,18 @@ def test_a_commit_that_does_not_build_is_one_line_naming_it(young_workloads: tup
     assert "Traceback" not in done.stderr
     assert installed_distributions() == before
     assert_nothing_left(project)
+
+
+def test_the_cache_lists_and_clears_the_builds(lru: tuple[Project, list[str]], tmp_path: Path) -> None:
+    project, commits = lru
+    own = {"HARNESS_CACHE_DIR": str(tmp_path / "cache")}
+    assert project.harness("compare", commits[0], commits[1], LRU_ID, "-n", "1", env=own).returncode == 1
+
+    listed = project.harness("cache", env=own)
+    assert listed.returncode == 0, listed.stderr
+    assert {commits[0][:10], commits[1][:10]} <= set(re.findall(r"  (\w{10})$", listed.stdout, flags=re.MULTILINE))
+    assert "2 builds" in listed.stdout
+
+    cleared = project.harness("cache", "clear", env=own)
+    assert cleared.returncode == 0 and cleared.stdout.startswith("removed 2 builds")
+    assert "0 builds" in project.harness("cache", env=own).stdout
