@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "clear":
         removed = cache.clear()
         freed = sum(b.size_bytes for b in removed)
-        print(f"removed {len(removed)} build{'s' if len(removed) != 1 else ''} ({format_bytes(freed)}) from {cache.root}")
+        plural = "s" if len(removed) != 1 else ""
+        print(f"removed {len(removed)} build{plural} ({format_bytes(freed)}) from {cache.root}")
         return 0
     entries = cache.entries()
     for build in entries:
