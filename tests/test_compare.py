@@ -57,7 +57,11 @@ def test_a_commit_with_ten_percent_more_allocations_per_op_fails_the_gate(tmp_pa
     assert not (project.root / ".git" / "worktrees").exists() or not any(
         (project.root / ".git" / "worktrees").iterdir()
     )
-    assert "<html" in (tmp_path / "r.html").read_text().lower()
+    page = (tmp_path / "r.html").read_text()
+    assert "<html" in page.lower()
+    # The report says which workloads and which code each side ran.
+    assert "workloads from" in page and f"candidate {head[:10]}" in page
+    assert "checkout root (no build backend)" in page
 
 
 def test_commits_that_differ_by_a_comment_pass_with_no_change(tmp_path: Path) -> None:
