@@ -125,7 +125,10 @@ def place_workloads(bundle: Bundle) -> tuple[str, str]:
 def run_on_worker(job: TrialJob, bundle: Bundle) -> tuple[TrialResult, str]:
     """The task: one trial in a fresh child interpreter on this worker, and this machine's name."""
     project_root, workloads_dir = place_workloads(bundle)
-    spec = replace(job.spec, project_root=project_root, workloads_dir=workloads_dir)
+    # The project root on the import path moves with the workloads; a side's built code
+    # (the build cache) must be on a filesystem the workers share.
+    python_path = tuple(project_root if p == bundle["project_root"] else p for p in job.spec.python_path)
+    spec = replace(job.spec, project_root=project_root, workloads_dir=workloads_dir, python_path=python_path)
     return run_in_child(replace(job, spec=spec)), socket.gethostname()
 
 
