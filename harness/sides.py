@@ -108,6 +108,22 @@ def side_of(name: str, checkout: Checkout, settings: Settings, workloads: Worklo
     return Side(name, checkout.project_root, directory, experiments, code.import_path, provenance)
 
 
+def sides_of(
+    named: Sequence[tuple[str, Checkout]], settings: Settings, workloads: Workloads, cache: BuildCache
+) -> list[Side]:
+    """:func:`side_of` for every (name, checkout), set up and built side by side (two builds
+    of a compare take the time of one on two cores); the first failure is raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=len(named) or 1, thread_name_prefix="harness-build")
+    try:
+        futures = [pool.submit(side_of, name, checkout, settings, workloads, cache) for name, checkout in named]
+        return [future.result() for future in futures]
+    finally:
+        # On an error or Ctrl-C, do not wait here for the other build: its worktree goes next.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def list_experiments(directory: Path, code: Code, *, cwd: Path, label: str) -> tuple[Experiment, ...]:
     """The experiments ``directory`` declares, imported in a child with the side's code first."""
     with tempfile.TemporaryDirectory(prefix="harness-list-") as scratch:

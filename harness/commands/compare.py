@@ -136,10 +136,7 @@ def compare_commits(
         backend = resolve_backend(settings.backend)
         source = workloads_source(args.workloads_from, settings, cand_checkout, repo / subdir)
         cache = BuildCache(cap_bytes=settings.build_cache_bytes)
-        pair = [
-            sides.side_of(name, checkout, settings, source, cache)
-            for name, checkout in (("baseline", base_checkout), ("candidate", cand_checkout))
-        ]
+        pair = sides.sides_of([("baseline", base_checkout), ("candidate", cand_checkout)], settings, source, cache)
         chosen = sides.select(pair, patterns)
         for side in pair:
             sys.stderr.write(f"{side.name} code: {side.provenance['code']}\n")
