@@ -54,7 +54,7 @@ class Step:
 
     @property
     def regressed(self) -> bool:
-        return any(row.decision == "regression" and not row.erratic for row in self.rows)
+        return any(row.regressed for row in self.rows)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import importlib.util
 import sys
@@ -13,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from harness.errors import DiscoveryError, HarnessError, SelectionError
+from harness.errors import DiscoveryError, HarnessError
+from harness.selection import select
 from harness.spec import Experiment, Family
 
 
@@ -26,32 +26,8 @@ class Suite:
     experiments: tuple[Experiment, ...]
 
     def select(self, patterns: Sequence[str]) -> list[Experiment]:
-        """The experiments matching any pattern (all of them for no pattern).
-
-        A pattern is an exact experiment id, a glob over ids (``flow_table.*[hashmap*``),
-        or else a substring (``flow_table``, ``spike_drain``). A pattern that matches
-        nothing is an error, so that a typo never gates an empty suite.
-        """
-        if not patterns:
-            return list(self.experiments)
-        chosen: list[Experiment] = []
-        for pattern in patterns:
-            hits = [e for e in self.experiments if matches(e.id, pattern)]
-            if not hits:
-                raise SelectionError(f"no experiment matches {pattern!r} (try `harness list`)")
-            chosen.extend(e for e in hits if e not in chosen)
-        return chosen
-
-
-def matches(experiment_id: str, pattern: str) -> bool:
-    """Whether ``pattern`` selects ``experiment_id`` (see :meth:`Suite.select`)."""
-    if pattern == experiment_id:
-        return True
-    if "*" in pattern or "?" in pattern:
-        # Brackets are part of ids, not character classes.
-        escaped = pattern.replace("[", "[[]")
-        return fnmatch.fnmatchcase(experiment_id, escaped)
-    return pattern in experiment_id
+        """The experiments a pattern selects (all of them for no pattern); see :mod:`harness.selection`."""
+        return select(self.experiments, [e.id for e in self.experiments], patterns)
 
 
 def module_name(path: Path) -> str:

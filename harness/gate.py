@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from harness.discovery import matches
-from harness.errors import ConfigError, HarnessError, SelectionError
+from harness.errors import ConfigError, HarnessError
 from harness.metrics import METRICS, metric
 from harness.results import ExperimentInfo, Results, TrialResult
+from harness.selection import check_patterns, matches, matches_any
 from harness.spec import Bound, Goal
 from harness.stats import coefficient_of_variation, estimate_delta
 from harness.verdict import BoundCheck, Decision, ExperimentVerdict, SiteMove, Verdict
@@ -117,11 +117,8 @@ def compare(
     base_infos = {e.id: e for e in baseline.experiments}
     cand_infos = {e.id: e for e in candidate.experiments}
     ids = list(cand_infos) + [i for i in base_infos if i not in cand_infos]
-    for pattern in opts.patterns:
-        if not any(matches(i, pattern) for i in ids):
-            raise SelectionError(f"no experiment of the baseline or the results matches {pattern!r}")
-    if opts.patterns:
-        ids = [i for i in ids if any(matches(i, p) for p in opts.patterns)]
+    check_patterns(ids, opts.patterns, "no experiment of the baseline or the results matches {pattern!r}")
+    ids = [i for i in ids if matches_any(i, opts.patterns)]
     roots = (_root_of(baseline), _root_of(candidate))
     rows: list[ExperimentVerdict] = []
     for experiment_id in ids:
@@ -160,7 +157,7 @@ def _reasons(rows: Sequence[ExperimentVerdict], gates: Sequence[str], candidate:
     for row in rows:
         if row.decision == "failed":
             reasons.append(f"{row.id}: {row.error}")
-        elif row.decision == "regression" and not row.erratic and "regressions" in gates:
+        elif row.regressed and "regressions" in gates:
             reasons.append(
                 f"{row.id} {row.phase}.{row.goal}: regression {_pct(row.delta_pct)} "
                 f"[{_pct(row.ci_low_pct)}, {_pct(row.ci_high_pct)}]"

@@ -25,10 +25,10 @@ from harness import interpreter
 from harness.buildcache import BuildCache
 from harness.builds import TAIL_LINES, Code, code_for
 from harness.config import Settings
-from harness.discovery import matches
-from harness.errors import ConfigError, DiscoveryError, SelectionError, SetupError
+from harness.errors import ConfigError, DiscoveryError, SetupError
 from harness.gitrefs import Checkout
 from harness.run import Side
+from harness.selection import check_patterns, matches_any
 from harness.spec import Experiment
 
 #: ``--workloads-from`` of compare: both sides run the candidate's workloads (else the working
@@ -195,14 +195,8 @@ def select(sides: Sequence[Side], patterns: Sequence[str]) -> list[Side]:
     A pattern must match an experiment of at least one side, so that a typo never
     compares an empty suite.
     """
-    if not patterns:
-        return list(sides)
-    for pattern in patterns:
-        if not any(matches(e.id, pattern) for side in sides for e in side.experiments):
-            raise SelectionError(
-                f"{pattern!r} names no commit, and no experiment matches it at either commit (try `harness list`)"
-            )
+    message = "{pattern!r} names no commit, and no experiment matches it at either commit (try `harness list`)"
+    check_patterns((e.id for side in sides for e in side.experiments), patterns, message)
     return [
-        replace(side, experiments=tuple(e for e in side.experiments if any(matches(e.id, p) for p in patterns)))
-        for side in sides
+        replace(side, experiments=tuple(e for e in side.experiments if matches_any(e.id, patterns))) for side in sides
     ]

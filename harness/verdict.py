@@ -100,9 +100,19 @@ class ExperimentVerdict:
     top_sites: tuple[SiteMove, ...] = ()
 
     @property
+    def regressed(self) -> bool:
+        """The gate's rule: a regression on a row that is not erratic (erratic rows are shown, not gated)."""
+        return self.decision == "regression" and not self.erratic
+
+    @property
+    def improved(self) -> bool:
+        """A significant improvement on a row that is not erratic."""
+        return self.decision == "improvement" and not self.erratic
+
+    @property
     def gated(self) -> bool:
-        """Whether this row can fail the gate by its decision (erratic rows are shown, not gated)."""
-        return self.decision == "failed" or (self.decision == "regression" and not self.erratic)
+        """Whether this row fails the gate by its decision: a failed experiment, or :attr:`regressed`."""
+        return self.decision == "failed" or self.regressed
 
 
 @dataclass(frozen=True)

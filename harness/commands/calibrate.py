@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 def false_positives(verdict: Verdict) -> list[ExperimentVerdict]:
     """Rows where A/A found a significant change: the same code judged different."""
-    return [r for r in verdict.experiments if r.decision in ("regression", "improvement") and not r.erratic]
+    return [r for r in verdict.experiments if r.regressed or r.improved]
 
 
 def seed_repeat(row: ExperimentVerdict) -> float | None:

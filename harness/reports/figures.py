@@ -46,9 +46,9 @@ def spread(goal: str, values: tuple[float, ...]) -> str:
 
 def mark(row: ExperimentVerdict) -> str:
     """BETTER for a significant improvement, WORSE for a gating regression or a failure, else SAME."""
-    if row.decision == "failed" or (row.decision == "regression" and not row.erratic):
+    if row.gated:
         return WORSE
-    if row.decision == "improvement" and not row.erratic:
+    if row.improved:
         return BETTER
     return SAME
 
