@@ -1,14 +1,13 @@
 """The command line: parses, dispatches to one module per subcommand, turns errors into one line.
 
-Subcommand modules live in ``harness.commands`` and import their heavy dependencies inside
-``run()``, so that ``harness --help`` answers at once.
+Subcommand modules are listed in ``harness.commands.MODULES`` and import their heavy
+dependencies inside ``run()``, so that ``harness --help`` answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -56,17 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def command_modules() -> list[ModuleType]:
-    """Every subcommand module (one that defines ``COMMAND``), in the order ``ORDER`` gives."""
-    import harness.commands
+    """Every subcommand module, in the order ``harness.commands.MODULES`` lists them."""
+    from harness.commands import MODULES
 
-    modules = []
-    for info in pkgutil.iter_modules(harness.commands.__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"harness.commands.{info.name}")
-        if hasattr(module, "COMMAND"):
-            modules.append(module)
-    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 50), m.COMMAND))
+    return [importlib.import_module(f"harness.commands.{name}") for name in MODULES]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,19 @@
-"""One module per subcommand, found by ``harness.cli`` on its own.
+"""The subcommands, one module each, in the order ``harness --help`` lists them.
 
-A module defines ``COMMAND`` (its name), optionally ``ORDER`` (its place in ``--help``),
-and ``add_parser(subparsers, name)``, which registers a parser whose ``func`` default is the
-command's ``run(args) -> exit code``. Heavy imports go inside ``run``, so ``--help`` is instant.
+A module defines ``COMMAND`` (its name) and ``add_parser(subparsers, name)``, which registers
+a parser whose ``func`` default is the command's ``run(args) -> exit code``. Heavy imports go
+inside ``run``, so ``--help`` is instant. A new command is a new module named here.
 """
+
+#: Module names under ``harness.commands``, in help order: learn, measure, judge, look, tend.
+MODULES = (
+    "list_cmd",
+    "run",
+    "baseline",
+    "gate",
+    "compare",
+    "bisect",
+    "calibrate",
+    "report",
+    "cache",
+)

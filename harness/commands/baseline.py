@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 COMMAND = "baseline"
-ORDER = 20
 
 
 def add_parser(sub: Any, name: str) -> None:

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from harness.bisect import Step
 
 COMMAND = "bisect"
-ORDER = 40
 
 
 def add_parser(sub: Any, name: str) -> None:

@@ -17,7 +17,6 @@ import argparse
 from typing import Any
 
 COMMAND = "cache"
-ORDER = 45
 
 
 def add_parser(sub: Any, name: str) -> None:

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from harness.verdict import ExperimentVerdict, Verdict
 
 COMMAND = "calibrate"
-ORDER = 40
 HEADER = ("experiment", "phase", "goal", "mean", "CV", "seed repeat", "A/A Δ %", "A/A Δ % CI", "n", "decision")
 
 

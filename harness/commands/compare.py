@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from harness.sides import Workloads
 
 COMMAND = "compare"
-ORDER = 30
 
 
 def add_parser(sub: Any, name: str) -> None:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 COMMAND = "gate"
-ORDER = 30
 
 
 def add_parser(sub: Any, name: str) -> None:

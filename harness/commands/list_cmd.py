@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 COMMAND = "list"
-ORDER = 5
 
 
 def add_parser(sub: Any, name: str) -> None:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 COMMAND = "report"
-ORDER = 40
 
 
 def add_parser(sub: Any, name: str) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 COMMAND = "run"
-ORDER = 10
 
 DEFAULT_OUT = Path("reports/results.json")
 
