@@ -25,7 +25,7 @@ import sys
 import sysconfig
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,7 +158,7 @@ def _build_wheel(project_root: Path, out: Path, label: str, requirements_here: b
     """The wheel of the project, built without isolation when its requirements are here."""
     isolation = ("--no-build-isolation",) if requirements_here else ()
     command = _pip("wheel", "--no-deps", *isolation, "--wheel-dir", str(out), str(project_root))
-    done = _run(command, cwd=project_root)
+    done = run_command(command, cwd=project_root)
     if done.returncode != 0:
         raise BuildError(_failure(label, command, done))
     wheels = sorted(out.glob("*.whl"))
@@ -170,16 +170,24 @@ def _build_wheel(project_root: Path, out: Path, label: str, requirements_here: b
 def _install(wheel: Path, target: Path, label: str) -> None:
     """Install ``wheel`` alone into ``target``: never into the environment harness runs in."""
     command = _pip("install", "--no-deps", "--no-index", "--target", str(target), str(wheel))
-    done = _run(command, cwd=wheel.parent)
+    done = run_command(command, cwd=wheel.parent)
     if done.returncode != 0:
         raise BuildError(_failure(label, command, done))
 
 
-def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_command(
+    command: list[str] | str, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command (a string runs with a shell), its output and errors captured together.
+
+    A command that cannot be started at all reads as exit code 127 with the reason as output.
+    """
     try:
         return subprocess.run(
             command,
+            shell=isinstance(command, str),
             cwd=cwd,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -188,12 +196,16 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
             check=False,
         )
     except OSError as exc:
-        raise BuildError(f"cannot run {command[0]}: {exc}") from None
+        return subprocess.CompletedProcess(command, 127, stdout=str(exc))
+
+
+def output_tail(output: str) -> str:
+    """``; last output: a | b``: the last lines of a failed command's output, for one-line errors."""
+    tail = [line.strip() for line in output.splitlines() if line.strip()][-TAIL_LINES:]
+    return ("; last output: " + " | ".join(tail)) if tail else ""
 
 
 def _failure(label: str, command: list[str], done: subprocess.CompletedProcess[str]) -> str:
     """``build of 3f2a9c1e20 failed: `pip wheel ...` exited with 1; last output: a | b``."""
     shown = " ".join(["python", *command[1:]])
-    tail = [line.strip() for line in done.stdout.splitlines() if line.strip()][-TAIL_LINES:]
-    output = ("; last output: " + " | ".join(tail)) if tail else ""
-    return f"build of {label} failed: `{shown}` exited with code {done.returncode}{output}"
+    return f"build of {label} failed: `{shown}` exited with code {done.returncode}{output_tail(done.stdout)}"

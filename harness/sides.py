@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness import interpreter
 from harness.buildcache import BuildCache
-from harness.builds import TAIL_LINES, Code, code_for
+from harness.builds import Code, code_for, output_tail, run_command
 from harness.config import Settings
 from harness.errors import ConfigError, DiscoveryError, SetupError
 from harness.gitrefs import Checkout
@@ -162,29 +162,18 @@ def run_setup(command: str, checkout: Checkout) -> float:
     """
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="harness-setup-") as scratch:
-        done = subprocess.run(
-            command,
-            shell=True,
-            cwd=checkout.project_root,
-            env={
-                **os.environ,
-                # `python` and `pip` in the command are the interpreter harness runs on.
-                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-                "PIP_TARGET": scratch,
-                "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-            },
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            check=False,
-        )
+        environment = {
+            **os.environ,
+            # `python` and `pip` in the command are the interpreter harness runs on.
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            "PIP_TARGET": scratch,
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        }
+        done = run_command(command, checkout.project_root, environment)
     if done.returncode != 0:
-        tail = [line for line in done.stdout.strip().splitlines() if line.strip()][-TAIL_LINES:]
-        output = ("; last output: " + " | ".join(s.strip() for s in tail)) if tail else ""
         raise SetupError(
-            f"setup command {command!r} failed at {checkout.commit.short} with exit code {done.returncode}{output}"
+            f"setup command {command!r} failed at {checkout.commit.short} with exit code {done.returncode}"
+            + output_tail(done.stdout)
         )
     return time.perf_counter() - started
 

@@ -96,6 +96,28 @@ def fill(trial, new, n):
 """
 
 
+#: A workload that sleeps a minute in its phase: something to interrupt.
+SLOW = """\
+import time
+
+import harness
+
+slow = harness.family("slow", "a workload that takes its time")
+
+
+@slow.variant("sleeper")
+def sleeper():
+    return None
+
+
+@slow.workload(goal="work.wall_s")
+def nap(trial, new):
+    with trial.phase("work"):
+        time.sleep(60)
+        trial.ops(1)
+"""
+
+
 def extra_id(name: str) -> str:
     return f"{name}.fill[store,n=500]"
 

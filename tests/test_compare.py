@@ -18,6 +18,7 @@ from gitproject import (
     PAYLOAD,
     PAYLOAD_PLUS_10,
     PYPROJECT,
+    SLOW,
     extra_id,
     set_payload,
     tiny_project,
@@ -211,27 +212,6 @@ def test_outside_a_git_repository_is_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.startswith("harness: error:") and "not inside a git repository" in done.stderr
-
-
-SLOW = """\
-import time
-
-import harness
-
-slow = harness.family("slow", "a workload that takes its time")
-
-
-@slow.variant("sleeper")
-def sleeper():
-    return None
-
-
-@slow.workload(goal="work.wall_s")
-def nap(trial, new):
-    with trial.phase("work"):
-        time.sleep(60)
-        trial.ops(1)
-"""
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gitproject import Project
+from gitproject import SLOW, Project
 from realprojects import (
     C_ID,
     FLAT_ID,
@@ -81,27 +81,6 @@ def lru(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, lis
         yield project, commits
     finally:
         pip("uninstall", "-y", "lrukit-fixture")
-
-
-SLOW = """\
-import time
-
-import harness
-
-slow = harness.family("slow", "a workload that takes its time")
-
-
-@slow.variant("sleeper")
-def sleeper():
-    return None
-
-
-@slow.workload(goal="work.wall_s")
-def nap(trial, new):
-    with trial.phase("work"):
-        time.sleep(60)
-        trial.ops(1)
-"""
 
 
 def test_a_src_layout_regression_is_found_though_the_package_is_installed_editable(
