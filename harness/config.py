@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -31,12 +32,20 @@ class Settings:
     #: What fails a gate besides failed trials: "regressions" and/or "bounds".
     gate: tuple[str, ...] = ("regressions", "bounds")
     setup: str | None = None
+    #: Memory a trial may use ("2 GiB", or "none"); default: a share of the machine's memory per job.
+    memory_limit: str | int | None = None
 
     def override(self, **changes: Any) -> Settings:
         """A copy with the flags that were given (``None`` means not given)."""
         given = {k: v for k, v in changes.items() if v is not None}
         return validate(replace(self, **given))
 
+
+#: The share of the machine's memory that the trials running at once may use together, by default.
+MEMORY_SHARE = 0.5
+#: Below this a fresh interpreter cannot even start: a smaller limit is a typo ("2" for "2 GiB").
+MIN_MEMORY_LIMIT = 64 * 1024**2
+_NO_LIMIT = ("none", "off", "unlimited")
 
 _KEYS = {f.name for f in fields(Settings)} - {"project_root"}
 _ALIASES = {"timeout": "timeout_s", "tolerance": "tolerance_pct"}
@@ -96,4 +105,39 @@ def validate(settings: Settings) -> Settings:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    memory_limit_bytes(settings)
     return settings
+
+
+def machine_memory() -> int | None:
+    """This machine's physical memory in bytes, where the system says."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory_limit_bytes(settings: Settings) -> int | None:
+    """The bytes one trial may use: ``memory_limit`` when set ("none" for no limit), else
+    :data:`MEMORY_SHARE` of the machine's memory divided by ``jobs``, so that the trials running
+    at once cannot exhaust it together. :class:`ConfigError` for a limit that does not parse."""
+    from harness.errors import HarnessError
+    from harness.units import format_bytes, parse_quantity
+
+    limit = settings.memory_limit
+    if limit is None:
+        total = machine_memory()
+        return int(total * MEMORY_SHARE / max(settings.jobs, 1)) if total else None
+    if isinstance(limit, str) and limit.strip().lower() in _NO_LIMIT:
+        return None
+    if not isinstance(limit, str | int) or isinstance(limit, bool):
+        raise ConfigError(f"memory_limit must be a size like '2 GiB' or 'none', not {limit!r}")
+    try:
+        value = parse_quantity(limit)
+    except HarnessError as exc:
+        raise ConfigError(f"memory_limit: {exc}") from None
+    if not value >= MIN_MEMORY_LIMIT or value == float("inf"):
+        raise ConfigError(
+            f"memory_limit {limit!r} is not a usable size (at least {format_bytes(MIN_MEMORY_LIMIT)}, e.g. '2 GiB')"
+        )
+    return int(value)

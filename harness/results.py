@@ -66,6 +66,32 @@ class TrialResult:
     def phase(self, name: str) -> PhaseResult | None:
         return next((p for p in self.phases if p.name == name), None)
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment,
+            "replicate": self.replicate,
+            "seed": self.seed,
+            "status": self.status,
+            "error": self.error,
+            "wall_s": self.wall_s,
+            "rss_peak_bytes": self.rss_peak_bytes,
+            "phases": [{"name": p.name, "metrics": dict(p.metrics), "sites": list(p.sites)} for p in self.phases],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TrialResult:
+        """A trial as :meth:`to_json` wrote it; ``KeyError``/``TypeError``/``ValueError`` when malformed."""
+        return cls(
+            experiment=data["experiment"],
+            replicate=int(data["replicate"]),
+            seed=int(data["seed"]),
+            status=data["status"],
+            error=data.get("error"),
+            wall_s=float(data.get("wall_s", 0.0)),
+            rss_peak_bytes=data.get("rss_peak_bytes"),
+            phases=tuple(PhaseResult(p["name"], p["metrics"], tuple(p.get("sites", ()))) for p in data["phases"]),
+        )
+
 
 @dataclass(frozen=True)
 class ExperimentInfo:
@@ -131,19 +157,7 @@ class Results:
                 }
                 for e in self.experiments
             ],
-            "trials": [
-                {
-                    "experiment": t.experiment,
-                    "replicate": t.replicate,
-                    "seed": t.seed,
-                    "status": t.status,
-                    "error": t.error,
-                    "wall_s": t.wall_s,
-                    "rss_peak_bytes": t.rss_peak_bytes,
-                    "phases": [{"name": p.name, "metrics": dict(p.metrics), "sites": list(p.sites)} for p in t.phases],
-                }
-                for t in self.trials
-            ],
+            "trials": [t.to_json() for t in self.trials],
         }
 
     @classmethod
@@ -160,19 +174,7 @@ class Results:
             )
             for e in data["experiments"]
         )
-        trials = tuple(
-            TrialResult(
-                experiment=t["experiment"],
-                replicate=int(t["replicate"]),
-                seed=int(t["seed"]),
-                status=t["status"],
-                error=t.get("error"),
-                wall_s=float(t.get("wall_s", 0.0)),
-                rss_peak_bytes=t.get("rss_peak_bytes"),
-                phases=tuple(PhaseResult(p["name"], p["metrics"], tuple(p.get("sites", ()))) for p in t["phases"]),
-            )
-            for t in data["trials"]
-        )
+        trials = tuple(TrialResult.from_json(t) for t in data["trials"])
         return cls(
             environment=data["environment"],
             settings=data["settings"],
