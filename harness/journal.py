@@ -228,6 +228,8 @@ class Journal:
     path: Path
     reused: dict[Key, TrialResult] = field(default_factory=dict)
     _handle: IO[bytes] | None = None
+    #: Trial lines in the file, kept from before and appended.
+    trials: int = 0
 
     def append(self, side: str, result: TrialResult) -> None:
         """Write one finished trial and make it durable before returning."""
@@ -237,6 +239,7 @@ class Journal:
         self._handle.write(line)
         self._handle.flush()
         os.fsync(self._handle.fileno())
+        self.trials += 1
 
     def close(self) -> None:
         if self._handle is not None:
@@ -273,15 +276,26 @@ def open_journal(path: Path, header: JournalHeader, *, resume: bool, note: Calla
         note(f"resuming: {len(reused)} finished trials reused from {path}")
     elif resume:
         note(f"nothing to resume: no journal at {path}; running every trial")
-    elif path.exists():
+    elif path.exists() and _holds_trials(path):
         note(f"{path}: replaced; `--resume` would have continued the unfinished run it holds")
     # Rewritten whole, atomically: a torn line never stays in the middle of the file.
     write_text_atomic(path, b"\n".join(lines).decode() + "\n")
-    journal = Journal(path, reused, path.open("ab"))
+    journal = Journal(path, reused, path.open("ab"), len(lines) - 1)
     try:
         yield journal
     finally:
         journal.close()
+        if not journal.trials:
+            # Nothing ran (the executor could not start): no run to resume, nothing to keep.
+            path.unlink(missing_ok=True)
+
+
+def _holds_trials(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return sum(1 for line in handle if line.strip()) > 1
+    except OSError:
+        return False
 
 
 class JournaledExecutor:
