@@ -70,17 +70,26 @@ def load_settings(start: Path | None = None) -> Settings:
             data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from None
-        table = dict(data.get("tool", {}).get("harness", {}))
+        tool = data.get("tool", {})
+        harness_table = tool.get("harness", {}) if isinstance(tool, dict) else None
+        if not isinstance(harness_table, dict):
+            raise ConfigError(f"{pyproject}: [tool.harness] must be a table")
+        table = dict(harness_table)
     values: dict[str, Any] = {}
     for key, value in table.items():
         name = _ALIASES.get(key, key)
         if name not in _KEYS:
             raise ConfigError(f"{pyproject}: unknown setting [tool.harness].{key}; known: {', '.join(sorted(_KEYS))}")
         values[name] = value
+    for directory in ("workloads", "baselines"):
+        if not isinstance(values.get(directory, ""), str):
+            raise ConfigError(f"{pyproject}: [tool.harness].{directory} must be a path (a string)")
     values["workloads"] = root / values.get("workloads", "workloads")
     values["baselines"] = root / values.get("baselines", "baselines")
     for listed in ("erratic", "gate"):
         if listed in values:
+            if not isinstance(values[listed], list) or not all(isinstance(v, str) for v in values[listed]):
+                raise ConfigError(f"{pyproject}: [tool.harness].{listed} must be a list of strings")
             values[listed] = tuple(values[listed])
     try:
         settings = Settings(project_root=root, **values)
@@ -89,8 +98,26 @@ def load_settings(start: Path | None = None) -> Settings:
     return validate(settings)
 
 
+_NUMBERS = ("replicates", "base_seed", "jobs", "timeout_s", "top_sites", "confidence", "tolerance_pct", "erratic_cv")
+
+
+def _check_types(settings: Settings) -> None:
+    """A :class:`ConfigError` for a setting of the wrong kind (``timeout = "soon"``), before
+    any comparison with it could fail less clearly."""
+    for name in _NUMBERS:
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ConfigError(f"{name} must be a number, not {value!r}")
+    bounds = settings.bounds
+    if not isinstance(bounds, dict) or not all(isinstance(table, dict) for table in bounds.values()):
+        raise ConfigError("bounds must be a table of {experiment pattern: {phase.metric: limit}}")
+    if settings.setup is not None and not isinstance(settings.setup, str):
+        raise ConfigError(f"setup must be a command (a string), not {settings.setup!r}")
+
+
 def validate(settings: Settings) -> Settings:
     """The settings, or a :class:`ConfigError` naming the first bad one."""
+    _check_types(settings)
     checks = [
         (isinstance(settings.replicates, int) and settings.replicates >= 1, "replicates must be a whole number >= 1"),
         (isinstance(settings.jobs, int) and settings.jobs >= 1, "jobs must be a whole number >= 1"),

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from harness.errors import ResultsError
-from harness.results import TrialResult, git_state, write_text_atomic
+from harness.results import TrialResult, git_state, refuse_constant, write_text_atomic
 
 if TYPE_CHECKING:
     from harness.config import Settings
@@ -188,12 +188,12 @@ def read_journal(path: Path) -> JournalContents:
         if not line.strip():
             continue
         try:
-            entry = json.loads(line)
+            entry = json.loads(line, parse_constant=refuse_constant)
             side = entry["side"]
             trial = TrialResult.from_json(entry["trial"])
             if not isinstance(side, str):
                 raise TypeError("side")
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise ResultsError(f"{path}: line {number} is corrupt ({type(exc).__name__}: {exc})") from None
         trials[(side, trial.experiment, trial.replicate)] = trial
         kept.append(line)
@@ -202,8 +202,8 @@ def read_journal(path: Path) -> JournalContents:
 
 def _parse_header(path: Path, line: bytes) -> JournalHeader:
     try:
-        data = json.loads(line)
-    except ValueError:
+        data = json.loads(line, parse_constant=refuse_constant)
+    except (ValueError, RecursionError):
         raise ResultsError(f"{path}: not a {SCHEMA} journal (its first line is not JSON)") from None
     schema = data.get("schema") if isinstance(data, dict) else None
     if not isinstance(schema, str) or not schema.startswith("harness.journal/"):
