@@ -220,6 +220,11 @@ CASES += [
         (("pyproject.toml", '[tool.harness]\nworkloads = "notes.txt"\n'), ("notes.txt", "just text")),
     ),
     Case("workloads:missing", ("list", "--workloads", "nowhere")),
+    Case("compare:not-a-repository", ("compare", "main", "HEAD")),
+    Case("bisect:not-a-repository", ("bisect", "a", "b", "--experiment", "tiny.fill[list,n=100]")),
+    Case("calibrate:memory-limit", ("calibrate", "--memory-limit", "lots")),
+    Case("calibrate:unicode-id", ("calibrate", "ü[")),
+    Case("list:pyproject-binary", ("list",), (("pyproject.toml", b"\x00\xff"),)),
 ]
 
 
