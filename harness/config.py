@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -39,11 +40,20 @@ class Settings:
     def build_cache_bytes(self) -> int:
         return int(parse_quantity(self.build_cache))
 
+    #: Memory a trial may use ("2 GiB", or "none"); default: a share of the machine's memory per job.
+    memory_limit: str | int | None = None
+
     def override(self, **changes: Any) -> Settings:
         """A copy with the flags that were given (``None`` means not given)."""
         given = {k: v for k, v in changes.items() if v is not None}
         return validate(replace(self, **given))
 
+
+#: The share of the machine's memory that the trials running at once may use together, by default.
+MEMORY_SHARE = 0.5
+#: Below this a fresh interpreter cannot even start: a smaller limit is a typo ("2" for "2 GiB").
+MIN_MEMORY_LIMIT = 64 * 1024**2
+_NO_LIMIT = ("none", "off", "unlimited")
 
 _KEYS = {f.name for f in fields(Settings)} - {"project_root"}
 _ALIASES = {"timeout": "timeout_s", "tolerance": "tolerance_pct"}
@@ -68,17 +78,26 @@ def load_settings(start: Path | None = None) -> Settings:
             data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from None
-        table = dict(data.get("tool", {}).get("harness", {}))
+        tool = data.get("tool", {})
+        harness_table = tool.get("harness", {}) if isinstance(tool, dict) else None
+        if not isinstance(harness_table, dict):
+            raise ConfigError(f"{pyproject}: [tool.harness] must be a table")
+        table = dict(harness_table)
     values: dict[str, Any] = {}
     for key, value in table.items():
         name = _ALIASES.get(key, key)
         if name not in _KEYS:
             raise ConfigError(f"{pyproject}: unknown setting [tool.harness].{key}; known: {', '.join(sorted(_KEYS))}")
         values[name] = value
+    for directory in ("workloads", "baselines"):
+        if not isinstance(values.get(directory, ""), str):
+            raise ConfigError(f"{pyproject}: [tool.harness].{directory} must be a path (a string)")
     values["workloads"] = root / values.get("workloads", "workloads")
     values["baselines"] = root / values.get("baselines", "baselines")
     for listed in ("erratic", "gate"):
         if listed in values:
+            if not isinstance(values[listed], list) or not all(isinstance(v, str) for v in values[listed]):
+                raise ConfigError(f"{pyproject}: [tool.harness].{listed} must be a list of strings")
             values[listed] = tuple(values[listed])
     try:
         settings = Settings(project_root=root, **values)
@@ -87,8 +106,26 @@ def load_settings(start: Path | None = None) -> Settings:
     return validate(settings)
 
 
+_NUMBERS = ("replicates", "base_seed", "jobs", "timeout_s", "top_sites", "confidence", "tolerance_pct", "erratic_cv")
+
+
+def _check_types(settings: Settings) -> None:
+    """A :class:`ConfigError` for a setting of the wrong kind (``timeout = "soon"``), before
+    any comparison with it could fail less clearly."""
+    for name in _NUMBERS:
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ConfigError(f"{name} must be a number, not {value!r}")
+    bounds = settings.bounds
+    if not isinstance(bounds, dict) or not all(isinstance(table, dict) for table in bounds.values()):
+        raise ConfigError("bounds must be a table of {experiment pattern: {phase.metric: limit}}")
+    if settings.setup is not None and not isinstance(settings.setup, str):
+        raise ConfigError(f"setup must be a command (a string), not {settings.setup!r}")
+
+
 def validate(settings: Settings) -> Settings:
     """The settings, or a :class:`ConfigError` naming the first bad one."""
+    _check_types(settings)
     checks = [
         (isinstance(settings.replicates, int) and settings.replicates >= 1, "replicates must be a whole number >= 1"),
         (isinstance(settings.jobs, int) and settings.jobs >= 1, "jobs must be a whole number >= 1"),
@@ -108,4 +145,39 @@ def validate(settings: Settings) -> Settings:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    memory_limit_bytes(settings)
     return settings
+
+
+def machine_memory() -> int | None:
+    """This machine's physical memory in bytes, where the system says."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory_limit_bytes(settings: Settings) -> int | None:
+    """The bytes one trial may use: ``memory_limit`` when set ("none" for no limit), else
+    :data:`MEMORY_SHARE` of the machine's memory divided by ``jobs``, so that the trials running
+    at once cannot exhaust it together. :class:`ConfigError` for a limit that does not parse."""
+    from harness.errors import HarnessError
+    from harness.units import format_bytes, parse_quantity
+
+    limit = settings.memory_limit
+    if limit is None:
+        total = machine_memory()
+        return int(total * MEMORY_SHARE / max(settings.jobs, 1)) if total else None
+    if isinstance(limit, str) and limit.strip().lower() in _NO_LIMIT:
+        return None
+    if not isinstance(limit, str | int) or isinstance(limit, bool):
+        raise ConfigError(f"memory_limit must be a size like '2 GiB' or 'none', not {limit!r}")
+    try:
+        value = parse_quantity(limit)
+    except HarnessError as exc:
+        raise ConfigError(f"memory_limit: {exc}") from None
+    if not value >= MIN_MEMORY_LIMIT or value == float("inf"):
+        raise ConfigError(
+            f"memory_limit {limit!r} is not a usable size (at least {format_bytes(MIN_MEMORY_LIMIT)}, e.g. '2 GiB')"
+        )
+    return int(value)

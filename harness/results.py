@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import ResultsError
+from harness.errors import HarnessError, ResultsError
 from harness.spec import Bound, Experiment, Goal
 
 if TYPE_CHECKING:
@@ -65,6 +65,42 @@ class TrialResult:
 
     def phase(self, name: str) -> PhaseResult | None:
         return next((p for p in self.phases if p.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment,
+            "replicate": self.replicate,
+            "seed": self.seed,
+            "status": self.status,
+            "error": self.error,
+            "wall_s": self.wall_s,
+            "rss_peak_bytes": self.rss_peak_bytes,
+            "phases": [{"name": p.name, "metrics": dict(p.metrics), "sites": list(p.sites)} for p in self.phases],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TrialResult:
+        """A trial as :meth:`to_json` wrote it; ``KeyError``/``TypeError``/``ValueError`` when malformed."""
+        return cls(
+            experiment=data["experiment"],
+            replicate=int(data["replicate"]),
+            seed=int(data["seed"]),
+            status=data["status"],
+            error=data.get("error"),
+            wall_s=float(data.get("wall_s", 0.0)),
+            rss_peak_bytes=data.get("rss_peak_bytes"),
+            phases=tuple(
+                PhaseResult(str(p["name"]), _figures(p["metrics"]), tuple(p.get("sites", ()))) for p in data["phases"]
+            ),
+        )
+
+
+def _figures(metrics: Mapping[str, Any]) -> Mapping[str, float | int | None]:
+    """``metrics`` when every figure is a number or null; ``ValueError`` naming the first that is not."""
+    for name, value in metrics.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError(f"{name!r}: {value!r} is not a figure")
+    return metrics
 
 
 @dataclass(frozen=True)
@@ -131,19 +167,7 @@ class Results:
                 }
                 for e in self.experiments
             ],
-            "trials": [
-                {
-                    "experiment": t.experiment,
-                    "replicate": t.replicate,
-                    "seed": t.seed,
-                    "status": t.status,
-                    "error": t.error,
-                    "wall_s": t.wall_s,
-                    "rss_peak_bytes": t.rss_peak_bytes,
-                    "phases": [{"name": p.name, "metrics": dict(p.metrics), "sites": list(p.sites)} for p in t.phases],
-                }
-                for t in self.trials
-            ],
+            "trials": [t.to_json() for t in self.trials],
         }
 
     @classmethod
@@ -160,19 +184,7 @@ class Results:
             )
             for e in data["experiments"]
         )
-        trials = tuple(
-            TrialResult(
-                experiment=t["experiment"],
-                replicate=int(t["replicate"]),
-                seed=int(t["seed"]),
-                status=t["status"],
-                error=t.get("error"),
-                wall_s=float(t.get("wall_s", 0.0)),
-                rss_peak_bytes=t.get("rss_peak_bytes"),
-                phases=tuple(PhaseResult(p["name"], p["metrics"], tuple(p.get("sites", ()))) for p in t["phases"]),
-            )
-            for t in data["trials"]
-        )
+        trials = tuple(TrialResult.from_json(t) for t in data["trials"])
         return cls(
             environment=data["environment"],
             settings=data["settings"],
@@ -221,13 +233,22 @@ def read_json(path: Path, schema_prefix: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultsError(f"{path}: cannot be read: {exc}") from None
     try:
-        data: dict[str, Any] = json.loads(text)
+        data: dict[str, Any] = json.loads(text, parse_constant=refuse_constant)
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{path}: not valid JSON (truncated or corrupt?): {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise ResultsError(f"{path}: not a results file: {exc}") from None
     schema = data.get("schema") if isinstance(data, dict) else None
     if not isinstance(schema, str) or not schema.startswith(schema_prefix):
         raise ResultsError(f"{path}: not a {schema_prefix.rstrip('/')} file (schema {schema!r})")
     return data
+
+
+def refuse_constant(name: str) -> Any:
+    """For ``json.loads(parse_constant=...)``: a ``ValueError`` for NaN and Infinity."""
+    # Python's json reads NaN and Infinity, which no file of ours holds (they are written with
+    # allow_nan=False): a figure that is not a number is a corrupt file, refused on reading.
+    raise ValueError(f"{name} is not a figure")
 
 
 def read_versioned(path: Path, schema: str) -> dict[str, Any]:
@@ -244,8 +265,10 @@ def read_results(path: Path) -> Results:
     data = read_versioned(path, SCHEMA)
     try:
         return Results.from_json(data)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise ResultsError(f"{path}: malformed results file: missing or bad field {exc}") from None
+    except HarnessError as exc:
+        raise ResultsError(f"{path}: malformed results file: {exc}") from None
 
 
 def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:

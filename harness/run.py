@@ -11,8 +11,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from harness.config import Settings
-from harness.executors import Executor, TrialJob, executor_settings
+from harness.config import Settings, memory_limit_bytes
+from harness.errors import HarnessError
+from harness.executors import Executor, ExecutorLost, TrialJob, executor_settings
 from harness.executors.local import LocalExecutor
 from harness.results import Results, TrialResult, environment, experiment_infos
 from harness.spec import Experiment
@@ -49,6 +50,7 @@ def schedule(sides: Sequence[Side], settings: Settings, backend: str) -> list[Tr
     experiments and over both sides of a comparison, instead of letting it land on one.
     """
     jobs = []
+    memory_limit = memory_limit_bytes(settings)
     for replicate in range(settings.replicates):
         for experiment_index in range(max((len(s.experiments) for s in sides), default=0)):
             for side in sides:
@@ -68,6 +70,7 @@ def schedule(sides: Sequence[Side], settings: Settings, backend: str) -> list[Tr
                     backend=backend,
                     top_sites=settings.top_sites,
                     python_path=side.python_path,
+                    memory_limit=memory_limit,
                 )
                 jobs.append(TrialJob(experiment.id, spec, settings.timeout_s, side.name))
     return jobs
@@ -93,6 +96,15 @@ def sigterm_as_interrupt() -> Iterator[None]:
 ProgressCallback = Callable[[TrialJob, TrialResult], None]
 
 
+class RunStopped(HarnessError):
+    """The executor was lost mid-run (every worker gone): the message says why, and
+    ``results`` holds the trials finished before, for the caller to save."""
+
+    def __init__(self, reason: str, results: dict[str, Results]) -> None:
+        super().__init__(reason)
+        self.results = results
+
+
 def execute(
     sides: Sequence[Side],
     settings: Settings,
@@ -104,7 +116,8 @@ def execute(
     """Run every trial of every side; return one :class:`Results` per side.
 
     On Ctrl-C (or SIGTERM) the trials finished so far are returned with ``interrupted``
-    set, and :class:`KeyboardInterrupt` is not raised: the caller saves them.
+    set, and :class:`KeyboardInterrupt` is not raised: the caller saves them. When the
+    executor is lost, :class:`RunStopped` carries them instead.
     """
     jobs = schedule(sides, settings, backend)
     collected: dict[str, list[TrialResult]] = {side.name: [] for side in sides}
@@ -115,12 +128,15 @@ def execute(
             progress(job, result)
 
     interrupted = False
+    lost: ExecutorLost | None = None
     runner = executor or LocalExecutor(settings.jobs)
     try:
         with sigterm_as_interrupt():
             runner.run(jobs, on_result)
     except KeyboardInterrupt:
         interrupted = True
+    except ExecutorLost as exc:
+        interrupted, lost = True, exc
     run_settings = {
         "replicates": settings.replicates,
         "base_seed": settings.base_seed,
@@ -140,4 +156,6 @@ def execute(
             trials=tuple(trials),
             interrupted=interrupted,
         )
+    if lost is not None:
+        raise RunStopped(str(lost), out)
     return out

@@ -48,6 +48,8 @@ class TrialSpec:
     top_sites: int
     #: Where the code under test is imported from, first on the child's ``sys.path``.
     python_path: tuple[str, ...] = ()
+    #: Bytes of data (heap and private mappings) the child may hold; ``None`` for no limit.
+    memory_limit: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -161,6 +163,10 @@ def run_trial(spec: TrialSpec, workdir: str) -> dict[str, Any]:
         function(trial, factory, **spec.params)
         del trial._kept[:]
         captured = capture.finish()
+    except MemoryError as exc:
+        # What the unwinding freed lets this report be written.
+        reason = memory_limit_reason(spec.memory_limit) if spec.memory_limit else _describe(exc)
+        return {"status": "failed", "error": reason, "wall_s": time.perf_counter() - started}
     except Exception as exc:  # noqa: BLE001 - a failing workload is a result, not a crash
         return {"status": "failed", "error": _describe(exc), "wall_s": time.perf_counter() - started}
     overhead = captured[CALIBRATION_WINDOWS - 1].metrics
@@ -205,9 +211,32 @@ def _add_sites(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> lis
     return list(merged.values())
 
 
+def memory_limit_reason(limit: int) -> str:
+    """``memory limit 2 GiB exceeded``: why a trial over its limit failed."""
+    from harness.units import format_bytes
+
+    return f"memory limit {format_bytes(limit)} exceeded"
+
+
+def limit_memory(limit: int | None) -> None:
+    """Cap this process's data (heap and private writable mappings) at ``limit`` bytes.
+
+    ``RLIMIT_DATA`` rather than ``RLIMIT_AS``: the address space also counts what is mapped
+    but not used (shared libraries, thread stacks, allocator arenas reserved up front), which
+    is 2x the data size with numpy loaded; the data size follows what the trial writes to.
+    Past the limit, allocations fail and Python raises ``MemoryError`` in the workload.
+    """
+    if limit is None or not hasattr(resource, "RLIMIT_DATA"):
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    soft = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
 def main(argv: list[str]) -> int:
     spec_path, out_path = argv
     spec = TrialSpec.from_json(Path(spec_path).read_text(encoding="utf-8"))
+    limit_memory(spec.memory_limit)
     outcome = run_trial(spec, workdir=str(Path(out_path).parent))
     Path(out_path).write_text(json.dumps(outcome), encoding="utf-8")
     return 0 if outcome["status"] == "ok" else EXIT_WORKLOAD_FAILED

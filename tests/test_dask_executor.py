@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -210,3 +214,177 @@ def test_workloads_are_shipped_to_a_worker_that_does_not_share_the_files(tmp_pat
     assert net is not None and 20 * 300 <= net < 40 * 300
     site_files = {site["file"] for site in build.sites}
     assert site_files and all(str(project) not in f for f in site_files)
+
+
+# Replicate 0 of each experiment is quick; replicate 1 hangs in setup until its process dies,
+# so the cluster is busy when the test kills it. Each trial writes its pid to pids/.
+HANGER = """
+import os, time
+from pathlib import Path
+import harness
+
+hanger = harness.family("hanger")
+
+@hanger.variant("plain")
+def plain():
+    return {}
+
+@hanger.workload(params={"mode": ["a", "b", "once"]}, goal="alloc_bytes")
+def churn(trial, new, mode):
+    pids = Path("pids")
+    pids.mkdir(exist_ok=True)
+    mine = pids / f"{mode}-{trial.replicate}.txt"
+    first = not mine.exists()
+    with mine.open("a") as handle:
+        handle.write(f"{os.getpid()} {os.getppid()}\\n")
+    if trial.replicate == 1 and (mode != "once" or first):
+        time.sleep(600)
+    table = new()
+    with trial.phase("fill"):
+        for i in range(2000):
+            table[i] = str(i)
+        trial.ops(2000)
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def pids_of(project: Path, name: str) -> list[tuple[int, int]]:
+    path = project / "pids" / f"{name}.txt"
+    if not path.exists():
+        return []
+    return [(int(a), int(b)) for a, b in (line.split() for line in path.read_text().splitlines())]
+
+
+def test_a_killed_workers_trial_child_dies_with_it_and_the_trial_is_retried(tmp_path: Path, scheduler: str) -> None:
+    project = make_project(tmp_path / "project", "hanger", HANGER)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", "once", "-n", "2", "--scheduler", scheduler],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: pids_of(project, "once-1"), 120, "the hanging trial to start")
+    [(child, worker)] = pids_of(project, "once-1")
+    os.kill(worker, signal.SIGKILL)
+    # The trial's interpreter goes with its worker, at once, not at its timeout.
+    wait_for(lambda: not alive(child), 5, f"the trial's child {child} to die with its worker {worker}")
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stderr
+    attempts = pids_of(project, "once-1")
+    assert len(attempts) == 2 and attempts[1][1] != worker  # retried, by another worker process
+    data = json.loads((project / "reports" / "results.json").read_text(encoding="utf-8"))
+    trials = {(t["experiment"], t["replicate"]): t for t in data["trials"]}
+    retried = trials[("hanger.churn[plain,mode=once]", 1)]
+    assert retried["status"] == "ok"
+    assert retried["phases"][0]["metrics"]["alloc_count"] > 2000
+
+
+@pytest.fixture
+def fragile_cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A scheduler and two workers without nannies (a killed worker stays dead), as processes."""
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--no-dashboard",
+            "--port",
+            "0",
+            "--scheduler-file",
+            str(scheduler_file),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        wait_for(scheduler_file.exists, 60, "the scheduler")
+        wait_for(lambda: "address" in scheduler_file.read_text(), 10, "the scheduler's address")
+        address = json.loads(scheduler_file.read_text())["address"]
+        worker = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--no-nanny", "--nthreads", "1"]
+        for _ in range(2):
+            workers.append(subprocess.Popen(worker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
+        yield address, workers
+    finally:
+        for process in [*workers, scheduler]:
+            process.kill()
+            process.wait()
+
+
+def test_when_every_worker_is_gone_the_run_stops_and_keeps_what_finished(
+    tmp_path: Path, fragile_cluster: tuple[str, list[subprocess.Popen[bytes]]]
+) -> None:
+    address, workers = fragile_cluster
+    project = make_project(tmp_path / "project", "hanger", HANGER)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", "hanger", "-n", "2", "--scheduler", address],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    journal = project / "reports" / "results.json.journal"
+
+    def busy() -> bool:
+        # Replicate 0 of all three finished, and both workers hang on a replicate 1.
+        finished = len(journal.read_text().splitlines()) - 1 if journal.exists() else 0
+        hanging = [pids_of(project, f"{mode}-1") for mode in ("a", "b", "once")]
+        return finished == 3 and sum(1 for p in hanging if p) == 2
+
+    wait_for(busy, 180, "three finished trials and two hanging ones")
+    children = [p[0][0] for mode in ("a", "b", "once") if (p := pids_of(project, f"{mode}-1"))]
+    for worker in workers:
+        worker.kill()
+    killed = time.monotonic()
+    _, stderr = run.communicate(timeout=60)
+    stopped_after = time.monotonic() - killed
+    assert run.returncode == 2, stderr
+    assert stopped_after < 30, stopped_after
+    data = json.loads((project / "reports" / "results.json").read_text(encoding="utf-8"))
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("harness: error: every Dask worker of"), stderr
+    assert f"{len(data['trials'])} finished trials saved" in last
+    assert "Traceback" not in stderr
+    assert data["interrupted"] is True
+    ok = sorted(t["experiment"] for t in data["trials"] if t["status"] == "ok")
+    assert ok == [f"hanger.churn[plain,mode={mode}]" for mode in ("a", "b", "once")]
+    # A hanging trial may have seen both deaths (one per worker it was given to): that is
+    # a failed trial, recorded as such; the others were lost with the cluster, not recorded.
+    assert all(t["replicate"] == 1 and "KilledWorker" in t["error"] for t in data["trials"] if t["status"] != "ok")
+    assert journal.exists()  # kept: `--resume` runs the rest
+    assert not any(alive(pid) for pid in children)
+    print(f"all workers killed: the run stopped {stopped_after:.1f} s later")
+
+
+def test_a_scheduler_that_cannot_be_reached_fails_in_seconds(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project", "containers", CONTAINERS)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free once closed: nothing listens there
+    started = time.monotonic()
+    done = harness_cli(project, "run", "-n", "1", "--scheduler", f"tcp://127.0.0.1:{port}")
+    elapsed = time.monotonic() - started
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"harness: error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}")
+    assert elapsed < 20, elapsed
+    assert not (project / "reports" / "results.json").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,8 @@ from harness.discovery import Suite, discover
 
 if TYPE_CHECKING:
     from harness.executors import Executor
+    from harness.results import Results
+    from harness.run import Side
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +40,20 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scheduler", metavar="ADDR", help="Dask scheduler, e.g. tcp://host:8786 (default: a local cluster of --jobs)"
     )
+    parser.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help="memory one trial may use, e.g. '2 GiB', or 'none' (default: half the machine's memory / --jobs)",
+    )
+
+
+def add_resume_option(parser: argparse.ArgumentParser) -> None:
+    """``--resume``, for the commands that write a results file and its journal."""
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run: reuse the finished trials of its journal, run only the rest",
+    )
 
 
 def add_workloads_from_option(parser: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
@@ -61,6 +78,7 @@ def settings_from(args: argparse.Namespace, start: Path | None = None) -> Settin
         timeout_s=getattr(args, "timeout_s", None),
         base_seed=getattr(args, "base_seed", None),
         workloads=getattr(args, "workloads", None),
+        memory_limit=getattr(args, "memory_limit", None),
     )
 
 
@@ -74,3 +92,39 @@ def executor_from(args: argparse.Namespace, settings: Settings) -> Executor:
 
 def discover_suite(settings: Settings) -> Suite:
     return discover(settings.workloads, settings.project_root)
+
+
+def note(line: str) -> None:
+    """One line of news on stderr (stdout stays clean for output)."""
+    sys.stderr.write(f"harness: {line}\n")
+
+
+def run_journaled(args: argparse.Namespace, settings: Settings, side: Side, backend: str, out: Path) -> Results:
+    """Run ``side``'s trials with a journal beside ``out`` (resumed with ``--resume``), write
+    the results to ``out`` and remove the journal once the run is complete; the results.
+
+    When the executor is lost mid-run, the finished trials are saved before the error is raised.
+    """
+    from harness.errors import HarnessError
+    from harness.journal import JournaledExecutor, header_for, journal_path, open_journal
+    from harness.progress import run_with_progress
+    from harness.results import save_results
+    from harness.run import RunStopped
+
+    header = header_for([side], settings, backend)
+    with open_journal(journal_path(out), header, resume=getattr(args, "resume", False), note=note) as journal:
+        executor = JournaledExecutor(executor_from(args, settings), journal)
+        try:
+            results = run_with_progress([side], settings, backend, executor)[side.name]
+        except RunStopped as stopped:
+            partial = stopped.results[side.name]
+            save_results(partial, out)
+            raise HarnessError(
+                f"{stopped}; {len(partial.trials)} finished trials saved in {out} (`--resume` runs the rest)"
+            ) from None
+        save_results(results, out)
+        if not results.interrupted:
+            journal.remove()
+    if executor.reused:
+        note(f"{executor.reused} trials reused from the journal, {executor.ran} run")
+    return results

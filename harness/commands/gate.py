@@ -20,7 +20,7 @@ COMMAND = "gate"
 
 
 def add_parser(sub: Any, name: str) -> None:
-    from harness.commands._common import add_run_options
+    from harness.commands._common import add_resume_option, add_run_options
     from harness.commands._verdict_output import add_output_options
 
     parser = sub.add_parser(
@@ -32,6 +32,7 @@ def add_parser(sub: Any, name: str) -> None:
     parser.add_argument("--baseline", required=True, metavar="NAME|FILE", help="baselines/NAME.json, or a file")
     parser.add_argument("--results", type=Path, metavar="FILE", help="compare this results file instead of running")
     add_run_options(parser)
+    add_resume_option(parser)
     add_output_options(parser)
     parser.add_argument(
         "--allow-env-mismatch",
@@ -92,11 +93,10 @@ def _check_configured_bounds(bounds: Any) -> None:
 def _run_candidate(args: argparse.Namespace, settings: Any, baseline_backend: Any) -> Any:
     """Run the selected experiments; the baseline's backend unless ``--backend`` says otherwise."""
     from harness.capture import resolve_backend
-    from harness.commands._common import discover_suite, executor_from
+    from harness.commands._common import discover_suite, run_journaled
     from harness.commands.run import DEFAULT_OUT
     from harness.gate import check_measurable
-    from harness.progress import run_with_progress
-    from harness.results import experiment_infos, save_results
+    from harness.results import experiment_infos
     from harness.run import Side
 
     wanted = args.backend or (baseline_backend if isinstance(baseline_backend, str) else settings.backend)
@@ -105,9 +105,8 @@ def _run_candidate(args: argparse.Namespace, settings: Any, baseline_backend: An
     experiments = suite.select(args.patterns)
     check_measurable(experiment_infos(experiments), backend)
     side = Side("", settings.project_root, settings.workloads, tuple(experiments))
-    results = run_with_progress([side], settings, backend, executor_from(args, settings))[""]
     out = settings.project_root / DEFAULT_OUT
-    save_results(results, out)
+    results = run_journaled(args, settings, side, backend, out)
     sys.stderr.write(f"results: {out} ({len(results.trials)} trials, backend {backend})\n")
     if results.interrupted:
         raise KeyboardInterrupt

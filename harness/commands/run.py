@@ -3,6 +3,10 @@
 Each trial runs in its own child interpreter with PYTHONHASHSEED pinned to its seed
 (replicate i uses base seed + i). Prints a summary (mean ±spread and n per metric) and
 writes the results atomically; Ctrl-C keeps the trials already finished.
+
+Each finished trial is also appended to a journal beside the results file (FILE.journal),
+removed once the run is complete; after a run killed hard, ``--resume`` reuses the trials
+it holds and runs only the rest. A trial over its memory limit fails on its own.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ DEFAULT_OUT = Path("reports/results.json")
 
 
 def add_parser(sub: Any, name: str) -> None:
-    from harness.commands._common import add_run_options
+    from harness.commands._common import add_resume_option, add_run_options
 
     parser = sub.add_parser(
         name,
@@ -26,6 +30,7 @@ def add_parser(sub: Any, name: str) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run_options(parser)
+    add_resume_option(parser)
     parser.add_argument("-o", "--out", type=Path, help=f"results file (default: {DEFAULT_OUT} in the project)")
     parser.set_defaults(func=run)
 
@@ -34,11 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
     from harness.capture import resolve_backend
-    from harness.commands._common import discover_suite, executor_from, settings_from
+    from harness.commands._common import discover_suite, run_journaled, settings_from
     from harness.commands._console import console as make_console
-    from harness.progress import run_with_progress
     from harness.reports.summary import failure_lines, summary_table
-    from harness.results import save_results
     from harness.run import Side
 
     settings = settings_from(args)
@@ -47,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
     experiments = suite.select(args.patterns)
     out = args.out or settings.project_root / DEFAULT_OUT
     side = Side("", settings.project_root, settings.workloads, tuple(experiments))
-    results = run_with_progress([side], settings, backend, executor_from(args, settings))[""]
-    save_results(results, out)
+    results = run_journaled(args, settings, side, backend, out)
     console = make_console()
     console.print(summary_table(results))
     err = make_console(stderr=True)

@@ -18,8 +18,13 @@ from pathlib import Path
 from typing import Protocol
 
 from harness import interpreter
+from harness.errors import HarnessError
 from harness.results import PhaseResult, TrialResult
-from harness.trial import EXIT_WORKLOAD_FAILED, TrialSpec
+from harness.trial import EXIT_WORKLOAD_FAILED, TrialSpec, memory_limit_reason
+
+
+class ExecutorLost(HarnessError):
+    """The executor cannot run trials any more (every worker gone, the scheduler lost)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,16 @@ def _signal_reason(returncode: int) -> str:
     return f"killed by {name}{hint}"
 
 
+#: How a child that ran out of memory outside Python's reach (the interpreter's start, a C
+#: extension, a backend's own allocations) ends: aborted, or with the error printed.
+_OOM_SIGNALS = (-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGBUS)
+_OOM_WORDS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory")
+
+
+def _out_of_memory(returncode: int, stderr: str) -> bool:
+    return returncode in _OOM_SIGNALS or (returncode != 0 and any(word in stderr for word in _OOM_WORDS))
+
+
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
@@ -94,7 +109,7 @@ def run_in_child(job: TrialJob, started: Callable[[subprocess.Popen[bytes]], Non
         spec_path.write_text(spec.to_json(), encoding="utf-8")
         # A session of its own: Ctrl-C reaches the parent only, which then stops children itself.
         process = subprocess.Popen(
-            interpreter.command("harness.trial", str(spec_path), str(out_path)),
+            interpreter.command("harness.executors.child", str(os.getpid()), str(spec_path), str(out_path)),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             env=interpreter.environment(spec.python_path, seed=spec.seed),
@@ -110,6 +125,8 @@ def run_in_child(job: TrialJob, started: Callable[[subprocess.Popen[bytes]], Non
             process.communicate()
             return _failed(job, f"timed out after {job.timeout_s:g} s")
         stderr = stderr_bytes.decode("utf-8", "replace")
+        if spec.memory_limit and _out_of_memory(process.returncode, stderr) and not out_path.exists():
+            return _failed(job, memory_limit_reason(spec.memory_limit))
         if process.returncode < 0:
             return _failed(job, _signal_reason(process.returncode))
         if not out_path.exists():

@@ -17,7 +17,12 @@ another worker until ``distributed.scheduler.allowed-failures`` deaths, then giv
 ``KilledWorker``, which becomes a failed trial. Clusters this executor starts itself allow
 exactly one retry; a team's scheduler should be started with the same setting (see
 docs/distributed.md). Results already collected are never lost: each is reported the
-moment its future completes.
+moment its future completes. The trial's child interpreter dies with the worker that
+started it (see :mod:`harness.executors.child`), so a lost worker leaves no orphan behind.
+
+When the cluster has no worker at all for :data:`WORKER_GRACE_S` seconds, the run stops
+with :class:`~harness.executors.ExecutorLost` (the finished trials are saved by the
+caller); a scheduler that cannot be reached fails within :data:`CONNECT_TIMEOUT_S`.
 """
 
 from __future__ import annotations
@@ -25,18 +30,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import queue
 import shutil
 import socket
 import tempfile
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from harness.errors import ConfigError
-from harness.executors import OnResult, TrialJob, _failed, run_in_child
+from harness.executors import ExecutorLost, OnResult, TrialJob, _failed, run_in_child
 from harness.results import TrialResult
 
 if TYPE_CHECKING:
@@ -44,6 +51,46 @@ if TYPE_CHECKING:
 
 #: Worker deaths a trial survives on a cluster this executor starts: one retry, then a failed trial.
 ALLOWED_FAILURES = 1
+#: Seconds to reach the scheduler: a connection on a network answers in far less; a wrong
+#: address should fail now, not after the default 30 s.
+CONNECT_TIMEOUT_S = 5.0
+#: Seconds without any worker before the run stops: long enough for a nanny to restart a
+#: worker or an autoscaler to add one, short enough that a dead cluster is noticed.
+WORKER_GRACE_S = 10.0
+
+
+class WorkerWatch:
+    """Decides when a cluster is lost: no worker at all for ``grace_s`` seconds in a row."""
+
+    def __init__(self, grace_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.grace_s = grace_s
+        self._clock = clock
+        self._empty_since: float | None = None
+
+    def saw_progress(self) -> None:
+        self._empty_since = None
+
+    def lost(self, workers: int) -> bool:
+        """Whether the cluster is lost, given how many workers it has now."""
+        if workers > 0:
+            self._empty_since = None
+            return False
+        now = self._clock()
+        if self._empty_since is None:
+            self._empty_since = now
+        return now - self._empty_since >= self.grace_s
+
+
+def _workers(client: Client) -> int:
+    """How many workers the scheduler knows now; 0 when the scheduler itself is out of reach."""
+    if client.status != "running":
+        return 0
+    try:
+        info = client.scheduler_info(n_workers=-1)
+    except (OSError, TimeoutError):
+        return 0
+    return len(info.get("workers", {}))
+
 
 #: ``{relative path: file contents}`` of a workloads directory, and the paths the client saw.
 Bundle = dict[str, Any]
@@ -151,11 +198,20 @@ class DaskExecutor:
     """Runs trials as tasks on a Dask cluster: ``scheduler`` (``tcp://HOST:PORT``), or a
     ``LocalCluster`` of ``workers`` processes started for the run when no address is given."""
 
-    def __init__(self, scheduler: str | None = None, workers: int = 2, connect_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        scheduler: str | None = None,
+        workers: int = 2,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        worker_grace_s: float = WORKER_GRACE_S,
+        poll_s: float = 1.0,
+    ) -> None:
         require_distributed()
         self.scheduler = scheduler
         self.workers = workers
         self.connect_timeout_s = connect_timeout_s
+        self.worker_grace_s = worker_grace_s
+        self.poll_s = poll_s
         self._hosts: Counter[str] = Counter()
         self._address: str | None = None
 
@@ -179,20 +235,20 @@ class DaskExecutor:
             yield client
 
     def _run(self, client: Client, jobs: Sequence[TrialJob], on_result: OnResult) -> None:
-        from distributed import as_completed
-
         bundles: dict[tuple[str, str], Bundle] = {}
-        queue = list(reversed(jobs))
+        waiting = list(reversed(jobs))
         pending: dict[Any, TrialJob] = {}
+        # Filled by the client's own thread as each task ends; read with a timeout, so that a
+        # cluster without workers is noticed while nothing arrives.
+        finished: queue.Queue[Any] = queue.Queue()
 
-        def submit_more() -> list[Any]:
+        def submit_more() -> None:
             # No more tasks in flight than the cluster has threads: a worker then holds only the
             # trial it is running, so its death makes only that trial suspect, and the order of
             # the schedule (interleaved replicates) is the order the trials start in.
             threads = max(sum(client.nthreads().values()), 1)  # type: ignore[no-untyped-call]
-            submitted = []
-            while queue and len(pending) < threads:
-                job = queue.pop()
+            while waiting and len(pending) < threads:
+                job = waiting.pop()
                 where = (job.spec.project_root, job.spec.workloads_dir)
                 if where not in bundles:
                     bundles[where] = bundle_workloads(Path(where[0]), Path(where[1]))
@@ -200,28 +256,45 @@ class DaskExecutor:
                 # with the workers holding it, and the trials needing it would be cancelled.
                 future = client.submit(run_on_worker, job, bundles[where], pure=False)
                 pending[future] = job
-                submitted.append(future)
-            return submitted
+                future.add_done_callback(finished.put)  # type: ignore[no-untyped-call]
 
+        watch = WorkerWatch(self.worker_grace_s)
         try:
-            completed = as_completed(submit_more(), loop=client.loop, with_results=True, raise_errors=False)  # type: ignore[no-untyped-call]
-            for future, outcome in completed:
+            submit_more()
+            while pending:
+                try:
+                    future = finished.get(timeout=self.poll_s)
+                except queue.Empty:
+                    if watch.lost(_workers(client)):
+                        raise ExecutorLost(
+                            f"every Dask worker of {self._address} is gone (none for {self.worker_grace_s:g} s); "
+                            "the run stops"
+                        ) from None
+                    continue
                 job = pending.pop(future)
-                if future.status == "finished":
-                    result, host = outcome
-                    self._hosts[host] += 1
-                else:
-                    # An error comes as (type, exception, traceback), a cancellation as the exception.
-                    error = outcome[1] if isinstance(outcome, tuple) else outcome
-                    result = _failed(job, _task_failure(future.status, error))
+                result = self._outcome(future, job)
                 # Released at once: a result held only by a worker would be computed again if
                 # that worker died later.
                 future.release()
                 on_result(job, result)
-                completed.update(submit_more())  # type: ignore[no-untyped-call]
+                watch.saw_progress()
+                submit_more()
         except BaseException:
-            client.cancel(list(pending), force=True)  # type: ignore[no-untyped-call]
+            with contextlib.suppress(Exception):
+                client.cancel(list(pending), force=True)  # type: ignore[no-untyped-call]
             raise
+
+    def _outcome(self, future: Any, job: TrialJob) -> TrialResult:
+        """The trial a finished task returned, or a failed trial saying why the task has none."""
+        if future.status == "finished":
+            result, host = future.result()
+            self._hosts[host] += 1
+            return cast(TrialResult, result)
+        try:
+            error: object = future.exception()
+        except BaseException as exc:  # noqa: BLE001 - a cancelled task raises instead of returning
+            error = exc
+        return _failed(job, _task_failure(future.status, error))
 
     def describe(self) -> dict[str, Any]:
         """What the results file records about this executor: the scheduler, and per machine
