@@ -26,10 +26,10 @@ from harness.buildcache import BuildCache
 from harness.config import Settings
 from harness.errors import BuildError, HarnessError, SelectionError, SetupError
 from harness.executors import Executor
-from harness.gate import GateOptions, check_measurable, compare
+from harness.gate import GateOptions, compare
 from harness.gitrefs import Commit
-from harness.progress import run_with_progress
-from harness.results import Results, experiment_infos
+from harness.measure import MeasureOptions, measure
+from harness.results import Results
 from harness.sides import Workloads
 from harness.spec import Goal
 from harness.verdict import ExperimentVerdict
@@ -117,10 +117,8 @@ class Bisector:
             if self.goal is not None:
                 chosen = (replace(chosen[0], goals=(self.goal,)),)
             side = replace(side, experiments=chosen)
-            check_measurable(experiment_infos(side.experiments), self.backend)
-            results = run_with_progress([side], self.settings, self.backend, self.executor)["commit"]
-        if results.interrupted:
-            raise KeyboardInterrupt
+            options = MeasureOptions(executor=self.executor, backend=self.backend)
+            results = measure([side], self.settings, options)["commit"]
         if results.failed():
             raise BisectError(f"trials failed at {commit.short} {commit.subject}: {results.failed()[0].error}")
         return results

@@ -68,9 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     from harness.errors import HarnessError
+    from harness.measure import Interrupted
 
     try:
         return int(args.func(args))
+    except Interrupted as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"harness: {exc}\n")
+        return EXIT_INTERRUPTED
     except HarnessError as exc:
         if args.debug:
             raise

@@ -41,3 +41,7 @@ class SetupError(HarnessError):
 
 class BuildError(HarnessError):
     """A commit's code could not be built into a wheel, or the wheel not installed."""
+
+
+class MetricNotMeasured(HarnessError):
+    """A goal or bound names a metric the backend does not measure, or the run did not."""

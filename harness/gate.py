@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import ConfigError, HarnessError
+from harness.errors import ConfigError, HarnessError, MetricNotMeasured
 from harness.metrics import METRICS, metric
 from harness.results import ExperimentInfo, Results, TrialResult
 from harness.selection import check_patterns, matches, matches_any
@@ -38,10 +38,6 @@ SITE_BYTES = ("alloc_bytes", "net_bytes", "kept_bytes")
 
 class EnvironmentMismatch(HarnessError):
     """Baseline and candidate ran where allocation figures differ (Python, implementation, backend)."""
-
-
-class MetricNotMeasured(HarnessError):
-    """A goal or bound names a metric the run did not measure."""
 
 
 @dataclass(frozen=True)
@@ -473,22 +469,3 @@ def _with_top_sites(
     moves = [m for m in moves if m.delta != 0]
     moves.sort(key=lambda m: (-abs(m.delta), m.site))
     return replace(row, top_sites=tuple(moves[:limit]))
-
-
-def check_measurable(experiments: Sequence[ExperimentInfo], backend: str) -> None:
-    """Raise :class:`MetricNotMeasured` before any trial runs when a goal or bound names a metric
-    ``backend`` never measures (a workload's own counters are taken on trust)."""
-    from harness.capture import measured_metrics
-
-    always = {"ops", "wall_s", "wall_s_per_op", "rss_peak_bytes"}
-    measured = set(measured_metrics(backend))
-    for info in experiments:
-        named = [("goal", str(g), g.metric) for g in info.goals] + [("bound", b.name, b.metric) for b in info.bounds]
-        for what, text, name in named:
-            if name in always or name not in METRICS:
-                continue
-            if name.removesuffix("_per_op") not in measured:
-                raise MetricNotMeasured(
-                    f"{info.id}: {what} {text} is not measured by backend {backend} "
-                    f"(it measures {', '.join(sorted(measured))}); use another backend or goal"
-                )

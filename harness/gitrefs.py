@@ -145,12 +145,16 @@ class Checkout:
 
 
 @contextmanager
-def checkouts(repo: Path, commits: Sequence[Commit], project_subdir: Path = Path()) -> Iterator[list[Checkout]]:
+def checkouts(
+    repo: Path, commits: Sequence[Commit], project_subdir: Path = Path(), outputs: str | None = None
+) -> Iterator[list[Checkout]]:
     """Each commit checked out in its own worktree under one temporary directory.
 
     ``project_subdir`` is where the project lies inside the repository. The working tree
     (``WORKTREE``) is copied as it is (tracked and untracked files, but the ignored ones), so
-    that its setup and build never write into the user's tree. On leaving the block, for any
+    that its setup and build never write into the user's tree; untracked files under
+    ``outputs`` (a directory relative to the repository, where harness writes) are not
+    part of it. On leaving the block, for any
     reason, every worktree made is removed and git's records of them pruned, so ``git
     worktree list`` is as before.
     """
@@ -165,7 +169,7 @@ def checkouts(repo: Path, commits: Sequence[Commit], project_subdir: Path = Path
             for index, commit in enumerate(commits):
                 path = parent / f"{index}-{commit.short}"
                 if commit.sha is None:
-                    digest = copy_working_tree(repo, path)
+                    digest = copy_working_tree(repo, path, outputs)
                     head, dirty = working_tree_state(repo)
                     out.append(Checkout(commit, path, path / project_subdir, f"worktree-{digest}", head, dirty))
                     continue
@@ -210,14 +214,15 @@ def working_tree_state(repo: Path) -> tuple[str | None, bool]:
     return head, bool(git(repo, "status", "--porcelain", "--untracked-files=no"))
 
 
-def copy_working_tree(repo: Path, dest: Path) -> str:
+def copy_working_tree(repo: Path, dest: Path, outputs: str | None = None) -> str:
     """Copy the working tree's files (tracked and untracked, not ignored) to ``dest``; their digest.
 
     The digest covers every path, mode and content copied, so two copies of an unchanged tree
     have the same one and a build of it can be reused.
     """
+    skip = ["--exclude", f"/{outputs.strip('/')}/"] if outputs else []
     listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", *skip],
         cwd=repo,
         capture_output=True,
         check=False,

@@ -87,8 +87,18 @@ def header_for(sides: Sequence[Side], settings: Settings, backend: str) -> Journ
         experiments={side.name: tuple(e.id for e in side.experiments) for side in sides},
         seeds=tuple(seed_of(settings, r) for r in range(settings.replicates)),
         settings=run_settings,
-        code={side.name: code_fingerprint(side.project_root, side.workloads_dir) for side in sides},
+        code={side.name: _side_code(side) for side in sides},
     )
+
+
+def _side_code(side: Side) -> dict[str, Any]:
+    """A side's code: its checkout's, plus the content a compare or bisect checked out (the
+    directory of a checkout is temporary; its content is what counts)."""
+    code = code_fingerprint(side.project_root, side.workloads_dir)
+    for key in ("content_id", "workloads_from"):
+        if key in side.provenance:
+            code[key] = side.provenance[key]
+    return code
 
 
 def code_fingerprint(project_root: Path, workloads_dir: Path) -> dict[str, Any]:

@@ -101,6 +101,8 @@ def side_of(name: str, checkout: Checkout, settings: Settings, workloads: Worklo
     provenance = {
         "git_commit": checkout.head,
         "git_dirty": checkout.dirty,
+        # The commit, or a digest of the copied working tree: what a resumed run must match.
+        "content_id": checkout.content_id,
         "code": code.description,
         "workloads_from": workloads.label,
         "build_s": round(code.build_s, 3),

@@ -12,8 +12,7 @@ from harness.discovery import Suite, discover
 
 if TYPE_CHECKING:
     from harness.executors import Executor
-    from harness.results import Results
-    from harness.run import Side
+    from harness.measure import MeasureOptions
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -99,32 +98,22 @@ def note(line: str) -> None:
     sys.stderr.write(f"harness: {line}\n")
 
 
-def run_journaled(args: argparse.Namespace, settings: Settings, side: Side, backend: str, out: Path) -> Results:
-    """Run ``side``'s trials with a journal beside ``out`` (resumed with ``--resume``), write
-    the results to ``out`` and remove the journal once the run is complete; the results.
+def measure_options(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    record: Path | None = None,
+    backend: str | None = None,
+    strict_goals: bool = True,
+) -> MeasureOptions:
+    """What the run flags ask of :func:`harness.measure.measure`: the executor, and --resume."""
+    from harness.measure import MeasureOptions
 
-    When the executor is lost mid-run, the finished trials are saved before the error is raised.
-    """
-    from harness.errors import HarnessError
-    from harness.journal import JournaledExecutor, header_for, journal_path, open_journal
-    from harness.progress import run_with_progress
-    from harness.results import save_results
-    from harness.run import RunStopped
-
-    header = header_for([side], settings, backend)
-    with open_journal(journal_path(out), header, resume=getattr(args, "resume", False), note=note) as journal:
-        executor = JournaledExecutor(executor_from(args, settings), journal)
-        try:
-            results = run_with_progress([side], settings, backend, executor)[side.name]
-        except RunStopped as stopped:
-            partial = stopped.results[side.name]
-            save_results(partial, out)
-            raise HarnessError(
-                f"{stopped}; {len(partial.trials)} finished trials saved in {out} (`--resume` runs the rest)"
-            ) from None
-        save_results(results, out)
-        if not results.interrupted:
-            journal.remove()
-    if executor.reused:
-        note(f"{executor.reused} trials reused from the journal, {executor.ran} run")
-    return results
+    return MeasureOptions(
+        executor=executor_from(args, settings),
+        backend=backend,
+        record=record,
+        resume=bool(getattr(args, "resume", False)),
+        note=note,
+        strict_goals=strict_goals,
+    )

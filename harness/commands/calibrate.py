@@ -40,21 +40,16 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.capture import resolve_backend
-    from harness.commands._common import discover_suite, executor_from, settings_from
-    from harness.gate import GateOptions, check_measurable, compare
-    from harness.progress import run_with_progress
-    from harness.results import experiment_infos
+    from harness.commands._common import discover_suite, measure_options, settings_from
+    from harness.gate import GateOptions, compare
+    from harness.measure import measure
     from harness.run import Side
 
     settings = settings_from(args).override(confidence=args.confidence, tolerance_pct=args.tolerance_pct)
-    backend = resolve_backend(settings.backend)
     experiments = tuple(discover_suite(settings).select(args.patterns))
-    check_measurable(experiment_infos(experiments), backend)
     sides = [Side(name, settings.project_root, settings.workloads, experiments) for name in ("A", "B")]
-    results = run_with_progress(sides, settings, backend, executor_from(args, settings))
-    if results["A"].interrupted:
-        raise KeyboardInterrupt
+    results = measure(sides, settings, measure_options(args, settings))
+    backend = str(results["A"].settings["backend"])
     verdict = compare(results["A"], results["B"], GateOptions.from_settings(settings))
     print(render(verdict, backend))
     return 0 if not false_positives(verdict) and not verdict.count("failed") else 1

@@ -29,6 +29,10 @@ optional ``[tool.harness] setup`` command is for what a build cannot do (a data 
 generated module): it runs in each checkout before its build, and a ``pip install`` in it
 goes to a scratch directory, never into your environment.
 
+Both sides' results are kept in reports/compare.baseline.json and compare.candidate.json
+(for `harness report` or `harness explain`); while trials run, each finished one is also in
+a journal beside them, so a compare killed hard continues with --resume.
+
 The verdict is shown exactly as ``harness gate`` shows it (--format, --out, --html; --json
 also writes the verdict JSON beside another format) and the exit code is the gate's:
 0 passed, 1 failed, 2 bad input. Worktrees are removed at the end,
@@ -47,10 +51,13 @@ if TYPE_CHECKING:
     from harness.sides import Workloads
 
 COMMAND = "compare"
+#: Where compare keeps both sides' results (``compare.baseline.json``, ``compare.candidate.json``)
+#: and, while it runs, their journal; relative to the project.
+RECORD = Path("reports/compare.json")
 
 
 def add_parser(sub: Any, name: str) -> None:
-    from harness.commands._common import add_run_options, add_workloads_from_option
+    from harness.commands._common import add_resume_option, add_run_options, add_workloads_from_option
     from harness.commands._verdict_output import add_output_options
     from harness.sides import WORKLOADS_FROM_COMPARE
 
@@ -62,6 +69,7 @@ def add_parser(sub: Any, name: str) -> None:
         usage="%(prog)s [REF_A [REF_B]] [PATTERN ...] [options]",
     )
     add_run_options(parser)
+    add_resume_option(parser)
     add_workloads_from_option(parser, WORKLOADS_FROM_COMPARE)
     add_output_options(parser)
     parser.set_defaults(func=run)
@@ -118,21 +126,21 @@ def compare_commits(
 
     from harness import gitrefs, sides
     from harness.buildcache import BuildCache
-    from harness.capture import resolve_backend
-    from harness.commands._common import executor_from, settings_from
+    from harness.commands._common import measure_options, settings_from
     from harness.commands._verdict_output import emit_verdict
-    from harness.gate import GateOptions, check_measurable, compare
-    from harness.progress import run_with_progress
-    from harness.results import experiment_infos
+    from harness.gate import GateOptions, compare
+    from harness.measure import measure
 
     sys.stderr.write(f"baseline:  {baseline}\ncandidate: {candidate}\n")
-    with gitrefs.checkouts(repo, [baseline, candidate], subdir) as (base_checkout, cand_checkout):
+    # Both sides' results and their journal; never part of a copy of the working tree.
+    record = repo / subdir / RECORD
+    outputs = (subdir / RECORD.parent).as_posix()
+    with gitrefs.checkouts(repo, [baseline, candidate], subdir, outputs) as (base_checkout, cand_checkout):
         settings = settings_from(args, start=cand_checkout.project_root).override(
             confidence=args.confidence, tolerance_pct=args.tolerance_pct
         )
         if workloads is not None:
             settings = settings.override(workloads=cand_checkout.project_root / workloads)
-        backend = resolve_backend(settings.backend)
         source = workloads_source(args.workloads_from, settings, cand_checkout, repo / subdir)
         cache = BuildCache(cap_bytes=settings.build_cache_bytes)
         pair = sides.sides_of([("baseline", base_checkout), ("candidate", cand_checkout)], settings, source, cache)
@@ -140,12 +148,7 @@ def compare_commits(
         for side in pair:
             sys.stderr.write(f"{side.name} code: {side.provenance['code']}\n")
         sys.stderr.write(f"workloads: {source.label}\n")
-        for side in chosen:
-            check_measurable(experiment_infos(side.experiments), backend)
-        results = run_with_progress(chosen, settings, backend, executor_from(args, settings))
-    if results["candidate"].interrupted:
-        sys.stderr.write("harness: interrupted; worktrees removed, no verdict\n")
-        return 130
+        results = measure(chosen, settings, measure_options(args, settings, record=record))
     verdict = compare(results["baseline"], results["candidate"], GateOptions.from_settings(settings))
     return emit_verdict(verdict, args, baseline=results["baseline"], candidate=results["candidate"])
 

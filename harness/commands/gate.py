@@ -92,22 +92,15 @@ def _check_configured_bounds(bounds: Any) -> None:
 
 def _run_candidate(args: argparse.Namespace, settings: Any, baseline_backend: Any) -> Any:
     """Run the selected experiments; the baseline's backend unless ``--backend`` says otherwise."""
-    from harness.capture import resolve_backend
-    from harness.commands._common import discover_suite, run_journaled
+    from harness.commands._common import discover_suite, measure_options
     from harness.commands.run import DEFAULT_OUT
-    from harness.gate import check_measurable
-    from harness.results import experiment_infos
+    from harness.measure import measure
     from harness.run import Side
 
     wanted = args.backend or (baseline_backend if isinstance(baseline_backend, str) else settings.backend)
-    backend = resolve_backend(wanted)
-    suite = discover_suite(settings)
-    experiments = suite.select(args.patterns)
-    check_measurable(experiment_infos(experiments), backend)
+    experiments = discover_suite(settings).select(args.patterns)
     side = Side("", settings.project_root, settings.workloads, tuple(experiments))
     out = settings.project_root / DEFAULT_OUT
-    results = run_journaled(args, settings, side, backend, out)
-    sys.stderr.write(f"results: {out} ({len(results.trials)} trials, backend {backend})\n")
-    if results.interrupted:
-        raise KeyboardInterrupt
+    results = measure([side], settings, measure_options(args, settings, record=out, backend=wanted))[side.name]
+    sys.stderr.write(f"results: {out} ({len(results.trials)} trials, backend {results.settings['backend']})\n")
     return results
