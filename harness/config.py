@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessError
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class Settings:
     #: What fails a gate besides failed trials: "regressions" and/or "bounds".
     gate: tuple[str, ...] = ("regressions", "bounds")
     setup: str | None = None
+    #: ``[tool.harness.pytest] limits``: the limits of every test the pytest plugin measures.
+    pytest_limits: dict[str, str | int | float] = field(default_factory=dict)
 
     def override(self, **changes: Any) -> Settings:
         """A copy with the flags that were given (``None`` means not given)."""
@@ -38,7 +40,9 @@ class Settings:
         return validate(replace(self, **given))
 
 
-_KEYS = {f.name for f in fields(Settings)} - {"project_root"}
+_KEYS = {f.name for f in fields(Settings)} - {"project_root", "pytest_limits"}
+#: The keys of the ``[tool.harness.pytest]`` sub-table.
+_PYTEST_KEYS = ("limits",)
 _ALIASES = {"timeout": "timeout_s", "tolerance": "tolerance_pct"}
 
 
@@ -63,6 +67,8 @@ def load_settings(start: Path | None = None) -> Settings:
             raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from None
         table = dict(data.get("tool", {}).get("harness", {}))
     values: dict[str, Any] = {}
+    if "pytest" in table:
+        values["pytest_limits"] = _pytest_limits(table.pop("pytest"), pyproject)
     for key, value in table.items():
         name = _ALIASES.get(key, key)
         if name not in _KEYS:
@@ -78,6 +84,34 @@ def load_settings(start: Path | None = None) -> Settings:
     except TypeError as exc:
         raise ConfigError(f"{pyproject}: {exc}") from None
     return validate(settings)
+
+
+def _pytest_limits(table: Any, pyproject: Path) -> dict[str, str | int | float]:
+    """The ``limits`` of ``[tool.harness.pytest]``, each a known metric with a number or a size."""
+    from harness.metrics import METRICS
+    from harness.spec import Bound
+
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: [tool.harness].pytest must be a table, e.g. [tool.harness.pytest]")
+    unknown = sorted(set(table) - set(_PYTEST_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{pyproject}: unknown setting [tool.harness.pytest].{unknown[0]}; known: {', '.join(_PYTEST_KEYS)}"
+        )
+    limits = table.get("limits", {})
+    if not isinstance(limits, dict):
+        raise ConfigError(f'{pyproject}: [tool.harness.pytest] limits must be a table, e.g. {{alloc_bytes = "1 MiB"}}')
+    for key, limit in limits.items():
+        try:
+            metric = Bound.parse(key, limit).metric
+        except (HarnessError, ValueError, TypeError) as exc:
+            raise ConfigError(f"{pyproject}: [tool.harness.pytest] limits.{key}: {exc}") from None
+        if metric not in METRICS:
+            raise ConfigError(
+                f"{pyproject}: [tool.harness.pytest] limits.{key}: unknown metric {metric!r}; "
+                f"known: {', '.join(sorted(METRICS))}"
+            )
+    return dict(limits)
 
 
 def validate(settings: Settings) -> Settings:
