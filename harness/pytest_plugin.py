@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -133,6 +133,8 @@ class _Session:
 _SESSION = pytest.StashKey[_Session]()
 #: On a measured test: what its children made of it (set in its setup).
 _MEASUREMENT = pytest.StashKey["Measurement"]()
+#: On a measured test whose children passed: its results and deltas (set in its call).
+_MEASURED = pytest.StashKey["MeasuredTest"]()
 
 
 def _session(config: pytest.Config) -> _Session:
@@ -157,7 +159,7 @@ class _FromChild(Exception):
     """The test failed in its child; the report shows the child's own account (see makereport)."""
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     pytest.fail(message, pytrace=False)
 
 
@@ -276,9 +278,6 @@ def _judge(item: pytest.Function, measurement: Measurement) -> str | None:
         if regressed:
             return regression_message(item.nodeid, baseline, regressed)
     return None
-
-
-_MEASURED = pytest.StashKey["MeasuredTest"]()
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)

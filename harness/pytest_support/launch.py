@@ -66,7 +66,9 @@ def child_command(item: pytest.Item, spec_path: Path, basetemp: Path) -> list[st
         command += ["-c", str(config.inipath)]
     for name in _BLOCKED:
         command += ["-p", f"no:{name}"]
-    command += ["-p", "harness.pytest_support.child", "--harness-child", str(spec_path)]
+    # One token: pytest looks for the ini file before it knows this option, and would take a
+    # separate value for a path to test, and look for the ini file above it.
+    command += ["-p", "harness.pytest_support.child", f"--harness-child={spec_path}"]
     command += ["--basetemp", str(basetemp), "-q", "--no-header", f"--tb={config.option.tbstyle}"]
     command += ["-v"] * max(config.option.verbose, 0)
     if config.option.showlocals:
@@ -126,6 +128,13 @@ def run_child(item: pytest.Item, spec: ChildSpec, workdir: Path, timeout_s: floa
     return data
 
 
+def _report(config: pytest.Config, data: dict[str, Any]) -> pytest.TestReport:
+    report: pytest.TestReport = config.hook.pytest_report_from_serializable(config=config, data=data)
+    if isinstance(report.longrepr, list):
+        report.longrepr = tuple(report.longrepr)  # a skip's (path, line, reason), a list once in JSON
+    return report
+
+
 def measure(item: pytest.Item, settings: Settings, backend: str, seeds: list[tuple[int, int]]) -> Measurement:
     """Measure ``item`` once per (replicate, seed), each in a fresh child; stop at the first that does not pass."""
     config = item.config
@@ -143,10 +152,7 @@ def measure(item: pytest.Item, settings: Settings, backend: str, seeds: list[tup
             return Measurement(
                 tuple(trials), error=f"the measuring interpreter did not collect {item.nodeid}:\n{errors}"
             )
-        reports = {
-            data["when"]: config.hook.pytest_report_from_serializable(config=config, data=data)
-            for data in outcome["reports"]
-        }
+        reports = {data["when"]: _report(config, data) for data in outcome["reports"]}
         for measured in outcome["replicates"]:
             phases = measured["phases"]
             if phases is not None:
