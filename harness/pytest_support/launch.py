@@ -52,10 +52,6 @@ class Measurement:
     def report(self, when: str) -> pytest.TestReport | None:
         return self.reports.get(when)
 
-    @property
-    def passed(self) -> bool:
-        return self.error is None and all(r.passed for r in self.reports.values())
-
 
 def child_command(item: pytest.Item, spec_path: Path, basetemp: Path) -> list[str]:
     """``python -m pytest NODEID ...``: the same project and ini as ``item``'s session, lean."""
