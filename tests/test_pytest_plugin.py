@@ -243,7 +243,18 @@ def test_parametrized(kind, registry):
 
 @pytest.mark.harness
 def test_assertion(keys):
+    print("printed in the child")
     assert len(keys) == 3
+
+
+@pytest.fixture
+def database():
+    raise RuntimeError("no database here")
+
+
+@pytest.mark.harness
+def test_broken_fixture(database):
+    pass
 
 
 @pytest.mark.harness
@@ -261,7 +272,7 @@ def test_xfailed(keys):
 def test_a_project_s_fixtures_classes_parameters_and_relative_imports_are_measured(pytester: pytest.Pytester) -> None:
     _project(pytester, {"test_features": FEATURES})
     result = pytester.runpytest_subprocess(*ONCE, "-rsx", "--harness-save", "run")
-    result.assert_outcomes(passed=4, failed=2, skipped=1, xfailed=1)
+    result.assert_outcomes(passed=4, failed=2, errors=1, skipped=1, xfailed=1)
     # A skip and an xfail in the child are this session's, with their reasons and places.
     result.stdout.fnmatch_lines(
         ["SKIPPED [[]1[]] tests/test_features.py:*: not on this platform", "XFAIL *test_xfailed - known to fail"]
@@ -291,7 +302,11 @@ def test_a_project_s_fixtures_classes_parameters_and_relative_imports_are_measur
     assert pair["alloc_bytes"] - cell["alloc_bytes"] == 100 * 8  # one more slot per object
     # A failing assertion reads as pytest's own, rewritten, in the test's own file.
     assert "assert 1000 == 3" in out and "where 1000 = len([0, 1, 2, 3, 4, 5, ...])" in out
-    result.stdout.fnmatch_lines(["tests/test_features.py:*: AssertionError"])
+    result.stdout.fnmatch_lines(
+        ["tests/test_features.py:*: AssertionError", "*- Captured stdout call -*", "printed in the child"]
+    )
+    # An error in a fixture is an error at setup, with the child's traceback.
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_broken_fixture*", "E * RuntimeError: no database here"])
     # The summary table lists every measured test that passed in its child.
     table = out[out.index("harness: measured tests") :]
     for nodeid in ("test_with_fixtures", "TestInAClass::test_method", "test_parametrized[pair]"):
