@@ -35,13 +35,14 @@ class Settings:
     setup: str | None = None
     #: How much the cache of built commits may hold, e.g. ``"2 GiB"`` (see harness.buildcache).
     build_cache: str | int = "2 GiB"
+    #: Memory a trial may use ("2 GiB", or "none"); default: a share of the machine's memory per job.
+    memory_limit: str | int | None = None
+    #: ``[tool.harness.pytest] limits``: the limits of every test the pytest plugin measures.
+    pytest_limits: dict[str, str | int | float] = field(default_factory=dict)
 
     @property
     def build_cache_bytes(self) -> int:
         return int(parse_quantity(self.build_cache))
-
-    #: Memory a trial may use ("2 GiB", or "none"); default: a share of the machine's memory per job.
-    memory_limit: str | int | None = None
 
     def override(self, **changes: Any) -> Settings:
         """A copy with the flags that were given (``None`` means not given)."""
@@ -55,7 +56,9 @@ MEMORY_SHARE = 0.5
 MIN_MEMORY_LIMIT = 64 * 1024**2
 _NO_LIMIT = ("none", "off", "unlimited")
 
-_KEYS = {f.name for f in fields(Settings)} - {"project_root"}
+_KEYS = {f.name for f in fields(Settings)} - {"project_root", "pytest_limits"}
+#: The keys of the ``[tool.harness.pytest]`` sub-table.
+_PYTEST_KEYS = ("limits",)
 _ALIASES = {"timeout": "timeout_s", "tolerance": "tolerance_pct"}
 
 
@@ -84,6 +87,8 @@ def load_settings(start: Path | None = None) -> Settings:
             raise ConfigError(f"{pyproject}: [tool.harness] must be a table")
         table = dict(harness_table)
     values: dict[str, Any] = {}
+    if "pytest" in table:
+        values["pytest_limits"] = _pytest_limits(table.pop("pytest"), pyproject)
     for key, value in table.items():
         name = _ALIASES.get(key, key)
         if name not in _KEYS:
@@ -121,6 +126,34 @@ def _check_types(settings: Settings) -> None:
         raise ConfigError("bounds must be a table of {experiment pattern: {phase.metric: limit}}")
     if settings.setup is not None and not isinstance(settings.setup, str):
         raise ConfigError(f"setup must be a command (a string), not {settings.setup!r}")
+
+
+def _pytest_limits(table: Any, pyproject: Path) -> dict[str, str | int | float]:
+    """The ``limits`` of ``[tool.harness.pytest]``, each a known metric with a number or a size."""
+    from harness.metrics import METRICS
+    from harness.spec import Bound
+
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: [tool.harness].pytest must be a table, e.g. [tool.harness.pytest]")
+    unknown = sorted(set(table) - set(_PYTEST_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{pyproject}: unknown setting [tool.harness.pytest].{unknown[0]}; known: {', '.join(_PYTEST_KEYS)}"
+        )
+    limits = table.get("limits", {})
+    if not isinstance(limits, dict):
+        raise ConfigError(f'{pyproject}: [tool.harness.pytest] limits must be a table, e.g. {{alloc_bytes = "1 MiB"}}')
+    for key, limit in limits.items():
+        try:
+            metric = Bound.parse(key, limit).metric
+        except (HarnessError, ValueError, TypeError) as exc:
+            raise ConfigError(f"{pyproject}: [tool.harness.pytest] limits.{key}: {exc}") from None
+        if metric not in METRICS:
+            raise ConfigError(
+                f"{pyproject}: [tool.harness.pytest] limits.{key}: unknown metric {metric!r}; "
+                f"known: {', '.join(sorted(METRICS))}"
+            )
+    return dict(limits)
 
 
 def validate(settings: Settings) -> Settings:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, HarnessError, MetricNotMeasured
 from harness.metrics import METRICS, metric
-from harness.results import ExperimentInfo, Results, TrialResult
+from harness.results import ExperimentInfo, PhaseResult, Results, TrialResult
 from harness.selection import check_patterns, matches, matches_any
 from harness.spec import Bound, Goal
 from harness.stats import coefficient_of_variation, estimate_delta
@@ -368,14 +368,21 @@ def experiment_bounds(info: ExperimentInfo, configured: Mapping[str, Mapping[str
     return list(bounds.values())
 
 
-def _bound_value(trial: TrialResult, bound: Bound) -> float | None:
-    """The trial's figure for a bound: its phase's, the highest over phases when none is named."""
+def bound_figures(trial: TrialResult, bound: Bound) -> list[tuple[PhaseResult | None, float]]:
+    """The figures of ``trial`` a bound limits: its phase's, or every phase's when it names
+    none (the trial's own for ``rss_peak_bytes``, with no phase). Phases without the figure
+    are left out. The one rule for what a bound applies to, for the gate and the pytest plugin.
+    """
     if bound.metric == "rss_peak_bytes":
-        return None if trial.rss_peak_bytes is None else float(trial.rss_peak_bytes)
+        return [] if trial.rss_peak_bytes is None else [(None, float(trial.rss_peak_bytes))]
     phases = [trial.phase(bound.phase)] if bound.phase else list(trial.phases)
-    values = [p.metrics.get(bound.metric) for p in phases if p is not None]
-    present = [float(v) for v in values if v is not None]
-    return max(present) if present else None
+    return [(p, float(v)) for p in phases if p is not None and (v := p.metrics.get(bound.metric)) is not None]
+
+
+def _bound_value(trial: TrialResult, bound: Bound) -> float | None:
+    """The trial's figure for a bound: the highest of :func:`bound_figures`."""
+    figures = [value for _, value in bound_figures(trial, bound)]
+    return max(figures) if figures else None
 
 
 def _bound_checks(info: ExperimentInfo, trials: Sequence[TrialResult], opts: GateOptions) -> list[BoundCheck]:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.capture import Capture, make_capture
+from harness.capture import Capture, PhaseCapture, make_capture
 from harness.metrics import with_per_op
 
 EXIT_WORKLOAD_FAILED = 3
@@ -144,31 +144,25 @@ def _load_workload(spec: TrialSpec) -> tuple[Callable[..., Any], Callable[..., A
     raise LookupError(f"family {spec.family!r} not found in {spec.module}")
 
 
-def run_trial(spec: TrialSpec, workdir: str) -> dict[str, Any]:
-    """Run one trial here and return its outcome as plain data."""
-    random.seed(spec.seed)
-    started = time.perf_counter()
-    try:
-        function, factory = _load_workload(spec)
-        capture = make_capture(spec.backend, spec.top_sites, workdir)
-        trial = Trial(capture, spec.seed, spec.replicate, dict(spec.params))
-        gc.collect()
-        capture.start_trial()
-        # Empty phases, through the same code path as the workload's: the first pays one-off
-        # initialisation, the last is the steady cost of a window, subtracted from every phase.
-        for index in range(CALIBRATION_WINDOWS):
-            with trial.phase(f"calibration-{index}"):
-                pass
-        del trial._phases[:]
-        function(trial, factory, **spec.params)
-        del trial._kept[:]
-        captured = capture.finish()
-    except MemoryError as exc:
-        # What the unwinding freed lets this report be written.
-        reason = memory_limit_reason(spec.memory_limit) if spec.memory_limit else _describe(exc)
-        return {"status": "failed", "error": reason, "wall_s": time.perf_counter() - started}
-    except Exception as exc:  # noqa: BLE001 - a failing workload is a result, not a crash
-        return {"status": "failed", "error": _describe(exc), "wall_s": time.perf_counter() - started}
+def calibrate(trial: Trial) -> None:
+    """Measure empty windows and forget them, before the first window of the workload.
+
+    They go through the same code path as the workload's phases: the first pays one-off
+    initialisation, the last is the steady cost of a window, which :func:`measured_phases`
+    subtracts from every phase.
+    """
+    for index in range(CALIBRATION_WINDOWS):
+        with trial.phase(f"calibration-{index}"):
+            pass
+    del trial._phases[:]
+
+
+def measured_phases(trial: Trial, captured: list[PhaseCapture]) -> list[dict[str, Any]]:
+    """The phases of ``trial`` as plain data, from what its backend captured (calibration first).
+
+    The last calibration window's cost is subtracted from every window, windows of one name
+    add up into one phase, and the harness's own call sites are left out.
+    """
     overhead = captured[CALIBRATION_WINDOWS - 1].metrics
     phases: dict[str, dict[str, Any]] = {}
     for record, profile in zip(trial._phases, captured[CALIBRATION_WINDOWS:], strict=True):
@@ -184,9 +178,32 @@ def run_trial(spec: TrialSpec, workdir: str) -> dict[str, Any]:
             known["sites"] = _add_sites(known["sites"], sites)
     for phase in phases.values():
         phase["metrics"] = with_per_op(phase["metrics"])
+    return list(phases.values())
+
+
+def run_trial(spec: TrialSpec, workdir: str) -> dict[str, Any]:
+    """Run one trial here and return its outcome as plain data."""
+    random.seed(spec.seed)
+    started = time.perf_counter()
+    try:
+        function, factory = _load_workload(spec)
+        capture = make_capture(spec.backend, spec.top_sites, workdir)
+        trial = Trial(capture, spec.seed, spec.replicate, dict(spec.params))
+        gc.collect()
+        capture.start_trial()
+        calibrate(trial)
+        function(trial, factory, **spec.params)
+        del trial._kept[:]
+        captured = capture.finish()
+    except MemoryError as exc:
+        # What the unwinding freed lets this report be written.
+        reason = memory_limit_reason(spec.memory_limit) if spec.memory_limit else _describe(exc)
+        return {"status": "failed", "error": reason, "wall_s": time.perf_counter() - started}
+    except Exception as exc:  # noqa: BLE001 - a failing workload is a result, not a crash
+        return {"status": "failed", "error": _describe(exc), "wall_s": time.perf_counter() - started}
     return {
         "status": "ok",
-        "phases": list(phases.values()),
+        "phases": measured_phases(trial, captured),
         "rss_peak_bytes": _rss_peak_bytes(),
         "wall_s": time.perf_counter() - started,
     }

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+from typing import Any
 
 import pytest
 
 pytest_plugins = ["pytester"]
+
+LEAN = ("-p", "no:cacheprovider")
+ONCE = (*LEAN, "--harness-replicates", "1")
 
 # Exactly K allocations per operation: a loop with no calls but K object creations (a call
 # would add the interpreter's own transient frame objects to the count).
@@ -94,6 +99,10 @@ def test_baseline_passes_on_the_same_code_and_fails_on_a_regression(pytester: py
     delta = re.search(r"make\.alloc_bytes_per_op: \S+ \S+ -> \S+ \S+ \(\+(\d+\.\d)%", out)
     assert delta is not None, out
     assert float(delta.group(1)) > 20  # 8-item lists (120 B) instead of 1-item ones (64 B)
+    # The summary table shows the change against the baseline, with its interval.
+    table = out[out.index("harness: measured tests") :]
+    assert "change vs 'main'" in table
+    assert re.search(r"test_grow\.py::test_build\s+make\s+2 .* alloc_bytes_per_op \+\d+\.\d% \[\+", table), table
 
 
 def test_a_missing_baseline_is_one_clear_failure(pytester: pytest.Pytester) -> None:
@@ -101,5 +110,316 @@ def test_a_missing_baseline_is_one_clear_failure(pytester: pytest.Pytester) -> N
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--harness-baseline", "nope", "--harness-replicates", "1"
     )
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*no pytest baseline 'nope'*make one with --harness-save nope*"])
+
+
+# A project as projects are laid out: a package under src/ (importable through the ini's
+# pythonpath), fixtures in conftest.py, tests in a package of their own with a helper module.
+PYPROJECT = """
+[tool.pytest.ini_options]
+pythonpath = ["src"]
+{harness}
+"""
+
+CELLS = """
+class Cell:
+    __slots__ = ("value",)
+
+
+class Pair:
+    __slots__ = ("left", "right")
+"""
+
+CONFTEST = """
+import pytest
+
+from cells import Cell
+
+
+@pytest.fixture(scope="session")
+def registry():
+    return {"made": 0}
+
+
+@pytest.fixture
+def keys():
+    return list(range(1000))
+
+
+@pytest.fixture
+def small():
+    return [Cell() for _ in range(10)]
+
+
+@pytest.fixture
+def big():
+    return [Cell() for _ in range(50_000)]
+"""
+
+# Loops with no calls, so that each makes exactly one object per key (a call would add the
+# frame object memray's profile hook makes CPython create).
+HELPERS = """
+import itertools
+
+from cells import Cell
+
+
+def make_cells(trial, n):
+    with trial.phase("make"):
+        for _ in itertools.repeat(None, n):
+            cell = Cell()
+        trial.ops(n)
+"""
+
+
+def _project(pytester: pytest.Pytester, tests: dict[str, str], harness: str = "") -> None:
+    pytester.makefile(".toml", pyproject=PYPROJECT.format(harness=harness))
+    pytester.mkdir("src")
+    pytester.mkpydir("src/cells").joinpath("__init__.py").write_text(CELLS)
+    package = pytester.mkpydir("tests")
+    package.joinpath("conftest.py").write_text(CONFTEST)
+    package.joinpath("helpers.py").write_text(HELPERS)
+    for name, text in tests.items():
+        package.joinpath(f"{name}.py").write_text(text)
+
+
+def _saved(pytester: pytest.Pytester, name: str) -> dict[str, dict[str, Any]]:
+    """The phases of each test in the baseline ``name``, by node id: {nodeid: {phase: metrics}}."""
+    data = json.loads(pytester.path.joinpath("baselines", "pytest", f"{name}.json").read_text())
+    out: dict[str, dict[str, Any]] = {}
+    for trial in data["trials"]:
+        out[trial["experiment"]] = {p["name"]: p["metrics"] for p in trial["phases"]}
+    return out
+
+
+EXACT = ("alloc_bytes", "alloc_count", "kept_bytes", "kept_count", "ops")
+
+
+def _exact(saved: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The figures memray measures itself, which repeat exactly: {nodeid: {phase: figures}}."""
+    return {test: {p: {k: m[k] for k in EXACT} for p, m in phases.items()} for test, phases in saved.items()}
+
+
+def _assert_nets_close(one: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]) -> None:
+    """net and peak come from tracemalloc, which under memray also sees a few objects of memray's
+    own bookkeeping, more or fewer from run to run."""
+    assert one.keys() == other.keys()
+    for test in one:
+        for phase, figures in one[test].items():
+            assert abs(figures["net_count"] - other[test][phase]["net_count"]) <= 4, (test, phase)
+            assert abs(figures["peak_bytes"] - other[test][phase]["peak_bytes"]) <= 2048, (test, phase)
+
+
+FEATURES = """
+import pytest
+
+from cells import Cell, Pair
+
+from .helpers import make_cells
+
+
+@pytest.mark.harness_limits(alloc_count_per_op=1.01)
+def test_with_fixtures(harness_trial, keys, registry):
+    registry["made"] += len(keys)
+    make_cells(harness_trial, len(keys))
+
+
+@pytest.mark.harness_limits({"make.alloc_count_per_op": 0.5})
+def test_over_its_limit(harness_trial, keys):
+    make_cells(harness_trial, len(keys))
+
+
+class TestInAClass:
+    def test_method(self, harness_trial, keys):
+        make_cells(harness_trial, 2 * len(keys))
+
+
+@pytest.mark.harness(ops=100)
+@pytest.mark.parametrize("kind", [Cell, Pair], ids=["cell", "pair"])
+def test_parametrized(kind, registry):
+    made = [kind() for _ in range(100)]
+
+
+@pytest.mark.harness
+def test_assertion(keys):
+    print("printed in the child")
+    assert len(keys) == 3
+
+
+@pytest.fixture
+def database():
+    raise RuntimeError("no database here")
+
+
+@pytest.mark.harness
+def test_broken_fixture(database):
+    pass
+
+
+@pytest.mark.harness
+def test_skipped(keys):
+    pytest.skip("not on this platform")
+
+
+@pytest.mark.harness
+@pytest.mark.xfail(reason="known to fail")
+def test_xfailed(keys):
+    assert not keys
+"""
+
+
+def test_a_project_s_fixtures_classes_parameters_and_relative_imports_are_measured(pytester: pytest.Pytester) -> None:
+    _project(pytester, {"test_features": FEATURES})
+    result = pytester.runpytest_subprocess(*ONCE, "-rsx", "--harness-save", "run")
+    result.assert_outcomes(passed=4, failed=2, errors=1, skipped=1, xfailed=1)
+    # A skip and an xfail in the child are this session's, with their reasons and places.
+    result.stdout.fnmatch_lines(
+        ["SKIPPED [[]1[]] tests/test_features.py:*: not on this platform", "XFAIL *test_xfailed - known to fail"]
+    )
+    out = result.stdout.str()
+    saved = _saved(pytester, "run")
+    # A function-scoped and a session-scoped fixture from conftest: 1000 cells, one per op
+    # (and the loop's few own objects).
+    fixtures = saved["tests/test_features.py::test_with_fixtures"]["make"]
+    assert fixtures["ops"] == 1000 and 1000 <= fixtures["alloc_count"] < 1010, fixtures
+    # Over its limit: the figure, the limit and the line that made the objects.
+    assert "harness limit exceeded in tests/test_features.py::test_over_its_limit" in out
+    assert re.search(r"make\.alloc_count_per_op = 1\.00\d > limit 0\.5 \(replicate 0, seed 1\)", out), out
+    site = re.search(
+        r"top call sites of phase make by alloc_count:\n\s+(\S+)\s+make_cells \(tests/helpers\.py:(\d+)\)", out
+    )
+    assert site is not None, out
+    assert site.group(1) == "1k" and HELPERS.splitlines()[int(site.group(2)) - 1].strip() == "cell = Cell()"
+    # A method of a test class, through a relative import.
+    method = saved["tests/test_features.py::TestInAClass::test_method"]["make"]
+    assert 2000 <= method["alloc_count"] < 2010, method
+    # Parametrized with classes (not data), each measured whole under its id.
+    cell = saved["tests/test_features.py::test_parametrized[cell]"]["test"]
+    pair = saved["tests/test_features.py::test_parametrized[pair]"]["test"]
+    assert cell["ops"] == pair["ops"] == 100
+    assert cell["alloc_count"] == pair["alloc_count"]
+    assert pair["alloc_bytes"] - cell["alloc_bytes"] == 100 * 8  # one more slot per object
+    # A failing assertion reads as pytest's own, rewritten, in the test's own file.
+    assert "assert 1000 == 3" in out and "where 1000 = len([0, 1, 2, 3, 4, 5, ...])" in out
+    result.stdout.fnmatch_lines(
+        ["tests/test_features.py:*: AssertionError", "*- Captured stdout call -*", "printed in the child"]
+    )
+    # An error in a fixture is an error at setup, with the child's traceback.
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_broken_fixture*", "E * RuntimeError: no database here"])
+    # The summary table lists every measured test that passed in its child.
+    table = out[out.index("harness: measured tests") :]
+    for nodeid in ("test_with_fixtures", "TestInAClass::test_method", "test_parametrized[pair]"):
+        assert f"tests/test_features.py::{nodeid}" in table
+
+
+REPEATED = """
+import pytest
+
+from cells import Pair
+
+from .helpers import make_cells
+
+
+class TestCells:
+    def test_make(self, harness_trial, keys):
+        make_cells(harness_trial, len(keys))
+
+
+@pytest.mark.harness(ops=100)
+@pytest.mark.parametrize("kind", [Pair], ids=["pair"])
+def test_build(kind, keys):
+    made = {key: kind() for key in keys[:100]}
+"""
+
+HAS_XDIST = importlib.util.find_spec("xdist") is not None
+
+
+def test_figures_repeat_exactly_across_sessions_and_under_xdist(pytester: pytest.Pytester) -> None:
+    _project(pytester, {"test_repeated": REPEATED})
+    args = ONCE
+    pytester.runpytest_subprocess(*args, "--harness-save", "first").assert_outcomes(passed=2)
+    pytester.runpytest_subprocess(*args, "--harness-save", "second").assert_outcomes(passed=2)
+    first, second = _saved(pytester, "first"), _saved(pytester, "second")
+    assert len(first) == 2
+    assert _exact(first) == _exact(second)
+    _assert_nets_close(first, second)
+    if not HAS_XDIST:
+        pytest.skip("pytest-xdist is not installed")
+    distributed = pytester.runpytest_subprocess(*args, "-p", "xdist", "-n", "2", "--harness-save", "distributed")
+    distributed.assert_outcomes(passed=2)
+    # The workers' tests reach the controller: its table lists them, and it alone saves them.
+    assert "tests/test_repeated.py::TestCells::test_make" in distributed.stdout.str()
+    spread = _saved(pytester, "distributed")
+    assert _exact(spread) == _exact(first)
+    _assert_nets_close(spread, first)
+
+
+SETUP_HEAVY = """
+from .helpers import make_cells
+
+
+def test_after_a_big_fixture(harness_trial, big):
+    make_cells(harness_trial, 1000)
+
+
+def test_after_a_small_fixture(harness_trial, small):
+    make_cells(harness_trial, 1000)
+"""
+
+
+def test_fixture_setup_is_never_in_a_phase(pytester: pytest.Pytester) -> None:
+    _project(pytester, {"test_setup_heavy": SETUP_HEAVY})
+    pytester.runpytest_subprocess(*ONCE, "--harness-save", "run").assert_outcomes(passed=2)
+    saved = _saved(pytester, "run")
+    after_big = saved["tests/test_setup_heavy.py::test_after_a_big_fixture"]
+    after_small = saved["tests/test_setup_heavy.py::test_after_a_small_fixture"]
+    # 50k cells made by a fixture change nothing in the phase: its own 1000 cells, exactly.
+    exact = _exact({"big": after_big, "small": after_small})
+    assert exact["big"] == exact["small"]
+    assert 1000 <= after_big["make"]["alloc_count"] < 1010
+    _assert_nets_close({"test": after_big}, {"test": after_small})
+    assert abs(after_big["make"]["net_bytes"]) < 2048  # not the fixture's 50k cells (2.3 MiB)
+
+
+DEFAULT_LIMITED = """
+import pytest
+
+from .helpers import make_cells
+
+
+def test_default_limit(harness_trial, keys):
+    make_cells(harness_trial, len(keys))
+
+
+@pytest.mark.harness_limits(alloc_count_per_op=1.5)
+def test_own_limit(harness_trial, keys):
+    make_cells(harness_trial, len(keys))
+
+
+def test_not_measured(keys):
+    assert keys
+"""
+
+
+def test_the_pyproject_default_limit_applies_to_every_measured_test_and_a_marker_overrides_it(
+    pytester: pytest.Pytester,
+) -> None:
+    _project(
+        pytester,
+        {"test_default_limited": DEFAULT_LIMITED},
+        harness='[tool.harness.pytest]\nlimits = {alloc_count_per_op = 0.5, net_bytes = "1 MiB"}',
+    )
+    result = pytester.runpytest_subprocess(*LEAN)
+    result.assert_outcomes(passed=2, failed=1)
+    out = result.stdout.str()
+    assert "harness limit exceeded in tests/test_default_limited.py::test_default_limit" in out
+    assert re.search(r"make\.alloc_count_per_op = 1\.00\d > limit 0\.5", out), out
+    assert "test_own_limit" not in out.split("short test summary")[1]
+
+
+def test_an_unknown_pytest_setting_is_one_clear_failure(pytester: pytest.Pytester) -> None:
+    _project(pytester, {"test_default_limited": DEFAULT_LIMITED}, harness="[tool.harness.pytest]\nlimit = 3")
+    result = pytester.runpytest_subprocess(*LEAN)
+    result.assert_outcomes(errors=2, passed=1)  # the test that is not measured runs as usual
+    result.stdout.fnmatch_lines(["*unknown setting [[]tool.harness.pytest[]].limit; known: limits*"])
