@@ -16,13 +16,13 @@ import resource
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from harness.capture import Capture, make_capture
+from harness.capture import Capture, Site, make_capture
 from harness.metrics import with_per_op
 
 EXIT_WORKLOAD_FAILED = 3
@@ -71,9 +71,15 @@ class Trial:
         self._kept: list[Any] = []
         self._phases: list[dict[str, Any]] = []
         self._current: dict[str, Any] | None = None
+        self._started = 0.0
+        # The with statement binds __enter__ to a new method object and frees it once the
+        # window is open: a free of older memory inside every window, at the caller's line.
+        # staticmethod hands back these two bound methods, made once, so entering and leaving
+        # a window allocates and frees nothing of the harness's but the two clock readings.
+        window = type("PhaseWindow", (), {"__enter__": staticmethod(self._open), "__exit__": staticmethod(self._close)})
+        self._window = cast(AbstractContextManager[None], window())
 
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
+    def phase(self, name: str) -> AbstractContextManager[None]:
         """Measure the block as the phase ``name``: a full collection at each boundary.
 
         A name may be measured several times (a periodic flush, a tick): its windows add up
@@ -82,18 +88,21 @@ class Trial:
         if self._current is not None:
             raise RuntimeError(f"phase {name!r} opened inside phase {self._current['name']!r}; phases do not nest")
         # Everything the window needs is allocated before it opens.
-        record: dict[str, Any] = {"name": name, "ops": 0, "counters": {}, "wall_s": 0.0}
-        self._current = record
+        self._current = {"name": name, "ops": 0, "counters": {}, "wall_s": 0.0}
+        return self._window
+
+    def _open(self) -> None:
         self._capture.begin_phase()
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            finished = time.perf_counter()
-            self._capture.end_phase()
-            record["wall_s"] = finished - started
-            self._phases.append(record)
-            self._current = None
+        self._started = time.perf_counter()
+
+    def _close(self, exc_type: object, exc: object, tb: object) -> None:
+        finished = time.perf_counter()
+        self._capture.end_phase()
+        record = self._current
+        assert record is not None, "a window closed that was not opened"
+        record["wall_s"] = finished - self._started
+        self._phases.append(record)
+        self._current = None
 
     def ops(self, n: int) -> None:
         """Declare that the current phase performed ``n`` operations (for the per-op figures)."""
@@ -159,13 +168,20 @@ def run_trial(spec: TrialSpec, workdir: str) -> dict[str, Any]:
         captured = capture.finish()
     except Exception as exc:  # noqa: BLE001 - a failing workload is a result, not a crash
         return {"status": "failed", "error": _describe(exc), "wall_s": time.perf_counter() - started}
-    overhead = captured[CALIBRATION_WINDOWS - 1].metrics
+    calibration = captured[CALIBRATION_WINDOWS - 1]
+    overhead = calibration.metrics
     phases: dict[str, dict[str, Any]] = {}
     for record, profile in zip(trial._phases, captured[CALIBRATION_WINDOWS:], strict=True):
         own = {k: v - overhead.get(k, 0) for k, v in profile.metrics.items()}
-        own["peak_bytes"] = max(own.get("peak_bytes", 0), 0)
+        if "peak_bytes" in own:
+            own["peak_bytes"] = max(own["peak_bytes"], 0)
         measured = {**own, **record["counters"], "ops": record["ops"], "wall_s": record["wall_s"]}
-        sites = [s.to_json() for s in profile.sites if not s.file.startswith(_HARNESS_DIR)]
+        if capture.complete_sites:
+            # Every site is there: the window's own cost comes off site by site, as it comes
+            # off the totals, so that the sites still add up to them.
+            sites = _without_overhead(profile.sites, calibration.sites)
+        else:
+            sites = [s.to_json() for s in profile.sites if not s.file.startswith(_HARNESS_DIR)]
         known = phases.get(record["name"])
         if known is None:
             phases[record["name"]] = {"name": record["name"], "metrics": measured, "sites": sites}
@@ -189,14 +205,34 @@ def _add_windows(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any
     return total
 
 
+def _site_key(site: Site | dict[str, Any]) -> tuple[str, int, tuple[str, ...]]:
+    if isinstance(site, Site):
+        return (site.file, site.line, site.stack)
+    return (site["file"], site["line"], tuple(site.get("stack", ())))
+
+
+def _without_overhead(sites: tuple[Site, ...], overhead: tuple[Site, ...]) -> list[dict[str, Any]]:
+    """``sites`` less the figures of the same sites in an empty window; sites left at zero go."""
+    empty = {_site_key(s): s.figures for s in overhead}
+    kept = []
+    for site in sites:
+        base = empty.get(_site_key(site), {})
+        figures = {k: v - base.get(k, 0) for k, v in site.figures.items()}
+        if any(figures.values()):
+            kept.append(Site(site.function, site.file, site.line, figures, site.stack).to_json())
+    return kept
+
+
 def _add_sites(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The sites of two windows, each site's figures added up (top sites of each window only)."""
-    merged: dict[tuple[str, int], dict[str, Any]] = {}
+    """The sites of two windows, each site's figures added up (top sites of each window only,
+    unless the backend keeps every site)."""
+    merged: dict[tuple[str, int, tuple[str, ...]], dict[str, Any]] = {}
     for site in first + second:
-        key = (site["file"], site["line"])
-        known = merged.setdefault(key, {"function": site["function"], "file": site["file"], "line": site["line"]})
+        known = merged.setdefault(
+            _site_key(site), {k: site[k] for k in ("function", "file", "line", "stack") if k in site}
+        )
         for name, value in site.items():
-            if name not in ("function", "file", "line"):
+            if name not in ("function", "file", "line", "stack"):
                 known[name] = known.get(name, 0) + value
     return list(merged.values())
 
