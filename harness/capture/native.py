@@ -24,7 +24,7 @@ from harness.capture import PhaseCapture, Site
 _HARNESS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _FIGURES = ("alloc_count", "alloc_bytes", "kept_count", "kept_bytes", "net_count", "net_bytes")
 #: Allocations made where no Python frame runs (a C thread, the interpreter's own start-up).
-NATIVE_FRAME = ("<native>", "<native>", 0)
+NATIVE_FRAME = ("<native>", 0, "<native>")
 _Row = tuple[int, int, int, int, int, int, int]
 
 
