@@ -231,9 +231,25 @@ static int site_slots_rebuild(size_t capacity) {
     return 0;
 }
 
+/* The last stack looked up and its site: a loop allocates at one site over and over. */
+static stack_t_ last_stack;
+static uint32_t last_site = NATIVE_SITE;
+
+static uint32_t site_lookup(const stack_t_ *stack);
+
 /* The id of ``stack``'s site, made if new; NATIVE_SITE when memory runs out. Lock held. */
 static uint32_t site_of(const stack_t_ *stack) {
     if (stack->depth == 0) return NATIVE_SITE;
+    if (last_site != NATIVE_SITE && stack_equal(stack, &last_stack)) return last_site;
+    uint32_t id = site_lookup(stack);
+    if (id != NATIVE_SITE) {
+        last_stack = *stack;
+        last_site = id;
+    }
+    return id;
+}
+
+static uint32_t site_lookup(const stack_t_ *stack) {
     uint64_t hash = stack_hash(stack);
     size_t i = (size_t)hash & site_slots_mask;
     while (site_slots[i] != EMPTY_SLOT) {
@@ -461,6 +477,7 @@ static PyObject *native_start(PyObject *module, PyObject *args) {
         return PyErr_NoMemory();
     }
     sites_on = with_sites;
+    last_site = NATIVE_SITE;
     in_use_count = in_use_bytes = 0;
     window_id = 0;
     window_open = 0;
