@@ -85,8 +85,16 @@ static inline size_t ptr_slot(uintptr_t ptr) {
     return (size_t)(h ^ (h >> 29)) & blocks_mask;
 }
 
+/* A zeroed table, its pages touched now: a fresh calloc of megabytes would fault its pages
+ * in one by one at the first random insert into each, inside whatever window comes next. */
+static block_t *blocks_new(size_t capacity) {
+    block_t *table = malloc(capacity * sizeof(block_t));
+    if (table != NULL) memset(table, 0, capacity * sizeof(block_t));
+    return table;
+}
+
 static int blocks_init(size_t capacity) {
-    blocks = calloc(capacity, sizeof(block_t));
+    blocks = blocks_new(capacity);
     if (blocks == NULL) return -1;
     blocks_mask = capacity - 1;
     blocks_used = 0;
@@ -104,7 +112,7 @@ static void blocks_put_nogrow(block_t block) {
 static void blocks_grow(void) {
     block_t *old = blocks;
     size_t old_capacity = blocks_mask + 1;
-    block_t *bigger = calloc(old_capacity * 2, sizeof(block_t));
+    block_t *bigger = blocks_new(old_capacity * 2);
     if (bigger == NULL) return;
     blocks = bigger;
     blocks_mask = old_capacity * 2 - 1;
@@ -472,7 +480,7 @@ static PyObject *native_start(PyObject *module, PyObject *args) {
     sites = calloc(sites_capacity, sizeof(site_t));
     site_slots = NULL;
     sites_len = 1; /* id 0: "<native>", no Python frame */
-    if (sites == NULL || site_slots_rebuild(4096) != 0 || blocks_init(1u << 20) != 0) {
+    if (sites == NULL || site_slots_rebuild(4096) != 0 || blocks_init(1u << 16) != 0) {
         release_tables();
         return PyErr_NoMemory();
     }
