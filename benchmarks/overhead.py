@@ -6,7 +6,9 @@ post-processing, as ratios to bare, side by side. The two dict churns keep a tab
 fixed live size by inserting new keys and deleting the oldest: ``reuse`` inserts keys made
 in setup (the window allocates almost nothing), ``alloc`` stores a new tuple value per
 insert. ``calls`` is a call-heavy loop: small Python functions calling each other, which
-allocate nothing untraced. ``native-totals`` is the native backend without call sites::
+allocate nothing untraced. ``bytes`` makes and drops two new 8-byte ``bytes`` per step, the
+worst case of a hook (every step allocates and frees; no free list serves it), where
+``native-totals``, the native backend without call sites, shows what the sites cost::
 
     python benchmarks/overhead.py [--ops 200000] [--repeats 5] [--backends native,none]
 """
@@ -25,7 +27,7 @@ import time
 from harness.capture import Capture, make_capture
 
 BACKENDS = ("none", "native", "native-totals", "tracemalloc", "memray")
-WORKLOADS = ("reuse", "alloc", "calls")
+WORKLOADS = ("reuse", "alloc", "calls", "bytes")
 
 
 def _inner(x: int) -> int:
@@ -63,6 +65,10 @@ def child(mode: str, workload: str, ops: int, live: int) -> dict[str, float]:
         for new, old in steps:
             table[new] = new
             del table[old]
+    elif workload == "bytes":
+        for new, old in steps:
+            new.to_bytes(8, "little")
+            old.to_bytes(8, "little")
     elif workload == "calls":
         for _ in itertools.repeat(None, ops):
             _outer(1)

@@ -320,6 +320,10 @@ static void record_alloc(const hook_t *hook, void *ptr, size_t size) {
     int in_window = __atomic_load_n(&window_open, __ATOMIC_RELAXED);
     if (in_window && sites_on && holds_gil(hook)) read_stack(&stack);
     lock();
+    if (blocks == NULL) { /* stop() ran while this thread was inside a hook */
+        unlock();
+        return;
+    }
     in_window = window_open;
     block_t block = {(uintptr_t)ptr, size, in_window ? window_id : 0, NATIVE_SITE};
     if (in_window && sites_on) block.site = site_of(&stack);
@@ -348,7 +352,7 @@ static void record_alloc(const hook_t *hook, void *ptr, size_t size) {
 /* Drop ``ptr`` from the table and the figures (lock held). 0: not tracked; 1: tracked;
  * 2: a block older than the window, whose free still needs a site (see older_freed). */
 static int forget_locked(uintptr_t ptr, block_t *block) {
-    if (!blocks_take(ptr, block)) return 0;
+    if (blocks == NULL || !blocks_take(ptr, block)) return 0;
     in_use_count--;
     in_use_bytes -= (int64_t)block->size;
     if (!window_open) return 1;
@@ -367,6 +371,7 @@ static int forget_locked(uintptr_t ptr, block_t *block) {
 
 /* Undo forget_locked when a realloc failed and the old block lives on (lock held). */
 static void unforget_locked(const block_t *block) {
+    if (blocks == NULL) return;
     blocks_put(*block);
     in_use_count++;
     in_use_bytes += (int64_t)block->size;
@@ -388,7 +393,7 @@ static void older_freed(const hook_t *hook, size_t size) {
     stack.depth = 0;
     if (holds_gil(hook)) read_stack(&stack);
     lock();
-    if (window_open) {
+    if (window_open && sites != NULL) {
         figures_t *f = &sites[site_of(&stack)].figures;
         f->older_freed_count++;
         f->older_freed_bytes += (int64_t)size;
@@ -454,19 +459,38 @@ static void hook_free(void *ctx, void *ptr) {
 
 /* ---- the module ------------------------------------------------------------------- */
 
+/* Detach the tables under the lock (a thread may still be inside a hook it entered before
+ * the allocators were restored), then let them go. */
 static void release_tables(void) {
-#if HAS_FRAMES
-    for (uint32_t id = 0; id < sites_len; id++) {
-        for (uint32_t d = 0; d < sites[id].stack.depth; d++) Py_DECREF(sites[id].stack.code[d]);
-    }
-#endif
-    free(sites);
-    free(site_slots);
-    free(blocks);
+    lock();
+    site_t *old_sites = sites;
+    uint32_t old_len = sites_len;
+    uint32_t *old_slots = site_slots;
+    block_t *old_blocks = blocks;
     sites = NULL;
     site_slots = NULL;
     blocks = NULL;
     sites_len = sites_capacity = 0;
+    window_open = 0;
+    unlock();
+#if HAS_FRAMES
+    for (uint32_t id = 0; old_sites != NULL && id < old_len; id++) {
+        for (uint32_t d = 0; d < old_sites[id].stack.depth; d++) Py_DECREF(old_sites[id].stack.code[d]);
+    }
+#else
+    (void)old_len;
+#endif
+    free(old_sites);
+    free(old_slots);
+    free(old_blocks);
+}
+
+/* A full collection, whether or not the workload disabled the collector (PyGC_Collect alone
+ * does nothing then); it makes no Python object. */
+static void collect_garbage(void) {
+    int was_enabled = PyGC_Enable();
+    PyGC_Collect();
+    if (!was_enabled) PyGC_Disable();
 }
 
 static PyObject *native_start(PyObject *module, PyObject *args) {
@@ -512,7 +536,7 @@ static PyObject *native_begin(PyObject *module, PyObject *unused) {
     if (!require_installed()) return NULL;
     /* Garbage of before the window is not the window's: a full collection (which also
      * empties the free lists) first. PyGC_Collect makes no Python object. */
-    PyGC_Collect();
+    collect_garbage();
     lock();
     window_id++;
     memset(&window, 0, sizeof(window));
@@ -529,7 +553,7 @@ static PyObject *native_begin(PyObject *module, PyObject *unused) {
 static PyObject *native_end(PyObject *module, PyObject *unused) {
     if (!require_installed()) return NULL;
     /* Inside the window: cycles the window made and dropped count as freed. */
-    PyGC_Collect();
+    collect_garbage();
     lock();
     window_open = 0;
     window.net_count = in_use_count - window.start_count;
@@ -598,7 +622,6 @@ static PyObject *native_stop(PyObject *module, PyObject *unused) {
     static const int domains[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
     for (int i = 0; i < 3; i++) PyMem_SetAllocator(domains[i], &hooks[i].previous);
     installed = 0;
-    window_open = 0;
     release_tables();
     Py_RETURN_NONE;
 }
@@ -618,6 +641,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "harness._native", "Exact allocation counts from allocator hooks.", -1, methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
