@@ -19,7 +19,7 @@ FIGURES = ("alloc_count", "alloc_bytes", "kept_count", "kept_bytes", "net_count"
 CALLS = 20_000
 
 WORKLOADS = f"""
-import itertools, threading, zlib
+import gc, itertools, threading, zlib
 import harness
 
 native = harness.family("native")
@@ -53,6 +53,20 @@ def mixed(trial, new, n):
         for key in keys[::3]:
             del table[key]
         trial.ops(n // 3)
+
+@native.workload()
+def cycles(trial, new):
+    # A workload that turns the collector off still has its garbage cycles collected at the
+    # phase's end, as they would be by a full collection.
+    gc.disable()
+    try:
+        with trial.phase("cycles"):
+            for _ in itertools.repeat(None, 1000):
+                a = []
+                a.append(a)
+            trial.ops(1000)
+    finally:
+        gc.enable()
 
 @native.workload(params={{"n": [3000]}})
 def threaded(trial, new, n):
@@ -188,6 +202,18 @@ def test_a_thread_allocating_meanwhile_leaves_the_counts_whole(project: Path) ->
     native_site = [s for s in phase["sites"] if s["file"] == "<native>"]
     assert all(s["stack"] == ["<native>:0:<native>"] for s in native_site)
     assert phase["metrics"]["alloc_count"] >= sum(s["alloc_count"] for s in mine)
+
+
+def test_cycles_are_collected_at_the_end_even_with_the_collector_off(project: Path) -> None:
+    data = run(project, "cycles", "native.cycles", "-n", "1", "--backend", "native")
+    [phase] = phases(data).values()
+    figures = phase["metrics"]
+    # A list and its item array each, all alive at once with the collector off...
+    assert figures["alloc_count"] >= 2 * 1000
+    assert figures["peak_bytes"] >= 1000 * (sys.getsizeof([]) + 8)
+    # ... and only the last list, still named by the workload, alive at the end.
+    assert figures["kept_count"] == figures["net_count"] == 2
+    assert_sites_add_up(phase)
 
 
 def test_the_none_backend_only_times(project: Path) -> None:
