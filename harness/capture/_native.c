@@ -239,20 +239,32 @@ static int site_slots_rebuild(size_t capacity) {
     return 0;
 }
 
-/* The last stack looked up and its site: a loop allocates at one site over and over. */
-static stack_t_ last_stack;
-static uint32_t last_site = NATIVE_SITE;
+/* The stacks looked up last and their sites, by innermost instruction: a loop allocates at
+ * a few sites over and over, and a hit skips the hash and the probe. */
+#define RECENT 16
+static stack_t_ recent_stack[RECENT];
+static uint32_t recent_site[RECENT];
+
+static inline size_t recent_slot(const stack_t_ *stack) {
+#if HAS_FRAMES
+    return (((uintptr_t)stack->code[0] >> 4) ^ ((uintptr_t)stack->instr[0] * 31u)) & (RECENT - 1);
+#else
+    (void)stack;
+    return 0;
+#endif
+}
 
 static uint32_t site_lookup(const stack_t_ *stack);
 
 /* The id of ``stack``'s site, made if new; NATIVE_SITE when memory runs out. Lock held. */
 static uint32_t site_of(const stack_t_ *stack) {
     if (stack->depth == 0) return NATIVE_SITE;
-    if (last_site != NATIVE_SITE && stack_equal(stack, &last_stack)) return last_site;
+    size_t slot = recent_slot(stack);
+    if (recent_site[slot] != NATIVE_SITE && stack_equal(stack, &recent_stack[slot])) return recent_site[slot];
     uint32_t id = site_lookup(stack);
     if (id != NATIVE_SITE) {
-        last_stack = *stack;
-        last_site = id;
+        recent_stack[slot] = *stack;
+        recent_site[slot] = id;
     }
     return id;
 }
@@ -509,7 +521,7 @@ static PyObject *native_start(PyObject *module, PyObject *args) {
         return PyErr_NoMemory();
     }
     sites_on = with_sites;
-    last_site = NATIVE_SITE;
+    memset(recent_site, 0, sizeof(recent_site)); /* NATIVE_SITE: empty */
     in_use_count = in_use_bytes = 0;
     window_id = 0;
     window_open = 0;
