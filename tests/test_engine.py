@@ -230,6 +230,9 @@ def test_native_kept_and_net_are_exact(native_run: Path) -> None:
     [freed] = phase_metrics(native_run, "exact.allocate[freer", "work")
     assert kept["kept_count"] == kept["net_count"] == K * OPS
     assert kept["net_bytes"] == K * OPS * SIZE
+    for work in (kept, freed):
+        assert work["alloc_count_per_op"] == pytest.approx(K, rel=0.01)
+        assert work["alloc_bytes_per_op"] == pytest.approx(K * SIZE, rel=0.01)
     assert freed["kept_count"] == freed["net_count"] == K
     assert freed["net_bytes"] == K * SIZE
 
