@@ -17,12 +17,12 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from harness.capture import Capture, PhaseCapture, make_capture
+from harness.capture import Capture, PhaseCapture, Site, make_capture
 from harness.metrics import with_per_op
 
 EXIT_WORKLOAD_FAILED = 3
@@ -76,9 +76,16 @@ class Trial:
         self._kept: list[Any] = []
         self._phases: list[dict[str, Any]] = []
         self._current: dict[str, Any] | None = None
+        self._started = 0.0
+        # The with statement binds __enter__ to a new method object and frees it once the
+        # window is open: a free of older memory inside every window, at the caller's line,
+        # which a backend keeping every site would show there. staticmethod hands back these
+        # two bound methods, made once, so entering and leaving a window allocates and frees
+        # nothing of the harness's but the two clock readings.
+        window = type("PhaseWindow", (), {"__enter__": staticmethod(self._open), "__exit__": staticmethod(self._close)})
+        self._window = cast(AbstractContextManager[None], window())
 
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
+    def phase(self, name: str) -> AbstractContextManager[None]:
         """Measure the block as the phase ``name``: a full collection at each boundary.
 
         A name may be measured several times (a periodic flush, a tick): its windows add up
@@ -87,18 +94,33 @@ class Trial:
         if self._current is not None:
             raise RuntimeError(f"phase {name!r} opened inside phase {self._current['name']!r}; phases do not nest")
         # Everything the window needs is allocated before it opens.
-        record: dict[str, Any] = {"name": name, "ops": 0, "counters": {}, "wall_s": 0.0}
-        self._current = record
-        self._capture.begin_phase()
-        started = time.perf_counter()
+        self._current = {"name": name, "ops": 0, "counters": {}, "wall_s": 0.0}
+        if self._capture.complete_sites:
+            return self._window
+        # The top-N backends keep the generator path that their figures were validated on
+        # (memray's repeatability depends on what runs around its tracker's start).
+        return self._generator_window()
+
+    @contextmanager
+    def _generator_window(self) -> Iterator[None]:
+        self._open()
         try:
             yield
         finally:
-            finished = time.perf_counter()
-            self._capture.end_phase()
-            record["wall_s"] = finished - started
-            self._phases.append(record)
-            self._current = None
+            self._close(None, None, None)
+
+    def _open(self) -> None:
+        self._capture.begin_phase()
+        self._started = time.perf_counter()
+
+    def _close(self, exc_type: object, exc: object, tb: object) -> None:
+        finished = time.perf_counter()
+        self._capture.end_phase()
+        record = self._current
+        assert record is not None, "a window closed that was not opened"
+        record["wall_s"] = finished - self._started
+        self._phases.append(record)
+        self._current = None
 
     def ops(self, n: int) -> None:
         """Declare that the current phase performed ``n`` operations (for the per-op figures)."""
@@ -157,19 +179,27 @@ def calibrate(trial: Trial) -> None:
     del trial._phases[:]
 
 
-def measured_phases(trial: Trial, captured: list[PhaseCapture]) -> list[dict[str, Any]]:
+def measured_phases(trial: Trial, captured: list[PhaseCapture], complete_sites: bool) -> list[dict[str, Any]]:
     """The phases of ``trial`` as plain data, from what its backend captured (calibration first).
 
-    The last calibration window's cost is subtracted from every window, windows of one name
-    add up into one phase, and the harness's own call sites are left out.
+    The last calibration window's cost is subtracted from every window (site by site too,
+    when the backend keeps every site, so that they still add up to the totals), windows of
+    one name add up into one phase, and the harness's own call sites are left out.
     """
-    overhead = captured[CALIBRATION_WINDOWS - 1].metrics
+    calibration = captured[CALIBRATION_WINDOWS - 1]
+    overhead = calibration.metrics
     phases: dict[str, dict[str, Any]] = {}
     for record, profile in zip(trial._phases, captured[CALIBRATION_WINDOWS:], strict=True):
         own = {k: v - overhead.get(k, 0) for k, v in profile.metrics.items()}
-        own["peak_bytes"] = max(own.get("peak_bytes", 0), 0)
+        if "peak_bytes" in own:
+            own["peak_bytes"] = max(own["peak_bytes"], 0)
         measured = {**own, **record["counters"], "ops": record["ops"], "wall_s": record["wall_s"]}
-        sites = [s.to_json() for s in profile.sites if not s.file.startswith(_HARNESS_DIR)]
+        if complete_sites:
+            # Every site is there: the window's own cost comes off site by site, as it comes
+            # off the totals, so that the sites still add up to them.
+            sites = _without_overhead(profile.sites, calibration.sites)
+        else:
+            sites = [s.to_json() for s in profile.sites if not s.file.startswith(_HARNESS_DIR)]
         known = phases.get(record["name"])
         if known is None:
             phases[record["name"]] = {"name": record["name"], "metrics": measured, "sites": sites}
@@ -203,7 +233,7 @@ def run_trial(spec: TrialSpec, workdir: str) -> dict[str, Any]:
         return {"status": "failed", "error": _describe(exc), "wall_s": time.perf_counter() - started}
     return {
         "status": "ok",
-        "phases": measured_phases(trial, captured),
+        "phases": measured_phases(trial, captured, capture.complete_sites),
         "rss_peak_bytes": _rss_peak_bytes(),
         "wall_s": time.perf_counter() - started,
     }
@@ -216,14 +246,34 @@ def _add_windows(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any
     return total
 
 
+def _site_key(site: Site | dict[str, Any]) -> tuple[str, int, tuple[str, ...]]:
+    if isinstance(site, Site):
+        return (site.file, site.line, site.stack)
+    return (site["file"], site["line"], tuple(site.get("stack", ())))
+
+
+def _without_overhead(sites: tuple[Site, ...], overhead: tuple[Site, ...]) -> list[dict[str, Any]]:
+    """``sites`` less the figures of the same sites in an empty window; sites left at zero go."""
+    empty = {_site_key(s): s.figures for s in overhead}
+    kept = []
+    for site in sites:
+        base = empty.get(_site_key(site), {})
+        figures = {k: v - base.get(k, 0) for k, v in site.figures.items()}
+        if any(figures.values()):
+            kept.append(Site(site.function, site.file, site.line, figures, site.stack).to_json())
+    return kept
+
+
 def _add_sites(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The sites of two windows, each site's figures added up (top sites of each window only)."""
-    merged: dict[tuple[str, int], dict[str, Any]] = {}
+    """The sites of two windows, each site's figures added up (top sites of each window only,
+    unless the backend keeps every site)."""
+    merged: dict[tuple[str, int, tuple[str, ...]], dict[str, Any]] = {}
     for site in first + second:
-        key = (site["file"], site["line"])
-        known = merged.setdefault(key, {"function": site["function"], "file": site["file"], "line": site["line"]})
+        known = merged.setdefault(
+            _site_key(site), {k: site[k] for k in ("function", "file", "line", "stack") if k in site}
+        )
         for name, value in site.items():
-            if name not in ("function", "file", "line"):
+            if name not in ("function", "file", "line", "stack"):
                 known[name] = known.get(name, 0) + value
     return list(merged.values())
 

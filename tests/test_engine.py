@@ -179,9 +179,31 @@ def tracemalloc_run(exact_project: Path) -> Path:
     return out
 
 
-def test_memray_counts_every_allocation_of_a_phase(memray_run: Path) -> None:
+@pytest.fixture(scope="module")
+def native_run(exact_project: Path) -> Path:
+    out = exact_project / "native.json"
+    result = harness_cli(exact_project, "run", "exact", "-n", "1", "--backend", "native", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(params=["memray", "native"])
+def counting_run(request: pytest.FixtureRequest) -> Path:
+    """A run of the exact workloads by a backend that counts every allocation."""
+    path: Path = request.getfixturevalue(f"{request.param}_run")
+    return path
+
+
+@pytest.fixture(params=["memray", "tracemalloc", "native"])
+def any_run(request: pytest.FixtureRequest) -> Path:
+    """A run of the exact workloads by each backend that measures net and peak."""
+    path: Path = request.getfixturevalue(f"{request.param}_run")
+    return path
+
+
+def test_every_allocation_of_a_phase_is_counted(counting_run: Path) -> None:
     for variant in ("keeper", "freer"):
-        [work] = phase_metrics(memray_run, f"exact.allocate[{variant}", "work")
+        [work] = phase_metrics(counting_run, f"exact.allocate[{variant}", "work")
         assert work["alloc_count_per_op"] == pytest.approx(K, rel=0.02)
         assert work["alloc_bytes_per_op"] == pytest.approx(K * SIZE, rel=0.05)
         assert work["ops"] == OPS
@@ -202,8 +224,21 @@ def test_kept_and_net_see_what_survives_the_phase(memray_run: Path, tracemalloc_
     assert freed["kept_count"] <= 8
 
 
-def test_peak_is_measured_above_the_phase_start(memray_run: Path, tracemalloc_run: Path) -> None:
-    for path in (memray_run, tracemalloc_run):
+def test_native_kept_and_net_are_exact(native_run: Path) -> None:
+    # No tracer objects: the keeper keeps exactly its objects, the freer the last three.
+    [kept] = phase_metrics(native_run, "exact.allocate[keeper", "work")
+    [freed] = phase_metrics(native_run, "exact.allocate[freer", "work")
+    assert kept["kept_count"] == kept["net_count"] == K * OPS
+    assert kept["net_bytes"] == K * OPS * SIZE
+    for work in (kept, freed):
+        assert work["alloc_count_per_op"] == pytest.approx(K, rel=0.01)
+        assert work["alloc_bytes_per_op"] == pytest.approx(K * SIZE, rel=0.01)
+    assert freed["kept_count"] == freed["net_count"] == K
+    assert freed["net_bytes"] == K * SIZE
+
+
+def test_peak_is_measured_above_the_phase_start(any_run: Path) -> None:
+    for path in (any_run,):
         [kept] = phase_metrics(path, "exact.allocate[keeper", "work")
         [freed] = phase_metrics(path, "exact.allocate[freer", "work")
         assert kept["peak_bytes"] == pytest.approx(K * OPS * SIZE, rel=0.03)
@@ -222,16 +257,27 @@ def test_setup_allocations_appear_in_no_phase(memray_run: Path, tracemalloc_run:
     assert abs(idle["net_count"]) <= 4
 
 
-def test_a_drain_of_setup_memory_shows_as_negative_net(memray_run: Path, tracemalloc_run: Path) -> None:
+def test_setup_never_shows_under_native(native_run: Path) -> None:
+    for variant in ("keeper", "freer"):
+        [idle] = phase_metrics(native_run, f"exact.allocate[{variant}", "idle")
+        figures = ("alloc_count", "alloc_bytes", "kept_count", "kept_bytes", "net_count", "net_bytes", "peak_bytes")
+        assert {name: idle[name] for name in figures} == dict.fromkeys(figures, 0)
+
+
+def test_a_drain_of_setup_memory_shows_as_negative_net(
+    memray_run: Path, tracemalloc_run: Path, native_run: Path
+) -> None:
     # The drain frees 50,000 objects and the list's item array, all allocated in setup.
     garbage = [object() for _ in range(50_000)]
     freed = 50_000 * sys.getsizeof(object()) + sys.getsizeof(garbage) - sys.getsizeof([])
-    for path in (memray_run, tracemalloc_run):
+    for path in (memray_run, tracemalloc_run, native_run):
         [drain] = phase_metrics(path, "exact.allocate[keeper", "drain")
         assert drain["net_count"] == pytest.approx(-50_000, rel=0.01)
         assert drain["net_bytes"] == pytest.approx(-freed, rel=0.02)
     [drain] = phase_metrics(memray_run, "exact.allocate[keeper", "drain")
     assert drain["alloc_count"] <= 2  # freeing allocates nothing
+    [drain] = phase_metrics(native_run, "exact.allocate[keeper", "drain")
+    assert drain["alloc_count"] == 0
 
 
 def test_top_sites_name_the_allocating_line(memray_run: Path, tracemalloc_run: Path) -> None:
@@ -250,6 +296,18 @@ def test_top_sites_name_the_allocating_line(memray_run: Path, tracemalloc_run: P
     assert top["net_count"] == pytest.approx(K * OPS, rel=0.01)
 
 
+def test_native_sites_name_the_allocating_line_with_its_stack(native_run: Path) -> None:
+    data = json.loads(native_run.read_text())
+    trial = next(t for t in data["trials"] if "keeper" in t["experiment"])
+    work = next(p for p in trial["phases"] if p["name"] == "work")
+    top = max(work["sites"], key=lambda s: s["alloc_bytes"])
+    line = EXACT.splitlines().index("            a = Sized(); b = Sized(); c = Sized()") + 1
+    assert (top["function"], Path(top["file"]).name, top["line"]) == ("allocate", "exact.py", line)
+    assert top["alloc_count"] == top["kept_count"] == K * OPS
+    assert top["stack"][0] == f"{top['file']}:{line}:allocate"
+    assert 2 <= len(top["stack"]) <= 8
+
+
 def test_results_file_is_versioned_and_loads_as_a_frame(memray_run: Path) -> None:
     data = json.loads(memray_run.read_text())
     assert data["schema"] == "harness.results/1"
@@ -265,23 +323,25 @@ def test_results_file_is_versioned_and_loads_as_a_frame(memray_run: Path) -> Non
     assert keeper["alloc_count_per_op"].iloc[0] == pytest.approx(K, rel=0.02)
 
 
-def test_a_phase_measured_several_times_adds_up(memray_run: Path, tracemalloc_run: Path) -> None:
-    [tick] = phase_metrics(memray_run, "exact.ticks", "tick")
+def test_a_phase_measured_several_times_adds_up(counting_run: Path, tracemalloc_run: Path) -> None:
+    [tick] = phase_metrics(counting_run, "exact.ticks", "tick")
     assert tick["ops"] == 3 * 1000
     assert tick["alloc_count"] == pytest.approx(3 * 1000, rel=0.01)  # not the 1,500 made between
     assert tick["kept_count"] == pytest.approx(3 * 1000, rel=0.01)
-    for path in (memray_run, tracemalloc_run):
+    for path in (counting_run, tracemalloc_run):
         [tick] = phase_metrics(path, "exact.ticks", "tick")
         assert tick["net_bytes"] == pytest.approx(3 * 1000 * SIZE, rel=0.02)
         # The peak is the highest window's, above its own start: one window's worth.
         assert tick["peak_bytes"] == pytest.approx(1000 * SIZE, rel=0.05)
 
 
-def test_figures_repeat_exactly_across_runs_and_job_counts(exact_project: Path) -> None:
+@pytest.mark.parametrize("backend", ["memray", "native"])
+def test_figures_repeat_exactly_across_runs_and_job_counts(exact_project: Path, backend: str) -> None:
     outs = []
     for name, jobs in (("a", "1"), ("b", "1"), ("c", "2")):
-        out = exact_project / f"repeat-{name}.json"
-        result = harness_cli(exact_project, "run", "churny", "-n", "3", "-j", jobs, "--out", str(out))
+        out = exact_project / f"repeat-{backend}-{name}.json"
+        command = ("run", "churny", "-n", "3", "-j", jobs, "--backend", backend, "--out", str(out))
+        result = harness_cli(exact_project, *command)
         assert result.returncode == 0, result.stderr
         outs.append(out)
     figures = [[(m["alloc_count"], m["alloc_bytes"]) for m in phase_metrics(out, "churny", "grow")] for out in outs]
@@ -291,7 +351,7 @@ def test_figures_repeat_exactly_across_runs_and_job_counts(exact_project: Path) 
     # bookkeeping, more or fewer from run to run (tracemalloc alone repeats exactly).
     nets = [[m["net_count"] for m in phase_metrics(out, "churny", "grow")] for out in outs]
     for replicate in range(3):
-        assert max(n[replicate] for n in nets) - min(n[replicate] for n in nets) <= 4
+        assert max(n[replicate] for n in nets) - min(n[replicate] for n in nets) <= (4 if backend == "memray" else 0)
     # Different seeds give different streams, so not every replicate is alike.
     seeds = [t["seed"] for t in json.loads(outs[0].read_text())["trials"]]
     assert sorted(seeds) == [1, 2, 3]

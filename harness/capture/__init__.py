@@ -10,30 +10,42 @@ runs inside, or between, measured windows).
 from __future__ import annotations
 
 import importlib.util
+import sys
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from harness.errors import BackendError
 
-BACKENDS = ("memray", "tracemalloc")
+BACKENDS = ("native", "memray", "tracemalloc", "none")
+#: What ``auto`` chose, once per process (the fallback is said on stderr once).
+_auto_choice: str | None = None
 
 
 @dataclass(frozen=True)
 class Site:
-    """A call site (the innermost Python frame of an allocation) and what it did in a phase."""
+    """A call site (the innermost Python frame of an allocation) and what it did in a phase.
+
+    ``stack`` is the call path that reached it, innermost first, as ``"file:line:function"``
+    (backends that record stacks only; the others leave it empty).
+    """
 
     function: str
     file: str
     line: int
     figures: dict[str, int] = field(default_factory=dict)
+    stack: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {"function": self.function, "file": self.file, "line": self.line, **self.figures}
+        record: dict[str, object] = {"function": self.function, "file": self.file, "line": self.line, **self.figures}
+        if self.stack:
+            record["stack"] = list(self.stack)
+        return record
 
 
 @dataclass(frozen=True)
 class PhaseCapture:
-    """The backend's figures for one phase (see ``harness.metrics``) and its top sites."""
+    """The backend's figures for one phase (see ``harness.metrics``) and its sites (the top
+    ones, or every one where the backend's ``complete_sites`` says so)."""
 
     metrics: dict[str, int]
     sites: tuple[Site, ...]
@@ -45,6 +57,8 @@ class Capture(Protocol):
     name: str
     #: The base metrics this backend measures.
     measures: tuple[str, ...]
+    #: Whether every site of a phase is captured, so that the sites add up to the totals.
+    complete_sites: bool
 
     def start_trial(self) -> None: ...
 
@@ -60,19 +74,67 @@ def memray_available() -> bool:
     return importlib.util.find_spec("memray") is not None
 
 
+def native_available() -> bool:
+    """Whether the C extension of the native backend was built for this interpreter."""
+    try:
+        from harness import _native  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def resolve_backend(name: str) -> str:
-    """The backend to use for ``name`` (``auto``: memray where it runs, else tracemalloc)."""
+    """The backend to use for ``name``; ``auto`` is native where its extension was built, else
+    memray where it runs, else tracemalloc (the fallback is said once on stderr)."""
+    global _auto_choice
     if name == "auto":
-        return "memray" if memray_available() else "tracemalloc"
+        if _auto_choice is None:
+            _auto_choice = "native" if native_available() else "memray" if memray_available() else "tracemalloc"
+            if _auto_choice != "native":
+                print(
+                    f"harness: the native capture extension is not built here; using {_auto_choice}",
+                    file=sys.stderr,
+                )
+        return _auto_choice
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}, auto")
     if name == "memray" and not memray_available():
         raise BackendError("backend memray is not installed here; `pip install memray` or use --backend tracemalloc")
+    if name == "native" and not native_available():
+        raise BackendError(
+            "backend native is not built here (its C extension needs a compiler at install time); "
+            "use --backend memray or tracemalloc"
+        )
     return name
+
+
+def _backend_class(name: str) -> type[Capture]:
+    """The class of backend ``name`` (importing its module imports no tracer)."""
+    if name == "native":
+        from harness.capture.native import NativeCapture
+
+        return NativeCapture
+    if name == "memray":
+        from harness.capture.memray import MemrayCapture
+
+        return MemrayCapture
+    if name == "tracemalloc":
+        from harness.capture.tracemalloc import TracemallocCapture
+
+        return TracemallocCapture
+    if name == "none":
+        from harness.capture.none import NoCapture
+
+        return NoCapture
+    raise BackendError(f"unknown backend {name!r}")
 
 
 def make_capture(name: str, top_sites: int, workdir: str) -> Capture:
     """A fresh backend instance for one trial."""
+    if name == "native":
+        from harness.capture.native import NativeCapture
+
+        return NativeCapture()
     if name == "memray":
         from harness.capture.memray import MemrayCapture
 
@@ -81,15 +143,13 @@ def make_capture(name: str, top_sites: int, workdir: str) -> Capture:
         from harness.capture.tracemalloc import TracemallocCapture
 
         return TracemallocCapture(top_sites=top_sites)
+    if name == "none":
+        from harness.capture.none import NoCapture
+
+        return NoCapture()
     raise BackendError(f"unknown backend {name!r}")
 
 
 def measured_metrics(name: str) -> tuple[str, ...]:
     """The base metrics a backend measures (importing its module does not import memray)."""
-    if name == "memray":
-        from harness.capture.memray import MemrayCapture
-
-        return MemrayCapture.measures
-    from harness.capture.tracemalloc import TracemallocCapture
-
-    return TracemallocCapture.measures
+    return _backend_class(name).measures

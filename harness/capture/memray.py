@@ -41,6 +41,7 @@ class MemrayCapture:
         "net_count",
         "peak_bytes",
     )
+    complete_sites: bool = False
 
     def __init__(self, top_sites: int, workdir: str) -> None:
         import memray

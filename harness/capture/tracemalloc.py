@@ -27,6 +27,7 @@ class TracemallocCapture:
 
     name: str = "tracemalloc"
     measures: tuple[str, ...] = ("net_bytes", "net_count", "peak_bytes")
+    complete_sites: bool = False
 
     def __init__(self, top_sites: int) -> None:
         self.top_sites = top_sites

@@ -23,7 +23,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--replicates", type=int, help="trials per experiment (default 5, or [tool.harness])")
     parser.add_argument(
         "--backend",
-        help="memray (alloc, kept, net, peak, sites) or tracemalloc (net, peak; stdlib); default: memray if installed",
+        help="native (alloc, kept, net, peak, every site; C hooks), memray (alloc, kept, net, peak, top sites), "
+        "tracemalloc (net, peak; stdlib) or none (time only); default: native if built, else memray, else tracemalloc",
     )
     parser.add_argument("-j", "--jobs", type=int, help="trials run in parallel (allocation figures do not change)")
     parser.add_argument(

@@ -99,7 +99,7 @@ class _Child:
         captured = capture.finish()
         current.wall_s = time.perf_counter() - current.started
         if keep:
-            current.phases = measured_phases(current.trial, captured)
+            current.phases = measured_phases(current.trial, captured, capture.complete_sites)
 
     def outcome(self) -> dict[str, Any]:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -1,0 +1,19 @@
+"""The C part of the package: the allocator hooks of the native capture backend.
+
+Everything else about the package is in pyproject.toml. The extension is optional: where it
+does not compile (no compiler, another interpreter), the package installs without it and the
+``auto`` backend falls back to memray or tracemalloc.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "harness._native",
+            sources=["harness/capture/_native.c"],
+            extra_compile_args=["-O2", "-std=gnu11"],
+            optional=True,
+        )
+    ]
+)
