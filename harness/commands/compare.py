@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from harness.config import Settings
     from harness.gitrefs import Commit
+    from harness.results import Results
 
 COMMAND = "compare"
 ORDER = 30
@@ -100,18 +102,41 @@ def compare_commits(
     """
     import sys
 
+    from harness.commands._verdict_output import emit_verdict
+    from harness.gate import GateOptions, compare
+
+    settings, results = run_commits(args, repo, subdir, baseline, candidate, patterns, workloads)
+    if results["candidate"].interrupted:
+        sys.stderr.write("harness: interrupted; worktrees removed, no verdict\n")
+        return 130
+    verdict = compare(results["baseline"], results["candidate"], GateOptions.from_settings(settings))
+    return emit_verdict(verdict, args, baseline=results["baseline"], candidate=results["candidate"])
+
+
+def run_commits(
+    args: argparse.Namespace,
+    repo: Path,
+    subdir: Path,
+    baseline: Commit,
+    candidate: Commit,
+    patterns: list[str],
+    workloads: Path | None = None,
+) -> tuple[Settings, dict[str, Results]]:
+    """Run both commits' experiments interleaved in temporary worktrees: the candidate's
+    settings (with the flags of ``args``) and the results of ``"baseline"`` and ``"candidate"``."""
+    import sys
+
     from harness import gitrefs
     from harness.capture import resolve_backend
     from harness.commands._common import executor_from, settings_from
-    from harness.commands._verdict_output import emit_verdict
-    from harness.gate import GateOptions, check_measurable, compare
+    from harness.gate import check_measurable
     from harness.progress import run_with_progress
     from harness.results import experiment_infos
 
     sys.stderr.write(f"baseline:  {baseline}\ncandidate: {candidate}\n")
     with gitrefs.checkouts(repo, [baseline, candidate], subdir) as (base_checkout, cand_checkout):
         settings = settings_from(args, start=cand_checkout.project_root).override(
-            confidence=args.confidence, tolerance_pct=args.tolerance_pct
+            confidence=getattr(args, "confidence", None), tolerance_pct=getattr(args, "tolerance_pct", None)
         )
         if workloads is not None:
             settings = settings.override(workloads=cand_checkout.project_root / workloads)
@@ -124,8 +149,4 @@ def compare_commits(
         for side in sides:
             check_measurable(experiment_infos(side.experiments), backend)
         results = run_with_progress(sides, settings, backend, executor_from(args, settings))
-    if results["candidate"].interrupted:
-        sys.stderr.write("harness: interrupted; worktrees removed, no verdict\n")
-        return 130
-    verdict = compare(results["baseline"], results["candidate"], GateOptions.from_settings(settings))
-    return emit_verdict(verdict, args, baseline=results["baseline"], candidate=results["candidate"])
+    return settings, results
