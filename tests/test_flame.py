@@ -343,3 +343,76 @@ def test_the_explain_page_opens_without_errors_and_stays_small(project: Path, ch
     assert page.evaluate("document.querySelectorAll('figure.flame svg.frame').length") >= 8
     for html in ("flame.html", "report.html"):
         assert (project / html).stat().st_size < 2 * 1024 * 1024
+
+
+CALLERS = """\
+EXTRA = 0
+
+
+def helper(n):
+    return [str(i) for i in range(n)]
+
+
+def from_left(n):
+    return helper(n + EXTRA)
+
+
+def from_right(n):
+    return helper(n)
+"""
+
+GIT_WORKLOAD = """\
+import harness
+from callers import from_left, from_right
+
+paths = harness.family("paths", "a helper reached from two callers")
+
+
+@paths.variant("plain")
+def plain():
+    return []
+
+
+@paths.workload(params={"n": [300]}, goal="alloc_bytes")
+def two_callers(trial, new_box, n):
+    box = trial.keep(new_box())
+    with trial.phase("fill"):
+        for _ in range(5):
+            box.append(from_left(n))
+            box.append(from_right(n))
+        trial.ops(n)
+"""
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def test_explain_two_commits_runs_them_as_compare_does(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "workloads").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text('[tool.harness]\nworkloads = "workloads"\nreplicates = 2\n')
+    (repo / "callers.py").write_text(CALLERS)
+    (repo / "workloads" / "paths.py").write_text(GIT_WORKLOAD)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "two callers")
+    (repo / "callers.py").write_text(CALLERS.replace("EXTRA = 0", "EXTRA = 100"))
+    git(repo, "commit", "-qam", "the left caller asks for more")
+    done = harness_cli(repo, "explain", "plain", "HEAD~1", "HEAD", "--backend", "native", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    (phase,) = json.loads(done.stdout)["phases"]
+    assert phase["baseline_replicates"] == phase["candidate_replicates"] == [0, 1]
+    first = phase["paths"][0]
+    assert [(f["function"], f["file"]) for f in first["stack"][:2]] == [
+        ("two_callers", "workloads/paths.py"),
+        ("from_left", "callers.py"),
+    ]
+    assert first["delta_count"] >= 500
+    assert not any(f["function"] == "from_right" for p in phase["paths"] for f in p["stack"])
