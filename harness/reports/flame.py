@@ -168,7 +168,7 @@ def flame_graph(tree: FlameTree, anchor: str, title: str, *, paths: int = 5) -> 
     if tree.value(root.baseline):
         pct = f" ({100 * tree.delta(root) / abs(tree.value(root.baseline)):+.1f}%)"
     caption = (
-        f"{tree.phase} · {figure.replace('_', ' ')} per replicate: baseline {_fmt(figure, tree.value(root.baseline))}"
+        f"{figure.replace('_', ' ')} per replicate: baseline {_fmt(figure, tree.value(root.baseline))}"
         f", candidate {_fmt(figure, tree.value(root.candidate))}, Δ {_fmt(figure, tree.delta(root), signed=True)}{pct}"
         f" · replicates {_replicates(tree)}"
     )
@@ -309,7 +309,7 @@ def write_flame_page(trees: Sequence[FlameTree], path: Path, *, against: str) ->
     from harness.results import write_text_atomic
 
     experiment = trees[0].experiment if trees else ""
-    graphs = [flame_graph(t, flame_anchor(t.experiment, t.phase, t.figure), t.phase, paths=10) for t in trees]
+    graphs = [flame_graph(t, flame_anchor(t.experiment, t.phase, t.figure), f"phase {t.phase}", paths=10) for t in trees]
     context = {
         "kind": "flames",
         "title": f"harness · delta flame graphs · {experiment}",
