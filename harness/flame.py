@@ -15,7 +15,7 @@ become one frame each under the root: a flat graph of innermost sites.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -48,8 +48,9 @@ class Frame:
         return f"{self.function} ({self.file})" if self.file else self.function
 
 
-#: Stands for the callers of a stack that the backend cut at its recorded depth.
-DEEPER = Frame("…", "callers beyond the recorded stack depth")
+#: Stands for the callers of a stack that never reached the trial runner: cut at the backend's
+#: recorded depth (or run on a thread of its own).
+DEEPER = Frame("…", "callers not recorded")
 ROOT = Frame("all", "")
 
 
@@ -229,7 +230,7 @@ def _build(
     )
 
 
-def _sorted(node: FrameNode, tree_value: Any) -> FrameNode:
+def _sorted(node: FrameNode, tree_value: Callable[[Figures], float]) -> FrameNode:
     # Widest first, then by name: the same layout for the same profile, run after run.
     children = sorted(
         (_sorted(c, tree_value) for c in node.children),

@@ -170,6 +170,22 @@ def test_frames_whose_code_did_not_change_have_a_delta_of_exactly_zero(project: 
         assert tree.paths() and all(p.delta.bytes == 0 and p.delta.count == 0 for p in tree.paths())
 
 
+def test_the_graph_nests_each_frame_inside_its_caller_by_candidate_width(project: Path) -> None:
+    from harness.reports.flame import flame_graph
+
+    tree = fill_tree(project)
+    graph = flame_graph(tree, "flame-x", "fill")
+    frames = {f.id: f for f in graph.frames}
+    assert frames[0].name == "all" and (frames[0].x, frames[0].width) == (0.0, 100.0)
+    for frame in graph.frames[1:]:
+        parent = frames[frame.parent]
+        assert frame.depth == parent.depth + 1
+        assert parent.x - 1e-6 <= frame.x and frame.x + frame.width <= parent.x + parent.width + 1e-3
+        assert frame.width == pytest.approx(100 * frame.candidate / frames[0].candidate, abs=1e-3)
+    colours = {f.name: f.colour for f in graph.frames if f.depth == 2}
+    assert colours["from_right"] == "#e3e6ea" and colours["from_left"] != colours["from_right"]
+
+
 def test_sites_without_stacks_make_a_flat_graph_of_innermost_sites(project: Path) -> None:
     def without_stacks(path: Path) -> Any:
         results = read_results(path)

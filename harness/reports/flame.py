@@ -11,6 +11,8 @@ without script; the page's one script adds zoom, search and a line of figures on
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -124,10 +126,12 @@ def flame_graph(tree: FlameTree, anchor: str, title: str, *, paths: int = 5) -> 
     scale = max((abs(tree.delta(n)) for n, d in _walk(tree.root) if d > 0), default=0.0)
     frames: list[FlameFrame] = []
     hidden = 0
-    # Breadth by width: the widest frames are placed first, so a cap drops only slivers.
-    queue: list[tuple[FrameNode, int, int, float, float]] = [(tree.root, -1, 0, 0.0, 1.0)]
-    while queue:
-        node, parent, depth, x, width = queue.pop(0)
+    # Widest first (a heap by width, ties in tree order), so that the cap drops only slivers.
+    order = itertools.count()
+    heap: list[tuple[float, int, FrameNode, int, int, float]] = [(-1.0, next(order), tree.root, -1, 0, 0.0)]
+    while heap:
+        negative_width, _, node, parent, depth, x = heapq.heappop(heap)
+        width = -negative_width
         if width < MIN_WIDTH or len(frames) >= MAX_FRAMES:
             hidden += 1
             continue
@@ -154,14 +158,14 @@ def flame_graph(tree: FlameTree, anchor: str, title: str, *, paths: int = 5) -> 
                 tip,
             )
         )
-        total = sum(width_of(c) for c in node.children)
-        room = max(total, width_of(node))
+        # Children share their parent's width by their own; more than the parent (a net
+        # figure whose callees freed memory) is scaled down to fit.
+        room = max(sum(width_of(c) for c in node.children), width_of(node))
         offset = x
         for child in node.children:
             share = width * width_of(child) / room if room > 0 else 0.0
-            queue.append((child, index, depth + 1, offset, share))
+            heapq.heappush(heap, (-share, next(order), child, index, depth + 1, offset))
             offset += share
-        queue.sort(key=lambda item: -item[4])
     depth = max((f.depth for f in frames), default=0) + 1
     root = tree.root
     pct = ""
@@ -309,7 +313,9 @@ def write_flame_page(trees: Sequence[FlameTree], path: Path, *, against: str) ->
     from harness.results import write_text_atomic
 
     experiment = trees[0].experiment if trees else ""
-    graphs = [flame_graph(t, flame_anchor(t.experiment, t.phase, t.figure), f"phase {t.phase}", paths=10) for t in trees]
+    graphs = [
+        flame_graph(t, flame_anchor(t.experiment, t.phase, t.figure), f"phase {t.phase}", paths=10) for t in trees
+    ]
     context = {
         "kind": "flames",
         "title": f"harness · delta flame graphs · {experiment}",
