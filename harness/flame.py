@@ -125,6 +125,17 @@ class FlameTree:
         return out
 
 
+#: Goal metrics whose changes the call sites account for (time, RSS and workload counters are not).
+_ALLOCATION_GOALS = frozenset(
+    {"alloc_bytes", "alloc_count", "kept_bytes", "kept_count", "net_bytes", "net_count", "peak_bytes"}
+)
+
+
+def explains(goal: str) -> bool:
+    """Whether a change of ``goal`` (``alloc_count_per_op``, ``wall_s``, ...) shows in call sites."""
+    return goal.removesuffix("_per_op") in _ALLOCATION_GOALS
+
+
 def figure_of_goal(goal: str) -> str:
     """The tree figure that explains a goal metric: its own when sites carry it, else the bytes allocated."""
     base = goal.removesuffix("_per_op")

@@ -492,8 +492,10 @@ def _with_top_paths(
     limit: int,
 ) -> ExperimentVerdict:
     """The row with the call paths whose own allocations changed most, by the goal's figure."""
-    from harness.flame import figure_of_goal, flame_tree
+    from harness.flame import explains, figure_of_goal, flame_tree
 
+    if not explains(row.goal):
+        return row
     tree = flame_tree(row.id, row.phase, base_trials, cand_trials, figure=figure_of_goal(row.goal), roots=roots)
     moves = [
         PathMove(

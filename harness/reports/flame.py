@@ -36,7 +36,7 @@ LESS = (40, 104, 200)
 def flame_anchor(experiment: str, phase: str, goal: str) -> str:
     """The HTML id of the flame graph of one verdict row: stable, so a comment can link to it."""
     digest = hashlib.sha1(f"{experiment}\0{phase}\0{goal}".encode()).hexdigest()[:8]
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{experiment}-{phase}").strip("-")[:60]
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{experiment}-{phase}")[:60].strip("-")
     return f"flame-{slug}-{digest}"
 
 

@@ -724,16 +724,16 @@ def _flames(
     roots: tuple[str, str],
     requested: bool,
 ) -> tuple[FlameGraph, ...]:
-    """The delta flame graph of each regressed or improved row (of every row when ``requested``),
-    one per phase and figure."""
-    from harness.flame import figure_of_goal, flame_tree
+    """The delta flame graph of each regressed or improved allocation goal (of every row when
+    ``requested``), one per phase and figure."""
+    from harness.flame import explains, figure_of_goal, flame_tree
 
     if not (b_trials or c_trials):
         return ()
     graphs: dict[tuple[str, str], FlameGraph] = {}
     for entry in group:
         figure = figure_of_goal(entry.goal)
-        wanted = requested or entry.decision in ("regression", "improvement")
+        wanted = requested or (entry.decision in ("regression", "improvement") and explains(entry.goal))
         if not wanted or (entry.phase, figure) in graphs:
             continue
         tree = flame_tree(entry.id, entry.phase, b_trials, c_trials, figure=figure, roots=roots)
