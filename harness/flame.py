@@ -316,3 +316,67 @@ def trees_of(
         names = list(dict.fromkeys(p.name for t in (*cand_trials, *base_trials) if t.ok for p in t.phases))
     roots = (project_root(baseline), project_root(candidate))
     return [flame_tree(experiment, name, base_trials, cand_trials, figure=figure, roots=roots) for name in names]
+
+
+@dataclass(frozen=True)
+class Link:
+    """A caller or callee of a peeked frame, with what flowed through that edge."""
+
+    frame: Frame
+    baseline: Figures
+    candidate: Figures
+
+
+@dataclass(frozen=True)
+class FramePeek:
+    """One function's figures over every call path through it, by caller and by callee
+    (``pprof -peek``); a recursive function counts once, at its outermost call."""
+
+    frame: Frame
+    baseline: Figures
+    candidate: Figures
+    self_baseline: Figures
+    self_candidate: Figures
+    callers: tuple[Link, ...]
+    callees: tuple[Link, ...]
+
+
+def _add(a: Figures, b: Figures) -> Figures:
+    return Figures(a.bytes + b.bytes, a.count + b.count)
+
+
+def peek(tree: FlameTree, pattern: str) -> list[FramePeek]:
+    """Every frame whose ``function (file)`` contains ``pattern``, most changed first."""
+    found: dict[Frame, list[tuple[FrameNode, Frame]]] = {}
+
+    def walk(node: FrameNode, caller: Frame, above: frozenset[Frame]) -> None:
+        if pattern in node.frame.label and node.frame not in above and node.frame is not ROOT:
+            found.setdefault(node.frame, []).append((node, caller))
+        for child in node.children:
+            walk(child, node.frame, above | {node.frame})
+
+    for child in tree.root.children:
+        walk(child, ROOT, frozenset())
+    out = []
+    for frame, occurrences in found.items():
+        totals = [Figures(), Figures(), Figures(), Figures()]
+        callers: dict[Frame, tuple[Figures, Figures]] = {}
+        callees: dict[Frame, tuple[Figures, Figures]] = {}
+        for node, caller in occurrences:
+            parts = (node.baseline, node.candidate, node.self_baseline, node.self_candidate)
+            totals = [_add(t, p) for t, p in zip(totals, parts, strict=True)]
+            before = callers.get(caller, (Figures(), Figures()))
+            callers[caller] = (_add(before[0], node.baseline), _add(before[1], node.candidate))
+            for child in node.children:
+                seen = callees.get(child.frame, (Figures(), Figures()))
+                callees[child.frame] = (_add(seen[0], child.baseline), _add(seen[1], child.candidate))
+
+        def links(table: dict[Frame, tuple[Figures, Figures]]) -> tuple[Link, ...]:
+            made = [Link(f, b, c) for f, (b, c) in table.items()]
+            made.sort(key=lambda link: (-abs(tree.value(link.candidate) - tree.value(link.baseline)), link.frame.label))
+            return tuple(made)
+
+        base, cand, self_base, self_cand = totals
+        out.append(FramePeek(frame, base, cand, self_base, self_cand, links(callers), links(callees)))
+    out.sort(key=lambda p: (-abs(tree.value(p.candidate) - tree.value(p.baseline)), p.frame.label))
+    return out

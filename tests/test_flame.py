@@ -244,6 +244,22 @@ def test_explain_json_puts_the_change_under_the_changed_caller(project: Path) ->
     assert by_name["from_left"]["delta"] == phase["delta"] and by_name["from_right"]["delta"] == 0
 
 
+def test_explain_peek_splits_the_helper_by_caller(project: Path) -> None:
+    args = ("explain", "plain", "--baseline", "base.json", "--results", "cand.json", "--peek", "helper")
+    done = harness_cli(project, *args, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    (phase,) = json.loads(done.stdout)["phases"]
+    (helper,) = phase["peek"]
+    callers = {c["function"]: c for c in helper["callers"]}
+    assert set(callers) == {"from_left", "from_right"}
+    assert callers["from_left"]["delta_bytes"] == helper["delta_bytes"] == phase["delta"] > 0
+    assert callers["from_right"]["delta_bytes"] == callers["from_right"]["delta_count"] == 0
+    assert callers["from_right"]["baseline_bytes"] == callers["from_right"]["candidate_bytes"] > 0
+    assert [c["function"] for c in helper["callees"]] == ["<listcomp>"] and helper["self"]["delta_bytes"] == 0
+    text = harness_cli(project, *args).stdout
+    assert "caller from_left (workloads/paths.py)" in text and "| helper (workloads/paths.py)" in text
+
+
 def test_explain_text_lists_the_path_pprof_style(project: Path) -> None:
     done = harness_cli(project, "explain", PLAIN, "--baseline", "base.json", "--results", "cand.json", "--top", "1")
     assert done.returncode == 0, done.stderr
@@ -253,6 +269,23 @@ def test_explain_text_lists_the_path_pprof_style(project: Path) -> None:
     assert figures.split()[0].startswith("+") and "KiB" in figures
     assert any(line.strip() == "> from_left (workloads/paths.py)" for line in lines)
     assert "from_right" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("goal", "explained", "figure"),
+    [
+        ("alloc_count_per_op", True, "alloc_count"),
+        ("kept_bytes", True, "kept_bytes"),
+        ("peak_bytes", True, "kept_bytes"),
+        ("net_count_per_op", True, "net_bytes"),
+        ("wall_s_per_op", False, "alloc_bytes"),
+        ("rss_peak_bytes", False, "alloc_bytes"),
+    ],
+)
+def test_which_goals_call_sites_explain_and_by_which_figure(goal: str, explained: bool, figure: str) -> None:
+    from harness.flame import explains, figure_of_goal
+
+    assert (explains(goal), figure_of_goal(goal)) == (explained, figure)
 
 
 def test_explain_against_another_variant_of_the_same_run(project: Path) -> None:

@@ -12,6 +12,7 @@ replicate (means over the replicates both sides ran with the same seeds), then t
   harness explain ID REF_A REF_B run both commits as ``harness compare`` does, then explain
 
 ``--figure`` chooses what is compared (alloc_bytes, alloc_count, kept_bytes, net_bytes);
+``--peek FUNCTION`` adds, like ``pprof -peek``, each matching frame's callers and callees;
 ``--format json`` prints the paths and the whole frame tree; ``--html FILE`` writes the delta
 flame graph of each phase. Exit codes: 0 explained, 2 bad input (an unknown experiment or
 phase, a missing file, refs that do not resolve).
@@ -52,6 +53,9 @@ def add_parser(sub: Any, name: str) -> None:
     parser.add_argument(
         "--figure", default=DEFAULT_FIGURE, choices=tuple(FIGURES), help=f"what to compare (default {DEFAULT_FIGURE})"
     )
+    parser.add_argument(
+        "--peek", metavar="FUNCTION", help="also show the callers and callees of the frames whose name contains this"
+    )
     parser.add_argument("--top", type=int, default=10, metavar="N", help="call paths to show per phase (default 10)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
     parser.add_argument("--html", type=Path, metavar="FILE", help="also write the delta flame graphs there")
@@ -80,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         import json
 
-        sys.stdout.write(json.dumps(explain_json(trees, against, args.top), indent=1) + "\n")
+        sys.stdout.write(json.dumps(explain_json(trees, against, args.top, args.peek), indent=1) + "\n")
     else:
-        sys.stdout.write(explain_text(trees, against, args.top))
+        sys.stdout.write(explain_text(trees, against, args.top, args.peek))
     if args.html is not None:
         from harness.reports.flame import write_flame_page
 
