@@ -226,6 +226,19 @@ def test_the_verdict_and_the_comment_carry_the_changed_call_path(project: Path) 
     assert "`from_left (workloads/paths.py)`" in comment and "from_right" not in comment
 
 
+def test_the_comment_links_the_flame_graph_where_the_report_is_served(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.reports import markdown
+    from harness.reports.flame import flame_anchor
+    from harness.verdict import read_verdict
+
+    monkeypatch.setenv("HARNESS_REPORT_URL", "https://example.org/run/7/report.html")
+    comment = markdown.render(read_verdict(project / "verdict.json"))
+    anchor = flame_anchor(PLAIN, "fill", "alloc_bytes")
+    assert f"[delta flame graph](https://example.org/run/7/report.html#{anchor})" in comment
+
+
 def test_explain_json_puts_the_change_under_the_changed_caller(project: Path) -> None:
     done = harness_cli(
         project, "explain", "plain", "--baseline", "base.json", "--results", "cand.json", "--format", "json"
