@@ -31,8 +31,11 @@ FIGURES: Mapping[str, tuple[str, str]] = {
 }
 DEFAULT_FIGURE = "alloc_bytes"
 
-#: Frames of the trial runner itself (harness and runpy), cut from the outer end of every stack.
-_RUNNER_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+#: Frames of the trial runner itself (the child's entry point, its capture windows and runpy),
+#: cut from the outer end of every stack. harness code a workload calls (``harness.churn``)
+#: sits inside the stack, not at its outer end, and stays.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_RUNNER_PATHS = (os.path.join(_HERE, "trial.py"), os.path.join(_HERE, "capture") + os.sep)
 _RUNNER_FILES = ("<frozen runpy>", "<frozen importlib._bootstrap>")
 
 
@@ -165,7 +168,7 @@ def _parse(entry: str, root: str) -> Frame:
 
 def _is_runner(entry: str) -> bool:
     file = entry.rsplit(":", 2)[0]
-    return file in _RUNNER_FILES or file.startswith(_RUNNER_DIR)
+    return file in _RUNNER_FILES or file.startswith(_RUNNER_PATHS)
 
 
 def site_path(site: Mapping[str, Any], root: str) -> tuple[tuple[Frame, ...], bool]:
