@@ -24,7 +24,7 @@ from harness.results import ExperimentInfo, PhaseResult, Results, TrialResult
 from harness.selection import check_patterns, matches, matches_any
 from harness.spec import Bound, Goal
 from harness.stats import coefficient_of_variation, estimate_delta
-from harness.verdict import BoundCheck, Decision, ExperimentVerdict, SiteMove, Verdict
+from harness.verdict import BoundCheck, Decision, ExperimentVerdict, PathMove, SiteMove, Verdict
 
 if TYPE_CHECKING:
     from harness.config import Settings
@@ -251,7 +251,13 @@ def _judge_experiment(
         checks = _bound_checks(cand_info, cand_all, opts)
         rows = _attach_bounds(rows, checks)
     return [
-        _with_top_sites(row, base_trials, cand_trials, roots, opts.top_sites)
+        _with_top_paths(
+            _with_top_sites(row, base_trials, cand_trials, roots, opts.top_sites),
+            base_trials,
+            cand_trials,
+            roots,
+            opts.top_sites,
+        )
         if row.decision in ("regression", "improvement") and opts.top_sites
         else row
         for row in rows
@@ -476,3 +482,31 @@ def _with_top_sites(
     moves = [m for m in moves if m.delta != 0]
     moves.sort(key=lambda m: (-abs(m.delta), m.site))
     return replace(row, top_sites=tuple(moves[:limit]))
+
+
+def _with_top_paths(
+    row: ExperimentVerdict,
+    base_trials: Sequence[TrialResult],
+    cand_trials: Sequence[TrialResult],
+    roots: tuple[str, str],
+    limit: int,
+) -> ExperimentVerdict:
+    """The row with the call paths whose own allocations changed most, by the goal's figure."""
+    from harness.flame import explains, figure_of_goal, flame_tree
+
+    if not explains(row.goal):
+        return row
+    tree = flame_tree(row.id, row.phase, base_trials, cand_trials, figure=figure_of_goal(row.goal), roots=roots)
+    moves = [
+        PathMove(
+            tuple(frame.label for frame in path.stack),
+            # Means of integers: three decimals say all they hold, without float dust.
+            round(path.baseline.bytes, 3),
+            round(path.candidate.bytes, 3),
+            round(path.delta.bytes, 3),
+            round(path.delta.count, 3),
+        )
+        for path in tree.paths()
+        if tree.value(path.delta) != 0
+    ]
+    return replace(row, top_paths=tuple(moves[:limit]))

@@ -12,7 +12,9 @@ Format ``harness.verdict/1`` (JSON, stable field names)::
                       "error", "baseline_values", "candidate_values",
                       "bounds": [{"name", "metric", "upper", "replicates_passed", "replicates",
                                   "passed", "worst"}],
-                      "top_sites": [{"site", "baseline", "candidate", "delta"}]}]}
+                      "top_sites": [{"site", "baseline", "candidate", "delta"}],
+                      "top_paths": [{"stack", "baseline_bytes", "candidate_bytes", "delta_bytes",
+                                     "delta_count"}]}]}
 
 One row per experiment, phase and goal metric. An experiment's bounds checks appear once,
 on the row of the bound's phase (else on the experiment's first row), so iterating the rows'
@@ -70,6 +72,18 @@ class SiteMove:
 
 
 @dataclass(frozen=True)
+class PathMove:
+    """A call path whose own allocations changed: ``stack`` holds ``function (file)`` frames,
+    outermost first; the figures are means per replicate, bytes and allocation counts."""
+
+    stack: tuple[str, ...]
+    baseline_bytes: float
+    candidate_bytes: float
+    delta_bytes: float
+    delta_count: float
+
+
+@dataclass(frozen=True)
 class ExperimentVerdict:
     """The decision on one experiment, phase and goal metric, with the figures behind it."""
 
@@ -98,6 +112,8 @@ class ExperimentVerdict:
     candidate_values: tuple[float, ...] = ()
     bounds: tuple[BoundCheck, ...] = ()
     top_sites: tuple[SiteMove, ...] = ()
+    #: The call paths that changed most (see harness.flame), on regressions and improvements.
+    top_paths: tuple[PathMove, ...] = ()
 
     @property
     def regressed(self) -> bool:
@@ -230,6 +246,16 @@ def _row_to_json(row: ExperimentVerdict) -> dict[str, Any]:
         "top_sites": [
             {"site": s.site, "baseline": s.baseline, "candidate": s.candidate, "delta": s.delta} for s in row.top_sites
         ],
+        "top_paths": [
+            {
+                "stack": list(p.stack),
+                "baseline_bytes": p.baseline_bytes,
+                "candidate_bytes": p.candidate_bytes,
+                "delta_bytes": p.delta_bytes,
+                "delta_count": p.delta_count,
+            }
+            for p in row.top_paths
+        ],
     }
 
 
@@ -275,6 +301,16 @@ def _row_from_json(data: Mapping[str, Any]) -> ExperimentVerdict:
             SiteMove(str(s["site"]), float(s["baseline"]), float(s["candidate"]), float(s["delta"]))
             for s in data.get("top_sites", ())
         ),
+        top_paths=tuple(
+            PathMove(
+                tuple(str(f) for f in p["stack"]),
+                float(p["baseline_bytes"]),
+                float(p["candidate_bytes"]),
+                float(p["delta_bytes"]),
+                float(p["delta_count"]),
+            )
+            for p in data.get("top_paths", ())
+        ),
     )
 
 
@@ -301,6 +337,7 @@ __all__ = [
     "BoundCheck",
     "Decision",
     "ExperimentVerdict",
+    "PathMove",
     "SiteMove",
     "Verdict",
     "is_verdict_file",

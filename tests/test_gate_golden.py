@@ -104,8 +104,10 @@ def test_the_markdown_renders_as_a_pr_comment_with_its_tables() -> None:
     html = MarkdownIt("commonmark").enable("table").render(source)
     movers = [r for r in verdict.experiments if r.top_sites]
     assert len(movers) == 3  # the two regressions and the improvement
-    # Significant changes, fine details, one table of top movers per change, bounds checks.
-    assert html.count("<table>") == 3 + len(movers)
+    # Significant changes, fine details, one table of top movers and one of call paths per
+    # change, bounds checks.
+    assert all(r.top_paths for r in movers)
+    assert html.count("<table>") == 3 + 2 * len(movers)
     assert markdown.MARKER in html  # kept as an HTML comment: invisible, findable by a bot
     rows = cells_of(html)
     for row in verdict.experiments:

@@ -15,5 +15,6 @@ MODULES = (
     "bisect",
     "calibrate",
     "report",
+    "explain",
     "cache",
 )

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness.config import Settings
     from harness.gitrefs import Checkout, Commit
+    from harness.results import Results
     from harness.sides import Workloads
 
 COMMAND = "compare"
@@ -122,14 +123,36 @@ def compare_commits(
 
     ``workloads`` is the workloads directory relative to the project, when not the settings'.
     """
+
+    from harness.commands._verdict_output import emit_verdict
+    from harness.gate import GateOptions, compare
+
+    settings, results = run_commits(args, repo, subdir, baseline, candidate, patterns, workloads)
+    verdict = compare(results["baseline"], results["candidate"], GateOptions.from_settings(settings))
+    return emit_verdict(verdict, args, baseline=results["baseline"], candidate=results["candidate"])
+
+
+def run_commits(
+    args: argparse.Namespace,
+    repo: Path,
+    subdir: Path,
+    baseline: Commit,
+    candidate: Commit,
+    patterns: list[str],
+    workloads: Path | None = None,
+) -> tuple[Settings, dict[str, Results]]:
+    """Run both commits' experiments interleaved in temporary worktrees: the candidate's
+    settings (with the flags of ``args``) and the results of ``"baseline"`` and ``"candidate"``.
+
+    Raises :class:`~harness.measure.Interrupted` on Ctrl-C, with the worktrees removed.
+    """
     import sys
 
     from harness import gitrefs, sides
     from harness.buildcache import BuildCache
     from harness.commands._common import measure_options, settings_from
-    from harness.commands._verdict_output import emit_verdict
-    from harness.gate import GateOptions, compare
     from harness.measure import measure
+    from harness.sides import WORKLOADS_FROM_COMPARE
 
     sys.stderr.write(f"baseline:  {baseline}\ncandidate: {candidate}\n")
     # Both sides' results and their journal; never part of a copy of the working tree.
@@ -137,11 +160,12 @@ def compare_commits(
     outputs = (subdir / RECORD.parent).as_posix()
     with gitrefs.checkouts(repo, [baseline, candidate], subdir, outputs) as (base_checkout, cand_checkout):
         settings = settings_from(args, start=cand_checkout.project_root).override(
-            confidence=args.confidence, tolerance_pct=args.tolerance_pct
+            confidence=getattr(args, "confidence", None), tolerance_pct=getattr(args, "tolerance_pct", None)
         )
         if workloads is not None:
             settings = settings.override(workloads=cand_checkout.project_root / workloads)
-        source = workloads_source(args.workloads_from, settings, cand_checkout, repo / subdir)
+        choice = getattr(args, "workloads_from", WORKLOADS_FROM_COMPARE[0])
+        source = workloads_source(choice, settings, cand_checkout, repo / subdir)
         cache = BuildCache(cap_bytes=settings.build_cache_bytes)
         pair = sides.sides_of([("baseline", base_checkout), ("candidate", cand_checkout)], settings, source, cache)
         chosen = sides.select(pair, patterns)
@@ -149,8 +173,7 @@ def compare_commits(
             sys.stderr.write(f"{side.name} code: {side.provenance['code']}\n")
         sys.stderr.write(f"workloads: {source.label}\n")
         results = measure(chosen, settings, measure_options(args, settings, record=record))
-    verdict = compare(results["baseline"], results["candidate"], GateOptions.from_settings(settings))
-    return emit_verdict(verdict, args, baseline=results["baseline"], candidate=results["candidate"])
+    return settings, results
 
 
 def workloads_source(choice: str, settings: Settings, candidate: Checkout, working_tree: Path) -> Workloads:

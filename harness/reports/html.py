@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.metrics import metric
+from harness.reports.flame import FlameGraph, flame_anchor, flame_graph
 from harness.results import ExperimentInfo, Results, TrialResult
 from harness.units import format_bytes
 from harness.verdict import DECISIONS, ExperimentVerdict, Verdict
@@ -671,6 +672,7 @@ class ExperimentDetail:
     phase_chart: PhaseChart | None
     sites: tuple[SiteTable, ...]
     bounds: tuple[BoundRow, ...]
+    flames: tuple[FlameGraph, ...] = ()
 
 
 def _pct(value: float | None) -> str:
@@ -715,10 +717,46 @@ def _replicate_values(values: Sequence[float]) -> list[tuple[float, str]]:
     return [(v, f"replicate {i}") for i, v in enumerate(values)]
 
 
+def _flames(
+    group: Sequence[ExperimentVerdict],
+    b_trials: Sequence[TrialResult],
+    c_trials: Sequence[TrialResult],
+    roots: tuple[str, str],
+    requested: bool,
+) -> tuple[FlameGraph, ...]:
+    """The delta flame graph of each regressed or improved allocation goal (of every row when
+    ``requested``), one per phase and figure."""
+    from harness.flame import explains, figure_of_goal, flame_tree
+
+    if not (b_trials or c_trials):
+        return ()
+    graphs: dict[tuple[str, str], FlameGraph] = {}
+    for entry in group:
+        figure = figure_of_goal(entry.goal)
+        wanted = requested or (entry.decision in ("regression", "improvement") and explains(entry.goal))
+        if not wanted or (entry.phase, figure) in graphs:
+            continue
+        tree = flame_tree(entry.id, entry.phase, b_trials, c_trials, figure=figure, roots=roots)
+        if not (tree.baseline_replicates or tree.candidate_replicates):
+            continue
+        title = f"{entry.phase} · {entry.goal.replace('_', ' ')} · {entry.decision.replace('_', ' ')}"
+        graphs[(entry.phase, figure)] = flame_graph(tree, flame_anchor(entry.id, entry.phase, figure), title)
+    return tuple(graphs.values())
+
+
 def verdict_context(
-    verdict: Verdict, baseline: Results | None = None, candidate: Results | None = None
+    verdict: Verdict,
+    baseline: Results | None = None,
+    candidate: Results | None = None,
+    flames: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """What the verdict page shows; ``baseline`` and ``candidate`` add the phases and the call sites."""
+    """What the verdict page shows; ``baseline`` and ``candidate`` add the phases, the call sites
+    and a delta flame graph per regression and improvement (and per experiment that ``flames``,
+    glob patterns of ids, asks for)."""
+    from fnmatch import fnmatchcase
+
+    from harness.flame import project_root
+
     tolerance = verdict.tolerance_pct
     entries = verdict.experiments
     infos = {e.id: e for r in (baseline, candidate) if r is not None for e in r.experiments}
@@ -809,6 +847,9 @@ def verdict_context(
             for check in entry.bounds
         ]
         all_bounds.extend(bounds)
+        requested = any(fnmatchcase(eid, pattern) or pattern in eid for pattern in flames)
+        roots = (project_root(baseline), project_root(candidate))
+        flame_graphs = _flames(group, b_trials, c_trials, roots, requested)
         first = group[0]
         details.append(
             ExperimentDetail(
@@ -822,6 +863,7 @@ def verdict_context(
                 chart,
                 tuple(sites),
                 tuple(bounds),
+                flame_graphs,
             )
         )
     counts = {d: verdict.count(d) for d in DECISIONS}
@@ -896,12 +938,16 @@ def render(context: Mapping[str, Any]) -> str:
 
 
 def render_html(
-    subject: Results | Verdict, *, baseline: Results | None = None, candidate: Results | None = None
+    subject: Results | Verdict,
+    *,
+    baseline: Results | None = None,
+    candidate: Results | None = None,
+    flames: Sequence[str] = (),
 ) -> str:
     """The report page for a verdict or, for a results file alone, the variants of each family side by side."""
     if isinstance(subject, Results):
         return render(results_context(subject))
-    return render(verdict_context(subject, baseline, candidate))
+    return render(verdict_context(subject, baseline, candidate, flames))
 
 
 def write_html(
@@ -910,14 +956,17 @@ def write_html(
     *,
     baseline: Results | None = None,
     candidate: Results | None = None,
+    flames: Sequence[str] = (),
 ) -> Path:
     """Write the report page to ``path`` atomically and return the path.
 
     ``baseline`` and ``candidate`` are the results a verdict compared; with them the page
-    shows every replicate, the phases and the call sites, without them the verdict's figures.
+    shows every replicate, the phases, the call sites and the delta flame graphs of the
+    regressions and improvements (and of the experiments ``flames`` names), without them
+    the verdict's figures.
     """
     from harness.results import write_text_atomic
 
     target = Path(path)
-    write_text_atomic(target, render_html(subject, baseline=baseline, candidate=candidate))
+    write_text_atomic(target, render_html(subject, baseline=baseline, candidate=candidate, flames=flames))
     return target

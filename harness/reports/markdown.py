@@ -6,12 +6,18 @@ job can find its own earlier comment and update it instead of adding another.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from harness.reports import figures
 from harness.verdict import ExperimentVerdict, Verdict
 
 MARKER = "<!-- harness-verdict -->"
+#: The HTML report as uploaded beside the comment (``harness compare --html report.html``).
+REPORT_FILE = "report.html"
+#: Where the uploaded report can be opened, when it is served somewhere: its flame graphs become links.
+REPORT_URL_ENV = "HARNESS_REPORT_URL"
+TOP_PATHS = 3
 EXPERIMENT_HEADER = ("perf", "experiment", "goal", "Δ mean %", "Δ mean % CI", "trials")
 
 
@@ -105,6 +111,8 @@ def render(verdict: Verdict) -> str:
             "",
             "</details>",
         ]
+    for row in (r for r in verdict.experiments if r.top_paths):
+        lines += ["", *call_paths(row)]
     checks = list(verdict.bound_checks())
     if checks:
         passed = all(c.passed for _, c in checks)
@@ -129,6 +137,44 @@ def render(verdict: Verdict) -> str:
         ]
     lines += ["", *explanation(verdict), "", *decision(verdict)]
     return "\n".join(lines) + "\n"
+
+
+def flame_link(row: ExperimentVerdict) -> str:
+    """The row's delta flame graph in the HTML report: a link when ``$HARNESS_REPORT_URL`` says
+    where the report is served, else its file and anchor in the uploaded artifact."""
+    from harness.flame import figure_of_goal
+    from harness.reports.flame import flame_anchor
+
+    anchor = flame_anchor(row.id, row.phase, figure_of_goal(row.goal))
+    url = os.environ.get(REPORT_URL_ENV, "").strip()
+    if url:
+        return f"[delta flame graph]({url.split('#', 1)[0]}#{anchor})"
+    return f"delta flame graph: {code(REPORT_FILE + '#' + anchor)} in the uploaded report"
+
+
+def call_paths(row: ExperimentVerdict) -> list[str]:
+    """The row's most changed call paths (outermost frame first) and where its flame graph is."""
+    open_ = " open" if row.decision == "regression" and not row.erratic else ""
+    return [
+        f"<details{open_}>",
+        f"<summary>Call paths that changed: {code(row.id)} {figures.goal(row)} ({row.decision})</summary>",
+        "",
+        flame_link(row),
+        "",
+        *md_table(
+            ("Δ bytes", "Δ count", "call path, innermost last"),
+            [
+                (
+                    figures.bytes_delta(p.delta_bytes, signed=True),
+                    f"{p.delta_count:+,.0f}",
+                    " \N{RIGHTWARDS ARROW} ".join(code(frame) for frame in p.stack),
+                )
+                for p in row.top_paths[:TOP_PATHS]
+            ],
+        ),
+        "",
+        "</details>",
+    ]
 
 
 def explanation(verdict: Verdict) -> list[str]:

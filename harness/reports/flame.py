@@ -1,0 +1,384 @@
+"""Delta flame graphs and call-path listings of :class:`harness.flame.FlameTree` values.
+
+A flame graph here is an icicle: the root on top, callees below their callers. Each frame is
+as wide as its share of the candidate's figure and coloured by its Δ against the baseline:
+red where the candidate allocates more, blue where less, grey where nothing changed, the
+hue's strength scaled to the largest |Δ| of the graph. The graph is laid out here as plain
+numbers (percent of the width, rows) that the template draws as nested SVG, so it reads
+without script; the page's one script adds zoom, search and a line of figures on hover.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.flame import FIGURES, Figures, FlameTree, FrameNode, FramePeek, Link, peek
+from harness.metrics import metric
+
+#: Frames narrower than this share of the graph are not drawn (under 2 px on a wide screen).
+MIN_WIDTH = 0.0015
+#: At most this many frames per graph, widest first, so that a page stays small.
+MAX_FRAMES = 700
+ROW = 18
+NEUTRAL = (227, 230, 234)
+MORE = (200, 48, 40)
+LESS = (40, 104, 200)
+
+
+def flame_anchor(experiment: str, phase: str, goal: str) -> str:
+    """The HTML id of the flame graph of one verdict row: stable, so a comment can link to it."""
+    digest = hashlib.sha1(f"{experiment}\0{phase}\0{goal}".encode()).hexdigest()[:8]
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{experiment}-{phase}")[:60].strip("-")
+    return f"flame-{slug}-{digest}"
+
+
+@dataclass(frozen=True)
+class FlameFrame:
+    """One drawn frame: where it sits (percent of the width, row) and what it measured."""
+
+    id: int
+    parent: int
+    depth: int
+    x: float
+    width: float
+    name: str
+    file: str
+    baseline: float
+    candidate: float
+    delta: float
+    colour: str
+    tip: str
+
+    @property
+    def y(self) -> int:
+        return self.depth * ROW
+
+    @property
+    def dark(self) -> bool:
+        """Whether the fill is dark enough to want light text (relative luminance, WCAG)."""
+        channels = [int(self.colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2] < 0.18
+
+
+@dataclass(frozen=True)
+class PathRow:
+    stack: tuple[str, ...]
+    baseline: str
+    candidate: str
+    delta: str
+    delta_count: str
+    sign: int
+
+
+@dataclass(frozen=True)
+class FlameGraph:
+    """What the template draws for one tree."""
+
+    anchor: str
+    title: str
+    figure: str
+    caption: str
+    frames: tuple[FlameFrame, ...]
+    height: int
+    hidden: int
+    paths: tuple[PathRow, ...]
+    note: str
+
+
+def _fmt(figure: str, value: float, *, signed: bool = False) -> str:
+    return metric(figure).format(value, signed=signed)
+
+
+def _colour(delta: float, scale: float) -> str:
+    if delta == 0 or scale <= 0:
+        return "#{:02x}{:02x}{:02x}".format(*NEUTRAL)
+    # The square root lifts small changes into sight without letting them match the largest.
+    strength = 0.25 + 0.75 * math.sqrt(min(abs(delta) / scale, 1.0))
+    target = MORE if delta > 0 else LESS
+    r, g, b = (round(n + (t - n) * strength) for n, t in zip(NEUTRAL, target, strict=True))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _walk(node: FrameNode, depth: int = 0) -> Iterable[tuple[FrameNode, int]]:
+    yield node, depth
+    for child in node.children:
+        yield from _walk(child, depth + 1)
+
+
+def flame_graph(tree: FlameTree, anchor: str, title: str, *, paths: int = 5) -> FlameGraph:
+    """The drawable graph of ``tree``: widths from the candidate (from the baseline when the
+    candidate measured nothing there), colours from each frame's Δ."""
+    figure = tree.figure
+    by_candidate = tree.value(tree.root.candidate) > 0
+
+    def width_of(node: FrameNode) -> float:
+        return max(tree.value(node.candidate if by_candidate else node.baseline), 0.0)
+
+    scale = max((abs(tree.delta(n)) for n, d in _walk(tree.root) if d > 0), default=0.0)
+    frames: list[FlameFrame] = []
+    hidden = 0
+    # Widest first (a heap by width, ties in tree order), so that the cap drops only slivers.
+    order = itertools.count()
+    heap: list[tuple[float, int, FrameNode, int, int, float]] = [(-1.0, next(order), tree.root, -1, 0, 0.0)]
+    while heap:
+        negative_width, _, node, parent, depth, x = heapq.heappop(heap)
+        width = -negative_width
+        if width < MIN_WIDTH or len(frames) >= MAX_FRAMES:
+            hidden += 1
+            continue
+        index = len(frames)
+        delta = tree.delta(node)
+        base, cand = tree.value(node.baseline), tree.value(node.candidate)
+        tip = (
+            f"{node.frame.label}\nbaseline {_fmt(figure, base)} · candidate {_fmt(figure, cand)}"
+            f" · Δ {_fmt(figure, delta, signed=True)}"
+        )
+        frames.append(
+            FlameFrame(
+                index,
+                parent,
+                depth,
+                round(x * 100, 4),
+                round(width * 100, 4),
+                node.frame.function,
+                node.frame.file,
+                base,
+                cand,
+                delta,
+                _colour(delta, scale),
+                tip,
+            )
+        )
+        # Children share their parent's width by their own; more than the parent (a net
+        # figure whose callees freed memory) is scaled down to fit.
+        room = max(sum(width_of(c) for c in node.children), width_of(node))
+        offset = x
+        for child in node.children:
+            share = width * width_of(child) / room if room > 0 else 0.0
+            heapq.heappush(heap, (-share, next(order), child, index, depth + 1, offset))
+            offset += share
+    depth = max((f.depth for f in frames), default=0) + 1
+    root = tree.root
+    pct = ""
+    if tree.value(root.baseline):
+        pct = f" ({100 * tree.delta(root) / abs(tree.value(root.baseline)):+.1f}%)"
+    caption = (
+        f"{figure.replace('_', ' ')} per replicate: baseline {_fmt(figure, tree.value(root.baseline))}"
+        f", candidate {_fmt(figure, tree.value(root.candidate))}, Δ {_fmt(figure, tree.delta(root), signed=True)}{pct}"
+        f" · replicates {_replicates(tree)}"
+    )
+    notes = []
+    if not tree.has_stacks:
+        notes.append("the backend recorded no stacks: one frame per innermost call site")
+    if not by_candidate:
+        notes.append("the candidate measured nothing here: widths from the baseline")
+    if hidden:
+        notes.append(f"{hidden} frames too narrow to draw are left out")
+    return FlameGraph(
+        anchor,
+        title,
+        figure,
+        caption,
+        tuple(frames),
+        depth * ROW,
+        hidden,
+        tuple(_path_rows(tree, paths)),
+        "; ".join(notes),
+    )
+
+
+def _replicates(tree: FlameTree) -> str:
+    base, cand = tree.baseline_replicates, tree.candidate_replicates
+    paired = " paired by seed" if base == cand and base else ""
+    return f"{len(base)} vs {len(cand)}{paired}"
+
+
+def _path_rows(tree: FlameTree, limit: int) -> list[PathRow]:
+    bytes_figure, count_figure = FIGURES[tree.figure]
+    rows: list[PathRow] = []
+    for path in tree.paths():
+        change = tree.value(path.delta)
+        if change == 0 or len(rows) >= limit:
+            continue
+        rows.append(
+            PathRow(
+                tuple(f.label for f in path.stack),
+                _fmt(bytes_figure, path.baseline.bytes),
+                _fmt(bytes_figure, path.candidate.bytes),
+                _fmt(bytes_figure, path.delta.bytes, signed=True),
+                _fmt(count_figure, path.delta.count, signed=True),
+                (change > 0) - (change < 0),
+            )
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# harness explain: the same trees as text and JSON.
+
+
+def _node_json(tree: FlameTree, node: FrameNode) -> dict[str, Any]:
+    return {
+        "function": node.frame.function,
+        "file": node.frame.file,
+        "baseline": tree.value(node.baseline),
+        "candidate": tree.value(node.candidate),
+        "delta": tree.delta(node),
+        "children": [_node_json(tree, c) for c in node.children],
+    }
+
+
+def _figures_json(prefix: str, figures: Figures) -> dict[str, float]:
+    return {f"{prefix}_bytes": figures.bytes, f"{prefix}_count": figures.count}
+
+
+def _change_json(baseline: Figures, candidate: Figures) -> dict[str, float]:
+    return {
+        **_figures_json("baseline", baseline),
+        **_figures_json("candidate", candidate),
+        "delta_bytes": candidate.bytes - baseline.bytes,
+        "delta_count": candidate.count - baseline.count,
+    }
+
+
+def _peek_json(found: FramePeek) -> dict[str, Any]:
+    def links(items: Sequence[Link]) -> list[dict[str, Any]]:
+        return [
+            {"function": i.frame.function, "file": i.frame.file, **_change_json(i.baseline, i.candidate)} for i in items
+        ]
+
+    return {
+        "function": found.frame.function,
+        "file": found.frame.file,
+        **_change_json(found.baseline, found.candidate),
+        "self": _change_json(found.self_baseline, found.self_candidate),
+        "callers": links(found.callers),
+        "callees": links(found.callees),
+    }
+
+
+def explain_json(trees: Sequence[FlameTree], against: str, top: int, pattern: str | None = None) -> dict[str, Any]:
+    """``harness.explain/1``: per phase the changed call paths (most changed first), the frame
+    tree, and with ``pattern`` the callers and callees of the frames it names (``peek``)."""
+    return {
+        "schema": "harness.explain/1",
+        "experiment": trees[0].experiment if trees else "",
+        "baseline_experiment": against,
+        "figure": trees[0].figure if trees else "",
+        "phases": [
+            {
+                "phase": tree.phase,
+                "baseline_replicates": list(tree.baseline_replicates),
+                "candidate_replicates": list(tree.candidate_replicates),
+                "has_stacks": tree.has_stacks,
+                "baseline": tree.value(tree.root.baseline),
+                "candidate": tree.value(tree.root.candidate),
+                "delta": tree.delta(tree.root),
+                "paths": [
+                    {
+                        "stack": [{"function": f.function, "file": f.file} for f in path.stack],
+                        "baseline_bytes": path.baseline.bytes,
+                        "candidate_bytes": path.candidate.bytes,
+                        "delta_bytes": path.delta.bytes,
+                        "baseline_count": path.baseline.count,
+                        "candidate_count": path.candidate.count,
+                        "delta_count": path.delta.count,
+                    }
+                    for path in [p for p in tree.paths() if tree.value(p.delta) != 0][:top]
+                ],
+                "tree": _node_json(tree, tree.root),
+                **({"peek": [_peek_json(p) for p in peek(tree, pattern)]} if pattern else {}),
+            }
+            for tree in trees
+        ],
+    }
+
+
+def _peek_text(tree: FlameTree, pattern: str) -> list[str]:
+    """``pprof -peek``: each frame ``pattern`` names, its callers above it and its callees below."""
+    bytes_figure, count_figure = FIGURES[tree.figure]
+
+    def line(baseline: Figures, candidate: Figures, label: str) -> str:
+        return (
+            f"  {_fmt(bytes_figure, candidate.bytes - baseline.bytes, signed=True):>12}"
+            f" {_fmt(count_figure, candidate.count - baseline.count, signed=True):>10}"
+            f" {_fmt(bytes_figure, baseline.bytes):>11} {_fmt(bytes_figure, candidate.bytes):>11}  {label}"
+        )
+
+    found = peek(tree, pattern)
+    if not found:
+        return [f"  peek {pattern!r}: no frame of this phase matches", ""]
+    lines = [f"  peek {pattern!r}: callers above, callees below each frame"]
+    for item in found:
+        lines += [line(c.baseline, c.candidate, f"    caller {c.frame.label}") for c in item.callers]
+        lines.append(line(item.baseline, item.candidate, f"| {item.frame.label}"))
+        lines.append(line(item.self_baseline, item.self_candidate, "    (its own allocations)"))
+        lines += [line(c.baseline, c.candidate, f"    callee {c.frame.label}") for c in item.callees]
+        lines.append("")
+    return lines
+
+
+def explain_text(trees: Sequence[FlameTree], against: str, top: int, pattern: str | None = None) -> str:
+    """The changed call paths of each phase, ``pprof -top`` style, each followed by its stack;
+    with ``pattern``, the callers and callees of the frames it names, ``pprof -peek`` style."""
+    lines: list[str] = []
+    for tree in trees:
+        bytes_figure, count_figure = FIGURES[tree.figure]
+        root = tree.root
+        head = tree.experiment if against == tree.experiment else f"{tree.experiment} against {against}"
+        lines += [
+            f"{head} · {tree.phase} · {tree.figure.replace('_', ' ')} per replicate ({_replicates(tree)})",
+            f"  baseline {_fmt(tree.figure, tree.value(root.baseline))}"
+            f"  candidate {_fmt(tree.figure, tree.value(root.candidate))}"
+            f"  Δ {_fmt(tree.figure, tree.delta(root), signed=True)}",
+        ]
+        if not tree.has_stacks:
+            lines.append("  (the backend recorded no stacks: innermost call sites only)")
+        changed = [p for p in tree.paths() if tree.value(p.delta) != 0]
+        peeked = _peek_text(tree, pattern) if pattern else []
+        if not changed:
+            lines += ["  no call path changed", "", *peeked]
+            continue
+        lines.append(f"  {'Δ bytes':>12} {'Δ count':>10} {'baseline':>11} {'candidate':>11}  call path, innermost last")
+        for path in changed[:top]:
+            figures = (
+                f"{_fmt(bytes_figure, path.delta.bytes, signed=True):>12}"
+                f" {_fmt(count_figure, path.delta.count, signed=True):>10}"
+                f" {_fmt(bytes_figure, path.baseline.bytes):>11} {_fmt(bytes_figure, path.candidate.bytes):>11}"
+            )
+            stack = [f.label for f in path.stack]
+            lines.append(f"  {figures}  {stack[0]}")
+            lines += [f"  {'':>47}  {'  ' * i}> {label}" for i, label in enumerate(stack[1:])]
+        if len(changed) > top:
+            lines.append(f"  ... {len(changed) - top} more changed paths (--top)")
+        lines += ["", *peeked]
+    return "\n".join(lines)
+
+
+def write_flame_page(trees: Sequence[FlameTree], path: Path, *, against: str) -> Path:
+    """A page of the delta flame graphs of ``trees``, written atomically."""
+    from harness.reports.html import render
+    from harness.results import write_text_atomic
+
+    experiment = trees[0].experiment if trees else ""
+    graphs = [
+        flame_graph(t, flame_anchor(t.experiment, t.phase, t.figure), f"phase {t.phase}", paths=10) for t in trees
+    ]
+    context = {
+        "kind": "flames",
+        "title": f"harness · delta flame graphs · {experiment}",
+        "experiment": experiment,
+        "against": against,
+        "graphs": graphs,
+    }
+    write_text_atomic(path, render(context))
+    return path
