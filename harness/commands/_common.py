@@ -105,12 +105,15 @@ def run_journaled(args: argparse.Namespace, settings: Settings, side: Side, back
 
     When the executor is lost mid-run, the finished trials are saved before the error is raised.
     """
-    from harness.errors import HarnessError
+    from harness.errors import HarnessError, ResultsError
     from harness.journal import JournaledExecutor, header_for, journal_path, open_journal
     from harness.progress import run_with_progress
     from harness.results import save_results
     from harness.run import RunStopped
 
+    if out.is_dir():
+        # Found now, not after the last trial, when the results could not be written.
+        raise ResultsError(f"{out} is a directory; the results need a file name (--out FILE)")
     header = header_for([side], settings, backend)
     with open_journal(journal_path(out), header, resume=getattr(args, "resume", False), note=note) as journal:
         executor = JournaledExecutor(executor_from(args, settings), journal)
