@@ -288,9 +288,12 @@ def open_journal(path: Path, header: JournalHeader, *, resume: bool, note: Calla
         note(f"nothing to resume: no journal at {path}; running every trial")
     elif path.exists() and _holds_trials(path):
         note(f"{path}: replaced; `--resume` would have continued the unfinished run it holds")
-    # Rewritten whole, atomically: a torn line never stays in the middle of the file.
-    write_text_atomic(path, b"\n".join(lines).decode() + "\n")
-    journal = Journal(path, reused, path.open("ab"), len(lines) - 1)
+    try:
+        # Rewritten whole, atomically: a torn line never stays in the middle of the file.
+        write_text_atomic(path, b"\n".join(lines).decode() + "\n")
+        journal = Journal(path, reused, path.open("ab"), len(lines) - 1)
+    except OSError as exc:
+        raise ResultsError(f"{path}: the journal cannot be written: {exc.strerror or exc}") from None
     try:
         yield journal
     finally:

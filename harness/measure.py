@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness.capture import measured_metrics, resolve_backend
 from harness.config import Settings
-from harness.errors import HarnessError, MetricNotMeasured
+from harness.errors import HarnessError, MetricNotMeasured, ResultsError
 from harness.executors import Executor
 from harness.metrics import METRICS
 from harness.results import ExperimentInfo, Results, experiment_infos, save_results
@@ -108,6 +108,10 @@ def measure(sides: Sequence[Side], settings: Settings, options: MeasureOptions |
     from harness.journal import JournaledExecutor, header_for, journal_path, open_journal
 
     paths = results_paths(opts.record, sides)
+    for path in paths.values():
+        if path.is_dir():
+            # Found now, not after the last trial, when the results could not be written.
+            raise ResultsError(f"{path} is a directory; the results need a file name (--out FILE)")
     header = header_for(sides, settings, backend)
     with open_journal(journal_path(opts.record), header, resume=opts.resume, note=opts.note) as journal:
         journaled = JournaledExecutor(executor, journal)

@@ -220,6 +220,8 @@ CASES += [
         (("pyproject.toml", '[tool.harness]\nworkloads = "notes.txt"\n'), ("notes.txt", "just text")),
     ),
     Case("workloads:missing", ("list", "--workloads", "nowhere")),
+    Case("out:a-directory", ("run", "-o", "reports")),
+    Case("journal:a-directory", ("run", "-o", "out.json"), (("out.json.journal", DIRECTORY),)),
     Case("compare:not-a-repository", ("compare", "main", "HEAD")),
     Case("bisect:not-a-repository", ("bisect", "a", "b", "--experiment", "tiny.fill[list,n=100]")),
     Case("calibrate:memory-limit", ("calibrate", "--memory-limit", "lots")),
