@@ -213,3 +213,19 @@ def test_trials_are_on_disk_as_they_finish(tmp_path: Path) -> None:
         ("slow.fill[set,n=3000]", 0),
     ]
     assert all(t["status"] == "ok" and t["phases"][0]["metrics"]["net_bytes"] > 0 for t in trials)
+
+
+def test_gate_resumes_the_run_it_was_running(tmp_path: Path) -> None:
+    """``gate`` writes where ``run`` does: a gate killed hard resumes like a run."""
+    project = make_project(tmp_path / "project")
+    baseline = harness_cli(project, *RUN, "-o", "base.json")
+    assert baseline.returncode == 0, baseline.stderr
+    kill_after(project, finished=2)
+    kept = len(journal_trials(project / "reports" / "results.json.journal"))
+    started = len((project / "ran.log").read_text().splitlines())
+
+    gate = harness_cli(project, "gate", "--baseline", "base.json", "-n", "3", "--backend", "tracemalloc", "--resume")
+    assert gate.returncode == 0, gate.stderr
+    assert f"{kept} trials reused from the journal, {TRIALS - kept} run" in gate.stderr
+    assert len((project / "ran.log").read_text().splitlines()) - started == TRIALS - kept
+    assert len(json.loads((project / "reports" / "results.json").read_text())["trials"]) == TRIALS
