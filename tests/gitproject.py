@@ -3,7 +3,7 @@
 The project has one family, ``tiny``: a store that keeps one byte string per operation. The
 size of the byte string comes from ``build.py``, which the ``[tool.harness] setup`` command
 runs in each checkout to write ``_build/payload.txt``; without the setup the workload cannot
-import. Allocation figures come from tracemalloc and repeat exactly, so a few replicates
+import. Allocation figures come from the native backend and repeat exactly, so a few replicates
 suffice, and a commit that raises ``PAYLOAD`` raises ``net_bytes_per_op`` by a known amount.
 """
 
@@ -24,7 +24,7 @@ PYPROJECT = """\
 [tool.harness]
 workloads = "workloads"
 replicates = 3
-backend = "tracemalloc"
+backend = "native"
 setup = "python build.py"
 """
 

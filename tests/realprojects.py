@@ -10,7 +10,7 @@
   which build each side imported.
 - ``flatkit``: a flat layout with no build backend (the package at the repository's root).
 
-The workloads pin ``backend = "tracemalloc"``, whose ``net_*`` figures repeat exactly, so a
+The workloads pin ``backend = "native"``, whose figures repeat exactly, so a
 few replicates suffice and a known change of bytes per insert shows exactly.
 """
 
@@ -42,7 +42,7 @@ where = ["src"]
 [tool.harness]
 workloads = "benchmarks/allocations"
 replicates = 3
-backend = "tracemalloc"
+backend = "native"
 """
 
 LRU_CACHE = """\
@@ -159,7 +159,7 @@ FLAT_PYPROJECT = """\
 [tool.harness]
 workloads = "workloads"
 replicates = 3
-backend = "tracemalloc"
+backend = "native"
 """
 
 FLAT_STORE = """\

@@ -71,7 +71,7 @@ def lru(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, lis
     text = (project.root / "pyproject.toml").read_text()
     project.write(
         "pyproject.toml",
-        text.replace('backend = "tracemalloc"', 'backend = "tracemalloc"\nsetup = "python -m pip install -e ."'),
+        text.replace('backend = "native"', 'backend = "native"\nsetup = "python -m pip install -e ."'),
     )
     commits.append(project.commit("setup installs"))
     project.write("benchmarks/allocations/slow.py", SLOW)
