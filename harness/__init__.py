@@ -17,8 +17,9 @@ The public API, everything a workload module or a script needs::
 
 from __future__ import annotations
 
+from harness.dataframe import load_results
 from harness.errors import HarnessError
-from harness.results import Results, load_results, read_results
+from harness.results import Results, read_results
 from harness.spec import Bound, Experiment, Family, Goal
 from harness.trial import Trial
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, ResultsError
-from harness.results import Results, read_json, read_results, write_json_atomic
+from harness.jsonfile import read_json, write_json_atomic
+from harness.results import Results, read_results
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

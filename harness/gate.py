@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, HarnessError, MetricNotMeasured
 from harness.metrics import METRICS, metric
+from harness.profiles import figures_of, mean_sites, site_label
 from harness.results import ExperimentInfo, PhaseResult, Results, TrialResult
 from harness.selection import check_patterns, matches, matches_any
 from harness.spec import Bound, Goal
 from harness.stats import coefficient_of_variation, estimate_delta
+from harness.units import format_pct
 from harness.verdict import BoundCheck, Decision, ExperimentVerdict, PathMove, SiteMove, Verdict
 
 if TYPE_CHECKING:
@@ -155,8 +157,8 @@ def _reasons(rows: Sequence[ExperimentVerdict], gates: Sequence[str], candidate:
             reasons.append(f"{row.id}: {row.error}")
         elif row.regressed and "regressions" in gates:
             reasons.append(
-                f"{row.id} {row.phase}.{row.goal}: regression {_pct(row.delta_pct)} "
-                f"[{_pct(row.ci_low_pct)}, {_pct(row.ci_high_pct)}]"
+                f"{row.id} {row.phase}.{row.goal}: regression {format_pct(row.delta_pct, suffix='%')} "
+                f"[{format_pct(row.ci_low_pct, suffix='%')}, {format_pct(row.ci_high_pct, suffix='%')}]"
             )
         if "bounds" in gates:
             for check in row.bounds:
@@ -167,10 +169,6 @@ def _reasons(rows: Sequence[ExperimentVerdict], gates: Sequence[str], candidate:
                     )
     # A failed experiment has one row per goal; its failure is one reason.
     return list(dict.fromkeys(reasons))
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.2f}%"
 
 
 def _goal_phases(goal: Goal, trials: Sequence[TrialResult]) -> list[str]:
@@ -427,33 +425,21 @@ def _attach_bounds(rows: list[ExperimentVerdict], checks: Sequence[BoundCheck]) 
     return [replace(row, bounds=tuple(placed.get(i, ()))) for i, row in enumerate(rows)]
 
 
-def site_key(site: Mapping[str, Any], root: str) -> str:
-    """``function (file)`` with the file relative to the project: the same function in two
-    checkouts, or after lines moved within it, gets the same key."""
-    file = str(site.get("file", "?"))
-    if root and file.startswith(root):
-        file = file[len(root) :]
-    return f"{site.get('function', '?')} ({file})"
-
-
 def _site_bytes(goal: str) -> tuple[str, ...]:
     base = goal.removesuffix("_per_op")
     own = base if base.endswith("_bytes") and base != "peak_bytes" else None
     return ((own,) if own else ()) + tuple(k for k in SITE_BYTES if k != own)
 
 
-def _site_means(
-    trials: Sequence[TrialResult], phase: str, root: str, figure: Callable[[Mapping[str, Any]], float | None]
+def _means_by_label(
+    trials: Sequence[TrialResult],
+    phase: str,
+    root: str,
+    figure: Callable[[Mapping[str, Any]], Mapping[str, float]],
+    key: str,
 ) -> dict[str, float]:
-    totals: dict[str, float] = {}
-    for trial in trials:
-        result = trial.phase(phase)
-        for site in result.sites if result else ():
-            value = figure(site)
-            if value is not None:
-                key = site_key(site, root)
-                totals[key] = totals.get(key, 0.0) + value
-    return {k: v / len(trials) for k, v in totals.items()} if trials else {}
+    means = mean_sites(trials, phase, root=root, grain="function", figures=figure)
+    return {site_label(site): row[key] for site, row in means.items() if key in row}
 
 
 def _with_top_sites(
@@ -469,12 +455,11 @@ def _with_top_sites(
     if key is None:
         return row
 
-    def figure(site: Mapping[str, Any]) -> float | None:
-        value = site.get(key)
-        return float(value) if isinstance(value, int | float) else None
+    def figure(site: Mapping[str, Any]) -> dict[str, float]:
+        return {name: value for name, value in figures_of(site).items() if name == key}
 
-    before = _site_means(base_trials, row.phase, roots[0], figure)
-    after = _site_means(cand_trials, row.phase, roots[1], figure)
+    before = _means_by_label(base_trials, row.phase, roots[0], figure, key)
+    after = _means_by_label(cand_trials, row.phase, roots[1], figure, key)
     moves = [
         SiteMove(site, before.get(site, 0.0), after.get(site, 0.0), after.get(site, 0.0) - before.get(site, 0.0))
         for site in dict.fromkeys([*before, *after])

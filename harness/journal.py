@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from harness.environment import git_state
 from harness.errors import ResultsError
-from harness.results import TrialResult, git_state, refuse_constant, write_text_atomic
+from harness.jsonfile import refuse_constant, write_text_atomic
+from harness.results import TrialResult
 
 if TYPE_CHECKING:
     from harness.config import Settings

@@ -97,7 +97,7 @@ class _Session:
 
     def environment(self, backend: str) -> dict[str, Any]:
         if self._environment is None:
-            from harness.results import environment
+            from harness.environment import environment
 
             self._environment = environment(Path(self.config.rootpath), backend)
         return self._environment

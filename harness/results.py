@@ -10,29 +10,22 @@ Format ``harness.results/1`` (JSON)::
      "trials": [{"experiment", "replicate", "seed", "status", "error", "wall_s",
                  "rss_peak_bytes", "phases": [{"name", "metrics": {...}, "sites": [...]}]}]}
 
-Files are written atomically (a temporary file renamed over the target), so a reader never
-sees half a file and an interrupted write never damages the previous one.
+Files are written atomically and read with a schema check (:mod:`harness.jsonfile`); the
+environment comes from :mod:`harness.environment`, the pandas view from
+:mod:`harness.dataframe`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import os
-import platform
-import socket
-import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.errors import HarnessError, ResultsError
+from harness.jsonfile import read_versioned, write_json_atomic
 from harness.spec import Bound, Experiment, Goal
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 SCHEMA = "harness.results/1"
 
@@ -195,69 +188,9 @@ class Results:
         )
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` so that ``path`` is always either old or new, never partial."""
-    write_text_atomic(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that ``path`` is always either old or new, never partial."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp makes the file owner-only; give it the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_results(results: Results, path: Path) -> None:
     """Write a results file atomically."""
     write_json_atomic(path, results.to_json())
-
-
-def read_json(path: Path, schema_prefix: str) -> dict[str, Any]:
-    """A JSON document whose ``schema`` starts with ``schema_prefix``, or one clear :class:`ResultsError`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ResultsError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultsError(f"{path}: cannot be read: {exc}") from None
-    try:
-        data: dict[str, Any] = json.loads(text, parse_constant=refuse_constant)
-    except json.JSONDecodeError as exc:
-        raise ResultsError(f"{path}: not valid JSON (truncated or corrupt?): {exc}") from None
-    except (ValueError, RecursionError) as exc:
-        raise ResultsError(f"{path}: not a results file: {exc}") from None
-    schema = data.get("schema") if isinstance(data, dict) else None
-    if not isinstance(schema, str) or not schema.startswith(schema_prefix):
-        raise ResultsError(f"{path}: not a {schema_prefix.rstrip('/')} file (schema {schema!r})")
-    return data
-
-
-def refuse_constant(name: str) -> Any:
-    """For ``json.loads(parse_constant=...)``: a ``ValueError`` for NaN and Infinity."""
-    # Python's json reads NaN and Infinity, which no file of ours holds (they are written with
-    # allow_nan=False): a figure that is not a number is a corrupt file, refused on reading.
-    raise ValueError(f"{name} is not a figure")
-
-
-def read_versioned(path: Path, schema: str) -> dict[str, Any]:
-    """A JSON document of exactly ``schema`` (e.g. ``harness.results/1``), or one clear error."""
-    family = schema.rsplit("/", 1)[0] + "/"
-    data = read_json(path, family)
-    if data["schema"] != schema:
-        raise ResultsError(f"{path}: schema {data['schema']} is not supported by this harness ({schema})")
-    return data
 
 
 def read_results(path: Path) -> Results:
@@ -269,84 +202,6 @@ def read_results(path: Path) -> Results:
         raise ResultsError(f"{path}: malformed results file: missing or bad field {exc}") from None
     except HarnessError as exc:
         raise ResultsError(f"{path}: malformed results file: {exc}") from None
-
-
-def load_results(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """A results file as a pandas DataFrame: one row per trial x phase, one column per metric.
-
-    Columns: ``experiment, family, workload, variant, params`` (JSON text), ``replicate,
-    seed, status, error, phase, rss_peak_bytes`` and then every metric the phase carries
-    (``alloc_bytes``, ``alloc_bytes_per_op``, ``net_bytes``, ...; NaN where the backend did
-    not measure it). A failed trial has one row with ``phase`` empty and its ``error``.
-    """
-    import pandas as pd
-
-    results = read_results(Path(path))
-    info = {e.id: e for e in results.experiments}
-    rows: list[dict[str, Any]] = []
-    for trial in results.trials:
-        exp = info.get(trial.experiment)
-        base = {
-            "experiment": trial.experiment,
-            "family": exp.family if exp else None,
-            "workload": exp.workload if exp else None,
-            "variant": exp.variant if exp else None,
-            "params": json.dumps(dict(exp.params), sort_keys=True) if exp else None,
-            "replicate": trial.replicate,
-            "seed": trial.seed,
-            "status": trial.status,
-            "error": trial.error,
-            "rss_peak_bytes": trial.rss_peak_bytes,
-        }
-        if not trial.phases:
-            rows.append({**base, "phase": None})
-        for phase in trial.phases:
-            rows.append({**base, "phase": phase.name, **phase.metrics})
-    return pd.DataFrame(rows)
-
-
-def git_state(directory: Path) -> tuple[str | None, bool | None]:
-    """The commit checked out in ``directory`` and whether the tree has changes (None outside git)."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-    return commit, bool(status.strip())
-
-
-def environment(project_root: Path, backend: str) -> dict[str, Any]:
-    """Where a run happened: what makes its allocation figures comparable, or not."""
-    from harness import __version__
-
-    commit, dirty = git_state(project_root)
-    memray_version = None
-    if backend == "memray":
-        from importlib.metadata import version
-
-        memray_version = version("memray")
-    return {
-        "python_version": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "hostname": socket.gethostname(),
-        "harness_version": __version__,
-        "backend": backend,
-        "memray_version": memray_version,
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "project_root": str(project_root),
-    }
 
 
 def experiment_infos(experiments: Sequence[Experiment]) -> tuple[ExperimentInfo, ...]:

@@ -12,10 +12,11 @@ from types import FrameType
 from typing import Any
 
 from harness.config import Settings, memory_limit_bytes
+from harness.environment import environment
 from harness.errors import HarnessError
 from harness.executors import Executor, ExecutorLost, TrialJob, executor_settings
 from harness.executors.local import LocalExecutor
-from harness.results import Results, TrialResult, environment, experiment_infos
+from harness.results import Results, TrialResult, experiment_infos
 from harness.spec import Experiment
 from harness.trial import TrialSpec
 

@@ -77,3 +77,18 @@ def format_seconds(value: float) -> str:
         if magnitude >= size:
             return f"{value / size:.3g} {unit}"
     return f"{value / 1e-9:.3g} ns"
+
+
+def format_pct(value: float | None, places: int = 2, suffix: str = "") -> str:
+    """A change in percent, signed: ``+10.00``, ``-0.31``, ``+∞``; ``n/a`` for none (or NaN).
+
+    The one way every report and message writes a Δ %; ``suffix`` is ``"%"`` where the
+    column or sentence does not say it already.
+    """
+    if value is None or math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return ("+∞" if value > 0 else "-∞") + suffix
+    text = f"{value:+.{places}f}"
+    # -0.00 reads as a change; it is none at this precision.
+    return (text.replace("-", "+", 1) if float(text) == 0 else text) + suffix

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from harness.errors import ResultsError
-from harness.results import read_json, read_versioned
+from harness.jsonfile import read_json, read_versioned
 
 SCHEMA = "harness.verdict/1"
 

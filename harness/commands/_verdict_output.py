@@ -52,7 +52,7 @@ def emit_verdict(
 
     ``baseline`` and ``candidate`` let the HTML report show every replicate and call site.
     """
-    from harness.results import write_text_atomic
+    from harness.jsonfile import write_text_atomic
 
     text = render(verdict, args.format)
     if args.out is not None:

@@ -15,6 +15,7 @@ from harness.errors import HarnessError
 from harness.gate import GateOptions, compare
 from harness.metrics import metric
 from harness.results import Results, read_results, save_results
+from harness.units import format_pct
 from harness.verdict import ExperimentVerdict
 
 
@@ -55,7 +56,8 @@ def regression_message(nodeid: str, name: str, rows: Sequence[ExperimentVerdict]
         before, after = shown.format(row.baseline_mean or 0.0), shown.format(row.candidate_mean or 0.0)
         lines.append(
             f"  {row.phase}.{row.goal}: {before} -> {after}"
-            f" ({row.delta_pct or 0.0:+.1f}%, {row.ci_low_pct or 0.0:+.1f}% .. {row.ci_high_pct or 0.0:+.1f}%"
+            f" ({format_pct(row.delta_pct, 1, '%')}, {format_pct(row.ci_low_pct, 1, '%')}"
+            f" .. {format_pct(row.ci_high_pct, 1, '%')}"
             f" at {row.replicates[1]} replicates), regression"
         )
         if row.top_sites:

@@ -31,8 +31,8 @@ import pytest
 from _pytest.runner import runtestprotocol
 
 from harness.capture import Capture, make_capture
+from harness.jsonfile import write_json_atomic
 from harness.pytest_support.markers import FIXTURE, add_markers, add_options, ops_of
-from harness.results import write_json_atomic
 from harness.trial import Trial, calibrate, measured_phases
 
 #: The phase a test that does not take ``harness_trial`` is measured as, whole.

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.metrics import metric
 from harness.results import Results
+from harness.units import format_pct
 from harness.verdict import ExperimentVerdict
 
 #: The figures shown, by column title.
@@ -46,9 +47,9 @@ class Delta:
             return self.decision
         interval = ""
         if self.ci_low_pct is not None and self.ci_high_pct is not None:
-            interval = f" [{self.ci_low_pct:+.1f} .. {self.ci_high_pct:+.1f}]"
+            interval = f" [{format_pct(self.ci_low_pct, 1)} .. {format_pct(self.ci_high_pct, 1)}]"
         decision = "" if self.decision == "no_change" else f" {self.decision}"
-        return f"{self.goal} {self.delta_pct:+.1f}%{interval}{decision}"
+        return f"{self.goal} {format_pct(self.delta_pct, 1, '%')}{interval}{decision}"
 
 
 @dataclass(frozen=True)

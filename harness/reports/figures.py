@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from harness.metrics import metric
 from harness.reports.summary import format_cell
+from harness.units import format_pct
 from harness.verdict import BoundCheck, ExperimentVerdict, Verdict
 
 #: The SMP marks: significantly better, significantly worse (or failed), no significant change.
 BETTER, WORSE, SAME = "\u2705", "\u274c", "\u2796"
 
 
-def pct(value: float | None, places: int = 2) -> str:
-    """``+10.00``, ``-0.31``, ``+∞``; ``n/a`` for a figure that does not exist."""
-    if value is None:
-        return "n/a"
-    if math.isinf(value):
-        return "+∞" if value > 0 else "-∞"
-    text = f"{value:+.{places}f}"
-    # -0.00 reads as a change; it is none at this precision.
-    return text.replace("-", "+", 1) if float(text) == 0 else text
+#: ``+10.00``, ``-0.31``, ``+∞``; ``n/a`` for a figure that does not exist.
+pct = format_pct
 
 
 def interval(row: ExperimentVerdict, places: int = 2) -> str:

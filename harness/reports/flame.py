@@ -22,6 +22,7 @@ from typing import Any
 
 from harness.flame import FIGURES, Figures, FlameTree, FrameNode, FramePeek, Link, peek
 from harness.metrics import metric
+from harness.units import format_pct
 
 #: Frames narrower than this share of the graph are not drawn (under 2 px on a wide screen).
 MIN_WIDTH = 0.0015
@@ -170,7 +171,7 @@ def flame_graph(tree: FlameTree, anchor: str, title: str, *, paths: int = 5) -> 
     root = tree.root
     pct = ""
     if tree.value(root.baseline):
-        pct = f" ({100 * tree.delta(root) / abs(tree.value(root.baseline)):+.1f}%)"
+        pct = f" ({format_pct(100 * tree.delta(root) / abs(tree.value(root.baseline)), 1, '%')})"
     caption = (
         f"{figure.replace('_', ' ')} per replicate: baseline {_fmt(figure, tree.value(root.baseline))}"
         f", candidate {_fmt(figure, tree.value(root.candidate))}, Δ {_fmt(figure, tree.delta(root), signed=True)}{pct}"
@@ -366,8 +367,8 @@ def explain_text(trees: Sequence[FlameTree], against: str, top: int, pattern: st
 
 def write_flame_page(trees: Sequence[FlameTree], path: Path, *, against: str) -> Path:
     """A page of the delta flame graphs of ``trees``, written atomically."""
+    from harness.jsonfile import write_text_atomic
     from harness.reports.html import render
-    from harness.results import write_text_atomic
 
     experiment = trees[0].experiment if trees else ""
     graphs = [

@@ -21,13 +21,15 @@ import re
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from harness.metrics import metric
+from harness.profiles import mean_sites
 from harness.reports.flame import FlameGraph, flame_anchor, flame_graph
 from harness.results import ExperimentInfo, Results, TrialResult
-from harness.units import format_bytes
+from harness.units import format_bytes, format_pct
 from harness.verdict import DECISIONS, ExperimentVerdict, Verdict
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -351,27 +353,6 @@ def _short_path(path: str, root: str | None) -> str:
     return path
 
 
-def _site_key(site: Mapping[str, Any]) -> tuple[str, str, int]:
-    return (str(site.get("function", "?")), str(site.get("file", "?")), int(site.get("line", 0) or 0))
-
-
-def mean_sites(trials: Sequence[TrialResult], phase: str) -> dict[tuple[str, str, int], dict[str, float]]:
-    """Each call site of one phase with every figure averaged over the trials (absent counts as 0)."""
-    totals: dict[tuple[str, str, int], dict[str, float]] = {}
-    runs = 0
-    for trial in trials:
-        measured = trial.phase(phase)
-        if measured is None:
-            continue
-        runs += 1
-        for site in measured.sites:
-            row = totals.setdefault(_site_key(site), {})
-            for name, value in site.items():
-                if isinstance(value, int | float) and not isinstance(value, bool) and name != "line":
-                    row[name] = row.get(name, 0.0) + float(value)
-    return {key: {k: v / runs for k, v in row.items()} for key, row in totals.items()} if runs else {}
-
-
 def _site_metrics(rows: Iterable[Mapping[str, float]]) -> tuple[str, ...]:
     present = {name for row in rows for name in row}
     order = ("alloc_bytes", "alloc_count", "kept_bytes", "net_bytes", "net_count")
@@ -675,14 +656,6 @@ class ExperimentDetail:
     flames: tuple[FlameGraph, ...] = ()
 
 
-def _pct(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "+\N{INFINITY}" if value > 0 else "\N{MINUS SIGN}\N{INFINITY}"
-    return f"{value:+.1f}%"
-
-
 def _trials_by_id(results: Results | None) -> dict[str, list[TrialResult]]:
     if results is None:
         return {}
@@ -793,9 +766,11 @@ def verdict_context(
                 entry.baseline_mean if entry.baseline_mean is not None else -1e300,
                 fmt(entry.candidate_mean) if entry.candidate_mean is not None else "",
                 entry.candidate_mean if entry.candidate_mean is not None else -1e300,
-                _pct(delta),
+                format_pct(delta, 1, "%"),
                 delta if math.isfinite(delta) else (1e300 if delta > 0 else -1e300 if delta < 0 else 0.0),
-                f"[{_pct(low)}, {_pct(high)}]" if not (math.isnan(low) or math.isnan(high)) else "",
+                f"[{format_pct(low, 1, '%')}, {format_pct(high, 1, '%')}]"
+                if not (math.isnan(low) or math.isnan(high))
+                else "",
                 forest_mark(scale, delta, low, high),
                 entry.decision,
                 entry.erratic,
@@ -914,7 +889,7 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["pct"] = _pct
+    env.filters["pct"] = partial(format_pct, places=1, suffix="%")
     env.filters["bytes"] = format_bytes
     return env
 
@@ -965,7 +940,7 @@ def write_html(
     regressions and improvements (and of the experiments ``flames`` names), without them
     the verdict's figures.
     """
-    from harness.results import write_text_atomic
+    from harness.jsonfile import write_text_atomic
 
     target = Path(path)
     write_text_atomic(target, render_html(subject, baseline=baseline, candidate=candidate, flames=flames))

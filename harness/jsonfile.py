@@ -1,0 +1,78 @@
+"""JSON files written atomically and read with a schema check: results, baselines, verdicts.
+
+A file is written to a temporary file beside it, flushed, fsynced and renamed over the
+target, so a reader never sees half a file and an interrupted write never damages the
+previous one. A file is read as JSON whose ``schema`` names its kind and version; anything
+else (missing, truncated, binary, NaN figures, another kind, a future version) is one
+:class:`~harness.errors.ResultsError` line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ResultsError
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` so that ``path`` is always either old or new, never partial."""
+    write_text_atomic(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that ``path`` is always either old or new, never partial."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp makes the file owner-only; give it the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path, schema_prefix: str) -> dict[str, Any]:
+    """A JSON document whose ``schema`` starts with ``schema_prefix``, or one clear :class:`ResultsError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{path}: cannot be read: {exc}") from None
+    try:
+        data: dict[str, Any] = json.loads(text, parse_constant=refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path}: not valid JSON (truncated or corrupt?): {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise ResultsError(f"{path}: not a results file: {exc}") from None
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if not isinstance(schema, str) or not schema.startswith(schema_prefix):
+        raise ResultsError(f"{path}: not a {schema_prefix.rstrip('/')} file (schema {schema!r})")
+    return data
+
+
+def refuse_constant(name: str) -> Any:
+    """For ``json.loads(parse_constant=...)``: a ``ValueError`` for NaN and Infinity."""
+    # Python's json reads NaN and Infinity, which no file of ours holds (they are written with
+    # allow_nan=False): a figure that is not a number is a corrupt file, refused on reading.
+    raise ValueError(f"{name} is not a figure")
+
+
+def read_versioned(path: Path, schema: str) -> dict[str, Any]:
+    """A JSON document of exactly ``schema`` (e.g. ``harness.results/1``), or one clear error."""
+    family = schema.rsplit("/", 1)[0] + "/"
+    data = read_json(path, family)
+    if data["schema"] != schema:
+        raise ResultsError(f"{path}: schema {data['schema']} is not supported by this harness ({schema})")
+    return data
