@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,24 @@ def load_settings(start: Path | None = None) -> Settings:
 _NUMBERS = ("replicates", "base_seed", "jobs", "timeout_s", "top_sites", "confidence", "tolerance_pct", "erratic_cv")
 
 
+def check_bounds(bounds: Any) -> None:
+    """A :class:`ConfigError` naming the first entry of ``[tool.harness] bounds`` that is not
+    ``{experiment pattern: {phase.metric: limit}}`` with a limit that parses. The one check of
+    configured bounds: settings are checked when loaded, and the gate checks the bounds it is given."""
+    from harness.spec import Bound
+
+    if not isinstance(bounds, Mapping):
+        raise ConfigError("bounds must be a table of {experiment pattern: {phase.metric: limit}}")
+    for pattern, table in bounds.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f'[tool.harness] bounds.{pattern} must be a table like {{"spike.peak_bytes" = "64 MiB"}}')
+        for key, limit in table.items():
+            try:
+                Bound.parse(key, limit)
+            except HarnessError as exc:
+                raise ConfigError(f"[tool.harness] bounds.{pattern}.{key}: {exc}") from None
+
+
 def _check_types(settings: Settings) -> None:
     """A :class:`ConfigError` for a setting of the wrong kind (``timeout = "soon"``), before
     any comparison with it could fail less clearly."""
@@ -121,9 +140,7 @@ def _check_types(settings: Settings) -> None:
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
             raise ConfigError(f"{name} must be a number, not {value!r}")
-    bounds = settings.bounds
-    if not isinstance(bounds, dict) or not all(isinstance(table, dict) for table in bounds.values()):
-        raise ConfigError("bounds must be a table of {experiment pattern: {phase.metric: limit}}")
+    check_bounds(settings.bounds)
     if settings.setup is not None and not isinstance(settings.setup, str):
         raise ConfigError(f"setup must be a command (a string), not {settings.setup!r}")
 

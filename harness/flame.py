@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.profiles import Roots, relative_file, roots_of
 from harness.results import Results, TrialResult
 
 #: The figures a tree can be drawn by, each with its companion (bytes with counts, counts with bytes).
@@ -35,7 +36,12 @@ DEFAULT_FIGURE = "alloc_bytes"
 #: cut from the outer end of every stack. harness code a workload calls (``harness.churn``)
 #: sits inside the stack, not at its outer end, and stays.
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_RUNNER_PATHS = (os.path.join(_HERE, "trial.py"), os.path.join(_HERE, "capture") + os.sep)
+_RUNNER_PATHS = (
+    os.path.join(_HERE, "trial.py"),
+    os.path.join(_HERE, "capture") + os.sep,
+    # The child's launcher, which ties the trial's life to its parent's.
+    os.path.join(_HERE, "executors", "child.py"),
+)
 _RUNNER_FILES = ("<frozen runpy>", "<frozen importlib._bootstrap>")
 
 
@@ -153,17 +159,12 @@ def check_figure(figure: str) -> str:
     return figure
 
 
-def _relative(file: str, root: str) -> str:
-    prefix = root.rstrip("/") + "/" if root else ""
-    return file[len(prefix) :] if prefix and file.startswith(prefix) else file
-
-
-def _parse(entry: str, root: str) -> Frame:
+def _parse(entry: str, root: Roots) -> Frame:
     # "file:line:function"; the file may itself hold colons, the line and function never do.
     parts = entry.rsplit(":", 2)
     if len(parts) < 3:
-        return Frame(parts[-1], _relative(parts[0], root) if len(parts) > 1 else "?")
-    return Frame(parts[2], _relative(parts[0], root))
+        return Frame(parts[-1], relative_file(parts[0], root) if len(parts) > 1 else "?")
+    return Frame(parts[2], relative_file(parts[0], root))
 
 
 def _is_runner(entry: str) -> bool:
@@ -171,11 +172,11 @@ def _is_runner(entry: str) -> bool:
     return file in _RUNNER_FILES or file.startswith(_RUNNER_PATHS)
 
 
-def site_path(site: Mapping[str, Any], root: str) -> tuple[tuple[Frame, ...], bool]:
+def site_path(site: Mapping[str, Any], root: Roots) -> tuple[tuple[Frame, ...], bool]:
     """The frames of one site, outermost first, and whether the site carried a stack."""
     stack = site.get("stack")
     if not isinstance(stack, list) or not stack:
-        return (Frame(str(site.get("function", "?")), _relative(str(site.get("file", "?")), root)),), False
+        return (Frame(str(site.get("function", "?")), relative_file(str(site.get("file", "?")), root)),), False
     entries = [str(e) for e in stack]
     cut = len(entries)
     while cut > 0 and _is_runner(entries[cut - 1]):
@@ -184,13 +185,13 @@ def site_path(site: Mapping[str, Any], root: str) -> tuple[tuple[Frame, ...], bo
     if cut == len(entries):
         # The stack never reached the runner: the backend's depth limit cut its callers.
         frames = (DEEPER, *frames)
-    return frames or (Frame(str(site.get("function", "?")), _relative(str(site.get("file", "?")), root)),), True
+    return frames or (Frame(str(site.get("function", "?")), relative_file(str(site.get("file", "?")), root)),), True
 
 
 _Sums = dict[tuple[Frame, ...], list[int]]
 
 
-def _sum_sites(trials: Sequence[TrialResult], phase: str, root: str, figure: str) -> tuple[_Sums, bool]:
+def _sum_sites(trials: Sequence[TrialResult], phase: str, root: Roots, figure: str) -> tuple[_Sums, bool]:
     """Integer totals of (bytes, count) per call path over ``trials``."""
     bytes_key, count_key = FIGURES[figure]
     sums: _Sums = {}
@@ -267,7 +268,7 @@ def flame_tree(
     candidate: Sequence[TrialResult],
     *,
     figure: str = DEFAULT_FIGURE,
-    roots: tuple[str, str] = ("", ""),
+    roots: tuple[Roots, Roots] = ("", ""),
 ) -> FlameTree:
     """The delta tree of ``phase`` from the trials of both sides (failed trials and trials
     without the phase are left out). ``roots`` are the sides' project roots, cut from file names."""
@@ -294,8 +295,9 @@ def flame_tree(
     )
 
 
-def project_root(results: Results | None) -> str:
-    return str(results.environment.get("project_root") or "") if results is not None else ""
+def project_root(results: Results | None) -> tuple[str, ...]:
+    """The roots a side's file names are cut by (see :func:`harness.profiles.roots_of`)."""
+    return roots_of(results)
 
 
 def trees_of(

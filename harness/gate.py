@@ -18,9 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from harness.config import check_bounds
 from harness.errors import ConfigError, HarnessError, MetricNotMeasured
 from harness.metrics import METRICS, metric
-from harness.profiles import figures_of, mean_sites, site_label
+from harness.profiles import Roots, figures_of, mean_sites, roots_of, site_label
 from harness.results import ExperimentInfo, PhaseResult, Results, TrialResult
 from harness.selection import check_patterns, matches, matches_any
 from harness.spec import Bound, Goal
@@ -142,9 +143,8 @@ def compare(
     )
 
 
-def _root_of(results: Results) -> str:
-    root = results.environment.get("project_root")
-    return str(root).rstrip("/") + "/" if root else ""
+def _root_of(results: Results) -> tuple[str, ...]:
+    return roots_of(results)
 
 
 def _reasons(rows: Sequence[ExperimentVerdict], gates: Sequence[str], candidate: Results) -> list[str]:
@@ -207,7 +207,7 @@ def _judge_experiment(
     baseline: Results,
     candidate: Results,
     opts: GateOptions,
-    roots: tuple[str, str],
+    roots: tuple[Roots, Roots],
 ) -> list[ExperimentVerdict]:
     """The rows of one experiment: one per phase and goal, bounds attached to one row each."""
     info = cand_info or base_info
@@ -357,13 +357,11 @@ def decide(goal: str, delta_pct: float, ci_low_pct: float, ci_high_pct: float, t
 def experiment_bounds(info: ExperimentInfo, configured: Mapping[str, Mapping[str, str | int | float]]) -> list[Bound]:
     """The experiment's declared bounds, overridden or extended by ``[tool.harness] bounds``.
 
-    Raises :class:`~harness.errors.DeclarationError` for a limit that does not parse
-    (``"64 MiBB"``) and :class:`ConfigError` for a table that is not ``{pattern: {key: limit}}``.
+    Raises :class:`ConfigError` for bounds :func:`harness.config.check_bounds` refuses.
     """
+    check_bounds(configured)
     bounds = {b.name: b for b in info.bounds}
     for pattern, table in configured.items():
-        if not isinstance(table, Mapping):
-            raise ConfigError(f'[tool.harness] bounds.{pattern} must be a table like {{"spike.peak_bytes" = "64 MiB"}}')
         if not matches(info.id, pattern):
             continue
         for key, limit in table.items():
@@ -434,7 +432,7 @@ def _site_bytes(goal: str) -> tuple[str, ...]:
 def _means_by_label(
     trials: Sequence[TrialResult],
     phase: str,
-    root: str,
+    root: Roots,
     figure: Callable[[Mapping[str, Any]], Mapping[str, float]],
     key: str,
 ) -> dict[str, float]:
@@ -446,7 +444,7 @@ def _with_top_sites(
     row: ExperimentVerdict,
     base_trials: Sequence[TrialResult],
     cand_trials: Sequence[TrialResult],
-    roots: tuple[str, str],
+    roots: tuple[Roots, Roots],
     limit: int,
 ) -> ExperimentVerdict:
     """The row with the sites whose bytes (per replicate, mean) changed most, like ``pprof -diff_base``."""
@@ -473,7 +471,7 @@ def _with_top_paths(
     row: ExperimentVerdict,
     base_trials: Sequence[TrialResult],
     cand_trials: Sequence[TrialResult],
-    roots: tuple[str, str],
+    roots: tuple[Roots, Roots],
     limit: int,
 ) -> ExperimentVerdict:
     """The row with the call paths whose own allocations changed most, by the goal's figure."""

@@ -17,20 +17,36 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from harness.results import TrialResult
+from harness.results import Results, TrialResult
 
 #: (function, file relative to the project, line; 0 when keyed by function).
 SiteKey = tuple[str, str, int]
 Grain = Literal["line", "function"]
 
 
-def relative_file(file: str, root: str) -> str:
-    """``file`` relative to the project root ``root`` (unchanged outside it)."""
-    prefix = root.rstrip("/") + "/" if root else ""
-    return file[len(prefix) :] if prefix and file.startswith(prefix) else file
+#: The directories a side's file names are shown relative to: its project root, and the root
+#: of the project its workloads came from when that is another checkout (compare).
+Roots = str | tuple[str, ...]
 
 
-def site_key(site: Mapping[str, Any], root: str = "", grain: Grain = "line") -> SiteKey:
+def roots_of(results: Results | None) -> tuple[str, ...]:
+    """The roots of a side (see :data:`Roots`), from its results' environment."""
+    if results is None:
+        return ()
+    env = results.environment
+    return tuple(str(env[k]) for k in ("project_root", "workloads_root") if env.get(k))
+
+
+def relative_file(file: str, root: Roots) -> str:
+    """``file`` relative to the first root that holds it (unchanged outside every root)."""
+    for each in (root,) if isinstance(root, str) else root:
+        prefix = each.rstrip("/") + "/" if each else ""
+        if prefix and file.startswith(prefix):
+            return file[len(prefix) :]
+    return file
+
+
+def site_key(site: Mapping[str, Any], root: Roots = "", grain: Grain = "line") -> SiteKey:
     """The key of a site record at ``grain``: the same function in two checkouts, or after
     its lines moved (``function`` grain), gets the same key."""
     file = relative_file(str(site.get("file", "?")), root)
@@ -51,7 +67,7 @@ def mean_sites(
     trials: Sequence[TrialResult],
     phase: str,
     *,
-    root: str = "",
+    root: Roots = "",
     grain: Grain = "line",
     figures: Callable[[Mapping[str, Any]], Mapping[str, float]] = figures_of,
 ) -> dict[SiteKey, dict[str, float]]:

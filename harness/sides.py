@@ -48,9 +48,14 @@ class Workloads:
     shared: Path | None
     #: Said in results and reports: ``candidate 3f2a9c1e20``, ``working tree``, ``each commit's own``.
     label: str
+    #: The project the shared directory lies in (its file names are shown relative to it).
+    shared_root: Path | None = None
 
     def directory(self, checkout: Checkout) -> Path:
         return self.shared if self.shared is not None else checkout.project_root / self.subpath
+
+    def root(self, checkout: Checkout) -> Path:
+        return self.shared_root if self.shared_root is not None else checkout.project_root
 
 
 def workloads_subpath(settings: Settings) -> Path:
@@ -64,11 +69,12 @@ def workloads_subpath(settings: Settings) -> Path:
         ) from None
 
 
-def shared_workloads(directory: Path, label: str) -> Workloads:
-    """Every side runs the workloads in ``directory`` (a checkout's, or the working tree's)."""
+def shared_workloads(directory: Path, label: str, project_root: Path) -> Workloads:
+    """Every side runs the workloads in ``directory``, part of ``project_root`` (a checkout's
+    project, or the working tree's)."""
     if not directory.is_dir():
         raise DiscoveryError(f"workloads directory {directory} does not exist at the {label}")
-    return Workloads(Path(), directory, label)
+    return Workloads(Path(), directory, label, project_root)
 
 
 def own_workloads(settings: Settings) -> Workloads:
@@ -105,6 +111,8 @@ def side_of(name: str, checkout: Checkout, settings: Settings, workloads: Worklo
         "content_id": checkout.content_id,
         "code": code.description,
         "workloads_from": workloads.label,
+        # Call sites in the workloads are named relative to this, as the code's are to project_root.
+        "workloads_root": str(workloads.root(checkout)),
         "build_s": round(code.build_s, 3),
     }
     return Side(name, checkout.project_root, directory, experiments, code.import_path, provenance)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from harness.errors import DeclarationError, SelectionError
+from harness.errors import ConfigError, SelectionError
 from harness.gate import EnvironmentMismatch, GateOptions, MetricNotMeasured, compare, decide
 from harness.results import ExperimentInfo, PhaseResult, Results, TrialResult
 from harness.spec import Bound, Goal
@@ -181,7 +181,7 @@ def test_bounds_count_replicates_from_the_declaration_and_the_settings() -> None
     assert (check.upper, check.replicates_passed, check.passed) == (1024.0, 10, True)
     # Bounds can be left out of the gate.
     assert compare(base, results([exp], cand), GateOptions(gates=("regressions",))).passed
-    with pytest.raises(DeclarationError, match="MiBB"):
+    with pytest.raises(ConfigError, match=r"bounds\.cache\.work\.peak_bytes: unknown unit .MiBB"):
         compare(base, results([exp], cand), GateOptions(bounds={"cache": {"work.peak_bytes": "64 MiBB"}}))
 
 

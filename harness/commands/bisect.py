@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         workloads = sides.own_workloads(settings)
     else:
         sides.workloads_subpath(settings)  # the same checks as for each commit's own
-        workloads = sides.shared_workloads(settings.workloads, "working tree")
+        workloads = sides.shared_workloads(settings.workloads, "working tree", settings.project_root)
     print(f"workloads: {workloads.label}", flush=True)
     bisector = Bisector(
         repo,

@@ -185,5 +185,6 @@ def workloads_source(choice: str, settings: Settings, candidate: Checkout, worki
         return sides.own_workloads(settings)
     subpath = sides.workloads_subpath(settings)
     if choice == "candidate" and (candidate.project_root / subpath).is_dir():
-        return sides.shared_workloads(candidate.project_root / subpath, f"candidate {candidate.commit.short}")
-    return sides.shared_workloads(working_tree / subpath, "working tree")
+        label = f"candidate {candidate.commit.short}"
+        return sides.shared_workloads(candidate.project_root / subpath, label, candidate.project_root)
+    return sides.shared_workloads(working_tree / subpath, "working tree", working_tree)

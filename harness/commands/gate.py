@@ -49,8 +49,6 @@ def run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     baseline = read_baseline(args.baseline, settings.baselines)
-    # Checked before any trial runs, so that a bad bound costs no time.
-    _check_configured_bounds(settings.bounds)
     if args.results is not None:
         candidate = read_results(args.results)
     else:
@@ -72,22 +70,6 @@ def _settings(args: argparse.Namespace) -> Any:
     from harness.commands._common import settings_from
 
     return settings_from(args).override(confidence=args.confidence, tolerance_pct=args.tolerance_pct)
-
-
-def _check_configured_bounds(bounds: Any) -> None:
-    from harness.errors import ConfigError
-    from harness.spec import Bound
-
-    if not isinstance(bounds, dict):
-        raise ConfigError("[tool.harness] bounds must be a table of {experiment pattern: {phase.metric: limit}}")
-    for pattern, table in bounds.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f'[tool.harness] bounds.{pattern} must be a table like {{"spike.peak_bytes" = "64 MiB"}}')
-        for key, limit in table.items():
-            try:
-                Bound.parse(key, limit)
-            except Exception as exc:  # noqa: BLE001 - re-raised as the same kind with where it is
-                raise type(exc)(f"[tool.harness] bounds.{pattern}.{key}: {exc}") from None
 
 
 def _run_candidate(args: argparse.Namespace, settings: Any, baseline_backend: Any) -> Any:

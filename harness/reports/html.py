@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.metrics import metric
-from harness.profiles import mean_sites
+from harness.profiles import Roots, mean_sites, relative_file
 from harness.reports.flame import FlameGraph, flame_anchor, flame_graph
 from harness.results import ExperimentInfo, Results, TrialResult
 from harness.units import format_bytes, format_pct
@@ -347,10 +347,8 @@ class SiteTable:
         return bool(self.delta_title)
 
 
-def _short_path(path: str, root: str | None) -> str:
-    if root and path.startswith(root.rstrip("/") + "/"):
-        return path[len(root.rstrip("/")) + 1 :]
-    return path
+def _short_path(path: str, root: Roots | None) -> str:
+    return relative_file(path, root or "")
 
 
 def _site_metrics(rows: Iterable[Mapping[str, float]]) -> tuple[str, ...]:
@@ -362,7 +360,7 @@ def _site_metrics(rows: Iterable[Mapping[str, float]]) -> tuple[str, ...]:
 def site_table(
     title: str,
     sites: Mapping[tuple[str, str, int], Mapping[str, float]],
-    root: str | None,
+    root: Roots | None,
     baseline: Mapping[tuple[str, str, int], Mapping[str, float]] | None = None,
     limit: int = TOP_SITES,
 ) -> SiteTable | None:
@@ -694,7 +692,7 @@ def _flames(
     group: Sequence[ExperimentVerdict],
     b_trials: Sequence[TrialResult],
     c_trials: Sequence[TrialResult],
-    roots: tuple[str, str],
+    roots: tuple[Roots, Roots],
     requested: bool,
 ) -> tuple[FlameGraph, ...]:
     """The delta flame graph of each regressed or improved allocation goal (of every row when
