@@ -76,3 +76,16 @@ def test_bisect_rejects_an_unknown_ref_in_one_line(tmp_path: Path) -> None:
         done.stderr.strip() == f"harness: error: 'v0.0-nope' is not a commit of {project.root.resolve()} "
         "(a branch, tag, hash or WORKTREE)"
     )
+
+
+def test_bisect_runs_its_trials_on_a_dask_cluster(history: tuple[Project, list[str]]) -> None:
+    pytest.importorskip("distributed")
+    project, commits = history
+    done = project.harness(
+        "bisect", commits[0], commits[-1], "--experiment", FILL_ID, "-n", "2", "--executor", "dask", "-j", "2"
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert f"first bad commit: {commits[4]} change 5" in done.stdout
+    assert "trials run on: dask" in done.stdout
+    assert len(project.worktrees()) == 1

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.capture import resolve_backend
     from harness.commands._common import executor_from, settings_from
     from harness.errors import DeclarationError
+    from harness.executors import executor_settings
     from harness.metrics import METRICS
     from harness.spec import Goal
 
@@ -97,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         sides.workloads_subpath(settings)  # the same checks as for each commit's own
         workloads = sides.shared_workloads(settings.workloads, "working tree", settings.project_root)
-    print(f"workloads: {workloads.label}", flush=True)
+    executor = executor_from(args, settings)
+    print(f"workloads: {workloads.label}; trials run on: {executor_settings(executor)['executor']}", flush=True)
     bisector = Bisector(
         repo,
         subdir,
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         resolve_backend(settings.backend),
         args.experiment,
         goal,
-        executor=executor_from(args, settings),
+        executor=executor,
         workloads=workloads,
     )
     outcome = bisector.search(good, bad, lambda step: print_step(step, good.sha))
