@@ -17,6 +17,8 @@ from typing import Protocol
 from harness.errors import BackendError
 
 BACKENDS = ("native", "memray", "tracemalloc", "none")
+#: Every base metric of a phase's heap: what the backends that see each allocation measure.
+EVERY_HEAP_METRIC = ("alloc_bytes", "alloc_count", "kept_bytes", "kept_count", "net_bytes", "net_count", "peak_bytes")
 #: What ``auto`` chose, once per process (the fallback is said on stderr once).
 _auto_choice: str | None = None
 

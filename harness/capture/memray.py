@@ -24,7 +24,7 @@ import gc
 import os
 from typing import Any
 
-from harness.capture import PhaseCapture, Site
+from harness.capture import EVERY_HEAP_METRIC, PhaseCapture, Site
 from harness.capture.tracemalloc import TracemallocCapture
 
 
@@ -32,15 +32,7 @@ class MemrayCapture:
     """memray for ``alloc_*``/``kept_*`` and sites, tracemalloc for ``net_*`` and ``peak_bytes``."""
 
     name: str = "memray"
-    measures: tuple[str, ...] = (
-        "alloc_bytes",
-        "alloc_count",
-        "kept_bytes",
-        "kept_count",
-        "net_bytes",
-        "net_count",
-        "peak_bytes",
-    )
+    measures: tuple[str, ...] = EVERY_HEAP_METRIC
     complete_sites: bool = False
 
     def __init__(self, top_sites: int, workdir: str) -> None:

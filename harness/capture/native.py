@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from harness.capture import PhaseCapture, Site
+from harness.capture import EVERY_HEAP_METRIC, PhaseCapture, Site
 
 _HARNESS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _FIGURES = ("alloc_count", "alloc_bytes", "kept_count", "kept_bytes", "net_count", "net_bytes")
@@ -32,15 +32,7 @@ class NativeCapture:
     """Every figure of a phase, and all of its sites, from ``harness._native``."""
 
     name: str = "native"
-    measures: tuple[str, ...] = (
-        "alloc_bytes",
-        "alloc_count",
-        "kept_bytes",
-        "kept_count",
-        "net_bytes",
-        "net_count",
-        "peak_bytes",
-    )
+    measures: tuple[str, ...] = EVERY_HEAP_METRIC
     complete_sites: bool = True
 
     def __init__(self, sites: bool = True) -> None:
