@@ -239,3 +239,43 @@ def test_worktrees_are_removed_when_interrupted(tmp_path: Path, signum: int) -> 
     assert "Traceback" not in stderr
     assert len(project.worktrees()) == 1
     assert not list(records.glob("*"))
+
+
+def test_an_interrupted_compare_resumes_with_the_trials_it_finished(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    # A second of setup per trial, so the run can be stopped between trials.
+    project.write(
+        "workloads/tiny.py", FILL.replace("    s = trial.keep(new())", "    time.sleep(1)\n    s = trial.keep(new())")
+    )
+    project.write("workloads/tiny.py", "import time\n" + (project.root / "workloads" / "tiny.py").read_text())
+    base = project.commit("trials take a second")
+    set_payload(project, PAYLOAD_PLUS_10)
+    head = project.commit("store a bigger payload")
+    journal = project.root / "reports" / "compare.json.journal"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "compare", base, head, "-n", "2"],
+        cwd=project.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (journal.exists() and journal.read_text().count("\n") >= 2):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "finished trials saved in" in stderr and "Traceback" not in stderr
+    kept = journal.read_text().count("\n") - 1  # the header, then one line per finished trial
+    assert 1 <= kept < 4
+    assert len(project.worktrees()) == 1
+
+    resumed = project.harness("compare", base, head, "-n", "2", "--resume", "--format", "json")
+
+    assert resumed.returncode == 1, resumed.stderr
+    assert f"{kept} trials reused from the journal, {4 - kept} run" in resumed.stderr
+    row = json.loads(resumed.stdout)["experiments"][0]
+    assert row["decision"] == "regression" and row["replicates"] == [2, 2]
+    assert row["candidate_mean"] - row["baseline_mean"] == pytest.approx(PAYLOAD_PLUS_10 - PAYLOAD, abs=0.01)
+    assert not journal.exists()
+    assert json.loads((project.root / "reports" / "compare.candidate.json").read_text())["interrupted"] is False

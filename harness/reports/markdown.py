@@ -154,7 +154,7 @@ def flame_link(row: ExperimentVerdict) -> str:
 
 def call_paths(row: ExperimentVerdict) -> list[str]:
     """The row's most changed call paths (outermost frame first) and where its flame graph is."""
-    open_ = " open" if row.decision == "regression" and not row.erratic else ""
+    open_ = " open" if row.regressed else ""
     return [
         f"<details{open_}>",
         f"<summary>Call paths that changed: {code(row.id)} {figures.goal(row)} ({row.decision})</summary>",
