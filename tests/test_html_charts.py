@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from harness.reports.html import forest_axis, forest_mark, nice_ticks, phase_chart, strip_chart
+from harness.reports.html.charts import forest_axis, forest_mark, nice_ticks, phase_chart, strip_chart
 
 MIB = 1024**2
 
