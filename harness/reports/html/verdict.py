@@ -13,6 +13,7 @@ from harness.reports.flame import FlameGraph, flame_anchor, flame_graph
 from harness.reports.html.charts import (
     ForestMark,
     PhaseChart,
+    Scale,
     StripChart,
     forest_axis,
     forest_mark,
@@ -29,7 +30,7 @@ from harness.reports.html.common import (
     _phase_means,
     site_table,
 )
-from harness.results import Results, TrialResult
+from harness.results import ExperimentInfo, Results, TrialResult
 from harness.units import format_bytes, format_pct
 from harness.verdict import DECISIONS, ExperimentVerdict, Verdict
 
@@ -146,6 +147,134 @@ def _flames(
     return tuple(graphs.values())
 
 
+@dataclass(frozen=True)
+class _Sources:
+    """The results behind a verdict, where the page finds replicates, phases and sites."""
+
+    infos: Mapping[str, ExperimentInfo]
+    base_trials: Mapping[str, list[TrialResult]]
+    cand_trials: Mapping[str, list[TrialResult]]
+    #: The candidate's project root (site tables), and both sides' roots (flame graphs).
+    root: str | None
+    roots: tuple[Roots, Roots]
+    #: Glob patterns (or substrings) of ids whose flame graphs are asked for.
+    flames: Sequence[str]
+
+    @classmethod
+    def of(cls, baseline: Results | None, candidate: Results | None, flames: Sequence[str]) -> _Sources:
+        from harness.flame import project_root
+
+        source = candidate or baseline
+        return cls(
+            infos={e.id: e for r in (baseline, candidate) if r is not None for e in r.experiments},
+            base_trials=_trials_by_id(baseline),
+            cand_trials=_trials_by_id(candidate),
+            root=str(source.environment.get("project_root") or "") if source else None,
+            roots=(project_root(baseline), project_root(candidate)),
+            flames=flames,
+        )
+
+
+def _triple(entry: ExperimentVerdict) -> tuple[float, float, float]:
+    """Δ %, and its interval, NaN where the row has none."""
+    return (
+        entry.delta_pct if entry.delta_pct is not None else math.nan,
+        entry.ci_low_pct if entry.ci_low_pct is not None else math.nan,
+        entry.ci_high_pct if entry.ci_high_pct is not None else math.nan,
+    )
+
+
+def _experiment_row(entry: ExperimentVerdict, anchor: str, scale: Scale) -> ExperimentRow:
+    """One row of the verdict table, with its sort keys and its mark on the forest plot."""
+    delta, low, high = _triple(entry)
+    fmt = metric(entry.goal).format
+    return ExperimentRow(
+        anchor,
+        entry.id,
+        entry.family,
+        entry.phase,
+        entry.goal,
+        fmt(entry.baseline_mean) if entry.baseline_mean is not None else "",
+        entry.baseline_mean if entry.baseline_mean is not None else -1e300,
+        fmt(entry.candidate_mean) if entry.candidate_mean is not None else "",
+        entry.candidate_mean if entry.candidate_mean is not None else -1e300,
+        format_pct(delta, 1, "%"),
+        delta if math.isfinite(delta) else (1e300 if delta > 0 else -1e300 if delta < 0 else 0.0),
+        f"[{format_pct(low, 1, '%')}, {format_pct(high, 1, '%')}]" if not (math.isnan(low) or math.isnan(high)) else "",
+        forest_mark(scale, delta, low, high),
+        entry.decision,
+        entry.erratic,
+        f"{entry.replicates[0]} vs {entry.replicates[1]}",
+        f"{sum(1 for b in entry.bounds if b.passed)}/{len(entry.bounds)}" if entry.bounds else "",
+        all(b.passed for b in entry.bounds),
+    )
+
+
+def _experiment_detail(
+    eid: str, group: Sequence[ExperimentVerdict], anchor: str, sources: _Sources
+) -> ExperimentDetail:
+    """The section of one experiment: replicates, phases, call sites, bounds and flame graphs."""
+    from fnmatch import fnmatchcase
+
+    info = sources.infos.get(eid)
+    b_trials, c_trials = sources.base_trials.get(eid, []), sources.cand_trials.get(eid, [])
+    strips = [
+        strip_chart(
+            f"{entry.phase} · {entry.goal.replace('_', ' ')}",
+            entry.goal,
+            [
+                ("baseline", "baseline", _replicate_values(entry.baseline_values)),
+                ("candidate", "candidate", _replicate_values(entry.candidate_values)),
+            ],
+        )
+        for entry in group
+        if entry.baseline_values or entry.candidate_values
+    ]
+    chart = phase_chart(
+        "in-use bytes across the phases",
+        [
+            (label, label, means)
+            for label, means in (("baseline", _phase_means(b_trials)), ("candidate", _phase_means(c_trials)))
+            if means
+        ],
+    )
+    sites = [table for entry in group if (table := _mover_table(entry)) is not None]
+    for phase in dict.fromkeys(p.name for t in c_trials for p in t.phases):
+        table = site_table(f"candidate · {phase} · top call sites", mean_sites(c_trials, phase), sources.root)
+        if table is not None:
+            sites.append(table)
+    requested = any(fnmatchcase(eid, pattern) or pattern in eid for pattern in sources.flames)
+    first = group[0]
+    return ExperimentDetail(
+        anchor,
+        eid,
+        first.family,
+        tuple(dict.fromkeys(e.decision for e in group)),
+        _params_text(info.params if info else first.params),
+        tuple(dict.fromkeys(e.error for e in group if e.error)),
+        tuple(strips),
+        chart,
+        tuple(sites),
+        tuple(_bound_rows(eid, group)),
+        _flames(group, b_trials, c_trials, sources.roots, requested),
+    )
+
+
+def _bound_rows(eid: str, group: Sequence[ExperimentVerdict]) -> list[BoundRow]:
+    return [
+        BoundRow(
+            eid,
+            check.name,
+            metric(check.metric).format(check.upper),
+            check.passed,
+            f"{check.replicates_passed}/{check.replicates}",
+            metric(check.metric).format(check.worst) if check.worst is not None else "",
+        )
+        for entry in group
+        for check in entry.bounds
+    ]
+
+
 def verdict_context(
     verdict: Verdict,
     baseline: Results | None = None,
@@ -155,122 +284,19 @@ def verdict_context(
     """What the verdict page shows; ``baseline`` and ``candidate`` add the phases, the call sites
     and a delta flame graph per regression and improvement (and per experiment that ``flames``,
     glob patterns of ids, asks for)."""
-    from fnmatch import fnmatchcase
-
-    from harness.flame import project_root
-
-    tolerance = verdict.tolerance_pct
+    sources = _Sources.of(baseline, candidate, flames)
     entries = verdict.experiments
-    infos = {e.id: e for r in (baseline, candidate) if r is not None for e in r.experiments}
-    base_trials, cand_trials = _trials_by_id(baseline), _trials_by_id(candidate)
-    source = candidate or baseline
-    root = str(source.environment.get("project_root") or "") if source else None
-    triples = [
-        (
-            e.delta_pct if e.delta_pct is not None else math.nan,
-            e.ci_low_pct if e.ci_low_pct is not None else math.nan,
-            e.ci_high_pct if e.ci_high_pct is not None else math.nan,
-        )
-        for e in entries
-    ]
     # Erratic rows are shown, not judged: their wide intervals are clipped (drawn as open
     # arrows) rather than squeezing the rows that are judged into a sliver around zero.
+    triples = [_triple(e) for e in entries]
     judged = [t for t, e in zip(triples, entries, strict=True) if not e.erratic]
-    axis, scale = forest_axis(judged or triples, tolerance)
+    axis, scale = forest_axis(judged or triples, verdict.tolerance_pct)
     by_id: dict[str, list[ExperimentVerdict]] = {}
     for entry in entries:
         by_id.setdefault(entry.id, []).append(entry)
     anchors = {eid: _anchor("exp", eid, i) for i, eid in enumerate(by_id)}
-    rows = []
-    for entry, (delta, low, high) in zip(entries, triples, strict=True):
-        fmt = metric(entry.goal).format
-        rows.append(
-            ExperimentRow(
-                anchors[entry.id],
-                entry.id,
-                entry.family,
-                entry.phase,
-                entry.goal,
-                fmt(entry.baseline_mean) if entry.baseline_mean is not None else "",
-                entry.baseline_mean if entry.baseline_mean is not None else -1e300,
-                fmt(entry.candidate_mean) if entry.candidate_mean is not None else "",
-                entry.candidate_mean if entry.candidate_mean is not None else -1e300,
-                format_pct(delta, 1, "%"),
-                delta if math.isfinite(delta) else (1e300 if delta > 0 else -1e300 if delta < 0 else 0.0),
-                f"[{format_pct(low, 1, '%')}, {format_pct(high, 1, '%')}]"
-                if not (math.isnan(low) or math.isnan(high))
-                else "",
-                forest_mark(scale, delta, low, high),
-                entry.decision,
-                entry.erratic,
-                f"{entry.replicates[0]} vs {entry.replicates[1]}",
-                f"{sum(1 for b in entry.bounds if b.passed)}/{len(entry.bounds)}" if entry.bounds else "",
-                all(b.passed for b in entry.bounds),
-            )
-        )
-    details = []
-    all_bounds = []
-    for eid, group in by_id.items():
-        info = infos.get(eid)
-        b_trials, c_trials = base_trials.get(eid, []), cand_trials.get(eid, [])
-        strips = [
-            strip_chart(
-                f"{entry.phase} · {entry.goal.replace('_', ' ')}",
-                entry.goal,
-                [
-                    ("baseline", "baseline", _replicate_values(entry.baseline_values)),
-                    ("candidate", "candidate", _replicate_values(entry.candidate_values)),
-                ],
-            )
-            for entry in group
-            if entry.baseline_values or entry.candidate_values
-        ]
-        chart = phase_chart(
-            "in-use bytes across the phases",
-            [
-                (label, label, means)
-                for label, means in (("baseline", _phase_means(b_trials)), ("candidate", _phase_means(c_trials)))
-                if means
-            ],
-        )
-        sites = [table for entry in group if (table := _mover_table(entry)) is not None]
-        for phase in dict.fromkeys(p.name for t in c_trials for p in t.phases):
-            table = site_table(f"candidate · {phase} · top call sites", mean_sites(c_trials, phase), root)
-            if table is not None:
-                sites.append(table)
-        bounds = [
-            BoundRow(
-                eid,
-                check.name,
-                metric(check.metric).format(check.upper),
-                check.passed,
-                f"{check.replicates_passed}/{check.replicates}",
-                metric(check.metric).format(check.worst) if check.worst is not None else "",
-            )
-            for entry in group
-            for check in entry.bounds
-        ]
-        all_bounds.extend(bounds)
-        requested = any(fnmatchcase(eid, pattern) or pattern in eid for pattern in flames)
-        roots = (project_root(baseline), project_root(candidate))
-        flame_graphs = _flames(group, b_trials, c_trials, roots, requested)
-        first = group[0]
-        details.append(
-            ExperimentDetail(
-                anchors[eid],
-                eid,
-                first.family,
-                tuple(dict.fromkeys(e.decision for e in group)),
-                _params_text(info.params if info else first.params),
-                tuple(dict.fromkeys(e.error for e in group if e.error)),
-                tuple(strips),
-                chart,
-                tuple(sites),
-                tuple(bounds),
-                flame_graphs,
-            )
-        )
-    counts = {d: verdict.count(d) for d in DECISIONS}
+    rows = [_experiment_row(entry, anchors[entry.id], scale) for entry in entries]
+    details = [_experiment_detail(eid, group, anchors[eid], sources) for eid, group in by_id.items()]
     return {
         "kind": "verdict",
         "title": f"harness · gate {'passed' if verdict.passed else 'failed'}",
@@ -278,7 +304,7 @@ def verdict_context(
         "reasons": verdict.reasons,
         "gates": verdict.gates,
         "confidence": verdict.confidence,
-        "tolerance": tolerance,
+        "tolerance": verdict.tolerance_pct,
         "erratic_cv": verdict.erratic_cv,
         "baseline_env": _environment_rows(verdict.baseline),
         "candidate_env": _environment_rows(verdict.candidate),
@@ -290,10 +316,10 @@ def verdict_context(
         "rows": rows,
         "axis": axis,
         "details": details,
-        "bounds": all_bounds,
-        "counts": counts,
+        "bounds": [row for detail in details for row in detail.bounds],
+        "counts": {d: verdict.count(d) for d in DECISIONS},
         "n_erratic": sum(1 for r in rows if r.erratic),
-        "has_results": bool(base_trials or cand_trials),
+        "has_results": bool(sources.base_trials or sources.cand_trials),
     }
 
 
