@@ -12,16 +12,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import GitError
+from harness.signals import ignoring_sigint, sigterm_as_interrupt
 
 #: The ref that stands for the working tree as it is, uncommitted changes included.
 WORKTREE = "WORKTREE"
@@ -158,9 +157,6 @@ def checkouts(
     reason, every worktree made is removed and git's records of them pruned, so ``git
     worktree list`` is as before.
     """
-    # The engine's handler: a cancelled CI job (SIGTERM) unwinds like Ctrl-C, through ``finally``.
-    from harness.run import sigterm_as_interrupt
-
     parent = Path(tempfile.mkdtemp(prefix="harness-worktrees-"))
     made: list[Path] = []
     try:
@@ -178,21 +174,8 @@ def checkouts(
                 out.append(Checkout(commit, path, path / project_subdir, commit.sha, commit.sha))
             yield out
     finally:
-        with _ignoring_sigint():
+        with ignoring_sigint():
             _remove(repo, parent, made)
-
-
-@contextmanager
-def _ignoring_sigint() -> Iterator[None]:
-    """A second Ctrl-C while worktrees are being removed must not leave half of them behind."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _remove(repo: Path, parent: Path, made: Sequence[Path]) -> None:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from harness.config import Settings, memory_limit_bytes
@@ -17,6 +13,7 @@ from harness.errors import HarnessError
 from harness.executors import Executor, ExecutorLost, TrialJob, executor_settings
 from harness.executors.local import LocalExecutor
 from harness.results import Results, TrialResult, experiment_infos
+from harness.signals import sigterm_as_interrupt
 from harness.spec import Experiment
 from harness.trial import TrialSpec
 
@@ -75,23 +72,6 @@ def schedule(sides: Sequence[Side], settings: Settings, backend: str) -> list[Tr
                 )
                 jobs.append(TrialJob(experiment.id, spec, settings.timeout_s, side.name))
     return jobs
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM (a CI job cancelled) like Ctrl-C, so finished trials are still saved."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 ProgressCallback = Callable[[TrialJob, TrialResult], None]

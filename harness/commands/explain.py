@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(explain_text(trees, against, args.top, args.peek))
     if args.html is not None:
-        from harness.reports.flame import write_flame_page
+        from harness.reports.html import write_flame_page
 
         write_flame_page(trees, args.html, against=against)
         sys.stderr.write(f"flame graphs: {args.html}\n")

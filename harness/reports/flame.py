@@ -17,7 +17,6 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness.flame import FIGURES, Figures, FlameTree, FrameNode, FramePeek, Link, peek
@@ -363,23 +362,3 @@ def explain_text(trees: Sequence[FlameTree], against: str, top: int, pattern: st
             lines.append(f"  ... {len(changed) - top} more changed paths (--top)")
         lines += ["", *peeked]
     return "\n".join(lines)
-
-
-def write_flame_page(trees: Sequence[FlameTree], path: Path, *, against: str) -> Path:
-    """A page of the delta flame graphs of ``trees``, written atomically."""
-    from harness.jsonfile import write_text_atomic
-    from harness.reports.html import render
-
-    experiment = trees[0].experiment if trees else ""
-    graphs = [
-        flame_graph(t, flame_anchor(t.experiment, t.phase, t.figure), f"phase {t.phase}", paths=10) for t in trees
-    ]
-    context = {
-        "kind": "flames",
-        "title": f"harness · delta flame graphs · {experiment}",
-        "experiment": experiment,
-        "against": against,
-        "graphs": graphs,
-    }
-    write_text_atomic(path, render(context))
-    return path

@@ -18,15 +18,18 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.reports.html.variants import results_context
 from harness.reports.html.verdict import verdict_context
 from harness.results import Results
+
+if TYPE_CHECKING:
+    from harness.flame import FlameTree
 from harness.units import format_bytes, format_pct
 from harness.verdict import Verdict
 
-__all__ = ["render", "render_html", "write_html"]
+__all__ = ["render", "render_html", "write_flame_page", "write_html"]
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 
@@ -100,3 +103,23 @@ def write_html(
     target = Path(path)
     write_text_atomic(target, render_html(subject, baseline=baseline, candidate=candidate, flames=flames))
     return target
+
+
+def write_flame_page(trees: Sequence[FlameTree], path: Path, *, against: str) -> Path:
+    """A page of the delta flame graphs of ``trees``, written atomically."""
+    from harness.jsonfile import write_text_atomic
+    from harness.reports.flame import flame_anchor, flame_graph
+
+    experiment = trees[0].experiment if trees else ""
+    graphs = [
+        flame_graph(t, flame_anchor(t.experiment, t.phase, t.figure), f"phase {t.phase}", paths=10) for t in trees
+    ]
+    context = {
+        "kind": "flames",
+        "title": f"harness · delta flame graphs · {experiment}",
+        "experiment": experiment,
+        "against": against,
+        "graphs": graphs,
+    }
+    write_text_atomic(path, render(context))
+    return path
