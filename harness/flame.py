@@ -17,11 +17,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from harness.errors import ConfigError
-from harness.profiles import Roots, relative_file, roots_of
 from harness.results import Results, TrialResult
+from harness.site import Roots, Site, relative_file
 
 #: The figures a tree can be drawn by, each with its companion (bytes with counts, counts with bytes).
 FIGURES: Mapping[str, tuple[str, str]] = {
@@ -172,12 +171,12 @@ def _is_runner(entry: str) -> bool:
     return file in _RUNNER_FILES or file.startswith(_RUNNER_PATHS)
 
 
-def site_path(site: Mapping[str, Any], root: Roots) -> tuple[tuple[Frame, ...], bool]:
+def site_path(site: Site, root: Roots) -> tuple[tuple[Frame, ...], bool]:
     """The frames of one site, outermost first, and whether the site carried a stack."""
-    stack = site.get("stack")
-    if not isinstance(stack, list) or not stack:
-        return (Frame(str(site.get("function", "?")), relative_file(str(site.get("file", "?")), root)),), False
-    entries = [str(e) for e in stack]
+    innermost = Frame(site.function, relative_file(site.file, root))
+    if not site.stack:
+        return (innermost,), False
+    entries = list(site.stack)
     cut = len(entries)
     while cut > 0 and _is_runner(entries[cut - 1]):
         cut -= 1
@@ -185,7 +184,7 @@ def site_path(site: Mapping[str, Any], root: Roots) -> tuple[tuple[Frame, ...], 
     if cut == len(entries):
         # The stack never reached the runner: the backend's depth limit cut its callers.
         frames = (DEEPER, *frames)
-    return frames or (Frame(str(site.get("function", "?")), relative_file(str(site.get("file", "?")), root)),), True
+    return frames or (innermost,), True
 
 
 _Sums = dict[tuple[Frame, ...], list[int]]
@@ -202,8 +201,8 @@ def _sum_sites(trials: Sequence[TrialResult], phase: str, root: Roots, figure: s
             path, has_stack = site_path(site, root)
             stacks = stacks or has_stack
             total = sums.setdefault(path, [0, 0])
-            total[0] += int(site.get(bytes_key) or 0)
-            total[1] += int(site.get(count_key) or 0)
+            total[0] += site.figure(bytes_key)
+            total[1] += site.figure(count_key)
     return sums, stacks
 
 
@@ -296,8 +295,8 @@ def flame_tree(
 
 
 def project_root(results: Results | None) -> tuple[str, ...]:
-    """The roots a side's file names are cut by (see :func:`harness.profiles.roots_of`)."""
-    return roots_of(results)
+    """The roots a side's file names are cut by (see :attr:`harness.environment.Environment.roots`)."""
+    return results.environment.roots if results is not None else ()
 
 
 def trees_of(

@@ -14,29 +14,26 @@ trial, a gating regression or a failed bounds check (the last two as ``gates`` s
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from harness.config import check_bounds
 from harness.errors import ConfigError, HarnessError, MetricNotMeasured
 from harness.metrics import METRICS, metric
-from harness.profiles import Roots, figures_of, mean_sites, roots_of, site_label
+from harness.movers import explained
 from harness.results import ExperimentInfo, PhaseResult, Results, TrialResult
 from harness.selection import check_patterns, matches, matches_any
+from harness.site import Roots
 from harness.spec import Bound, Goal
 from harness.stats import coefficient_of_variation, estimate_delta
 from harness.units import format_pct
-from harness.verdict import BoundCheck, Decision, ExperimentVerdict, PathMove, SiteMove, Verdict
+from harness.verdict import BoundCheck, Decision, ExperimentVerdict, Verdict
 
 if TYPE_CHECKING:
     from harness.config import Settings
 
-#: Environment fields that change allocation figures: a comparison across them is refused.
-ENV_KEYS = ("python_version", "implementation", "backend")
 GATES = ("regressions", "bounds")
-#: Site figures tried, in order, when a goal's own bytes figure is not among a site's.
-SITE_BYTES = ("alloc_bytes", "net_bytes", "kept_bytes")
 
 
 class EnvironmentMismatch(HarnessError):
@@ -76,22 +73,6 @@ class GateOptions:
         return cls(**{**options.__dict__, **given})
 
 
-def check_environments(baseline: Mapping[str, Any], candidate: Mapping[str, Any]) -> None:
-    """Raise :class:`EnvironmentMismatch` naming every field in ``ENV_KEYS`` that differs."""
-    differ = [
-        f"{key} {baseline.get(key)} vs {candidate.get(key)}"
-        for key in ENV_KEYS
-        if baseline.get(key) != candidate.get(key)
-    ]
-    if differ:
-        raise EnvironmentMismatch(
-            "baseline and candidate ran in different environments ("
-            + "; ".join(differ)
-            + "), so their allocation figures are not comparable; re-make the baseline here,"
-            " or pass --allow-env-mismatch"
-        )
-
-
 def compare(
     baseline: Results,
     candidate: Results,
@@ -112,13 +93,18 @@ def compare(
     if bad_gates:
         raise ConfigError(f"unknown gate {sorted(bad_gates)}; choose from {', '.join(GATES)}")
     if not opts.allow_env_mismatch:
-        check_environments(baseline.environment, candidate.environment)
+        differ = baseline.environment.mismatches(candidate.environment)
+        if differ:
+            raise EnvironmentMismatch(
+                f"baseline and candidate ran in different environments ({'; '.join(differ)}), so their allocation"
+                " figures are not comparable; re-make the baseline here, or pass --allow-env-mismatch"
+            )
     base_infos = {e.id: e for e in baseline.experiments}
     cand_infos = {e.id: e for e in candidate.experiments}
     ids = list(cand_infos) + [i for i in base_infos if i not in cand_infos]
     check_patterns(ids, opts.patterns, "no experiment of the baseline or the results matches {pattern!r}")
     ids = [i for i in ids if matches_any(i, opts.patterns)]
-    roots = (_root_of(baseline), _root_of(candidate))
+    roots = (baseline.environment.roots, candidate.environment.roots)
     rows: list[ExperimentVerdict] = []
     for experiment_id in ids:
         rows.extend(
@@ -127,24 +113,17 @@ def compare(
             )
         )
     reasons = _reasons(rows, opts.gates, candidate)
-    base_env = dict(baseline.environment)
-    if baseline_meta:
-        base_env["baseline"] = dict(baseline_meta)
     return Verdict(
         passed=not reasons,
         confidence=opts.confidence,
         tolerance_pct=opts.tolerance_pct,
-        baseline=base_env,
-        candidate=dict(candidate.environment),
+        baseline=baseline.environment.with_baseline(baseline_meta),
+        candidate=candidate.environment,
         experiments=tuple(rows),
         erratic_cv=opts.erratic_cv,
         gates=tuple(opts.gates),
         reasons=tuple(reasons),
     )
-
-
-def _root_of(results: Results) -> tuple[str, ...]:
-    return roots_of(results)
 
 
 def _reasons(rows: Sequence[ExperimentVerdict], gates: Sequence[str], candidate: Results) -> list[str]:
@@ -222,8 +201,8 @@ def _judge_experiment(
         failed_error = f"{len(failed)} of {len(cand_all)} candidate trials failed: {failed[0].error}"
     else:
         failed_error = None
-    base_backend = str(baseline.environment.get("backend"))
-    cand_backend = str(candidate.environment.get("backend"))
+    base_backend = str(baseline.environment.backend)
+    cand_backend = str(candidate.environment.backend)
     rows: list[ExperimentVerdict] = []
     for goal in info.goals:
         phases = _goal_phases(goal, cand_trials or base_trials) or ["-"]
@@ -249,13 +228,7 @@ def _judge_experiment(
         checks = _bound_checks(cand_info, cand_all, opts)
         rows = _attach_bounds(rows, checks)
     return [
-        _with_top_paths(
-            _with_top_sites(row, base_trials, cand_trials, roots, opts.top_sites),
-            base_trials,
-            cand_trials,
-            roots,
-            opts.top_sites,
-        )
+        explained(row, base_trials, cand_trials, roots, opts.top_sites)
         if row.decision in ("regression", "improvement") and opts.top_sites
         else row
         for row in rows
@@ -421,75 +394,3 @@ def _attach_bounds(rows: list[ExperimentVerdict], checks: Sequence[BoundCheck]) 
         index = next((i for i, r in enumerate(rows) if r.phase == check.phase), 0)
         placed.setdefault(index, []).append(check)
     return [replace(row, bounds=tuple(placed.get(i, ()))) for i, row in enumerate(rows)]
-
-
-def _site_bytes(goal: str) -> tuple[str, ...]:
-    base = goal.removesuffix("_per_op")
-    own = base if base.endswith("_bytes") and base != "peak_bytes" else None
-    return ((own,) if own else ()) + tuple(k for k in SITE_BYTES if k != own)
-
-
-def _means_by_label(
-    trials: Sequence[TrialResult],
-    phase: str,
-    root: Roots,
-    figure: Callable[[Mapping[str, Any]], Mapping[str, float]],
-    key: str,
-) -> dict[str, float]:
-    means = mean_sites(trials, phase, root=root, grain="function", figures=figure)
-    return {site_label(site): row[key] for site, row in means.items() if key in row}
-
-
-def _with_top_sites(
-    row: ExperimentVerdict,
-    base_trials: Sequence[TrialResult],
-    cand_trials: Sequence[TrialResult],
-    roots: tuple[Roots, Roots],
-    limit: int,
-) -> ExperimentVerdict:
-    """The row with the sites whose bytes (per replicate, mean) changed most, like ``pprof -diff_base``."""
-    all_sites = [s for t in (*base_trials, *cand_trials) for p in t.phases if p.name == row.phase for s in p.sites]
-    key = next((k for k in _site_bytes(row.goal) if any(k in s for s in all_sites)), None)
-    if key is None:
-        return row
-
-    def figure(site: Mapping[str, Any]) -> dict[str, float]:
-        return {name: value for name, value in figures_of(site).items() if name == key}
-
-    before = _means_by_label(base_trials, row.phase, roots[0], figure, key)
-    after = _means_by_label(cand_trials, row.phase, roots[1], figure, key)
-    moves = [
-        SiteMove(site, before.get(site, 0.0), after.get(site, 0.0), after.get(site, 0.0) - before.get(site, 0.0))
-        for site in dict.fromkeys([*before, *after])
-    ]
-    moves = [m for m in moves if m.delta != 0]
-    moves.sort(key=lambda m: (-abs(m.delta), m.site))
-    return replace(row, top_sites=tuple(moves[:limit]))
-
-
-def _with_top_paths(
-    row: ExperimentVerdict,
-    base_trials: Sequence[TrialResult],
-    cand_trials: Sequence[TrialResult],
-    roots: tuple[Roots, Roots],
-    limit: int,
-) -> ExperimentVerdict:
-    """The row with the call paths whose own allocations changed most, by the goal's figure."""
-    from harness.flame import explains, figure_of_goal, flame_tree
-
-    if not explains(row.goal):
-        return row
-    tree = flame_tree(row.id, row.phase, base_trials, cand_trials, figure=figure_of_goal(row.goal), roots=roots)
-    moves = [
-        PathMove(
-            tuple(frame.label for frame in path.stack),
-            # Means of integers: three decimals say all they hold, without float dust.
-            round(path.baseline.bytes, 3),
-            round(path.candidate.bytes, 3),
-            round(path.delta.bytes, 3),
-            round(path.delta.count, 3),
-        )
-        for path in tree.paths()
-        if tree.value(path.delta) != 0
-    ]
-    return replace(row, top_paths=tuple(moves[:limit]))

@@ -97,9 +97,9 @@ def _side_code(side: Side) -> dict[str, Any]:
     """A side's code: its checkout's, plus the content a compare or bisect checked out (the
     directory of a checkout is temporary; its content is what counts)."""
     code = code_fingerprint(side.project_root, side.workloads_dir)
-    for key in ("content_id", "workloads_from"):
-        if key in side.provenance:
-            code[key] = side.provenance[key]
+    if side.provenance is not None:
+        code["content_id"] = side.provenance.content_id
+        code["workloads_from"] = side.provenance.workloads_from
     return code
 
 

@@ -1,78 +1,62 @@
 """Call-site profiles of a phase across replicates: the one aggregation every stage uses.
 
-A trial's phase carries its sites as records (``function``, ``file``, ``line``, figures such
-as ``alloc_bytes``, and a ``stack`` where the backend keeps one). Comparing two runs, or
-showing one, needs each site's figures averaged over the replicates. Backends that keep
-every site (native) make those means complete: a site missing from a replicate allocated
-nothing there, so it counts as 0 and only sites that changed move. Top-N backends (memray,
-tracemalloc) keep each replicate's top sites only; their means are a floor, and said so in
-the docs.
-
-Sites are keyed by line (for tables of one run) or by function (for movers between two
-runs, where a line that moved within its function must not read as two changes).
+A trial's phase carries its :class:`~harness.site.Site` records. Comparing two runs, or
+showing one, needs each site's figures averaged over the replicates: a :class:`Profile`.
+Backends that keep every site (native) make those means complete: a site missing from a
+replicate allocated nothing there, so it counts as 0 and only sites that changed move.
+Top-N backends (memray, tracemalloc) keep each replicate's top sites only; their means are a
+floor, and said so in the docs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
-from harness.results import Results, TrialResult
-
-#: (function, file relative to the project, line; 0 when keyed by function).
-SiteKey = tuple[str, str, int]
-Grain = Literal["line", "function"]
+from harness.results import TrialResult
+from harness.site import Grain, Roots, SiteKey
 
 
-#: The directories a side's file names are shown relative to: its project root, and the root
-#: of the project its workloads came from when that is another checkout (compare).
-Roots = str | tuple[str, ...]
+@dataclass(frozen=True)
+class Profile:
+    """One phase's call sites, each figure averaged over the replicates that measured the phase."""
+
+    phase: str
+    #: How many replicates measured the phase (the divisor of every mean).
+    replicates: int
+    grain: Grain
+    sites: Mapping[SiteKey, Mapping[str, float]]
+
+    def figure(self, key: SiteKey, name: str) -> float:
+        """Site ``key``'s mean ``name`` (0 where the site allocated nothing of that kind)."""
+        return self.sites.get(key, {}).get(name, 0.0)
+
+    def measured(self, names: Iterable[str]) -> tuple[str, ...]:
+        """Those of ``names`` that some site of the profile carries, in the order given."""
+        present = {name for figures in self.sites.values() for name in figures}
+        return tuple(name for name in names if name in present)
+
+    def top(self, name: str, limit: int | None = None) -> list[SiteKey]:
+        """The sites with the largest ``name`` (by size), ties by key: the same order run after run."""
+        ranked = sorted((k for k in self.sites if name in self.sites[k]), key=lambda k: (-abs(self.figure(k, name)), k))
+        return ranked[:limit]
 
 
-def roots_of(results: Results | None) -> tuple[str, ...]:
-    """The roots of a side (see :data:`Roots`), from its results' environment."""
-    if results is None:
-        return ()
-    env = results.environment
-    return tuple(str(env[k]) for k in ("project_root", "workloads_root") if env.get(k))
+@dataclass(frozen=True)
+class Move:
+    """A site's mean figure on both sides of a comparison."""
+
+    site: SiteKey
+    baseline: float
+    candidate: float
+
+    @property
+    def delta(self) -> float:
+        return self.candidate - self.baseline
 
 
-def relative_file(file: str, root: Roots) -> str:
-    """``file`` relative to the first root that holds it (unchanged outside every root)."""
-    for each in (root,) if isinstance(root, str) else root:
-        prefix = each.rstrip("/") + "/" if each else ""
-        if prefix and file.startswith(prefix):
-            return file[len(prefix) :]
-    return file
-
-
-def site_key(site: Mapping[str, Any], root: Roots = "", grain: Grain = "line") -> SiteKey:
-    """The key of a site record at ``grain``: the same function in two checkouts, or after
-    its lines moved (``function`` grain), gets the same key."""
-    file = relative_file(str(site.get("file", "?")), root)
-    line = int(site.get("line", 0) or 0) if grain == "line" else 0
-    return (str(site.get("function", "?")), file, line)
-
-
-def figures_of(site: Mapping[str, Any]) -> dict[str, float]:
-    """The numeric figures of a site record (its position and stack left out)."""
-    return {
-        name: float(value)
-        for name, value in site.items()
-        if name != "line" and isinstance(value, int | float) and not isinstance(value, bool)
-    }
-
-
-def mean_sites(
-    trials: Sequence[TrialResult],
-    phase: str,
-    *,
-    root: Roots = "",
-    grain: Grain = "line",
-    figures: Callable[[Mapping[str, Any]], Mapping[str, float]] = figures_of,
-) -> dict[SiteKey, dict[str, float]]:
-    """Each site of ``phase`` with its figures averaged over the trials that measured the
-    phase (a site absent from a trial counts as 0 there)."""
+def profile_of(trials: Sequence[TrialResult], phase: str, *, root: Roots = "", grain: Grain = "line") -> Profile:
+    """The profile of ``phase`` over the trials that measured it (a site absent from one counts 0 there)."""
     totals: dict[SiteKey, dict[str, float]] = {}
     runs = 0
     for trial in trials:
@@ -81,10 +65,21 @@ def mean_sites(
             continue
         runs += 1
         for site in measured.sites:
-            row = totals.setdefault(site_key(site, root, grain), {})
-            for name, value in figures(site).items():
+            row = totals.setdefault(site.key(root, grain), {})
+            for name, value in site.figures.items():
                 row[name] = row.get(name, 0.0) + value
-    return {key: {k: v / runs for k, v in row.items()} for key, row in totals.items()} if runs else {}
+    means = {key: {name: value / runs for name, value in row.items()} for key, row in totals.items()}
+    return Profile(phase, runs, grain, means)
+
+
+def movers(before: Profile, after: Profile, name: str) -> list[Move]:
+    """The sites whose mean ``name`` changed from ``before`` to ``after``, largest change first
+    (like ``pprof -diff_base``): a site that did not change does not move."""
+    keys = dict.fromkeys([*before.sites, *after.sites])
+    moves = [Move(key, before.figure(key, name), after.figure(key, name)) for key in keys]
+    moved = [move for move in moves if move.delta != 0]
+    moved.sort(key=lambda move: (-abs(move.delta), move.site))
+    return moved
 
 
 def site_label(key: SiteKey) -> str:

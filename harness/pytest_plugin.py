@@ -43,6 +43,7 @@ from harness.pytest_support.markers import (
 
 if TYPE_CHECKING:
     from harness.config import Settings
+    from harness.environment import Environment
     from harness.pytest_support.launch import Measurement
     from harness.pytest_support.summary import MeasuredTest
     from harness.results import Results
@@ -66,7 +67,7 @@ class _Session:
     measured: list[MeasuredTest] = field(default_factory=list)
     _settings: Settings | None = None
     _baseline: Results | None = None
-    _environment: dict[str, Any] | None = None
+    _environment: Environment | None = None
 
     @property
     def settings(self) -> Settings:
@@ -95,7 +96,7 @@ class _Session:
             self._baseline = load_baseline(self.settings, self.option("harness_baseline"))
         return self._baseline
 
-    def environment(self, backend: str) -> dict[str, Any]:
+    def environment(self, backend: str) -> Environment:
         if self._environment is None:
             from harness.environment import environment
 

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.environment import Environment
 from harness.errors import HarnessError, ResultsError
 from harness.jsonfile import read_versioned, write_json_atomic
+from harness.site import Site
 from harness.spec import Bound, Experiment, Goal
 
 SCHEMA = "harness.results/1"
@@ -36,7 +38,16 @@ class PhaseResult:
 
     name: str
     metrics: Mapping[str, float | int | None]
-    sites: tuple[Mapping[str, Any], ...] = ()
+    sites: tuple[Site, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "metrics": dict(self.metrics), "sites": [site.to_json() for site in self.sites]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PhaseResult:
+        """A phase as :meth:`to_json` or a trial wrote it; ``KeyError``/``TypeError``/``ValueError`` if malformed."""
+        sites = tuple(Site.from_json(site) for site in data.get("sites", ()))
+        return cls(str(data["name"]), _figures(data["metrics"]), sites)
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,7 @@ class TrialResult:
             "error": self.error,
             "wall_s": self.wall_s,
             "rss_peak_bytes": self.rss_peak_bytes,
-            "phases": [{"name": p.name, "metrics": dict(p.metrics), "sites": list(p.sites)} for p in self.phases],
+            "phases": [phase.to_json() for phase in self.phases],
         }
 
     @classmethod
@@ -82,9 +93,7 @@ class TrialResult:
             error=data.get("error"),
             wall_s=float(data.get("wall_s", 0.0)),
             rss_peak_bytes=data.get("rss_peak_bytes"),
-            phases=tuple(
-                PhaseResult(str(p["name"]), _figures(p["metrics"]), tuple(p.get("sites", ()))) for p in data["phases"]
-            ),
+            phases=tuple(PhaseResult.from_json(phase) for phase in data["phases"]),
         )
 
 
@@ -125,7 +134,7 @@ class ExperimentInfo:
 class Results:
     """All trials of one run."""
 
-    environment: Mapping[str, Any]
+    environment: Environment
     settings: Mapping[str, Any]
     experiments: tuple[ExperimentInfo, ...]
     trials: tuple[TrialResult, ...]
@@ -144,7 +153,7 @@ class Results:
             "schema": SCHEMA,
             "created": self.created,
             "interrupted": self.interrupted,
-            "environment": dict(self.environment),
+            "environment": self.environment.to_json(),
             "settings": dict(self.settings),
             "experiments": [
                 {
@@ -179,7 +188,7 @@ class Results:
         )
         trials = tuple(TrialResult.from_json(t) for t in data["trials"])
         return cls(
-            environment=data["environment"],
+            environment=Environment.from_json(data["environment"]),
             settings=data["settings"],
             experiments=experiments,
             trials=trials,

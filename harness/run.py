@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.config import Settings, memory_limit_bytes
-from harness.environment import environment
+from harness.environment import Provenance, environment
 from harness.errors import HarnessError
 from harness.executors import Executor, ExecutorLost, TrialJob, executor_settings
 from harness.executors.local import LocalExecutor
@@ -29,7 +28,7 @@ class Side:
     #: Where this side's trials import the code under test from (default: the project root).
     import_path: tuple[Path, ...] = ()
     #: What the results' environment says of this side's code (its commit, build, workloads).
-    provenance: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Provenance | None = None
 
     @property
     def python_path(self) -> tuple[str, ...]:
@@ -131,7 +130,7 @@ def execute(
     for side in sides:
         trials = sorted(collected[side.name], key=lambda t: (t.experiment, t.replicate))
         out[side.name] = Results(
-            environment={**environment(side.project_root, backend), **side.provenance},
+            environment=environment(side.project_root, backend, side.provenance),
             settings=run_settings,
             experiments=experiment_infos(side.experiments),
             trials=tuple(trials),

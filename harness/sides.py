@@ -25,6 +25,7 @@ from harness import interpreter
 from harness.buildcache import BuildCache
 from harness.builds import Code, code_for, output_tail, run_command
 from harness.config import Settings
+from harness.environment import Provenance
 from harness.errors import ConfigError, DiscoveryError, SetupError
 from harness.gitrefs import Checkout
 from harness.run import Side
@@ -104,17 +105,15 @@ def side_of(name: str, checkout: Checkout, settings: Settings, workloads: Worklo
     experiments: tuple[Experiment, ...] = ()
     if directory.is_dir():
         experiments = list_experiments(directory, code, cwd=checkout.project_root, label=checkout.commit.short)
-    provenance = {
-        "git_commit": checkout.head,
-        "git_dirty": checkout.dirty,
-        # The commit, or a digest of the copied working tree: what a resumed run must match.
-        "content_id": checkout.content_id,
-        "code": code.description,
-        "workloads_from": workloads.label,
-        # Call sites in the workloads are named relative to this, as the code's are to project_root.
-        "workloads_root": str(workloads.root(checkout)),
-        "build_s": round(code.build_s, 3),
-    }
+    provenance = Provenance(
+        git_commit=checkout.head,
+        git_dirty=checkout.dirty,
+        content_id=checkout.content_id,
+        code=code.description,
+        workloads_from=workloads.label,
+        workloads_root=str(workloads.root(checkout)),
+        build_s=round(code.build_s, 3),
+    )
     return Side(name, checkout.project_root, directory, experiments, code.import_path, provenance)
 
 

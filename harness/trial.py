@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from harness.capture import Capture, PhaseCapture, Site, make_capture
+from harness.capture import Capture, PhaseCapture, make_capture
 from harness.metrics import with_per_op
+from harness.site import Site
 
 EXIT_WORKLOAD_FAILED = 3
 #: Empty windows measured before the workload: the last one is the backend's own cost per phase.
@@ -188,7 +189,7 @@ def measured_phases(trial: Trial, captured: list[PhaseCapture], complete_sites: 
     """
     calibration = captured[CALIBRATION_WINDOWS - 1]
     overhead = calibration.metrics
-    phases: dict[str, dict[str, Any]] = {}
+    phases: dict[str, tuple[dict[str, Any], list[Site]]] = {}
     for record, profile in zip(trial._phases, captured[CALIBRATION_WINDOWS:], strict=True):
         own = {k: v - overhead.get(k, 0) for k, v in profile.metrics.items()}
         if "peak_bytes" in own:
@@ -199,16 +200,15 @@ def measured_phases(trial: Trial, captured: list[PhaseCapture], complete_sites: 
             # off the totals, so that the sites still add up to them.
             sites = _without_overhead(profile.sites, calibration.sites)
         else:
-            sites = [s.to_json() for s in profile.sites if not s.file.startswith(_HARNESS_DIR)]
+            sites = [s for s in profile.sites if not s.file.startswith(_HARNESS_DIR)]
         known = phases.get(record["name"])
-        if known is None:
-            phases[record["name"]] = {"name": record["name"], "metrics": measured, "sites": sites}
-        else:
-            known["metrics"] = _add_windows(known["metrics"], measured)
-            known["sites"] = _add_sites(known["sites"], sites)
-    for phase in phases.values():
-        phase["metrics"] = with_per_op(phase["metrics"])
-    return list(phases.values())
+        phases[record["name"]] = (
+            (measured, sites) if known is None else (_add_windows(known[0], measured), _add_sites(known[1], sites))
+        )
+    return [
+        {"name": name, "metrics": with_per_op(metrics), "sites": [site.to_json() for site in sites]}
+        for name, (metrics, sites) in phases.items()
+    ]
 
 
 def run_trial(spec: TrialSpec, workdir: str) -> dict[str, Any]:
@@ -246,35 +246,20 @@ def _add_windows(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any
     return total
 
 
-def _site_key(site: Site | dict[str, Any]) -> tuple[str, int, tuple[str, ...]]:
-    if isinstance(site, Site):
-        return (site.file, site.line, site.stack)
-    return (site["file"], site["line"], tuple(site.get("stack", ())))
-
-
-def _without_overhead(sites: tuple[Site, ...], overhead: tuple[Site, ...]) -> list[dict[str, Any]]:
+def _without_overhead(sites: tuple[Site, ...], overhead: tuple[Site, ...]) -> list[Site]:
     """``sites`` less the figures of the same sites in an empty window; sites left at zero go."""
-    empty = {_site_key(s): s.figures for s in overhead}
-    kept = []
-    for site in sites:
-        base = empty.get(_site_key(site), {})
-        figures = {k: v - base.get(k, 0) for k, v in site.figures.items()}
-        if any(figures.values()):
-            kept.append(Site(site.function, site.file, site.line, figures, site.stack).to_json())
-    return kept
+    empty = {site.identity: site for site in overhead}
+    left = [site.minus(empty[site.identity]) if site.identity in empty else site for site in sites]
+    return [site for site in left if any(site.figures.values())]
 
 
-def _add_sites(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _add_sites(first: list[Site], second: list[Site]) -> list[Site]:
     """The sites of two windows, each site's figures added up (top sites of each window only,
     unless the backend keeps every site)."""
-    merged: dict[tuple[str, int, tuple[str, ...]], dict[str, Any]] = {}
+    merged: dict[tuple[str, int, tuple[str, ...]], Site] = {}
     for site in first + second:
-        known = merged.setdefault(
-            _site_key(site), {k: site[k] for k in ("function", "file", "line", "stack") if k in site}
-        )
-        for name, value in site.items():
-            if name not in ("function", "file", "line", "stack"):
-                known[name] = known.get(name, 0) + value
+        known = merged.get(site.identity)
+        merged[site.identity] = site if known is None else known.plus(site)
     return list(merged.values())
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from harness.environment import Environment
 from harness.errors import ResultsError
 from harness.jsonfile import read_json, read_versioned
 
@@ -138,8 +139,8 @@ class Verdict:
     passed: bool
     confidence: float
     tolerance_pct: float
-    baseline: Mapping[str, Any]
-    candidate: Mapping[str, Any]
+    baseline: Environment
+    candidate: Environment
     experiments: tuple[ExperimentVerdict, ...]
     erratic_cv: float = 0.1
     #: What can fail the gate: ``"regressions"`` and/or ``"bounds"`` (failed trials always do).
@@ -167,8 +168,8 @@ class Verdict:
             "erratic_cv": self.erratic_cv,
             "gates": list(self.gates),
             "reasons": list(self.reasons),
-            "baseline": dict(self.baseline),
-            "candidate": dict(self.candidate),
+            "baseline": self.baseline.to_json(),
+            "candidate": self.candidate.to_json(),
             "experiments": [_row_to_json(row) for row in self.experiments],
         }
 
@@ -179,8 +180,8 @@ class Verdict:
             passed=bool(data["passed"]),
             confidence=float(data["confidence"]),
             tolerance_pct=float(data["tolerance_pct"]),
-            baseline=dict(data["baseline"]),
-            candidate=dict(data["candidate"]),
+            baseline=Environment.from_json(data["baseline"]),
+            candidate=Environment.from_json(data["candidate"]),
             experiments=tuple(_row_from_json(row) for row in data["experiments"]),
             erratic_cv=float(data.get("erratic_cv", 0.1)),
             gates=tuple(data.get("gates", ("regressions", "bounds"))),

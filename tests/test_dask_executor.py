@@ -212,7 +212,7 @@ def test_workloads_are_shipped_to_a_worker_that_does_not_share_the_files(tmp_pat
     # 20 builds of 300 two-tuples kept (not 40): the shipped code ran, from its own copy.
     net = build.metrics["net_count"]
     assert net is not None and 20 * 300 <= net < 40 * 300
-    site_files = {site["file"] for site in build.sites}
+    site_files = {site.file for site in build.sites}
     assert site_files and all(str(project) not in f for f in site_files)
 
 

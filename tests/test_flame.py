@@ -192,14 +192,11 @@ def test_sites_without_stacks_make_a_flat_graph_of_innermost_sites(project: Path
         trials = [
             replace(
                 t,
-                phases=tuple(
-                    replace(p, sites=tuple({k: v for k, v in s.items() if k != "stack"} for s in p.sites))
-                    for p in t.phases
-                ),
+                phases=tuple(replace(p, sites=tuple(replace(s, stack=()) for s in p.sites)) for p in t.phases),
             )
             for t in results.trials_of(PLAIN)
         ]
-        return trials, str(results.environment["project_root"])
+        return trials, str(results.environment.project_root)
 
     base, root = without_stacks(project / "base.json")
     cand, _ = without_stacks(project / "cand.json")

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from harness.environment import Environment
 from harness.errors import ConfigError, SelectionError
 from harness.gate import EnvironmentMismatch, GateOptions, MetricNotMeasured, compare, decide
 from harness.results import ExperimentInfo, PhaseResult, Results, TrialResult
+from harness.site import Site
 from harness.spec import Bound, Goal
 
 ENV = {"python_version": "3.11.7", "implementation": "CPython", "backend": "memray", "project_root": "/a"}
@@ -38,14 +40,14 @@ def trials(
             replicate=i,
             seed=(seeds[i] if seeds else i + 1),
             status="ok",
-            phases=(PhaseResult("work", {metric: v, **(extra or {})}, tuple(sites)),),
+            phases=(PhaseResult("work", {metric: v, **(extra or {})}, tuple(Site.from_json(s) for s in sites)),),
         )
         for i, v in enumerate(values)
     ]
 
 
 def results(infos: Sequence[ExperimentInfo], all_trials: Sequence[TrialResult], **env: Any) -> Results:
-    return Results({**ENV, **env}, {}, tuple(infos), tuple(all_trials), created="")
+    return Results(Environment(**{**ENV, **env}), {}, tuple(infos), tuple(all_trials), created="")
 
 
 def one(base: Sequence[float], cand: Sequence[float], options: GateOptions | None = None, **kw: Any) -> Any:

@@ -11,37 +11,17 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from harness.errors import BackendError
+from harness.site import Site
 
 BACKENDS = ("native", "memray", "tracemalloc", "none")
 #: Every base metric of a phase's heap: what the backends that see each allocation measure.
 EVERY_HEAP_METRIC = ("alloc_bytes", "alloc_count", "kept_bytes", "kept_count", "net_bytes", "net_count", "peak_bytes")
 #: What ``auto`` chose, once per process (the fallback is said on stderr once).
 _auto_choice: str | None = None
-
-
-@dataclass(frozen=True)
-class Site:
-    """A call site (the innermost Python frame of an allocation) and what it did in a phase.
-
-    ``stack`` is the call path that reached it, innermost first, as ``"file:line:function"``
-    (backends that record stacks only; the others leave it empty).
-    """
-
-    function: str
-    file: str
-    line: int
-    figures: dict[str, int] = field(default_factory=dict)
-    stack: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, object]:
-        record: dict[str, object] = {"function": self.function, "file": self.file, "line": self.line, **self.figures}
-        if self.stack:
-            record["stack"] = list(self.stack)
-        return record
 
 
 @dataclass(frozen=True)

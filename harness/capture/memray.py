@@ -24,8 +24,9 @@ import gc
 import os
 from typing import Any
 
-from harness.capture import EVERY_HEAP_METRIC, PhaseCapture, Site
+from harness.capture import EVERY_HEAP_METRIC, PhaseCapture
 from harness.capture.tracemalloc import TracemallocCapture
+from harness.site import Site
 
 
 class MemrayCapture:

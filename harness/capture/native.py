@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from harness.capture import EVERY_HEAP_METRIC, PhaseCapture, Site
+from harness.capture import EVERY_HEAP_METRIC, PhaseCapture
+from harness.site import Site
 
 _HARNESS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _FIGURES = ("alloc_count", "alloc_bytes", "kept_count", "kept_bytes", "net_count", "net_bytes")

@@ -11,8 +11,9 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
-from harness.capture import PhaseCapture, Site
+from harness.capture import PhaseCapture
 from harness.capture.sites import function_at
+from harness.site import Site
 
 # Snapshots allocate while they are built; those objects must not count as the workload's.
 _OWN_FILES = (tracemalloc.__file__, __file__)

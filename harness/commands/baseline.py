@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         note = f", {failed} failed trials kept as failed" if failed else ""
         out.print(
             f"baseline {args.name}: {path} ({len(results.experiments)} experiments, "
-            f"{len(results.trials)} trials, backend {results.environment.get('backend')}{note})",
+            f"{len(results.trials)} trials, backend {results.environment.backend}{note})",
             highlight=False,
         )
         return 0
@@ -67,8 +67,7 @@ def run(args: argparse.Namespace) -> int:
             created = baseline.info.created if baseline.info else baseline.results.created
             out.print(
                 f"{name:<20} {created}  {len(baseline.results.experiments)} experiments  "
-                f"{env.get('implementation')} {env.get('python_version')} {env.get('backend')}  "
-                f"commit {str(env.get('git_commit') or '-')[:10]}",
+                f"{env.interpreter} {env.backend}  commit {(env.git_commit or '-')[:10]}",
                 highlight=False,
             )
         return 0
@@ -79,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if info:
         out.print(f"name {info.name}, made {info.created} from {info.source}", highlight=False)
     out.print(
-        f"environment: {env.get('implementation')} {env.get('python_version')}, backend {env.get('backend')}, "
-        f"commit {env.get('git_commit') or '-'}{' (dirty)' if env.get('git_dirty') else ''}, "
+        f"environment: {env.interpreter}, backend {env.backend}, "
+        f"commit {env.git_commit or '-'}{' (dirty)' if env.git_dirty else ''}, "
         f"run {baseline.results.created}",
         highlight=False,
     )

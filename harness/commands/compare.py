@@ -170,7 +170,7 @@ def run_commits(
         pair = sides.sides_of([("baseline", base_checkout), ("candidate", cand_checkout)], settings, source, cache)
         chosen = sides.select(pair, patterns)
         for side in pair:
-            sys.stderr.write(f"{side.name} code: {side.provenance['code']}\n")
+            sys.stderr.write(f"{side.name} code: {side.provenance.code if side.provenance else 'the checkout'}\n")
         sys.stderr.write(f"workloads: {source.label}\n")
         results = measure(chosen, settings, measure_options(args, settings, record=record))
     return settings, results

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.results is not None:
         candidate = read_results(args.results)
     else:
-        candidate = _run_candidate(args, settings, baseline.results.environment.get("backend"))
+        candidate = _run_candidate(args, settings, baseline.results.environment.backend)
     # The statistics (scipy) load only once the input is known to be good: bad input fails fast.
     from harness.gate import GateOptions, compare
 

@@ -144,7 +144,7 @@ def run_in_child(job: TrialJob, started: Callable[[subprocess.Popen[bytes]], Non
         replicate=spec.replicate,
         seed=spec.seed,
         status="ok",
-        phases=tuple(PhaseResult(p["name"], p["metrics"], tuple(p["sites"])) for p in outcome["phases"]),
+        phases=tuple(PhaseResult.from_json(p) for p in outcome["phases"]),
         wall_s=float(outcome["wall_s"]),
         rss_peak_bytes=outcome.get("rss_peak_bytes"),
     )

@@ -158,9 +158,7 @@ def measure(item: pytest.Item, settings: Settings, backend: str, seeds: list[tup
                         replicate=measured["replicate"],
                         seed=measured["seed"],
                         status="ok",
-                        phases=tuple(
-                            PhaseResult(p["name"], p["metrics"], tuple(p["sites"])) for p in measured["phases"]
-                        ),
+                        phases=tuple(PhaseResult.from_json(p) for p in measured["phases"]),
                         wall_s=float(measured["wall_s"]),
                         rss_peak_bytes=outcome["rss_peak_bytes"],
                     )

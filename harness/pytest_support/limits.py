@@ -15,7 +15,8 @@ import pytest
 
 from harness.gate import bound_figures
 from harness.metrics import METRICS, metric
-from harness.results import PhaseResult, TrialResult
+from harness.profiles import profile_of, site_label
+from harness.results import TrialResult
 from harness.spec import Bound
 
 SHOWN_SITES = 5
@@ -75,24 +76,20 @@ def _over_limit(bound: Bound, trial: TrialResult, root: str) -> str:
                 f"  {phase.name}.{bound.metric} = {shown.format(value)} > limit {shown.format(bound.upper)}"
                 f" (replicate {trial.replicate}, seed {trial.seed})"
             ]
-            lines += _site_lines(phase, bound.metric, root)
+            lines += _site_lines(trial, phase.name, bound.metric, root)
             return "\n".join(lines)
     return ""
 
 
-def _site_lines(phase: PhaseResult, metric_name: str, root: str) -> list[str]:
-    """The phase's top call sites by the figure closest to ``metric_name``."""
+def _site_lines(trial: TrialResult, phase: str, metric_name: str, root: str) -> list[str]:
+    """The top call sites of ``trial``'s ``phase`` by the figure closest to ``metric_name``."""
     base = metric_name.removesuffix("_per_op")
     kind = "count" if base.endswith("_count") else "bytes"
-    order = [base] + [f"{prefix}_{kind}" for prefix in ("alloc", "kept", "net")]
-    key = next((k for k in order if any(k in s for s in phase.sites)), None)
+    profile = profile_of([trial], phase, root=root)
+    key = next(iter(profile.measured([base] + [f"{prefix}_{kind}" for prefix in ("alloc", "kept", "net")])), None)
     if key is None:
         return []
-    sites = sorted((s for s in phase.sites if key in s), key=lambda s: -abs(float(s[key])))[:SHOWN_SITES]
-    lines = [f"  top call sites of phase {phase.name} by {key}:"]
-    for site in sites:
-        file = str(site.get("file", "?")).removeprefix(root)
-        lines.append(
-            f"    {metric(key).format(float(site[key])):>10}  {site.get('function', '?')} ({file}:{site.get('line')})"
-        )
+    lines = [f"  top call sites of phase {phase} by {key}:"]
+    for site in profile.top(key, SHOWN_SITES):
+        lines.append(f"    {metric(key).format(profile.figure(site, key)):>10}  {site_label(site)}")
     return lines

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from harness.environment import Environment
 from harness.metrics import metric
 from harness.reports.summary import format_cell
 from harness.units import format_pct
@@ -75,14 +73,13 @@ def bytes_delta(value: float, *, signed: bool = False) -> str:
     return metric("alloc_bytes").format(value, signed=signed)
 
 
-def side(env: Mapping[str, Any]) -> str:
+def side(env: Environment) -> str:
     """``main, commit 8c294435 (CPython 3.11.7, memray)``: which code, where, measured how."""
-    meta = env.get("baseline")
-    parts = [str(meta["name"])] if isinstance(meta, Mapping) and meta.get("name") else []
-    commit = str(env.get("git_commit") or "")[:8]
-    if commit:
-        parts.append(f"commit {commit}{'-dirty' if env.get('git_dirty') else ''}")
-    where = f"({env.get('implementation', '?')} {env.get('python_version', '?')}, {env.get('backend', '?')})"
+    name = (env.baseline or {}).get("name")
+    parts = [str(name)] if name else []
+    if env.git_commit:
+        parts.append(f"commit {env.git_commit[:8]}{'-dirty' if env.git_dirty else ''}")
+    where = f"({env.interpreter}, {env.backend or '?'})"
     return " ".join([", ".join(parts), where]) if parts else where
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.environment import Environment
 from harness.metrics import metric
-from harness.profiles import Roots, relative_file
+from harness.profiles import Profile
 from harness.results import TrialResult
 
 #: The three questions of the variants view, each answered over a whole trial.
@@ -50,53 +51,25 @@ class SiteTable:
         return bool(self.delta_title)
 
 
-def _short_path(path: str, root: Roots | None) -> str:
-    return relative_file(path, root or "")
+def _site_metrics(profile: Profile) -> tuple[str, ...]:
+    return profile.measured(("alloc_bytes", "alloc_count", "kept_bytes", "net_bytes", "net_count"))
 
 
-def _site_metrics(rows: Iterable[Mapping[str, float]]) -> tuple[str, ...]:
-    present = {name for row in rows for name in row}
-    order = ("alloc_bytes", "alloc_count", "kept_bytes", "net_bytes", "net_count")
-    return tuple(name for name in order if name in present)
-
-
-def site_table(
-    title: str,
-    sites: Mapping[tuple[str, str, int], Mapping[str, float]],
-    root: Roots | None,
-    baseline: Mapping[tuple[str, str, int], Mapping[str, float]] | None = None,
-    limit: int = TOP_SITES,
-) -> SiteTable | None:
-    """The top call sites by the first byte figure the backend measured (or, against a
-    baseline, the sites whose figure moved most), with file, line and function."""
-    metrics = _site_metrics([*sites.values(), *(baseline or {}).values()])
+def site_table(title: str, profile: Profile, limit: int = TOP_SITES) -> SiteTable | None:
+    """The top call sites of ``profile`` by the first byte figure the backend measured, with
+    file (as the profile names it), line and function."""
+    metrics = _site_metrics(profile)
     if not metrics:
         return None
-    key_metric = metrics[0]
-    if baseline is None:
-        ranked = sorted(sites, key=lambda k: -abs(sites[k].get(key_metric, 0.0)))
-    else:
-        keys = set(sites) | set(baseline)
-
-        def moved(k: tuple[str, str, int]) -> float:
-            return sites.get(k, {}).get(key_metric, 0.0) - baseline.get(k, {}).get(key_metric, 0.0)
-
-        ranked = sorted((k for k in keys if moved(k)), key=lambda k: -abs(moved(k)))
     rows = []
-    for key in ranked[:limit]:
+    for key in profile.top(metrics[0], limit):
         function, file, line = key
-        figures = sites.get(key, {})
+        figures = profile.sites[key]
         cells = tuple(metric(m).format(figures[m]) if m in figures else "" for m in metrics)
-        delta, sign = "", 0
-        if baseline is not None:
-            change = figures.get(key_metric, 0.0) - baseline.get(key, {}).get(key_metric, 0.0)
-            delta, sign = metric(key_metric).format(change, signed=True), (change > 0) - (change < 0)
-        rows.append(SiteRow(function, f"{_short_path(file, root)}:{line}", cells, delta, sign))
+        rows.append(SiteRow(function, f"{file}:{line}", cells))
     if not rows:
         return None
-    columns = tuple(m.replace("_", " ") for m in metrics)
-    delta_title = f"Δ {key_metric.replace('_', ' ')}" if baseline is not None else ""
-    return SiteTable(title, columns, tuple(rows), delta_title)
+    return SiteTable(title, tuple(m.replace("_", " ") for m in metrics), tuple(rows))
 
 
 def _values(trials: Sequence[TrialResult], phase: str, name: str) -> list[tuple[float, str]]:
@@ -129,17 +102,15 @@ def _anchor(prefix: str, text: str, index: int) -> str:
     return f"{prefix}-{index}-{re.sub(r'[^A-Za-z0-9]+', '-', text).strip('-')[:60]}"
 
 
-def _environment_rows(env: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _environment_rows(env: Environment) -> list[tuple[str, str]]:
     keys = ("git_commit", "git_dirty", "python_version", "implementation", "platform", "backend", "hostname")
-    rows = [(k.replace("_", " "), str(env[k])) for k in keys if env.get(k) not in (None, "")]
+    fields = env.to_json()
+    rows = [(k.replace("_", " "), str(fields[k])) for k in keys if fields.get(k) not in (None, "")]
     rows += [
-        (k.replace("_", " "), str(v)) for k, v in env.items() if k not in keys and isinstance(v, str | int | float)
+        (k.replace("_", " "), str(v)) for k, v in fields.items() if k not in keys and isinstance(v, str | int | float)
     ]
     return rows
 
 
-def _commit(env: Mapping[str, Any]) -> str:
-    commit = env.get("git_commit") or env.get("commit")
-    if not commit:
-        return "no commit"
-    return f"{str(commit)[:12]}{' (dirty)' if env.get('git_dirty') else ''}"
+def _commit(env: Environment) -> str:
+    return env.commit_label or "no commit"

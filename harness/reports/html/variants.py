@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.metrics import metric
-from harness.profiles import mean_sites
+from harness.profiles import profile_of
 from harness.reports.html.charts import PhaseChart, StripChart, phase_chart, phase_levels, strip_chart
 from harness.reports.html.common import (
     HEADLINES,
@@ -98,7 +98,7 @@ def _trial_total(trial: TrialResult, name: str, combine: Callable[[Iterable[floa
 
 def _variant_group(index: int, members: Sequence[ExperimentInfo], results: Results) -> VariantGroup:
     first = members[0]
-    root = results.environment.get("project_root")
+    root = results.environment.roots
     trials = {e.variant: [t for t in results.trials_of(e.id) if t.ok] for e in members}
     failed = tuple(
         f"{t.experiment} replicate {t.replicate}: {t.error}"
@@ -139,7 +139,7 @@ def _variant_group(index: int, members: Sequence[ExperimentInfo], results: Resul
     sites = []
     for v in variants:
         for phase in phases:
-            table = site_table(f"{v} · {phase}", mean_sites(trials[v], phase), root)
+            table = site_table(f"{v} · {phase}", profile_of(trials[v], phase, root=root))
             if table is not None:
                 sites.append(table)
     label = f"{first.family}.{first.workload}[{_params_text(first.params)}]"

@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.environment import Environment
 from harness.metrics import metric
-from harness.profiles import Roots, mean_sites
+from harness.profiles import profile_of
 from harness.reports.flame import FlameGraph, flame_anchor, flame_graph
 from harness.reports.html.charts import (
     ForestMark,
@@ -31,6 +32,7 @@ from harness.reports.html.common import (
     site_table,
 )
 from harness.results import ExperimentInfo, Results, TrialResult
+from harness.site import Roots
 from harness.units import format_bytes, format_pct
 from harness.verdict import DECISIONS, ExperimentVerdict, Verdict
 
@@ -154,8 +156,8 @@ class _Sources:
     infos: Mapping[str, ExperimentInfo]
     base_trials: Mapping[str, list[TrialResult]]
     cand_trials: Mapping[str, list[TrialResult]]
-    #: The candidate's project root (site tables), and both sides' roots (flame graphs).
-    root: str | None
+    #: The candidate's roots (site tables), and both sides' roots (flame graphs).
+    root: Roots
     roots: tuple[Roots, Roots]
     #: Glob patterns (or substrings) of ids whose flame graphs are asked for.
     flames: Sequence[str]
@@ -169,7 +171,7 @@ class _Sources:
             infos={e.id: e for r in (baseline, candidate) if r is not None for e in r.experiments},
             base_trials=_trials_by_id(baseline),
             cand_trials=_trials_by_id(candidate),
-            root=str(source.environment.get("project_root") or "") if source else None,
+            root=source.environment.roots if source else (),
             roots=(project_root(baseline), project_root(candidate)),
             flames=flames,
         )
@@ -240,7 +242,8 @@ def _experiment_detail(
     )
     sites = [table for entry in group if (table := _mover_table(entry)) is not None]
     for phase in dict.fromkeys(p.name for t in c_trials for p in t.phases):
-        table = site_table(f"candidate · {phase} · top call sites", mean_sites(c_trials, phase), sources.root)
+        profile = profile_of(c_trials, phase, root=sources.root)
+        table = site_table(f"candidate · {phase} · top call sites", profile)
         if table is not None:
             sites.append(table)
     requested = any(fnmatchcase(eid, pattern) or pattern in eid for pattern in sources.flames)
@@ -323,8 +326,5 @@ def verdict_context(
     }
 
 
-def _baseline_name(env: Mapping[str, Any]) -> str:
-    meta = env.get("baseline")
-    if isinstance(meta, Mapping):
-        return str(meta.get("name") or "")
-    return ""
+def _baseline_name(env: Environment) -> str:
+    return str((env.baseline or {}).get("name") or "")

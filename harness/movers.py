@@ -1,0 +1,85 @@
+"""What moved behind a changed figure: the call sites and call paths a verdict row shows.
+
+A regression or improvement is explained by the sites whose bytes changed most between the
+two sides (means per replicate, keyed by function so that a line moved within its function
+does not read as two changes), and by the call paths whose own allocations changed most.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from harness.profiles import movers, profile_of, site_label
+from harness.results import TrialResult
+from harness.site import Roots
+from harness.verdict import ExperimentVerdict, PathMove, SiteMove
+
+#: Site figures tried, in order, when a goal's own bytes figure is not among a site's.
+SITE_BYTES = ("alloc_bytes", "net_bytes", "kept_bytes")
+
+
+def _site_bytes(goal: str) -> tuple[str, ...]:
+    base = goal.removesuffix("_per_op")
+    own = base if base.endswith("_bytes") and base != "peak_bytes" else None
+    return ((own,) if own else ()) + tuple(k for k in SITE_BYTES if k != own)
+
+
+def explained(
+    row: ExperimentVerdict,
+    base_trials: Sequence[TrialResult],
+    cand_trials: Sequence[TrialResult],
+    roots: tuple[Roots, Roots],
+    limit: int,
+) -> ExperimentVerdict:
+    """``row`` with its top ``limit`` site and path moves."""
+    return _with_top_paths(
+        _with_top_sites(row, base_trials, cand_trials, roots, limit), base_trials, cand_trials, roots, limit
+    )
+
+
+def _with_top_sites(
+    row: ExperimentVerdict,
+    base_trials: Sequence[TrialResult],
+    cand_trials: Sequence[TrialResult],
+    roots: tuple[Roots, Roots],
+    limit: int,
+) -> ExperimentVerdict:
+    """The row with the sites whose bytes (per replicate, mean) changed most, like ``pprof -diff_base``."""
+    before = profile_of(base_trials, row.phase, root=roots[0], grain="function")
+    after = profile_of(cand_trials, row.phase, root=roots[1], grain="function")
+    names = _site_bytes(row.goal)
+    present = {*before.measured(names), *after.measured(names)}
+    figure = next((name for name in names if name in present), None)
+    if figure is None:
+        return row
+    moves = [SiteMove(site_label(m.site), m.baseline, m.candidate, m.delta) for m in movers(before, after, figure)]
+    return replace(row, top_sites=tuple(moves[:limit]))
+
+
+def _with_top_paths(
+    row: ExperimentVerdict,
+    base_trials: Sequence[TrialResult],
+    cand_trials: Sequence[TrialResult],
+    roots: tuple[Roots, Roots],
+    limit: int,
+) -> ExperimentVerdict:
+    """The row with the call paths whose own allocations changed most, by the goal's figure."""
+    from harness.flame import explains, figure_of_goal, flame_tree
+
+    if not explains(row.goal):
+        return row
+    tree = flame_tree(row.id, row.phase, base_trials, cand_trials, figure=figure_of_goal(row.goal), roots=roots)
+    moves = [
+        PathMove(
+            tuple(frame.label for frame in path.stack),
+            # Means of integers: three decimals say all they hold, without float dust.
+            round(path.baseline.bytes, 3),
+            round(path.candidate.bytes, 3),
+            round(path.delta.bytes, 3),
+            round(path.delta.count, 3),
+        )
+        for path in tree.paths()
+        if tree.value(path.delta) != 0
+    ]
+    return replace(row, top_paths=tuple(moves[:limit]))
