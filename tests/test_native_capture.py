@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from harness.capture import native_available
+from harness.profiles import movers, profile_of
+from harness.results import read_results
 from tests.test_engine import harness_cli, make_project, phase_metrics
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="the native extension is not built here")
@@ -153,6 +155,7 @@ def test_an_extra_allocation_moves_its_line_only(tmp_path: Path) -> None:
     changed = make_project(tmp_path / "changed", {"native_loads": injected_source})
     before = phases(run(base, "before", "native.mixed", "-n", "1", "--backend", "native"))
     after = phases(run(changed, "after", "native.mixed", "-n", "1", "--backend", "native"))
+    assert_only_the_injected_line_moves(base / "before.json", changed / "after.json", injected_source)
     fill_key = ("native.mixed[plain,n=4000]", 0, "fill")
     injected_line = injected_source.splitlines().index("            extra = key.to_bytes(8, 'little')") + 1
 
@@ -173,6 +176,24 @@ def test_an_extra_allocation_moves_its_line_only(tmp_path: Path) -> None:
     assert extra["kept_count"] == extra["net_count"] == 1  # the last one, still named at the end
     for phase in (*before.values(), *after.values()):
         assert_sites_add_up(phase)
+
+
+def assert_only_the_injected_line_moves(before_file: Path, after_file: Path, injected_source: str) -> None:
+    """The profiles the gate and the reports read: one line moves, and no other site."""
+    before, after = read_results(before_file), read_results(after_file)
+    [line] = [i + 1 for i, text in enumerate(injected_source.splitlines()) if "extra = key.to_bytes" in text]
+    [experiment] = {t.experiment for t in before.trials}
+    for name in FIGURES:
+        old = profile_of(before.trials_of(experiment), "fill", root=before.environment.roots)
+        new = profile_of(after.trials_of(experiment), "fill", root=after.environment.roots)
+        [move] = movers(old, new, name)
+        assert move.site == ("mixed", "workloads/native_loads.py", line)
+        assert move.delta == {"alloc_count": 2000, "kept_count": 1, "net_count": 1}.get(name, move.delta) != 0
+        by_function = [
+            profile_of(side.trials_of(experiment), "fill", root=side.environment.roots, grain="function")
+            for side in (before, after)
+        ]
+        assert [m.site for m in movers(*by_function, name)] == [("mixed", "workloads/native_loads.py", 0)]
 
 
 def test_native_net_agrees_with_tracemalloc_on_a_bundled_family() -> None:
