@@ -21,6 +21,7 @@ from types import ModuleType
 import pytest
 
 from harness import churn, read_results
+from harness.capture import EVERY_HEAP_METRIC
 from harness.discovery import load_module
 from harness.results import Results, TrialResult
 
@@ -92,6 +93,37 @@ def test_every_trial_of_the_five_families_succeeds(results: Results) -> None:
     assert len(results.experiments) == 16
     assert len(results.trials) == 32
     assert results.failed() == []
+
+
+@pytest.mark.parametrize("how", [("-j", "1"), ("-j", "2", "--executor", "dask")], ids=["one-job", "dask"])
+def test_heap_figures_and_sites_repeat_exactly_on_every_family(
+    results: Results, tmp_path: Path, how: tuple[str, ...]
+) -> None:
+    """Another run, with one job or on a local Dask cluster, measures every phase of every
+    trial of the bundled suite alike: each heap figure and every call site."""
+    backend = results.environment.backend
+    if backend != "native":
+        pytest.skip(f"exact repeats are the native backend's; this run used {backend}")
+    out = tmp_path / "again.json"
+    command = [sys.executable, "-m", "harness", "run", *FAMILIES, "-n", "2", *how, "--out", str(out)]
+    finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    again = read_results(out)
+
+    def heap(run: Results) -> dict[tuple[str, int, str], tuple[object, ...]]:
+        return {
+            (t.experiment, t.replicate, p.name): (
+                tuple(p.metrics[name] for name in EVERY_HEAP_METRIC if name != "peak_bytes"),
+                p.sites,
+            )
+            for t in run.trials
+            for p in t.phases
+        }
+
+    first, second = heap(results), heap(again)
+    assert len(first) > 50 and first.keys() == second.keys()
+    differ = [key for key in first if first[key] != second[key]]
+    assert not differ, differ[:5]
 
 
 def test_activity_stats_maps_allocate_50x_more_objects_per_node_than_flat(results: Results) -> None:
