@@ -32,45 +32,33 @@ def explained(
     roots: tuple[Roots, Roots],
     limit: int,
 ) -> ExperimentVerdict:
-    """``row`` with its top ``limit`` site and path moves."""
-    return _with_top_paths(
-        _with_top_sites(row, base_trials, cand_trials, roots, limit), base_trials, cand_trials, roots, limit
+    """``row`` with the ``limit`` sites and call paths whose figures changed most."""
+    sites = _site_moves(row, base_trials, cand_trials, roots=roots)
+    paths = _path_moves(row, base_trials, cand_trials, roots=roots)
+    return replace(row, top_sites=tuple(sites[:limit]), top_paths=tuple(paths[:limit]))
+
+
+def _site_moves(row: ExperimentVerdict, *sides: Sequence[TrialResult], roots: tuple[Roots, Roots]) -> list[SiteMove]:
+    """The sites whose bytes (per replicate, mean) changed, most first, like ``pprof -diff_base``."""
+    before, after = (
+        profile_of(side, row.phase, root=root, grain="function") for side, root in zip(sides, roots, strict=True)
     )
-
-
-def _with_top_sites(
-    row: ExperimentVerdict,
-    base_trials: Sequence[TrialResult],
-    cand_trials: Sequence[TrialResult],
-    roots: tuple[Roots, Roots],
-    limit: int,
-) -> ExperimentVerdict:
-    """The row with the sites whose bytes (per replicate, mean) changed most, like ``pprof -diff_base``."""
-    before = profile_of(base_trials, row.phase, root=roots[0], grain="function")
-    after = profile_of(cand_trials, row.phase, root=roots[1], grain="function")
     names = _site_bytes(row.goal)
     present = {*before.measured(names), *after.measured(names)}
     figure = next((name for name in names if name in present), None)
     if figure is None:
-        return row
-    moves = [SiteMove(site_label(m.site), m.baseline, m.candidate, m.delta) for m in movers(before, after, figure)]
-    return replace(row, top_sites=tuple(moves[:limit]))
+        return []
+    return [SiteMove(site_label(m.site), m.baseline, m.candidate, m.delta) for m in movers(before, after, figure)]
 
 
-def _with_top_paths(
-    row: ExperimentVerdict,
-    base_trials: Sequence[TrialResult],
-    cand_trials: Sequence[TrialResult],
-    roots: tuple[Roots, Roots],
-    limit: int,
-) -> ExperimentVerdict:
-    """The row with the call paths whose own allocations changed most, by the goal's figure."""
+def _path_moves(row: ExperimentVerdict, *sides: Sequence[TrialResult], roots: tuple[Roots, Roots]) -> list[PathMove]:
+    """The call paths whose own allocations changed, most first, by the goal's figure."""
     from harness.flame import explains, figure_of_goal, flame_tree
 
     if not explains(row.goal):
-        return row
-    tree = flame_tree(row.id, row.phase, base_trials, cand_trials, figure=figure_of_goal(row.goal), roots=roots)
-    moves = [
+        return []
+    tree = flame_tree(row.id, row.phase, *sides, figure=figure_of_goal(row.goal), roots=roots)
+    return [
         PathMove(
             tuple(frame.label for frame in path.stack),
             # Means of integers: three decimals say all they hold, without float dust.
@@ -82,4 +70,3 @@ def _with_top_paths(
         for path in tree.paths()
         if tree.value(path.delta) != 0
     ]
-    return replace(row, top_paths=tuple(moves[:limit]))
