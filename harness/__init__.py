@@ -22,8 +22,7 @@ from harness.errors import HarnessError
 from harness.results import Results, read_results
 from harness.spec import Bound, Experiment, Family, Goal
 from harness.trial import Trial
-
-__version__ = "0.1.0"
+from harness.version import __version__
 
 
 def family(name: str, description: str = "") -> Family:

@@ -148,7 +148,7 @@ def git_state(directory: Path) -> tuple[str | None, bool | None]:
 def environment(project_root: Path, backend: str, provenance: Provenance | None = None) -> Environment:
     """Where a run happens: this interpreter and machine, ``backend``, and the project's commit
     (or, for a side of a compare, the commit and build ``provenance`` names)."""
-    from harness import __version__
+    from harness.version import __version__
 
     commit, dirty = git_state(project_root)
     memray_version = None

@@ -106,7 +106,7 @@ def _side_code(side: Side) -> dict[str, Any]:
 def code_fingerprint(project_root: Path, workloads_dir: Path) -> dict[str, Any]:
     """What identifies the code a side runs: the workloads' hashes, the commit and any
     uncommitted change to it, and the interpreter and harness that measure."""
-    from harness import __version__
+    from harness.version import __version__
 
     workloads = {}
     if workloads_dir.is_dir():

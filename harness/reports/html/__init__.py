@@ -60,7 +60,7 @@ def render(context: Mapping[str, Any]) -> str:
     script = env.get_template("script.html.j2").render()
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     page = env.get_template(f"{context['kind']}.html.j2")
-    from harness import __version__
+    from harness.version import __version__
 
     generated = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     return str(
