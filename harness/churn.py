@@ -191,11 +191,25 @@ def steady(
     rng = _rng(seed)
     # At most one fresh key per two entries, plus the warmup.
     keys = _KeySource(rng, key_bits, live + ops // 2)
-    warmup = keys.draw_many(live)
+    warmup = tuple(keys.draw_many(live))
+    stream, final = _steady_ops(rng, keys, warmup, ops, lookup_fraction, evict)
+    return SteadyPlan(live=live, warmup=warmup, ops=stream, final=final)
 
+
+def _steady_ops(
+    rng: random.Random,
+    keys: _KeySource,
+    warmup: tuple[int, ...],
+    ops: int,
+    lookup_fraction: float,
+    evict: Literal["oldest", "random"],
+) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]]:
+    """The ``ops`` entries of a steady churn starting from the live set ``warmup``, and the
+    live set they leave, sorted."""
     # The live set as a ring of slots: with FIFO eviction, ``head`` is the oldest slot and
     # a new key overwrites it; with random eviction, a random slot is overwritten. Either
     # way a uniformly random live key is ``slots[randrange(live)]``, in O(1).
+    live = len(warmup)
     slots = list(warmup)
     head = 0
     stream: list[tuple[int, int]] = []
@@ -212,7 +226,7 @@ def steady(
         stream.append((INSERT, new_key))
         stream.append((DELETE, slots[victim_slot]))
         slots[victim_slot] = new_key
-    return SteadyPlan(live=live, warmup=tuple(warmup), ops=tuple(stream), final=tuple(sorted(slots)))
+    return tuple(stream), tuple(sorted(slots))
 
 
 # ------------------------------------------------------------------------ spike and drain
