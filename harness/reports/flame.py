@@ -117,12 +117,28 @@ def _walk(node: FrameNode, depth: int = 0) -> Iterable[tuple[FrameNode, int]]:
 def flame_graph(tree: FlameTree, anchor: str, title: str, *, paths: int = 5) -> FlameGraph:
     """The drawable graph of ``tree``: widths from the candidate (from the baseline when the
     candidate measured nothing there), colours from each frame's Δ."""
-    figure = tree.figure
     by_candidate = tree.value(tree.root.candidate) > 0
+    frames, hidden = _layout(tree, by_candidate)
+    depth = max((f.depth for f in frames), default=0) + 1
+    return FlameGraph(
+        anchor,
+        title,
+        tree.figure,
+        _caption(tree),
+        tuple(frames),
+        depth * ROW,
+        hidden,
+        tuple(_path_rows(tree, paths)),
+        _note(tree, by_candidate, hidden),
+    )
 
-    def width_of(node: FrameNode) -> float:
-        return max(tree.value(node.candidate if by_candidate else node.baseline), 0.0)
 
+def _width(tree: FlameTree, node: FrameNode, by_candidate: bool) -> float:
+    return max(tree.value(node.candidate if by_candidate else node.baseline), 0.0)
+
+
+def _layout(tree: FlameTree, by_candidate: bool) -> tuple[list[FlameFrame], int]:
+    """The frames to draw, placed and coloured, and how many were too narrow to draw."""
     scale = max((abs(tree.delta(n)) for n, d in _walk(tree.root) if d > 0), default=0.0)
     frames: list[FlameFrame] = []
     hidden = 0
@@ -136,46 +152,61 @@ def flame_graph(tree: FlameTree, anchor: str, title: str, *, paths: int = 5) -> 
             hidden += 1
             continue
         index = len(frames)
-        delta = tree.delta(node)
-        base, cand = tree.value(node.baseline), tree.value(node.candidate)
-        tip = (
-            f"{node.frame.label}\nbaseline {_fmt(figure, base)} · candidate {_fmt(figure, cand)}"
-            f" · Δ {_fmt(figure, delta, signed=True)}"
-        )
-        frames.append(
-            FlameFrame(
-                index,
-                parent,
-                depth,
-                round(x * 100, 4),
-                round(width * 100, 4),
-                node.frame.function,
-                node.frame.file,
-                base,
-                cand,
-                delta,
-                _colour(delta, scale),
-                tip,
-            )
-        )
+        frames.append(_frame(tree, node, scale, index=index, parent=parent, depth=depth, x=x, width=width))
         # Children share their parent's width by their own; more than the parent (a net
         # figure whose callees freed memory) is scaled down to fit.
-        room = max(sum(width_of(c) for c in node.children), width_of(node))
+        room = max(sum(_width(tree, c, by_candidate) for c in node.children), _width(tree, node, by_candidate))
         offset = x
         for child in node.children:
-            share = width * width_of(child) / room if room > 0 else 0.0
+            share = width * _width(tree, child, by_candidate) / room if room > 0 else 0.0
             heapq.heappush(heap, (-share, next(order), child, index, depth + 1, offset))
             offset += share
-    depth = max((f.depth for f in frames), default=0) + 1
-    root = tree.root
+    return frames, hidden
+
+
+def _frame(
+    tree: FlameTree, node: FrameNode, scale: float, *, index: int, parent: int, depth: int, x: float, width: float
+) -> FlameFrame:
+    """One frame placed at ``x`` (a share of the graph's width), with its figures and hover line."""
+    figure = tree.figure
+    delta = tree.delta(node)
+    base, cand = tree.value(node.baseline), tree.value(node.candidate)
+    tip = (
+        f"{node.frame.label}\nbaseline {_fmt(figure, base)} · candidate {_fmt(figure, cand)}"
+        f" · Δ {_fmt(figure, delta, signed=True)}"
+    )
+    return FlameFrame(
+        index,
+        parent,
+        depth,
+        round(x * 100, 4),
+        round(width * 100, 4),
+        node.frame.function,
+        node.frame.file,
+        base,
+        cand,
+        delta,
+        _colour(delta, scale),
+        tip,
+    )
+
+
+def _caption(tree: FlameTree) -> str:
+    """The whole graph's figures: both sides, the Δ (with its percent when the baseline has
+    one) and the replicates."""
+    figure, root = tree.figure, tree.root
     pct = ""
     if tree.value(root.baseline):
         pct = f" ({format_pct(100 * tree.delta(root) / abs(tree.value(root.baseline)), 1, '%')})"
-    caption = (
+    return (
         f"{figure.replace('_', ' ')} per replicate: baseline {_fmt(figure, tree.value(root.baseline))}"
         f", candidate {_fmt(figure, tree.value(root.candidate))}, Δ {_fmt(figure, tree.delta(root), signed=True)}{pct}"
         f" · replicates {_replicates(tree)}"
     )
+
+
+def _note(tree: FlameTree, by_candidate: bool, hidden: int) -> str:
+    """What the reader should know before trusting the widths; empty when nothing."""
     notes = []
     if not tree.has_stacks:
         notes.append("the backend recorded no stacks: one frame per innermost call site")
@@ -183,17 +214,7 @@ def flame_graph(tree: FlameTree, anchor: str, title: str, *, paths: int = 5) -> 
         notes.append("the candidate measured nothing here: widths from the baseline")
     if hidden:
         notes.append(f"{hidden} frames too narrow to draw are left out")
-    return FlameGraph(
-        anchor,
-        title,
-        figure,
-        caption,
-        tuple(frames),
-        depth * ROW,
-        hidden,
-        tuple(_path_rows(tree, paths)),
-        "; ".join(notes),
-    )
+    return "; ".join(notes)
 
 
 def _replicates(tree: FlameTree) -> str:

@@ -52,8 +52,24 @@ def experiment_rows(rows: Sequence[ExperimentVerdict]) -> list[tuple[str, ...]]:
 
 def render(verdict: Verdict) -> str:
     """The comment: goals table, details, top movers, bounds checks, explanation, decision."""
-    significant = [r for r in verdict.experiments if r.decision not in ("no_change", "missing")]
     lines = [
+        *heading(verdict),
+        *goals(verdict),
+        *fine_details(verdict),
+        *top_movers(verdict),
+        *changed_paths(verdict),
+        *bounds_checks(verdict),
+        "",
+        *explanation(verdict),
+        "",
+        *decision(verdict),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def heading(verdict: Verdict) -> list[str]:
+    """The marker a CI job finds its comment by, the title and the two sides compared."""
+    return [
         MARKER,
         "## Regression Detector",
         "",
@@ -61,82 +77,99 @@ def render(verdict: Verdict) -> str:
         f"**Candidate:** {figures.side(verdict.candidate)}",
         "",
     ]
-    gating = [r for r in verdict.experiments if figures.mark(r) == figures.WORSE]
-    if gating:
-        lines.append(f"### Optimization goals: {figures.WORSE} Significant changes detected")
+
+
+def goals(verdict: Verdict) -> list[str]:
+    """The headline of the goals, and the table of the experiments that changed, if any."""
+    significant = [r for r in verdict.experiments if r.decision not in ("no_change", "missing")]
+    if any(figures.mark(r) == figures.WORSE for r in verdict.experiments):
+        headline = f"{figures.WORSE} Significant changes detected"
     elif significant:
-        lines.append(f"### Optimization goals: {figures.BETTER} No significant regressions detected")
+        headline = f"{figures.BETTER} No significant regressions detected"
     else:
-        lines.append(f"### Optimization goals: {figures.BETTER} No significant changes detected")
+        headline = f"{figures.BETTER} No significant changes detected"
+    lines = [f"### Optimization goals: {headline}"]
     if significant:
         lines += ["", *md_table(EXPERIMENT_HEADER, experiment_rows(significant))]
-    lines += [
+    return lines
+
+
+def details(summary: str, body: Sequence[str], *, open_: bool = False) -> list[str]:
+    """A folded block: only its summary shows until the reader opens it."""
+    return [
+        "<details open>" if open_ else "<details>",
+        f"<summary>{summary}</summary>",
         "",
-        "<details>",
-        "<summary>Fine details of change detection per experiment</summary>",
-        "",
-        *md_table(
-            (*EXPERIMENT_HEADER, "baseline", "candidate", "decision"),
-            [
-                (
-                    *base,
-                    figures.spread(r.goal, r.baseline_values),
-                    figures.spread(r.goal, r.candidate_values),
-                    figures.decision(r),
-                )
-                for base, r in zip(experiment_rows(verdict.experiments), verdict.experiments, strict=True)
-            ],
-        ),
+        *body,
         "",
         "</details>",
     ]
+
+
+def fine_details(verdict: Verdict) -> list[str]:
+    """Every experiment with both sides' spread and its decision, folded."""
+    rows = [
+        (
+            *base,
+            figures.spread(r.goal, r.baseline_values),
+            figures.spread(r.goal, r.candidate_values),
+            figures.decision(r),
+        )
+        for base, r in zip(experiment_rows(verdict.experiments), verdict.experiments, strict=True)
+    ]
+    table = md_table((*EXPERIMENT_HEADER, "baseline", "candidate", "decision"), rows)
+    return ["", *details("Fine details of change detection per experiment", table)]
+
+
+def top_movers(verdict: Verdict) -> list[str]:
+    """One folded table of the most changed call sites per experiment that has any."""
+    lines: list[str] = []
     for row in (r for r in verdict.experiments if r.top_sites):
-        lines += [
-            "",
-            "<details>",
-            f"<summary>Top movers: {code(row.id)} {figures.goal(row)} ({row.decision})</summary>",
-            "",
-            *md_table(
-                ("site", "baseline", "candidate", "Δ bytes"),
-                [
-                    (
-                        code(s.site),
-                        figures.bytes_delta(s.baseline),
-                        figures.bytes_delta(s.candidate),
-                        figures.bytes_delta(s.delta, signed=True),
-                    )
-                    for s in row.top_sites
-                ],
-            ),
-            "",
-            "</details>",
+        sites = [
+            (
+                code(s.site),
+                figures.bytes_delta(s.baseline),
+                figures.bytes_delta(s.candidate),
+                figures.bytes_delta(s.delta, signed=True),
+            )
+            for s in row.top_sites
         ]
+        table = md_table(("site", "baseline", "candidate", "Δ bytes"), sites)
+        lines += ["", *details(f"Top movers: {code(row.id)} {figures.goal(row)} ({row.decision})", table)]
+    return lines
+
+
+def changed_paths(verdict: Verdict) -> list[str]:
+    """The changed call paths of every experiment that has any."""
+    lines: list[str] = []
     for row in (r for r in verdict.experiments if r.top_paths):
         lines += ["", *call_paths(row)]
+    return lines
+
+
+def bounds_checks(verdict: Verdict) -> list[str]:
+    """The bounds checks and whether they all passed; nothing when no bound was set."""
     checks = list(verdict.bound_checks())
-    if checks:
-        passed = all(c.passed for _, c in checks)
-        lines += [
-            "",
-            f"### Bounds Checks: {figures.BETTER + ' Passed' if passed else figures.WORSE + ' Failed'}",
-            "",
-            *md_table(
-                ("perf", "experiment", "bounds_check_name", "limit", "worst", "replicates_passed"),
-                [
-                    (
-                        figures.BETTER if c.passed else figures.WORSE,
-                        code(r.id),
-                        c.name,
-                        figures.limit(c).split(" ", 1)[1],
-                        figures.worst(c),
-                        f"{c.replicates_passed}/{c.replicates}",
-                    )
-                    for r, c in checks
-                ],
-            ),
-        ]
-    lines += ["", *explanation(verdict), "", *decision(verdict)]
-    return "\n".join(lines) + "\n"
+    if not checks:
+        return []
+    passed = all(c.passed for _, c in checks)
+    rows = [
+        (
+            figures.BETTER if c.passed else figures.WORSE,
+            code(r.id),
+            c.name,
+            figures.limit(c).split(" ", 1)[1],
+            figures.worst(c),
+            f"{c.replicates_passed}/{c.replicates}",
+        )
+        for r, c in checks
+    ]
+    return [
+        "",
+        f"### Bounds Checks: {figures.BETTER + ' Passed' if passed else figures.WORSE + ' Failed'}",
+        "",
+        *md_table(("perf", "experiment", "bounds_check_name", "limit", "worst", "replicates_passed"), rows),
+    ]
 
 
 def flame_link(row: ExperimentVerdict) -> str:
@@ -154,27 +187,19 @@ def flame_link(row: ExperimentVerdict) -> str:
 
 def call_paths(row: ExperimentVerdict) -> list[str]:
     """The row's most changed call paths (outermost frame first) and where its flame graph is."""
-    open_ = " open" if row.regressed else ""
-    return [
-        f"<details{open_}>",
-        f"<summary>Call paths that changed: {code(row.id)} {figures.goal(row)} ({row.decision})</summary>",
-        "",
-        flame_link(row),
-        "",
-        *md_table(
-            ("Δ bytes", "Δ count", "call path, innermost last"),
-            [
-                (
-                    figures.bytes_delta(p.delta_bytes, signed=True),
-                    f"{p.delta_count:+,.0f}",
-                    " \N{RIGHTWARDS ARROW} ".join(code(frame) for frame in p.stack),
-                )
-                for p in row.top_paths[:TOP_PATHS]
-            ],
-        ),
-        "",
-        "</details>",
+    paths = [
+        (
+            figures.bytes_delta(p.delta_bytes, signed=True),
+            f"{p.delta_count:+,.0f}",
+            " \N{RIGHTWARDS ARROW} ".join(code(frame) for frame in p.stack),
+        )
+        for p in row.top_paths[:TOP_PATHS]
     ]
+    return details(
+        f"Call paths that changed: {code(row.id)} {figures.goal(row)} ({row.decision})",
+        [flame_link(row), "", *md_table(("Δ bytes", "Δ count", "call path, innermost last"), paths)],
+        open_=row.regressed,
+    )
 
 
 def explanation(verdict: Verdict) -> list[str]:

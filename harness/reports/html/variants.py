@@ -25,6 +25,7 @@ from harness.reports.html.common import (
     site_table,
 )
 from harness.results import ExperimentInfo, Results, TrialResult
+from harness.site import Roots
 
 # The variants view: one results file.
 
@@ -96,18 +97,56 @@ def _trial_total(trial: TrialResult, name: str, combine: Callable[[Iterable[floa
     return combine(values) if values else None
 
 
+#: The successful trials of each variant of a group, by variant name.
+Trials = Mapping[str, Sequence[TrialResult]]
+
+
+@dataclass(frozen=True)
+class _Totals:
+    """One headline question's per-replicate totals over the phases, for every variant."""
+
+    metric: str
+    question: str
+    explanation: str
+    by_variant: Mapping[str, Sequence[tuple[float, str]]]
+
+
 def _variant_group(index: int, members: Sequence[ExperimentInfo], results: Results) -> VariantGroup:
     first = members[0]
-    root = results.environment.roots
     trials = {e.variant: [t for t in results.trials_of(e.id) if t.ok] for e in members}
-    failed = tuple(
+    variants = tuple(e.variant for e in members)
+    phases = list(dict.fromkeys(p.name for v in variants for t in trials[v] for p in t.phases))
+    answered = _headline_totals(trials, variants)
+    label = f"{first.family}.{first.workload}[{_params_text(first.params)}]"
+    return VariantGroup(
+        _anchor("group", label, index),
+        first.family,
+        first.workload,
+        _params_text(first.params),
+        variants,
+        tuple(e.id for e in members),
+        _failures(members, results),
+        tuple(_headline(t) for t in answered),
+        _metric_rows(trials, variants, phases),
+        tuple(_strip(t) for t in answered),
+        _phase_charts(trials, variants),
+        _site_tables(trials, variants, phases, results.environment.roots),
+    )
+
+
+def _failures(members: Sequence[ExperimentInfo], results: Results) -> tuple[str, ...]:
+    """One line per failed trial of the group: which, and its error."""
+    return tuple(
         f"{t.experiment} replicate {t.replicate}: {t.error}"
         for e in members
         for t in results.trials_of(e.id)
         if not t.ok
     )
-    variants = tuple(e.variant for e in members)
-    headlines, strips = [], []
+
+
+def _headline_totals(trials: Trials, variants: Sequence[str]) -> list[_Totals]:
+    """The totals of every headline question that any trial answers."""
+    out = []
     for name, question, explanation, combine in HEADLINES:
         totals = {
             v: [
@@ -117,13 +156,26 @@ def _variant_group(index: int, members: Sequence[ExperimentInfo], results: Resul
             ]
             for v in variants
         }
-        if not any(totals.values()):
-            continue
-        means = {v: statistics.fmean(x for x, _ in totals[v]) if totals[v] else None for v in variants}
-        winner, cells = _compare(means, metric(name).format, judge=True)
-        headlines.append(Headline(question, explanation, winner, cells))
-        strips.append(strip_chart(f"{question}: {explanation}", name, [(v, "variant", totals[v]) for v in variants]))
-    phases = list(dict.fromkeys(p.name for v in variants for t in trials[v] for p in t.phases))
+        if any(totals.values()):
+            out.append(_Totals(name, question, explanation, totals))
+    return out
+
+
+def _headline(totals: _Totals) -> Headline:
+    """The question answered for every variant by its mean total, the least one named."""
+    means = {v: statistics.fmean(x for x, _ in xs) if xs else None for v, xs in totals.by_variant.items()}
+    winner, cells = _compare(means, metric(totals.metric).format, judge=True)
+    return Headline(totals.question, totals.explanation, winner, cells)
+
+
+def _strip(totals: _Totals) -> StripChart:
+    """Every replicate's total of every variant, as dots on one axis."""
+    groups = [(v, "variant", xs) for v, xs in totals.by_variant.items()]
+    return strip_chart(f"{totals.question}: {totals.explanation}", totals.metric, groups)
+
+
+def _metric_rows(trials: Trials, variants: Sequence[str], phases: Sequence[str]) -> tuple[MetricRow, ...]:
+    """One row per phase and metric that any variant measured; noisy metrics name no winner."""
     rows = []
     for phase in phases:
         for name in PHASE_METRICS:
@@ -133,30 +185,25 @@ def _variant_group(index: int, members: Sequence[ExperimentInfo], results: Resul
             means = {v: statistics.fmean(xs) if xs else None for v, xs in per_variant.items()}
             _, cells = _compare(means, metric(name).format, judge=name not in NOISY_METRICS)
             rows.append(MetricRow(phase, name.replace("_", " "), name in NOISY_METRICS, cells))
+    return tuple(rows)
+
+
+def _phase_charts(trials: Trials, variants: Sequence[str]) -> tuple[PhaseChart, ...]:
+    """Each variant's memory across its phases, all on one shared scale."""
     by_phase = {v: _phase_means(trials[v]) for v in variants}
     shared = phase_levels(list(by_phase.values()))
-    charts = [c for v in variants if (c := phase_chart(v, [(v, "variant", by_phase[v])], shared)) is not None]
-    sites = []
+    return tuple(c for v in variants if (c := phase_chart(v, [(v, "variant", by_phase[v])], shared)) is not None)
+
+
+def _site_tables(trials: Trials, variants: Sequence[str], phases: Sequence[str], root: Roots) -> tuple[SiteTable, ...]:
+    """The top call sites of each variant in each phase it measured any."""
+    tables = []
     for v in variants:
         for phase in phases:
             table = site_table(f"{v} · {phase}", profile_of(trials[v], phase, root=root))
             if table is not None:
-                sites.append(table)
-    label = f"{first.family}.{first.workload}[{_params_text(first.params)}]"
-    return VariantGroup(
-        _anchor("group", label, index),
-        first.family,
-        first.workload,
-        _params_text(first.params),
-        variants,
-        tuple(e.id for e in members),
-        failed,
-        tuple(headlines),
-        tuple(rows),
-        tuple(strips),
-        tuple(charts),
-        tuple(sites),
-    )
+                tables.append(table)
+    return tuple(tables)
 
 
 def results_context(results: Results) -> dict[str, Any]:
