@@ -22,6 +22,18 @@ def _snapshot() -> tracemalloc.Snapshot:
     return tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, f) for f in _OWN_FILES])
 
 
+def _empty_free_lists() -> None:
+    """Give back to the allocator what a snapshot left in CPython's free lists.
+
+    A snapshot's tuples are built while tracemalloc ignores its own allocations, so their
+    memory is untraced. Freed, they go to the tuple free lists, and the next tuples the code
+    makes reuse them: an object kept from there is never seen (tracemalloc re-attributes
+    reused free-list memory only when it was traced). A full collection empties the free
+    lists, as the native backend's window leaves them when it opens.
+    """
+    gc.collect()
+
+
 class TracemallocCapture:
     """Net change and peak of each phase, from tracemalloc with one frame per trace."""
 
@@ -43,6 +55,7 @@ class TracemallocCapture:
     def begin_phase(self) -> None:
         gc.collect()
         self._start = _snapshot()
+        _empty_free_lists()
         self._start_level = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
 
@@ -55,6 +68,8 @@ class TracemallocCapture:
         # Diffing now, between phases, keeps two snapshots alive at most.
         self._phases.append(self._profile(self._start, _snapshot(), peak))
         self._start = None
+        # The setup code until the next window must not be handed untraced memory either.
+        _empty_free_lists()
 
     def restart_peak(self) -> None:
         """Forget the highest level so far: what another tracer just allocated and freed."""
