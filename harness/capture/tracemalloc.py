@@ -17,10 +17,24 @@ from harness.site import Site
 
 # Snapshots allocate while they are built; those objects must not count as the workload's.
 _OWN_FILES = (tracemalloc.__file__, __file__)
+#: A line of a phase's top sites, before it is named: (file, line, net bytes, net count).
+_Place = tuple[str, int, int, int]
 
 
 def _snapshot() -> tracemalloc.Snapshot:
     return tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, f) for f in _OWN_FILES])
+
+
+def _empty_free_lists() -> None:
+    """Give back to the allocator what a snapshot left in CPython's free lists.
+
+    A snapshot's tuples are built while tracemalloc ignores its own allocations, so their
+    memory is untraced. Freed, they go to the tuple free lists, and the next tuples the code
+    makes reuse them: an object kept from there is never seen (tracemalloc re-attributes
+    reused free-list memory only when it was traced). A full collection empties the free
+    lists, as the native backend's window leaves them when it opens.
+    """
+    gc.collect()
 
 
 class TracemallocCapture:
@@ -34,7 +48,8 @@ class TracemallocCapture:
         self.top_sites = top_sites
         self._start: tracemalloc.Snapshot | None = None
         self._start_level = 0
-        self._phases: list[PhaseCapture] = []
+        # Per window: its metrics and its top sites as (file, line, net bytes, net count).
+        self._windows: list[tuple[dict[str, int], list[_Place]]] = []
 
     def start_trial(self) -> None:
         if tracemalloc.is_tracing():
@@ -44,6 +59,7 @@ class TracemallocCapture:
     def begin_phase(self) -> None:
         gc.collect()
         self._start = _snapshot()
+        _empty_free_lists()
         self._start_level = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
 
@@ -54,8 +70,10 @@ class TracemallocCapture:
             peak = self.peak_so_far()
         assert self._start is not None, "end_phase without begin_phase"
         # Diffing now, between phases, keeps two snapshots alive at most.
-        self._phases.append(self._profile(self._start, _snapshot(), peak))
+        self._windows.append(self._profile(self._start, _snapshot(), peak))
         self._start = None
+        # The setup code until the next window must not be handed untraced memory either.
+        _empty_free_lists()
 
     def restart_peak(self) -> None:
         """Forget the highest level so far: what another tracer just allocated and freed."""
@@ -67,24 +85,34 @@ class TracemallocCapture:
 
     def finish(self) -> list[PhaseCapture]:
         tracemalloc.stop()
-        return self._phases
+        # Sites are named only now, after the last window: naming reads source files, and
+        # opening a text file leaves its codec's attribute name ("incrementaldecoder", a 67-byte
+        # str) in CPython's type attribute cache, which frees it when a later lookup takes its
+        # slot. The slot depends on the str's address, so between windows that free would land
+        # in some later window or none, from run to run.
+        return [PhaseCapture(metrics=metrics, sites=_named(places)) for metrics, places in self._windows]
 
-    def _profile(self, start: tracemalloc.Snapshot, end: tracemalloc.Snapshot, peak: int) -> PhaseCapture:
+    def _profile(
+        self, start: tracemalloc.Snapshot, end: tracemalloc.Snapshot, peak: int
+    ) -> tuple[dict[str, int], list[_Place]]:
         diffs = end.compare_to(start, "lineno")
         metrics = {
             "net_bytes": sum(d.size_diff for d in diffs),
             "net_count": sum(d.count_diff for d in diffs),
             "peak_bytes": peak,
         }
-        return PhaseCapture(metrics=metrics, sites=net_sites(diffs, self.top_sites))
+        return metrics, net_places(diffs, self.top_sites)
 
 
-def net_sites(diffs: list[tracemalloc.StatisticDiff], top: int) -> tuple[Site, ...]:
-    """The ``top`` sites with the largest net change in bytes (either sign)."""
+def net_places(diffs: list[tracemalloc.StatisticDiff], top: int) -> list[_Place]:
+    """The ``top`` lines with the largest net change in bytes (either sign), as
+    (file, line, net bytes, net count)."""
     ranked = sorted((d for d in diffs if d.size_diff or d.count_diff), key=lambda d: -abs(d.size_diff))
-    sites = []
-    for diff in ranked[:top]:
-        frame = diff.traceback[0]
-        figures = {"net_bytes": diff.size_diff, "net_count": diff.count_diff}
-        sites.append(Site(function_at(frame.filename, frame.lineno), frame.filename, frame.lineno, figures))
-    return tuple(sites)
+    return [(d.traceback[0].filename, d.traceback[0].lineno, d.size_diff, d.count_diff) for d in ranked[:top]]
+
+
+def _named(places: list[_Place]) -> tuple[Site, ...]:
+    return tuple(
+        Site(function_at(file, line), file, line, {"net_bytes": size, "net_count": count})
+        for file, line, size, count in places
+    )
