@@ -26,8 +26,8 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.metrics import metric
-from harness.reports.summary import mean_and_spread
 from harness.results import Results, TrialResult, read_results
+from harness.units import mean_and_spread
 
 START = "<!-- workloads-table:start -->"
 END = "<!-- workloads-table:end -->"
@@ -154,11 +154,11 @@ def _ratio(value: float, reference: float) -> str:
 def render(results: Results) -> str:
     """The markdown tables, one per family present in ``results``."""
     env = results.environment
-    commit = str(env.get("git_commit") or "unknown")[:10]
+    commit = (env.git_commit or "unknown")[:10]
     parts = [
         f"Written by `python benchmarks/workloads_table.py` from a run of {results.created} "
         f"(backend {results.settings.get('backend')}, {results.settings.get('replicates')} replicates, "
-        f"{env.get('implementation')} {env.get('python_version')}, commit {commit}). Each figure is the mean "
+        f"{env.interpreter}, commit {commit}). Each figure is the mean "
         "±relative standard deviation (n trials); ratio is the figure over the same figure of the family's "
         "reference variant. Replicate i runs with seed 1 + i, so allocation figures spread only as the seeded "
         "streams differ (one seed repeats them exactly); times were taken on a shared machine and move.",

@@ -372,7 +372,7 @@ def _bound_checks(info: ExperimentInfo, trials: Sequence[TrialResult], opts: Gat
                 f"{info.id}: bounds check {bound.name} names a metric the candidate did not measure"
                 + ("" if known else f" ({bound.metric!r} is neither a metric nor a counter the workload recorded)")
             )
-        passed = sum(1 for v in measured if v <= bound.upper)
+        passed = sum(1 for v in measured if bound.allows(v))
         checks.append(
             BoundCheck(
                 name=bound.name,

@@ -54,6 +54,10 @@ class Bound:
     upper: float
     phase: str | None = None
 
+    def allows(self, value: float) -> bool:
+        """Whether ``value`` meets this bound (the limit itself does)."""
+        return value <= self.upper
+
     @classmethod
     def parse(cls, key: str, limit: str | int | float) -> Bound:
         """``Bound.parse("spike.peak_bytes", "64 MiB")``."""

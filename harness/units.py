@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
+from collections.abc import Callable, Sequence
 
 from harness.errors import DeclarationError
 
@@ -77,6 +79,22 @@ def format_seconds(value: float) -> str:
         if magnitude >= size:
             return f"{value / size:.3g} {unit}"
     return f"{value / 1e-9:.3g} ns"
+
+
+def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
+    """The mean and the sample standard deviation as a percentage of it (0 for one value)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2 or mean == 0:
+        return mean, 0.0
+    return mean, 100 * statistics.stdev(values) / abs(mean)
+
+
+def format_spread(values: Sequence[float], unit: Callable[[float], str]) -> str:
+    """``1.50 KiB ±0%``: the mean in ``unit`` and the spread of ``values``, benchstat style.
+
+    The one way every table, chart and message writes replicates' figures."""
+    mean, spread = mean_and_spread(values)
+    return f"{unit(mean)} ±{spread:.0f}%"
 
 
 def format_pct(value: float | None, places: int = 2, suffix: str = "") -> str:

@@ -68,10 +68,10 @@ def _over_limit(bound: Bound, trial: TrialResult, root: str) -> str:
         return f"  {first.name}.{bound.metric}: no figure, the phase declared no operations (trial.ops(n))"
     for phase, value in figures:
         if phase is None:
-            if value > bound.upper:
+            if not bound.allows(value):
                 return f"  {bound.metric} = {shown.format(value)} > limit {shown.format(bound.upper)}"
             continue
-        if value > bound.upper:
+        if not bound.allows(value):
             lines = [
                 f"  {phase.name}.{bound.metric} = {shown.format(value)} > limit {shown.format(bound.upper)}"
                 f" (replicate {trial.replicate}, seed {trial.seed})"

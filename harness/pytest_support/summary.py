@@ -7,14 +7,13 @@ against the baseline with its confidence interval.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from harness.metrics import metric
 from harness.results import Results
-from harness.units import format_pct
+from harness.units import format_pct, format_spread
 from harness.verdict import ExperimentVerdict
 
 #: The figures shown, by column title.
@@ -84,12 +83,7 @@ class MeasuredTest:
 def _figure(values: Sequence[float], name: str) -> str:
     if not values:
         return "-"
-    mean = statistics.fmean(values)
-    shown = metric(name).format(mean)
-    spread_pct = abs((max(values) - min(values)) / 2 / mean) * 100 if mean else 0.0
-    if spread_pct >= 0.05:
-        shown += f" ±{spread_pct:.1f}%"
-    return shown
+    return format_spread(values, metric(name).format)
 
 
 def summary_lines(tests: Sequence[MeasuredTest], baseline: str | None) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 
 from rich.markup import escape
@@ -10,6 +9,7 @@ from rich.table import Table
 
 from harness.metrics import metric
 from harness.results import Results
+from harness.units import format_spread
 
 #: The columns, most telling first; a column is left out when no phase has it.
 COLUMNS = (
@@ -22,20 +22,11 @@ COLUMNS = (
 )
 
 
-def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
-    """The mean and the sample standard deviation as a percentage of it (0 for one value)."""
-    mean = statistics.fmean(values)
-    if len(values) < 2 or mean == 0:
-        return mean, 0.0
-    return mean, 100 * statistics.stdev(values) / abs(mean)
-
-
 def format_cell(name: str, values: Sequence[float]) -> str:
     """``1.50 KiB ±0%``: the mean with its unit and its spread, benchstat style."""
     if not values:
         return ""
-    mean, spread = mean_and_spread(values)
-    return f"{metric(name).format(mean)} ±{spread:.0f}%"
+    return format_spread(values, metric(name).format)
 
 
 def summary_table(results: Results) -> Table:

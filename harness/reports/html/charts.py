@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from harness.metrics import metric
-from harness.units import format_bytes
+from harness.units import format_bytes, format_spread
 
 # Chart geometry: plain numbers the templates draw as SVG.
 
@@ -124,8 +124,7 @@ def strip_chart(
         numbers = [v for v, _ in values]
         if numbers:
             mean = statistics.fmean(numbers)
-            spread = 100 * statistics.stdev(numbers) / abs(mean) if len(numbers) > 1 and mean else 0.0
-            summary = f"{fmt(mean)} ±{spread:.0f}%"
+            summary = format_spread(numbers, fmt)
         else:
             mean, summary = math.nan, "no data"
         rows.append(StripRow(label, role, y, dots, scale(mean) if numbers else None, summary))
