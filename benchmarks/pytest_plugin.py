@@ -128,8 +128,8 @@ def costs(root: Path, nodeid: str, repeats: int, backends: list[str]) -> None:
         commands[f"child alone ({backend})"] = (child_command(root, nodeid, spec), env)
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeats):
-        for name, (command, env) in commands.items():
-            times[name].append(timed(command, root, env))
+        for name, (command, command_env) in commands.items():
+            times[name].append(timed(command, root, command_env))
     bare = statistics.median(times["bare"])
     print(f"wall time per `pytest {nodeid}`, median of {repeats} (interleaved):")
     for name, values in times.items():

@@ -250,7 +250,7 @@ def installed_distributions() -> list[tuple[str, str, str]]:
         "for d in m.distributions())))"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    return [tuple(row) for row in json.loads(done.stdout)]  # type: ignore[misc]
+    return [tuple(row) for row in json.loads(done.stdout)]
 
 
 def pip(*args: str) -> None:
