@@ -78,6 +78,10 @@ class Trial:
         self._phases: list[dict[str, Any]] = []
         self._current: dict[str, Any] | None = None
         self._started = 0.0
+        # Bound once, here: the harness's own work inside a window (its clock readings and
+        # counters) runs between these two calls, which the backend keeps out of the window.
+        self._suspend = capture.suspend
+        self._resume = capture.resume
         # The with statement binds __enter__ to a new method object and frees it once the
         # window is open: a free of older memory inside every window, at the caller's line,
         # which a backend keeping every site would show there. staticmethod hands back these
@@ -96,10 +100,10 @@ class Trial:
             raise RuntimeError(f"phase {name!r} opened inside phase {self._current['name']!r}; phases do not nest")
         # Everything the window needs is allocated before it opens.
         self._current = {"name": name, "ops": 0, "counters": {}, "wall_s": 0.0}
-        if self._capture.complete_sites:
+        if self._capture.name != "memray":
             return self._window
-        # The top-N backends keep the generator path that their figures were validated on
-        # (memray's repeatability depends on what runs around its tracker's start).
+        # memray keeps the generator path that its figures were validated on (its
+        # repeatability depends on what runs around its tracker's start).
         return self._generator_window()
 
     @contextmanager
@@ -112,10 +116,14 @@ class Trial:
 
     def _open(self) -> None:
         self._capture.begin_phase()
+        self._suspend()
         self._started = time.perf_counter()
+        self._resume()
 
     def _close(self, exc_type: object, exc: object, tb: object) -> None:
+        self._suspend()
         finished = time.perf_counter()
+        self._resume()
         self._capture.end_phase()
         record = self._current
         assert record is not None, "a window closed that was not opened"
@@ -125,16 +133,26 @@ class Trial:
 
     def ops(self, n: int) -> None:
         """Declare that the current phase performed ``n`` operations (for the per-op figures)."""
-        if self._current is None:
+        current = self._current
+        if current is None:
             raise RuntimeError("trial.ops() called outside a phase")
-        self._current["ops"] = n if not self._current["ops"] else self._current["ops"] + n
+        self._suspend()
+        try:
+            current["ops"] = n if not current["ops"] else current["ops"] + n
+        finally:
+            self._resume()
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to the workload's own counter ``name`` in the current phase (e.g. refused inserts)."""
-        if self._current is None:
+        current = self._current
+        if current is None:
             raise RuntimeError("trial.count() called outside a phase")
-        counters = self._current["counters"]
-        counters[name] = counters.get(name, 0) + n
+        self._suspend()
+        try:
+            counters = current["counters"]
+            counters[name] = counters.get(name, 0) + n
+        finally:
+            self._resume()
 
     def keep(self, obj: Any) -> Any:
         """Keep ``obj`` alive until the trial ends, so that what it holds counts as retained."""
@@ -286,10 +304,16 @@ def limit_memory(limit: int | None) -> None:
 
 
 def main(argv: list[str]) -> int:
+    from harness.capture.reach import settle_preload
+
     spec_path, out_path = argv
     spec = TrialSpec.from_json(Path(spec_path).read_text(encoding="utf-8"))
     limit_memory(spec.memory_limit)
-    outcome = run_trial(spec, workdir=str(Path(out_path).parent))
+    unusable = settle_preload(spec.backend)
+    if unusable is not None:
+        outcome: dict[str, Any] = {"status": "failed", "error": unusable, "wall_s": 0.0}
+    else:
+        outcome = run_trial(spec, workdir=str(Path(out_path).parent))
     Path(out_path).write_text(json.dumps(outcome), encoding="utf-8")
     return 0 if outcome["status"] == "ok" else EXIT_WORKLOAD_FAILED
 

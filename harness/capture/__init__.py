@@ -50,6 +50,23 @@ class Capture(Protocol):
 
     def finish(self) -> list[PhaseCapture]: ...
 
+    def suspend(self) -> None:
+        """From here to :meth:`resume`, what this thread allocates is the harness's own: a
+        backend that can tell keeps it out of the open window (a no-op elsewhere)."""
+
+    def resume(self) -> None: ...
+
+
+class CountsItsOwn:
+    """For a backend that cannot tell the harness's own allocations in a window from the
+    workload's: they are counted, and the empty calibration window's cost is subtracted."""
+
+    def suspend(self) -> None:
+        pass
+
+    def resume(self) -> None:
+        pass
+
 
 def memray_available() -> bool:
     """Whether memray can be imported here (it does not build on every platform)."""

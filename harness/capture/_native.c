@@ -1,10 +1,21 @@
 /* harness._native: exact allocation counts of measured windows, from allocator hooks.
  *
- * PyMem_SetAllocator hooks on the raw, mem and object domains forward every call to the
- * allocator that was installed before, and record each live block of the trial in a
- * pointer -> size table. The table and the call-site table live in memory from the C
- * library's malloc, which never passes through the hooks, so the tracer adds nothing of its
- * own to what it counts, and it makes no Python object while a window is open.
+ * Two kinds of hook feed one pointer -> size table of every live block of the trial:
+ *
+ *  - PyMem_SetAllocator hooks on the raw, mem and object domains, which wrap the allocators
+ *    installed before them and forward every call (never replacing them);
+ *  - on Linux with glibc, the C library's allocation functions (malloc, calloc, realloc,
+ *    free, posix_memalign, aligned_alloc, memalign, valloc, pvalloc, reallocarray), which
+ *    this same shared object defines: preloaded into the trial child (LD_PRELOAD), it
+ *    interposes them for every library of the process, so what C extensions and the
+ *    libraries they link take from malloc is counted too. The interposed functions serve
+ *    each call from glibc's own (__libc_malloc and friends).
+ *
+ * Each allocation is counted once: a per-thread flag marks a hook as entered, so the malloc
+ * that PyMem_RawMalloc makes, or the raw allocation behind a large pymalloc object, is not
+ * counted again. The tables live in memory from glibc's allocator, taken past the hooks, so
+ * the tracer adds nothing of its own to what it counts, and it makes no Python object while
+ * a window is open.
  *
  * Per window: allocations and their bytes; what of them is still alive at the end (kept);
  * in-use at the end minus at the start (net; frees of blocks older than the window count
@@ -13,34 +24,51 @@
  * realloc counts as the free of the old block and the allocation of the new one, whether or
  * not the block moved: the allocator served a new size, as tracemalloc and memray count it.
  *
- * An allocation served by pymalloc that falls through to the raw allocator (large objects)
- * is counted once, at the outer domain: a per-thread flag marks the hook as entered.
- *
- * The raw domain is called without the GIL from any thread, so every access to the tables
- * takes one spin lock. The Python stack is read only where the GIL is held by the calling
- * thread (mem and object domains; raw when PyGILState_Check says so); other allocations go
- * to the "<native>" site (id 0).
+ * The raw domain and the C library are called without the GIL from any thread, so every
+ * access to the tables takes one spin lock. The Python stack is read only where the GIL is
+ * held by the calling thread (mem and object domains; raw and C library when
+ * PyGILState_Check says so); other allocations go to the "<native>" site (id 0).
  *
  * Call sites are keyed by up to MAX_DEPTH (code object, instruction) pairs read from the
- * interpreter's own frames (no frame objects are made); they are turned into file, line and
- * function only after the window, by site_stack(). Code objects that key a site are kept
- * alive (a strong reference) until stop().
+ * interpreter's own frames (no frame objects are made; _native_frames.h reads each
+ * version's layout); they are turned into file, line and function only after the window, by
+ * site_stack(). Code objects that key a site are kept alive (a strong reference) until stop().
+ *
+ * suspend() and resume() bracket the harness's own work inside a window (its clock readings
+ * and counters): what the calling thread allocates meanwhile is not tracked, and what it
+ * frees of older memory leaves the window's figures as they were.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
-#define HAS_FRAMES 1
-#define Py_BUILD_CORE 1
-#include "internal/pycore_frame.h"
-#undef Py_BUILD_CORE
+#include "_native_frames.h"
+
+#if defined(__linux__) && defined(__GLIBC__)
+#define INTERPOSES_LIBC 1
+#include <dlfcn.h>
+/* glibc's own allocator, past any interposition (exported since its first versions). */
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void __libc_free(void *);
+extern void *__libc_memalign(size_t, size_t);
+extern void *__libc_valloc(size_t);
+extern void *__libc_pvalloc(size_t);
+#define own_malloc __libc_malloc
+#define own_calloc __libc_calloc
+#define own_realloc __libc_realloc
+#define own_free __libc_free
 #else
-/* Other versions lay out their frames differently: totals only, every site "<native>". */
-#define HAS_FRAMES 0
+#define INTERPOSES_LIBC 0
+#define own_malloc malloc
+#define own_calloc calloc
+#define own_realloc realloc
+#define own_free free
 #endif
 
 #define MAX_DEPTH 8
@@ -66,6 +94,8 @@ static inline void lock(void) {
 static inline void unlock(void) { __atomic_store_n(&lock_word, 0, __ATOMIC_RELEASE); }
 
 static __thread int entered __attribute__((tls_model("initial-exec")));
+/* Set by suspend() on the thread doing the harness's own work inside a window. */
+static __thread int suspended __attribute__((tls_model("initial-exec")));
 
 /* ---- the pointer -> size table (open addressing, linear probing) ------------------ */
 
@@ -88,7 +118,7 @@ static inline size_t ptr_slot(uintptr_t ptr) {
 /* A zeroed table, its pages touched now: a fresh calloc of megabytes would fault its pages
  * in one by one at the first random insert into each, inside whatever window comes next. */
 static block_t *blocks_new(size_t capacity) {
-    block_t *table = malloc(capacity * sizeof(block_t));
+    block_t *table = own_malloc(capacity * sizeof(block_t));
     if (table != NULL) memset(table, 0, capacity * sizeof(block_t));
     return table;
 }
@@ -120,7 +150,7 @@ static void blocks_grow(void) {
     for (size_t i = 0; i < old_capacity; i++) {
         if (old[i].ptr != 0) blocks_put_nogrow(old[i]);
     }
-    free(old);
+    own_free(old);
 }
 
 /* 0 when the table is full and cannot grow: the block is then not tracked. */
@@ -206,26 +236,18 @@ static int stack_equal(const stack_t_ *a, const stack_t_ *b) {
     return 1;
 }
 
-/* The calling thread's Python stack, innermost first; only with the GIL held by this thread. */
-static void read_stack(stack_t_ *stack) {
-    stack->depth = 0;
+/* The calling thread's Python stack, innermost first, read from ``tstate`` (this thread's). */
+static void read_stack(PyThreadState *tstate, stack_t_ *stack) {
 #if HAS_FRAMES
-    PyThreadState *tstate = _PyThreadState_UncheckedGet();
-    if (tstate == NULL || tstate->cframe == NULL) return;
-    _PyInterpreterFrame *frame = tstate->cframe->current_frame;
-    while (frame != NULL && stack->depth < MAX_DEPTH) {
-        if (!_PyFrame_IsIncomplete(frame)) {
-            stack->code[stack->depth] = frame->f_code;
-            stack->instr[stack->depth] = _PyInterpreterFrame_LASTI(frame);
-            stack->depth++;
-        }
-        frame = frame->previous;
-    }
+    stack->depth = tstate != NULL ? read_frames(tstate, stack->code, stack->instr, MAX_DEPTH) : 0;
+#else
+    (void)tstate;
+    stack->depth = 0;
 #endif
 }
 
 static int site_slots_rebuild(size_t capacity) {
-    uint32_t *slots = malloc(capacity * sizeof(uint32_t));
+    uint32_t *slots = own_malloc(capacity * sizeof(uint32_t));
     if (slots == NULL) return -1;
     memset(slots, 0xff, capacity * sizeof(uint32_t));
     for (uint32_t id = 0; id < sites_len; id++) {
@@ -233,7 +255,7 @@ static int site_slots_rebuild(size_t capacity) {
         while (slots[i] != EMPTY_SLOT) i = (i + 1) & (capacity - 1);
         slots[i] = id;
     }
-    free(site_slots);
+    own_free(site_slots);
     site_slots = slots;
     site_slots_mask = capacity - 1;
     return 0;
@@ -254,14 +276,15 @@ static inline size_t recent_slot(const stack_t_ *stack) {
 #endif
 }
 
-static uint32_t site_lookup(const stack_t_ *stack);
+static uint32_t site_lookup(const stack_t_ *stack, int may_make);
 
-/* The id of ``stack``'s site, made if new; NATIVE_SITE when memory runs out. Lock held. */
-static uint32_t site_of(const stack_t_ *stack) {
+/* The id of ``stack``'s site, made if new and ``may_make``; NATIVE_SITE when memory runs
+ * out, or when the site is new and may not be made. Lock held. */
+static uint32_t site_of(const stack_t_ *stack, int may_make) {
     if (stack->depth == 0) return NATIVE_SITE;
     size_t slot = recent_slot(stack);
     if (recent_site[slot] != NATIVE_SITE && stack_equal(stack, &recent_stack[slot])) return recent_site[slot];
-    uint32_t id = site_lookup(stack);
+    uint32_t id = site_lookup(stack, may_make);
     if (id != NATIVE_SITE) {
         recent_stack[slot] = *stack;
         recent_site[slot] = id;
@@ -269,7 +292,7 @@ static uint32_t site_of(const stack_t_ *stack) {
     return id;
 }
 
-static uint32_t site_lookup(const stack_t_ *stack) {
+static uint32_t site_lookup(const stack_t_ *stack, int may_make) {
     uint64_t hash = stack_hash(stack);
     size_t i = (size_t)hash & site_slots_mask;
     while (site_slots[i] != EMPTY_SLOT) {
@@ -277,8 +300,9 @@ static uint32_t site_lookup(const stack_t_ *stack) {
         if (known->hash == hash && stack_equal(&known->stack, stack)) return site_slots[i];
         i = (i + 1) & site_slots_mask;
     }
+    if (!may_make) return NATIVE_SITE;
     if (sites_len == sites_capacity) {
-        site_t *bigger = realloc(sites, (size_t)sites_capacity * 2 * sizeof(site_t));
+        site_t *bigger = own_realloc(sites, (size_t)sites_capacity * 2 * sizeof(site_t));
         if (bigger == NULL) return NATIVE_SITE;
         sites = bigger;
         sites_capacity *= 2;
@@ -315,22 +339,36 @@ static uint32_t window_id;
 static window_t window;
 static int64_t in_use_count, in_use_bytes;
 
-typedef struct {
-    PyMemAllocatorEx previous;
-    int domain;
-} hook_t;
+/* Where an allocation comes from: whether the GIL is known to be held decides whether the
+ * Python stack may be read. */
+enum { FROM_RAW, FROM_MEM, FROM_OBJ, FROM_LIBC };
 
-static hook_t hooks[3];
-
-static inline int holds_gil(const hook_t *hook) {
-    return hook->domain != PYMEM_DOMAIN_RAW || PyGILState_Check();
+static inline int holds_gil(int source) {
+    return source == FROM_MEM || source == FROM_OBJ || PyGILState_Check();
 }
 
-static void record_alloc(const hook_t *hook, void *ptr, size_t size) {
+/* The Python stack behind an allocation from ``source``; whether a new site may be made for
+ * it. With the GIL held, any: its code objects can be given a reference. Without it (a C
+ * library that released the GIL around its malloc, as numpy does for large zeroed buffers),
+ * the thread's own frames are still there to read, but touching a reference count is not
+ * safe: the allocation goes to the site of that same stack if one was made before (by an
+ * allocation with the GIL at the same call), else to "<native>". */
+static int stack_of(int source, stack_t_ *stack) {
+    if (holds_gil(source)) {
+        read_stack(PyThreadState_GetUnchecked(), stack);
+        return 1;
+    }
+    read_stack(PyGILState_GetThisThreadState(), stack);
+    return 0;
+}
+
+static void record_alloc(int source, void *ptr, size_t size) {
+    if (suspended) return; /* the harness's own: never tracked */
     stack_t_ stack;
     stack.depth = 0;
+    int may_make = 0;
     int in_window = __atomic_load_n(&window_open, __ATOMIC_RELAXED);
-    if (in_window && sites_on && holds_gil(hook)) read_stack(&stack);
+    if (in_window && sites_on) may_make = stack_of(source, &stack);
     lock();
     if (blocks == NULL) { /* stop() ran while this thread was inside a hook */
         unlock();
@@ -338,7 +376,7 @@ static void record_alloc(const hook_t *hook, void *ptr, size_t size) {
     }
     in_window = window_open;
     block_t block = {(uintptr_t)ptr, size, in_window ? window_id : 0, NATIVE_SITE};
-    if (in_window && sites_on) block.site = site_of(&stack);
+    if (in_window && sites_on) block.site = site_of(&stack, may_make);
     if (blocks_put(block)) {
         in_use_count++;
         in_use_bytes += (int64_t)size;
@@ -361,13 +399,20 @@ static void record_alloc(const hook_t *hook, void *ptr, size_t size) {
     unlock();
 }
 
-/* Drop ``ptr`` from the table and the figures (lock held). 0: not tracked; 1: tracked;
- * 2: a block older than the window, whose free still needs a site (see older_freed). */
+/* What forget_locked did with a block. */
+enum {
+    NOT_TRACKED,
+    FORGOTTEN,
+    OLDER_FREED,       /* older than the window, freed in it: the free still needs a site */
+    OLDER_FREED_QUIET, /* older than the window, freed by the harness: as if never there */
+};
+
+/* Drop ``ptr`` from the table and the figures (lock held). */
 static int forget_locked(uintptr_t ptr, block_t *block) {
-    if (blocks == NULL || !blocks_take(ptr, block)) return 0;
+    if (blocks == NULL || !blocks_take(ptr, block)) return NOT_TRACKED;
     in_use_count--;
     in_use_bytes -= (int64_t)block->size;
-    if (!window_open) return 1;
+    if (!window_open) return FORGOTTEN;
     if (block->window == window_id) {
         window.kept_count--;
         window.kept_bytes -= (int64_t)block->size;
@@ -376,17 +421,27 @@ static int forget_locked(uintptr_t ptr, block_t *block) {
             f->kept_count--;
             f->kept_bytes -= (int64_t)block->size;
         }
-        return 1;
+        return FORGOTTEN;
     }
-    return sites_on ? 2 : 1;
+    if (suspended) {
+        /* The window starts without it, so neither its net nor its peak sees the free. */
+        window.start_count--;
+        window.start_bytes -= (int64_t)block->size;
+        return OLDER_FREED_QUIET;
+    }
+    return sites_on ? OLDER_FREED : FORGOTTEN;
 }
 
 /* Undo forget_locked when a realloc failed and the old block lives on (lock held). */
-static void unforget_locked(const block_t *block) {
-    if (blocks == NULL) return;
+static void unforget_locked(const block_t *block, int forgotten) {
+    if (blocks == NULL || forgotten == NOT_TRACKED) return;
     blocks_put(*block);
     in_use_count++;
     in_use_bytes += (int64_t)block->size;
+    if (forgotten == OLDER_FREED_QUIET) {
+        window.start_count++;
+        window.start_bytes += (int64_t)block->size;
+    }
     if (window_open && block->window == window_id) {
         window.kept_count++;
         window.kept_bytes += (int64_t)block->size;
@@ -400,25 +455,60 @@ static void unforget_locked(const block_t *block) {
 
 /* A block older than the window was freed in it. Its allocation was not profiled, so the
  * free is attributed to where it happens: a drain shows where it drains. */
-static void older_freed(const hook_t *hook, size_t size) {
+static void older_freed(int source, size_t size) {
     stack_t_ stack;
-    stack.depth = 0;
-    if (holds_gil(hook)) read_stack(&stack);
+    int may_make = stack_of(source, &stack);
     lock();
     if (window_open && sites != NULL) {
-        figures_t *f = &sites[site_of(&stack)].figures;
+        figures_t *f = &sites[site_of(&stack, may_make)].figures;
         f->older_freed_count++;
         f->older_freed_bytes += (int64_t)size;
     }
     unlock();
 }
 
+/* The bookkeeping of a free, before and after the allocator lets the block go: the block
+ * leaves the table first, so no other thread is handed that address while it is listed. */
+static int free_begin(void *ptr, block_t *block) {
+    lock();
+    int forgotten = forget_locked((uintptr_t)ptr, block);
+    unlock();
+    return forgotten;
+}
+
+static void free_end(int source, int forgotten, const block_t *block) {
+    if (forgotten == OLDER_FREED) older_freed(source, block->size);
+}
+
+/* realloc: the old block leaves the table and the lock is held across the allocator's call;
+ * ``freed`` says whether the old block is gone (moved, or freed by a zero size). */
+static int realloc_begin(void *old, block_t *block) {
+    lock();
+    return old != NULL ? forget_locked((uintptr_t)old, block) : NOT_TRACKED;
+}
+
+static void realloc_end(int source, int forgotten, const block_t *block, void *ptr, size_t size, int freed) {
+    if (!freed) unforget_locked(block, forgotten);
+    unlock();
+    if (freed) free_end(source, forgotten, block);
+    if (ptr != NULL) record_alloc(source, ptr, size);
+}
+
+/* ---- the PyMem hooks: wrap the allocator of each domain that was there ------------- */
+
+typedef struct {
+    PyMemAllocatorEx previous;
+    int source;
+} hook_t;
+
+static hook_t hooks[3];
+
 static void *hook_malloc(void *ctx, size_t size) {
     hook_t *hook = ctx;
     if (entered) return hook->previous.malloc(hook->previous.ctx, size);
     entered = 1;
     void *ptr = hook->previous.malloc(hook->previous.ctx, size);
-    if (ptr != NULL) record_alloc(hook, ptr, size);
+    if (ptr != NULL) record_alloc(hook->source, ptr, size);
     entered = 0;
     return ptr;
 }
@@ -428,7 +518,7 @@ static void *hook_calloc(void *ctx, size_t nelem, size_t elsize) {
     if (entered) return hook->previous.calloc(hook->previous.ctx, nelem, elsize);
     entered = 1;
     void *ptr = hook->previous.calloc(hook->previous.ctx, nelem, elsize);
-    if (ptr != NULL) record_alloc(hook, ptr, nelem * elsize);
+    if (ptr != NULL) record_alloc(hook->source, ptr, nelem * elsize);
     entered = 0;
     return ptr;
 }
@@ -438,17 +528,10 @@ static void *hook_realloc(void *ctx, void *old, size_t size) {
     if (entered) return hook->previous.realloc(hook->previous.ctx, old, size);
     entered = 1;
     block_t block;
-    /* The old block leaves the table before the allocator lets it go, and the lock is held
-     * across the call, so no other thread is handed that address while it is still listed. */
-    lock();
-    int forgotten = old != NULL ? forget_locked((uintptr_t)old, &block) : 0;
+    int forgotten = realloc_begin(old, &block);
+    /* PyMem's realloc never frees on a zero size: NULL is a failure, and the old block lives. */
     void *ptr = hook->previous.realloc(hook->previous.ctx, old, size);
-    if (ptr == NULL && forgotten) unforget_locked(&block);
-    unlock();
-    if (ptr != NULL) {
-        if (forgotten == 2) older_freed(hook, block.size);
-        record_alloc(hook, ptr, size);
-    }
+    realloc_end(hook->source, forgotten, &block, ptr, size, ptr != NULL);
     entered = 0;
     return ptr;
 }
@@ -461,13 +544,108 @@ static void hook_free(void *ctx, void *ptr) {
     }
     entered = 1;
     block_t block;
-    lock();
-    int forgotten = forget_locked((uintptr_t)ptr, &block);
-    unlock();
+    int forgotten = free_begin(ptr, &block);
     hook->previous.free(hook->previous.ctx, ptr);
-    if (forgotten == 2) older_freed(hook, block.size);
+    free_end(hook->source, forgotten, &block);
     entered = 0;
 }
+
+/* ---- the C library: malloc and friends, for everything in the process ------------- */
+
+#if INTERPOSES_LIBC
+/* Whether a C-library call is the tracer's business: the hooks are installed, and the call
+ * is not made from inside a hook (PyMem_RawMalloc's own malloc, the tables' growth). */
+#define LIBC_UNTRACKED() (entered || !__atomic_load_n(&installed, __ATOMIC_RELAXED))
+
+/* An allocation by ``call`` of ``size`` bytes, tracked. */
+#define LIBC_ALLOCATE(call, size)                                \
+    do {                                                         \
+        if (LIBC_UNTRACKED()) return call;                       \
+        entered = 1;                                             \
+        void *ptr_ = call;                                       \
+        if (ptr_ != NULL) record_alloc(FROM_LIBC, ptr_, (size)); \
+        entered = 0;                                             \
+        return ptr_;                                             \
+    } while (0)
+
+static void *libc_malloc(size_t size) { LIBC_ALLOCATE(__libc_malloc(size), size); }
+
+static void *libc_calloc(size_t nelem, size_t elsize) {
+    size_t size;
+    if (__builtin_mul_overflow(nelem, elsize, &size)) return __libc_calloc(nelem, elsize); /* fails */
+    LIBC_ALLOCATE(__libc_calloc(nelem, elsize), size);
+}
+
+static void *libc_memalign(size_t alignment, size_t size) { LIBC_ALLOCATE(__libc_memalign(alignment, size), size); }
+
+static void *libc_valloc(size_t size) { LIBC_ALLOCATE(__libc_valloc(size), size); }
+
+static void *libc_pvalloc(size_t size) { LIBC_ALLOCATE(__libc_pvalloc(size), size); }
+
+static void *libc_realloc(void *old, size_t size) {
+    if (LIBC_UNTRACKED()) return __libc_realloc(old, size);
+    entered = 1;
+    block_t block;
+    int forgotten = realloc_begin(old, &block);
+    void *ptr = __libc_realloc(old, size);
+    /* glibc frees the block on a zero size and returns NULL; otherwise NULL is a failure. */
+    int freed = ptr != NULL || (size == 0 && old != NULL);
+    realloc_end(FROM_LIBC, forgotten, &block, ptr, size, freed);
+    entered = 0;
+    return ptr;
+}
+
+static void *libc_reallocarray(void *old, size_t nelem, size_t elsize) {
+    size_t size;
+    if (__builtin_mul_overflow(nelem, elsize, &size)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return libc_realloc(old, size);
+}
+
+static void libc_free(void *ptr) {
+    if (ptr == NULL || LIBC_UNTRACKED()) {
+        __libc_free(ptr);
+        return;
+    }
+    entered = 1;
+    block_t block;
+    int forgotten = free_begin(ptr, &block);
+    __libc_free(ptr);
+    free_end(FROM_LIBC, forgotten, &block);
+    entered = 0;
+}
+
+static int libc_posix_memalign(void **out, size_t alignment, size_t size) {
+    if (alignment == 0 || alignment % sizeof(void *) != 0 || (alignment & (alignment - 1)) != 0) return EINVAL;
+    void *ptr = libc_memalign(alignment, size);
+    if (ptr == NULL) return ENOMEM;
+    *out = ptr;
+    return 0;
+}
+
+static void *libc_aligned_alloc(size_t alignment, size_t size) { return libc_memalign(alignment, size); }
+
+/* The public names: preloaded, they take the place of glibc's in every library; imported
+ * the usual way (RTLD_LOCAL), they change nothing. */
+#define INTERPOSE(name, impl) __typeof__(impl) name __attribute__((alias(#impl), visibility("default")))
+INTERPOSE(malloc, libc_malloc);
+INTERPOSE(calloc, libc_calloc);
+INTERPOSE(realloc, libc_realloc);
+INTERPOSE(reallocarray, libc_reallocarray);
+INTERPOSE(free, libc_free);
+INTERPOSE(posix_memalign, libc_posix_memalign);
+INTERPOSE(aligned_alloc, libc_aligned_alloc);
+INTERPOSE(memalign, libc_memalign);
+INTERPOSE(valloc, libc_valloc);
+INTERPOSE(pvalloc, libc_pvalloc);
+
+/* Whether this object's malloc is the one the process calls (it was preloaded). */
+static int libc_interposed(void) { return dlsym(RTLD_DEFAULT, "malloc") == (void *)libc_malloc; }
+#else
+static int libc_interposed(void) { return 0; }
+#endif
 
 /* ---- the module ------------------------------------------------------------------- */
 
@@ -492,9 +670,9 @@ static void release_tables(void) {
 #else
     (void)old_len;
 #endif
-    free(old_sites);
-    free(old_slots);
-    free(old_blocks);
+    own_free(old_sites);
+    own_free(old_slots);
+    own_free(old_blocks);
 }
 
 /* A full collection, whether or not the workload disabled the collector (PyGC_Collect alone
@@ -513,7 +691,7 @@ static PyObject *native_start(PyObject *module, PyObject *args) {
         return NULL;
     }
     sites_capacity = 1024;
-    sites = calloc(sites_capacity, sizeof(site_t));
+    sites = own_calloc(sites_capacity, sizeof(site_t));
     site_slots = NULL;
     sites_len = 1; /* id 0: "<native>", no Python frame */
     if (sites == NULL || site_slots_rebuild(4096) != 0 || blocks_init(1u << 16) != 0) {
@@ -527,8 +705,10 @@ static PyObject *native_start(PyObject *module, PyObject *args) {
     window_open = 0;
     memset(&window, 0, sizeof(window));
     static const int domains[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
+    static const int sources[3] = {FROM_RAW, FROM_MEM, FROM_OBJ};
+    suspended = 0;
     for (int i = 0; i < 3; i++) {
-        hooks[i].domain = domains[i];
+        hooks[i].source = sources[i];
         PyMem_GetAllocator(domains[i], &hooks[i].previous);
     }
     for (int i = 0; i < 3; i++) {
@@ -638,6 +818,18 @@ static PyObject *native_stop(PyObject *module, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+static PyObject *native_suspend(PyObject *module, PyObject *unused) {
+    suspended = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *native_resume(PyObject *module, PyObject *unused) {
+    suspended = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *native_sees_c_library(PyObject *module, PyObject *unused) { return PyBool_FromLong(libc_interposed()); }
+
 static PyMethodDef methods[] = {
     {"start", native_start, METH_VARARGS,
      "start(sites=True): install the hooks; from now on every block is tracked"},
@@ -648,6 +840,11 @@ static PyMethodDef methods[] = {
      "window_sites() -> [(site, alloc_count, alloc_bytes, kept_count, kept_bytes, net_count, net_bytes)]"},
     {"site_stack", native_site_stack, METH_O, "site_stack(site) -> ((file, line, function), ...), innermost first"},
     {"stop", native_stop, METH_NOARGS, "stop(): restore the previous allocators and free the tables"},
+    {"suspend", native_suspend, METH_NOARGS,
+     "suspend(): until resume(), this thread's allocations are not tracked, nor its frees seen in the window"},
+    {"resume", native_resume, METH_NOARGS, "resume(): track this thread's allocations again"},
+    {"sees_c_library", native_sees_c_library, METH_NOARGS,
+     "sees_c_library() -> bool: whether the C library's malloc of this process is this module's (preloaded)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -660,6 +857,8 @@ PyMODINIT_FUNC PyInit__native(void) {
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL) return NULL;
     if (PyModule_AddIntConstant(module, "HAS_FRAMES", HAS_FRAMES) != 0 ||
+        PyModule_AddStringConstant(module, "FRAME_READER", FRAME_READER) != 0 ||
+        PyModule_AddIntConstant(module, "INTERPOSES_LIBC", INTERPOSES_LIBC) != 0 ||
         PyModule_AddIntConstant(module, "MAX_DEPTH", MAX_DEPTH) != 0) {
         Py_DECREF(module);
         return NULL;

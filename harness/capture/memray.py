@@ -24,12 +24,12 @@ import gc
 import os
 from typing import Any
 
-from harness.capture import EVERY_HEAP_METRIC, PhaseCapture
+from harness.capture import EVERY_HEAP_METRIC, CountsItsOwn, PhaseCapture
 from harness.capture.tracemalloc import TracemallocCapture
 from harness.site import Site
 
 
-class MemrayCapture:
+class MemrayCapture(CountsItsOwn):
     """memray for ``alloc_*``/``kept_*`` and sites, tracemalloc for ``net_*`` and ``peak_bytes``."""
 
     name: str = "memray"

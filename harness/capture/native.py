@@ -54,6 +54,12 @@ class NativeCapture:
         self._native.end()
         self._windows.append((self._native.totals(), self._native.window_sites()))
 
+    def suspend(self) -> None:
+        self._native.suspend()
+
+    def resume(self) -> None:
+        self._native.resume()
+
     def finish(self) -> list[PhaseCapture]:
         try:
             stacks = self._stacks({row[0] for _, rows in self._windows for row in rows})

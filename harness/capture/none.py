@@ -6,10 +6,10 @@ it pays for its workload, its interpreter and the harness's phase bookkeeping on
 
 from __future__ import annotations
 
-from harness.capture import PhaseCapture
+from harness.capture import CountsItsOwn, PhaseCapture
 
 
-class NoCapture:
+class NoCapture(CountsItsOwn):
     """Measures nothing; the phases still carry ``wall_s`` and ``ops`` from the trial."""
 
     name: str = "none"

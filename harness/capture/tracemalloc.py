@@ -9,14 +9,17 @@ cumulative counts, so ``alloc_*`` and ``kept_*`` are not measured here.
 from __future__ import annotations
 
 import gc
+import os
 import tracemalloc
 
-from harness.capture import PhaseCapture
+from harness.capture import CountsItsOwn, PhaseCapture
 from harness.capture.sites import function_at
 from harness.site import Site
 
-# Snapshots allocate while they are built; those objects must not count as the workload's.
-_OWN_FILES = (tracemalloc.__file__, __file__)
+# Snapshots allocate while they are built, and the trial's bookkeeping (its clock readings
+# and counters) inside a window: none of it is the workload's.
+_TRIAL_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "trial.py")
+_OWN_FILES = (tracemalloc.__file__, __file__, _TRIAL_FILE)
 #: A line of a phase's top sites, before it is named: (file, line, net bytes, net count).
 _Place = tuple[str, int, int, int]
 
@@ -37,7 +40,7 @@ def _empty_free_lists() -> None:
     gc.collect()
 
 
-class TracemallocCapture:
+class TracemallocCapture(CountsItsOwn):
     """Net change and peak of each phase, from tracemalloc with one frame per trace."""
 
     name: str = "tracemalloc"

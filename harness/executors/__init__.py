@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness import interpreter
+from harness.capture.reach import child_environment
 from harness.errors import HarnessError
 from harness.results import PhaseResult, TrialResult
 from harness.trial import EXIT_WORKLOAD_FAILED, TrialSpec, memory_limit_reason
@@ -112,7 +113,7 @@ def run_in_child(job: TrialJob, started: Callable[[subprocess.Popen[bytes]], Non
             interpreter.command("harness.executors.child", str(os.getpid()), str(spec_path), str(out_path)),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            env=interpreter.environment(spec.python_path, seed=spec.seed),
+            env=child_environment(spec.backend, dict(interpreter.environment(spec.python_path, seed=spec.seed))),
             cwd=spec.project_root,
             start_new_session=True,
         )

@@ -31,6 +31,7 @@ import pytest
 from _pytest.runner import runtestprotocol
 
 from harness.capture import Capture, make_capture
+from harness.capture.reach import settle_preload
 from harness.jsonfile import write_json_atomic
 from harness.pytest_support.markers import FIXTURE, add_markers, add_options, ops_of
 from harness.trial import Trial, calibrate, measured_phases
@@ -207,4 +208,7 @@ def pytest_configure(config: pytest.Config) -> None:
     spec_path = config.getoption("harness_child")
     if spec_path:
         spec = ChildSpec.from_json(Path(spec_path).read_text(encoding="utf-8"))
+        unusable = settle_preload(spec.backend)
+        if unusable is not None:
+            raise pytest.UsageError(unusable)
         config.pluginmanager.register(_Child(spec), "harness-child")

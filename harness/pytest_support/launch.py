@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from harness.capture.reach import child_environment
 from harness.config import Settings
 from harness.pytest_support.child import ChildSpec
 from harness.results import PhaseResult, TrialResult
@@ -79,10 +80,11 @@ def child_command(item: pytest.Item, spec_path: Path, basetemp: Path) -> list[st
     return command
 
 
-def _child_environment(seed: int) -> dict[str, str]:
+def _child_environment(seed: int, backend: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COV_CORE_")}
     env.pop("PYTHONTRACEMALLOC", None)
     env["PYTHONHASHSEED"] = str(seed)
+    child_environment(backend, env)
     return env
 
 
@@ -101,7 +103,7 @@ def run_child(item: pytest.Item, spec: ChildSpec, workdir: Path, timeout_s: floa
         child_command(item, spec_path, workdir / "basetemp"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env=_child_environment(seed),
+        env=_child_environment(seed, spec.backend),
         cwd=item.config.invocation_params.dir,
         start_new_session=True,
     )
