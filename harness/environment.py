@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.capture.reach import reach
 from harness.errors import GitError
 from harness.gitrefs import git
 
@@ -28,6 +29,8 @@ _ALWAYS = (
     "hostname",
     "harness_version",
     "backend",
+    "sites",
+    "c_allocations",
     "memray_version",
     "git_commit",
     "git_dirty",
@@ -66,6 +69,11 @@ class Environment:
     hostname: str | None = None
     harness_version: str | None = None
     backend: str | None = None
+    #: ``python`` where allocations are charged to Python call sites, ``none`` where the
+    #: backend reads no frames on this interpreter (see :mod:`harness.capture.reach`).
+    sites: str | None = None
+    #: ``seen``, or ``not seen: why``: allocations C code takes from the C library's malloc.
+    c_allocations: str | None = None
     memray_version: str | None = None
     git_commit: str | None = None
     git_dirty: bool | None = None
@@ -98,12 +106,16 @@ class Environment:
         return f"{self.implementation or '?'} {self.python_version or '?'}"
 
     def mismatches(self, other: Environment) -> list[str]:
-        """Each field of :data:`COMPARABLE_ON` on which ``other`` differs, as ``"name this vs other"``."""
-        return [
+        """Each field of :data:`COMPARABLE_ON` on which ``other`` differs, as ``"name this vs other"``;
+        and whether C allocations were seen, where both files say (older ones do not)."""
+        differ = [
             f"{name} {getattr(self, name)} vs {getattr(other, name)}"
             for name in COMPARABLE_ON
             if getattr(self, name) != getattr(other, name)
         ]
+        if None not in (self.c_allocations, other.c_allocations) and self.c_allocations != other.c_allocations:
+            differ.append(f"c_allocations {self.c_allocations} vs {other.c_allocations}")
+        return differ
 
     def with_provenance(self, provenance: Provenance | None) -> Environment:
         """This environment with what ``provenance`` says of the side's code (it wins)."""
@@ -156,6 +168,7 @@ def environment(project_root: Path, backend: str, provenance: Provenance | None 
         from importlib.metadata import version
 
         memray_version = version("memray")
+    sees = reach(backend)
     here = Environment(
         python_version=platform.python_version(),
         implementation=platform.python_implementation(),
@@ -164,6 +177,8 @@ def environment(project_root: Path, backend: str, provenance: Provenance | None 
         hostname=socket.gethostname(),
         harness_version=__version__,
         backend=backend,
+        sites=sees.sites,
+        c_allocations=sees.c_allocations,
         memray_version=memray_version,
         git_commit=commit,
         git_dirty=dirty,

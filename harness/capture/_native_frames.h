@@ -22,7 +22,11 @@
 #define Py_BUILD_CORE 1
 #define HARNESS_UNDEF_BUILD_CORE 1
 #endif
+#if PY_VERSION_HEX >= 0x030E0000
+#include "internal/pycore_interpframe.h" /* the frame's layout moved here in 3.14 */
+#else
 #include "internal/pycore_frame.h"
+#endif
 #ifdef HARNESS_UNDEF_BUILD_CORE
 #undef Py_BUILD_CORE
 #endif
