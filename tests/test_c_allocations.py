@@ -282,7 +282,10 @@ def test_native_reads_what_memray_reads_of_c_structures(project: Path, pattern: 
     assert native.keys() == memray.keys()
     for key, phase in native.items():
         ours, theirs = phase["metrics"]["kept_bytes"], memray[key]["metrics"]["kept_bytes"]
-        assert abs(ours - theirs) <= 0.10 * max(abs(theirs), 1), (key, ours, theirs)
+        # memray's own bookkeeping adds up to a few hundred bytes to a phase (README): that
+        # decides phases that keep almost nothing, such as a drain.
+        assert abs(ours - theirs) <= max(0.10 * abs(theirs), 1024), (key, ours, theirs)
+    assert max(phase["metrics"]["kept_bytes"] for phase in native.values()) > 100_000
 
 
 def test_a_roaring_bitmap_is_no_longer_free_beside_a_set(project: Path) -> None:

@@ -173,7 +173,8 @@ def test_an_extra_allocation_moves_its_line_only(tmp_path: Path) -> None:
     moved = {stack for stack in old.keys() | new.keys() if old.get(stack) != new.get(stack)}
     assert {stack[0].rsplit(":", 2)[1] for stack in moved} == {str(injected_line)}
     [extra] = [new[stack] for stack in moved]
-    assert extra["alloc_count"] == 2000  # one bytes object every second key
+    # One bytes object every second key (and on 3.15 a one-time object of its own, freed).
+    assert extra["alloc_count"] == 2000 + (1 if sys.version_info >= (3, 15) else 0)
     assert extra["kept_count"] == extra["net_count"] == 1  # the last one, still named at the end
     for phase in (*before.values(), *after.values()):
         assert_sites_add_up(phase)
@@ -189,7 +190,11 @@ def assert_only_the_injected_line_moves(before_file: Path, after_file: Path, inj
         new = profile_of(after.trials_of(experiment), "fill", root=after.environment.roots)
         [move] = movers(old, new, name)
         assert move.site == ("mixed", "workloads/native_loads.py", line)
-        assert move.delta == {"alloc_count": 2000, "kept_count": 1, "net_count": 1}.get(name, move.delta) != 0
+        # 3.15 makes one more object the first time the line runs, freed before the window
+        # ends: it moves alloc_count only.
+        first_run = 1 if sys.version_info >= (3, 15) else 0
+        expected = {"alloc_count": 2000 + first_run, "kept_count": 1, "net_count": 1}
+        assert move.delta == expected.get(name, move.delta) != 0
         by_function = [
             profile_of(side.trials_of(experiment), "fill", root=side.environment.roots, grain="function")
             for side in (before, after)

@@ -74,6 +74,7 @@ extern void *__libc_pvalloc(size_t);
 #define MAX_DEPTH 8
 #define EMPTY_SLOT UINT32_MAX
 #define NATIVE_SITE 0u
+#define COLLECTOR_SITE 1u
 
 /* ---- the lock and the re-entry flag ---------------------------------------------- */
 
@@ -278,13 +279,17 @@ static inline size_t recent_slot(const stack_t_ *stack) {
 
 static uint32_t site_lookup(const stack_t_ *stack, int may_make);
 
-/* The id of ``stack``'s site, made if new and ``may_make``; NATIVE_SITE when memory runs
+/* How the site of an allocation is found (see stack_of). */
+enum { KNOWN_SITE_ONLY, MAY_MAKE_SITE, BY_COLLECTOR };
+
+/* The id of ``stack``'s site, made if new and ``how`` allows; NATIVE_SITE when memory runs
  * out, or when the site is new and may not be made. Lock held. */
-static uint32_t site_of(const stack_t_ *stack, int may_make) {
+static uint32_t site_of(const stack_t_ *stack, int how) {
+    if (how == BY_COLLECTOR) return COLLECTOR_SITE;
     if (stack->depth == 0) return NATIVE_SITE;
     size_t slot = recent_slot(stack);
     if (recent_site[slot] != NATIVE_SITE && stack_equal(stack, &recent_stack[slot])) return recent_site[slot];
-    uint32_t id = site_lookup(stack, may_make);
+    uint32_t id = site_lookup(stack, how == MAY_MAKE_SITE);
     if (id != NATIVE_SITE) {
         recent_stack[slot] = *stack;
         recent_site[slot] = id;
@@ -347,28 +352,37 @@ static inline int holds_gil(int source) {
     return source == FROM_MEM || source == FROM_OBJ || PyGILState_Check();
 }
 
-/* The Python stack behind an allocation from ``source``; whether a new site may be made for
- * it. With the GIL held, any: its code objects can be given a reference. Without it (a C
- * library that released the GIL around its malloc, as numpy does for large zeroed buffers),
- * the thread's own frames are still there to read, but touching a reference count is not
- * safe: the allocation goes to the site of that same stack if one was made before (by an
- * allocation with the GIL at the same call), else to "<native>". */
+/* The Python stack behind an allocation from ``source``, and how its site is found.
+ *
+ * With the GIL held, a new site may be made: its code objects can be given a reference.
+ * Without it (a C library that released the GIL around its malloc, as numpy does for large
+ * zeroed buffers), the thread's own frames are still there to read, but touching a
+ * reference count is not safe: the allocation goes to the site of that same stack if one
+ * was made before (by an allocation with the GIL at the same call), else to "<native>".
+ * While the cyclic collector runs, what it allocates and frees goes to "<gc>": it runs when
+ * an allocation count is reached, so the line it would otherwise be charged to is whichever
+ * happened to be running then, and moves whenever an earlier line allocates more. */
 static int stack_of(int source, stack_t_ *stack) {
     if (holds_gil(source)) {
-        read_stack(PyThreadState_GetUnchecked(), stack);
-        return 1;
+        PyThreadState *tstate = PyThreadState_GetUnchecked();
+        if (tstate != NULL && collector_running(tstate)) {
+            stack->depth = 0;
+            return BY_COLLECTOR;
+        }
+        read_stack(tstate, stack);
+        return MAY_MAKE_SITE;
     }
     read_stack(PyGILState_GetThisThreadState(), stack);
-    return 0;
+    return KNOWN_SITE_ONLY;
 }
 
 static void record_alloc(int source, void *ptr, size_t size) {
     if (suspended) return; /* the harness's own: never tracked */
     stack_t_ stack;
     stack.depth = 0;
-    int may_make = 0;
+    int how = KNOWN_SITE_ONLY;
     int in_window = __atomic_load_n(&window_open, __ATOMIC_RELAXED);
-    if (in_window && sites_on) may_make = stack_of(source, &stack);
+    if (in_window && sites_on) how = stack_of(source, &stack);
     lock();
     if (blocks == NULL) { /* stop() ran while this thread was inside a hook */
         unlock();
@@ -376,7 +390,7 @@ static void record_alloc(int source, void *ptr, size_t size) {
     }
     in_window = window_open;
     block_t block = {(uintptr_t)ptr, size, in_window ? window_id : 0, NATIVE_SITE};
-    if (in_window && sites_on) block.site = site_of(&stack, may_make);
+    if (in_window && sites_on) block.site = site_of(&stack, how);
     if (blocks_put(block)) {
         in_use_count++;
         in_use_bytes += (int64_t)size;
@@ -457,10 +471,10 @@ static void unforget_locked(const block_t *block, int forgotten) {
  * free is attributed to where it happens: a drain shows where it drains. */
 static void older_freed(int source, size_t size) {
     stack_t_ stack;
-    int may_make = stack_of(source, &stack);
+    int how = stack_of(source, &stack);
     lock();
     if (window_open && sites != NULL) {
-        figures_t *f = &sites[site_of(&stack, may_make)].figures;
+        figures_t *f = &sites[site_of(&stack, how)].figures;
         f->older_freed_count++;
         f->older_freed_bytes += (int64_t)size;
     }
@@ -568,7 +582,14 @@ static void hook_free(void *ctx, void *ptr) {
         return ptr_;                                             \
     } while (0)
 
-static void *libc_malloc(size_t size) { LIBC_ALLOCATE(__libc_malloc(size), size); }
+/* Set while sees_c_library() calls malloc through the process's own binding of it. */
+static __thread int probing __attribute__((tls_model("initial-exec")));
+static __thread int probed __attribute__((tls_model("initial-exec")));
+
+static void *libc_malloc(size_t size) {
+    if (probing) probed = 1;
+    LIBC_ALLOCATE(__libc_malloc(size), size);
+}
 
 static void *libc_calloc(size_t nelem, size_t elsize) {
     size_t size;
@@ -641,8 +662,20 @@ INTERPOSE(memalign, libc_memalign);
 INTERPOSE(valloc, libc_valloc);
 INTERPOSE(pvalloc, libc_pvalloc);
 
-/* Whether this object's malloc is the one the process calls (it was preloaded). */
-static int libc_interposed(void) { return dlsym(RTLD_DEFAULT, "malloc") == (void *)libc_malloc; }
+/* Whether this object's malloc is the one the process calls (it was preloaded). The address
+ * the loader hands out may be the executable's own entry for malloc (a non-PIE executable
+ * that takes malloc's address), which jumps to ours: so a call through it is the test. */
+static int libc_interposed(void) {
+    void *(*process_malloc)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "malloc");
+    if (process_malloc == NULL) return 0;
+    if (process_malloc == libc_malloc) return 1;
+    probing = 1;
+    probed = 0;
+    void *ptr = process_malloc(16);
+    probing = 0;
+    free(ptr); /* through the same binding, so that a tracked block leaves the table */
+    return probed;
+}
 #else
 static int libc_interposed(void) { return 0; }
 #endif
@@ -693,7 +726,7 @@ static PyObject *native_start(PyObject *module, PyObject *args) {
     sites_capacity = 1024;
     sites = own_calloc(sites_capacity, sizeof(site_t));
     site_slots = NULL;
-    sites_len = 1; /* id 0: "<native>", no Python frame */
+    sites_len = 2; /* id 0: "<native>", no Python frame; id 1: "<gc>", the cyclic collector */
     if (sites == NULL || site_slots_rebuild(4096) != 0 || blocks_init(1u << 16) != 0) {
         release_tables();
         return PyErr_NoMemory();
@@ -791,6 +824,7 @@ static PyObject *native_site_stack(PyObject *module, PyObject *arg) {
         PyErr_Format(PyExc_IndexError, "no site %lu", id);
         return NULL;
     }
+    if (id == COLLECTOR_SITE) return Py_BuildValue("((sis))", "<gc>", 0, "<gc>");
     const stack_t_ *stack = &sites[id].stack;
     PyObject *frames = PyTuple_New(stack->depth);
     if (frames == NULL) return NULL;

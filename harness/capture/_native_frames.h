@@ -23,9 +23,11 @@
 #define HARNESS_UNDEF_BUILD_CORE 1
 #endif
 #if PY_VERSION_HEX >= 0x030E0000
-#include "internal/pycore_interpframe.h" /* the frame's layout moved here in 3.14 */
+#include "internal/pycore_interp_structs.h" /* the collector's state */
+#include "internal/pycore_interpframe.h"    /* the frame's layout moved here in 3.14 */
 #else
 #include "internal/pycore_frame.h"
+#include "internal/pycore_interp.h"
 #endif
 #ifdef HARNESS_UNDEF_BUILD_CORE
 #undef Py_BUILD_CORE
@@ -74,8 +76,16 @@ static inline uint32_t read_frames(PyThreadState *tstate, PyCodeObject **code, i
     return depth;
 }
 
+/* Whether the cyclic collector is running in ``tstate``'s interpreter: what it allocates and
+ * frees then is its own doing, wherever the allocation that set it off happened to be. */
+static inline int collector_running(PyThreadState *tstate) { return tstate->interp->gc.collecting; }
+
 #else
 #define FRAME_READER ""
+static inline int collector_running(PyThreadState *tstate) {
+    (void)tstate;
+    return 0;
+}
 #endif
 
 #endif
