@@ -85,7 +85,11 @@ static PyObject *store_pop(Store *self, PyObject *unused) {
 }
 
 static void store_dealloc(Store *self) {
-    while (self->top != NULL) { node_t *next = self->top->next; free(self->top->name); free(self->top); self->top = next; }
+    while (self->top != NULL) {
+        node_t *next = self->top->next;
+        free(self->top->name); free(self->top);
+        self->top = next;
+    }
     free(self->index); free(self->aligned); free(self->table);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -114,7 +118,9 @@ PyMODINIT_FUNC PyInit_cstore(void) {
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     Py_INCREF(&StoreType);
-    if (PyModule_AddObject(m, "Store", (PyObject *)&StoreType) < 0) { Py_DECREF(&StoreType); Py_DECREF(m); return NULL; }
+    if (PyModule_AddObject(m, "Store", (PyObject *)&StoreType) < 0) {
+        Py_DECREF(&StoreType); Py_DECREF(m); return NULL;
+    }
     return m;
 }
 """
