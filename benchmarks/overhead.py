@@ -8,7 +8,10 @@ in setup (the window allocates almost nothing), ``alloc`` stores a new tuple val
 insert. ``calls`` is a call-heavy loop: small Python functions calling each other, which
 allocate nothing untraced. ``bytes`` makes and drops two new 8-byte ``bytes`` per step, the
 worst case of a hook (every step allocates and frees; no free list serves it), where
-``native-totals``, the native backend without call sites, shows what the sites cost::
+``native-totals``, the native backend without call sites, shows what the sites cost.
+``cmalloc`` makes and drops a ``numpy.empty(2048)`` per step: a 16 KiB buffer numpy takes
+from the C library's ``malloc`` and gives back with ``free`` (above its small-buffer cache),
+which the native backend sees through its preloaded hook, plus a small array object::
 
     python benchmarks/overhead.py [--ops 200000] [--repeats 5] [--backends native,none]
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -25,9 +29,10 @@ import tempfile
 import time
 
 from harness.capture import Capture, make_capture
+from harness.capture.reach import child_environment
 
 BACKENDS = ("none", "native", "native-totals", "tracemalloc", "memray")
-WORKLOADS = ("reuse", "alloc", "calls", "bytes")
+WORKLOADS = ("reuse", "alloc", "calls", "bytes", "cmalloc")
 
 
 def _inner(x: int) -> int:
@@ -48,6 +53,8 @@ def churn_plan(ops: int, live: int) -> tuple[list[int], list[tuple[int, int]]]:
 
 
 def child(mode: str, workload: str, ops: int, live: int) -> dict[str, float]:
+    import numpy
+
     warm, steps = churn_plan(ops, live)
     table = dict.fromkeys(warm, None)
     capture: Capture | None = None
@@ -69,6 +76,10 @@ def child(mode: str, workload: str, ops: int, live: int) -> dict[str, float]:
         for new, old in steps:
             new.to_bytes(8, "little")
             old.to_bytes(8, "little")
+    elif workload == "cmalloc":
+        empty = numpy.empty
+        for _ in itertools.repeat(None, ops):
+            empty(2048)
     elif workload == "calls":
         for _ in itertools.repeat(None, ops):
             _outer(1)
@@ -108,7 +119,9 @@ def main() -> None:
         for _, mode in itertools.product(range(args.repeats), modes):  # interleaved: drift hits every mode
             command = [sys.executable, __file__, "--child", mode, "--workload", workload]
             command += ["--ops", str(args.ops), "--live", str(args.live)]
-            out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            # As a trial child is started: the native backend's hook preloaded, to see malloc.
+            env = child_environment("native" if mode.startswith("native") else mode, dict(os.environ))
+            out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
             times[mode].append(json.loads(out))
         bare = statistics.median(t["window_s"] for t in times["bare"])
         bare_cpu = statistics.median(t["window_cpu_s"] for t in times["bare"])

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.capture.reach import reach
+from harness.capture.reach import blind_spots, reach
 from harness.errors import GitError
 from harness.gitrefs import git
 
@@ -29,8 +29,6 @@ _ALWAYS = (
     "hostname",
     "harness_version",
     "backend",
-    "sites",
-    "c_allocations",
     "memray_version",
     "git_commit",
     "git_dirty",
@@ -104,6 +102,11 @@ class Environment:
     def interpreter(self) -> str:
         """``CPython 3.11.7``."""
         return f"{self.implementation or '?'} {self.python_version or '?'}"
+
+    @property
+    def blind_spots(self) -> list[str]:
+        """What the backend could not see in this run, one sentence each."""
+        return blind_spots(self.sites, self.c_allocations, self.interpreter)
 
     def mismatches(self, other: Environment) -> list[str]:
         """Each field of :data:`COMPARABLE_ON` on which ``other`` differs, as ``"name this vs other"``;

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.capture.reach import say_blind_spots
 from harness.config import Settings, memory_limit_bytes
 from harness.environment import Provenance, environment
 from harness.errors import HarnessError
@@ -101,6 +102,7 @@ def execute(
     """
     jobs = schedule(sides, settings, backend)
     collected: dict[str, list[TrialResult]] = {side.name: [] for side in sides}
+    say_blind_spots(backend)
 
     def on_result(job: TrialJob, result: TrialResult) -> None:
         collected[job.side].append(result)

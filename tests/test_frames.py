@@ -122,3 +122,34 @@ def test_a_change_two_calls_deep_moves_its_caller_only(before: dict[str, Any], a
     assert moved["kept_bytes"] >= N * sys.getsizeof("0")
     rest = set(old) - {"first_caller", "second_caller"}
     assert {name: new.get(name) for name in rest} == {name: old[name] for name in rest}
+
+
+def test_a_run_without_call_sites_says_so_in_the_report_and_in_explain(before: dict[str, Any], tmp_path: Path) -> None:
+    # No CPython here lacks a frame reader, so the run is one whose file says it had none, as
+    # a future version's would.
+    blind = {**before, "environment": {**before["environment"], "sites": "none"}}
+    results = tmp_path / "blind.json"
+    results.write_text(json.dumps(blind))
+    report = harness_cli(tmp_path, "report", str(results), "--html", str(tmp_path / "report.html"))
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert "Not seen in this run: call sites were not recorded: the native backend has no frame reader" in page
+    [trial] = before["trials"]
+    explained = harness_cli(
+        tmp_path, "explain", trial["experiment"], "--baseline", str(results), "--results", str(results)
+    )
+    assert explained.returncode == 0, explained.stderr
+    assert explained.stdout.startswith("not seen in this run: call sites were not recorded")
+    # A run that saw everything says nothing of the kind.
+    full = tmp_path / "full.json"
+    full.write_text(json.dumps(before))
+    harness_cli(tmp_path, "report", str(full), "--html", str(tmp_path / "full.html"))
+    assert "Not seen in this run" not in (tmp_path / "full.html").read_text()
+
+
+def test_a_backend_blind_to_c_allocations_says_so_once(tmp_path: Path) -> None:
+    project = make_project(tmp_path, {"paths": WORKLOADS})
+    result = harness_cli(project, "run", "paths.*", "-n", "2", "--backend", "tracemalloc", "--out", "r.json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("allocations made by C code through malloc are not seen") == 1
+    assert json.loads((project / "r.json").read_text())["environment"]["c_allocations"].startswith("not seen")

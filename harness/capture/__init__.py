@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import sysconfig
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -82,28 +83,34 @@ def native_available() -> bool:
     return True
 
 
+def _native_unusable() -> str | None:
+    """Why the native backend cannot run here, or None."""
+    if not native_available():
+        return "the native capture extension is not built here"
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        # Its hooks wrap and delegate, but they have not been run on a free-threaded build.
+        return "the native backend is not checked on free-threaded CPython builds"
+    return None
+
+
 def resolve_backend(name: str) -> str:
-    """The backend to use for ``name``; ``auto`` is native where its extension was built, else
-    memray where it runs, else tracemalloc (the fallback is said once on stderr)."""
+    """The backend to use for ``name``; ``auto`` is native where it runs, else memray where it
+    runs, else tracemalloc (the fallback is said once on stderr)."""
     global _auto_choice
     if name == "auto":
         if _auto_choice is None:
-            _auto_choice = "native" if native_available() else "memray" if memray_available() else "tracemalloc"
-            if _auto_choice != "native":
-                print(
-                    f"harness: the native capture extension is not built here; using {_auto_choice}",
-                    file=sys.stderr,
-                )
-        return _auto_choice
-    if name not in BACKENDS:
+            unusable = _native_unusable()
+            _auto_choice = "native" if unusable is None else "memray" if memray_available() else "tracemalloc"
+            if unusable is not None:
+                print(f"harness: {unusable}; using {_auto_choice}", file=sys.stderr)
+        name = _auto_choice
+    elif name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}, auto")
-    if name == "memray" and not memray_available():
+    elif name == "memray" and not memray_available():
         raise BackendError("backend memray is not installed here; `pip install memray` or use --backend tracemalloc")
-    if name == "native" and not native_available():
-        raise BackendError(
-            "backend native is not built here (its C extension needs a compiler at install time); "
-            "use --backend memray or tracemalloc"
-        )
+    elif name == "native" and (unusable := _native_unusable()) is not None:
+        hint = " (its C extension needs a compiler at install time)" if not native_available() else ""
+        raise BackendError(f"backend native cannot run: {unusable}{hint}; use --backend memray or tracemalloc")
     return name
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 #: child can check that the preload took and take it off its own environment.
 PRELOADED_VARIABLE = "HARNESS_PRELOADED"
 SEEN = "seen"
+NOT_MEASURED = "not measured"
 #: What ``sites`` reads where a backend charges allocations to Python call sites.
 PYTHON_SITES = "python"
 NO_SITES = "none"
@@ -45,15 +46,21 @@ class Reach:
     @property
     def blind_spots(self) -> list[str]:
         """What this backend misses here, one sentence each (empty when it sees everything)."""
-        missing = []
-        if self.sites == NO_SITES and self.c_allocations != "not measured":
-            missing.append(
-                f"CPython {sys.version_info.major}.{sys.version_info.minor} has no frame reader in the native "
-                "backend: every allocation is charged to one <native> site (the totals are exact)"
-            )
-        if self.c_allocations.startswith("not seen"):
-            missing.append(f"allocations made by C code through malloc are {self.c_allocations}")
-        return missing
+        return blind_spots(self.sites, self.c_allocations, f"CPython {sys.version_info.major}.{sys.version_info.minor}")
+
+
+def blind_spots(sites: str | None, c_allocations: str | None, interpreter: str) -> list[str]:
+    """The sentences that say what a run with these ``sites`` and ``c_allocations`` could not
+    see; the one wording of it, for stderr, the reports and ``explain`` alike."""
+    missing = []
+    if sites == NO_SITES and c_allocations != NOT_MEASURED:
+        missing.append(
+            f"call sites were not recorded: the native backend has no frame reader for {interpreter}, "
+            "so every allocation is charged to one <native> site (the totals are exact)"
+        )
+    if c_allocations is not None and c_allocations.startswith("not seen"):
+        missing.append(f"allocations made by C code through malloc are {c_allocations}")
+    return missing
 
 
 def _native_reach(environ: Mapping[str, str]) -> Reach:
@@ -77,7 +84,7 @@ def reach(backend: str, environ: Mapping[str, str] = os.environ) -> Reach:
         return Reach(PYTHON_SITES, SEEN)
     if backend == "tracemalloc":
         return Reach(PYTHON_SITES, "not seen: only what a library reports to tracemalloc (numpy's buffers)")
-    return Reach(NO_SITES, "not measured")
+    return Reach(NO_SITES, NOT_MEASURED)
 
 
 def say_blind_spots(backend: str) -> None:

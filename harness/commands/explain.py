@@ -80,16 +80,19 @@ def run(args: argparse.Namespace) -> int:
     trees = _trees(experiment, against, baseline, candidate, args)
     from harness.reports.flame import explain_json, explain_text
 
+    notices = list(dict.fromkeys(baseline.environment.blind_spots + candidate.environment.blind_spots))
     if args.format == "json":
         import json
 
-        sys.stdout.write(json.dumps(explain_json(trees, against, args.top, args.peek), indent=1) + "\n")
+        document = {**explain_json(trees, against, args.top, args.peek), "not_seen": notices}
+        sys.stdout.write(json.dumps(document, indent=1) + "\n")
     else:
+        sys.stdout.write("".join(f"not seen in this run: {notice}\n" for notice in notices))
         sys.stdout.write(explain_text(trees, against, args.top, args.peek))
     if args.html is not None:
         from harness.reports.html import write_flame_page
 
-        write_flame_page(trees, args.html, against=against)
+        write_flame_page(trees, args.html, against=against, notices=notices)
         sys.stderr.write(f"flame graphs: {args.html}\n")
     return 0
 

@@ -65,7 +65,11 @@ def render(context: Mapping[str, Any]) -> str:
     generated = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     return str(
         page.render(
-            **context, script=Markup(script), script_hash=f"sha256-{digest}", version=__version__, generated=generated
+            **{"notices": (), **context},
+            script=Markup(script),
+            script_hash=f"sha256-{digest}",
+            version=__version__,
+            generated=generated,
         )
     )
 
@@ -105,7 +109,7 @@ def write_html(
     return target
 
 
-def write_flame_page(trees: Sequence[FlameTree], path: Path, *, against: str) -> Path:
+def write_flame_page(trees: Sequence[FlameTree], path: Path, *, against: str, notices: Sequence[str] = ()) -> Path:
     """A page of the delta flame graphs of ``trees``, written atomically."""
     from harness.jsonfile import write_text_atomic
     from harness.reports.flame import flame_anchor, flame_graph
@@ -120,6 +124,7 @@ def write_flame_page(trees: Sequence[FlameTree], path: Path, *, against: str) ->
         "experiment": experiment,
         "against": against,
         "graphs": graphs,
+        "notices": list(notices),
     }
     write_text_atomic(path, render(context))
     return path

@@ -220,6 +220,7 @@ def results_context(results: Results) -> dict[str, Any]:
         "title": "harness · variants side by side",
         "created": results.created,
         "environment": _environment_rows(results.environment),
+        "notices": results.environment.blind_spots,
         "commit": _commit(results.environment),
         "settings": [(k.replace("_", " "), str(v)) for k, v in results.settings.items()],
         "families": families,

@@ -309,6 +309,7 @@ def verdict_context(
         "confidence": verdict.confidence,
         "tolerance": verdict.tolerance_pct,
         "erratic_cv": verdict.erratic_cv,
+        "notices": list(dict.fromkeys(verdict.baseline.blind_spots + verdict.candidate.blind_spots)),
         "baseline_env": _environment_rows(verdict.baseline),
         "candidate_env": _environment_rows(verdict.candidate),
         "baseline_commit": _commit(verdict.baseline),
