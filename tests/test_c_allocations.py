@@ -280,7 +280,23 @@ def test_numpy_buffers_read_their_bytes(project: Path) -> None:
 
 
 @pytest.mark.skipif(not memray_available(), reason="memray is not installed here")
-@pytest.mark.parametrize("pattern", ["arrays.keep_ten*", "sets.spread[roaring*", "structures.stack*"])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "arrays.keep_ten*",
+        "sets.spread[roaring*",
+        pytest.param(
+            "structures.stack*",
+            marks=pytest.mark.xfail(
+                sys.version_info >= (3, 15),
+                # The exact figures of this store are asserted above, and native reads them.
+                reason="memray 1.20 on CPython 3.15 reads 33,040 B more kept, about the index blocks "
+                "realloc gave back (32,640 B)",
+                strict=True,
+            ),
+        ),
+    ],
+)
 def test_native_reads_what_memray_reads_of_c_structures(project: Path, pattern: str) -> None:
     pytest.importorskip("pyroaring")
     native = run(project, pattern, "native")
