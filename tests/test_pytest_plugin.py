@@ -423,3 +423,41 @@ def test_an_unknown_pytest_setting_is_one_clear_failure(pytester: pytest.Pyteste
     result = pytester.runpytest_subprocess(*LEAN)
     result.assert_outcomes(errors=2, passed=1)  # the test that is not measured runs as usual
     result.stdout.fnmatch_lines(["*unknown setting [[]tool.harness.pytest[]].limit; known: limits*"])
+
+
+UNRULY = """
+import time
+import pytest
+
+@pytest.mark.harness
+def test_greedy(harness_trial):
+    held = []
+    with harness_trial.phase("grow"):
+        while True:
+            held.append(bytearray(16 * 1024 * 1024))
+
+@pytest.mark.harness
+def test_hangs(harness_trial):
+    with harness_trial.phase("wait"):
+        time.sleep(600)
+
+@pytest.mark.harness
+def test_fine(harness_trial):
+    with harness_trial.phase("make"):
+        made = [str(i) for i in range(100)]
+        harness_trial.ops(len(made))
+"""
+
+
+def test_a_greedy_test_fails_on_the_memory_limit_and_a_hanging_one_on_its_timeout_alone(
+    pytester: pytest.Pytester,
+) -> None:
+    _project(pytester, {"test_unruly": UNRULY}, harness='[tool.harness]\nmemory_limit = "384 MiB"\ntimeout_s = 20')
+    result = pytester.runpytest_subprocess(*ONCE)
+    # The greedy test fails in its child on the limit, as the MemoryError it raised; the
+    # hanging one is stopped from the parent, before its call is reported.
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    out = result.stdout.str()
+    assert "FAILED tests/test_unruly.py::test_greedy - MemoryError" in out, out
+    assert "harness: the measuring interpreter timed out after 20 s (seed 1)" in out, out
+    assert "tests/test_unruly.py::test_fine" in out.split("measured tests")[1]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
@@ -20,8 +19,9 @@ from typing import Protocol
 from harness import interpreter
 from harness.capture.reach import child_environment
 from harness.errors import HarnessError
+from harness.executors.process import run_child
 from harness.results import PhaseResult, TrialResult
-from harness.trial import EXIT_WORKLOAD_FAILED, TrialSpec, memory_limit_reason
+from harness.trial import EXIT_WORKLOAD_FAILED, TrialSpec
 
 
 class ExecutorLost(HarnessError):
@@ -77,30 +77,6 @@ def executor_settings(executor: Executor) -> dict[str, object]:
     return dict(describe()) if callable(describe) else {"executor": "local"}
 
 
-def _signal_reason(returncode: int) -> str:
-    try:
-        name = signal.Signals(-returncode).name
-    except ValueError:
-        name = f"signal {-returncode}"
-    hint = " (out of memory?)" if -returncode == signal.SIGKILL else ""
-    return f"killed by {name}{hint}"
-
-
-#: How a child that ran out of memory outside Python's reach (the interpreter's start, a C
-#: extension, a backend's own allocations) ends: aborted, or with the error printed.
-_OOM_SIGNALS = (-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGBUS)
-_OOM_WORDS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory")
-
-
-def _out_of_memory(returncode: int, stderr: str) -> bool:
-    return returncode in _OOM_SIGNALS or (returncode != 0 and any(word in stderr for word in _OOM_WORDS))
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
-
-
 def run_in_child(job: TrialJob, started: Callable[[subprocess.Popen[bytes]], None] | None = None) -> TrialResult:
     """Run one trial in a fresh interpreter; every way it can end becomes a :class:`TrialResult`."""
     spec = job.spec
@@ -108,38 +84,24 @@ def run_in_child(job: TrialJob, started: Callable[[subprocess.Popen[bytes]], Non
         spec_path = Path(workdir) / "spec.json"
         out_path = Path(workdir) / "out.json"
         spec_path.write_text(spec.to_json(), encoding="utf-8")
-        # A session of its own: Ctrl-C reaches the parent only, which then stops children itself.
-        process = subprocess.Popen(
+        ended = run_child(
             interpreter.command("harness.executors.child", str(os.getpid()), str(spec_path), str(out_path)),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
             env=child_environment(spec.backend, dict(interpreter.environment(spec.python_path, seed=spec.seed))),
             cwd=spec.project_root,
-            start_new_session=True,
+            timeout_s=job.timeout_s,
+            started=started,
         )
-        if started is not None:
-            started(process)
-        try:
-            _, stderr_bytes = process.communicate(timeout=job.timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            return _failed(job, f"timed out after {job.timeout_s:g} s")
-        stderr = stderr_bytes.decode("utf-8", "replace")
-        if spec.memory_limit and _out_of_memory(process.returncode, stderr) and not out_path.exists():
-            return _failed(job, memory_limit_reason(spec.memory_limit))
-        if process.returncode < 0:
-            return _failed(job, _signal_reason(process.returncode))
-        if not out_path.exists():
-            return _failed(job, f"child exited with code {process.returncode}: {_last_line(stderr) or 'no output'}")
+        if ended.timed_out or ended.returncode < 0 or not out_path.exists():
+            # Out of memory only where it left nothing: a result written says what happened.
+            limit = None if out_path.exists() else spec.memory_limit
+            return _failed(job, ended.death(limit) or ended.exit_reason())
         try:
             outcome = json.loads(out_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             return _failed(job, "child wrote a corrupt result")
-    if process.returncode not in (0, EXIT_WORKLOAD_FAILED) or outcome.get("status") != "ok":
-        return _failed(
-            job, outcome.get("error") or f"child exited with code {process.returncode}", outcome.get("wall_s", 0.0)
-        )
+    returncode = ended.returncode
+    if returncode not in (0, EXIT_WORKLOAD_FAILED) or outcome.get("status") != "ok":
+        return _failed(job, outcome.get("error") or f"child exited with code {returncode}", outcome.get("wall_s", 0.0))
     return TrialResult(
         experiment=job.experiment,
         replicate=spec.replicate,

@@ -34,7 +34,7 @@ from harness.capture import Capture, make_capture
 from harness.capture.reach import settle_preload
 from harness.jsonfile import write_json_atomic
 from harness.pytest_support.markers import FIXTURE, add_markers, add_options, ops_of
-from harness.trial import Trial, calibrate, measured_phases
+from harness.trial import Trial, calibrate, limit_memory, measured_phases
 
 #: The phase a test that does not take ``harness_trial`` is measured as, whole.
 WHOLE_TEST_PHASE = "test"
@@ -49,6 +49,8 @@ class ChildSpec:
     backend: str
     top_sites: int
     out: str
+    #: Bytes of data the child may hold (see :func:`harness.trial.limit_memory`); None: no limit.
+    memory_limit: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -208,6 +210,7 @@ def pytest_configure(config: pytest.Config) -> None:
     spec_path = config.getoption("harness_child")
     if spec_path:
         spec = ChildSpec.from_json(Path(spec_path).read_text(encoding="utf-8"))
+        limit_memory(spec.memory_limit)
         unusable = settle_preload(spec.backend)
         if unusable is not None:
             raise pytest.UsageError(unusable)

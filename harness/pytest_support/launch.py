@@ -14,11 +14,8 @@ base temporary directory of its own. Its stdout is dropped; its reports come bac
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -29,7 +26,8 @@ from typing import Any
 import pytest
 
 from harness.capture.reach import child_environment
-from harness.config import Settings
+from harness.config import Settings, memory_limit_bytes
+from harness.executors.process import run_child as run_measuring_child
 from harness.pytest_support.child import ChildSpec
 from harness.results import PhaseResult, TrialResult
 
@@ -88,40 +86,24 @@ def _child_environment(seed: int, backend: str) -> dict[str, str]:
     return env
 
 
-def _last_lines(text: str, n: int = 5) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return "\n".join(lines[-n:])
-
-
 def run_child(item: pytest.Item, spec: ChildSpec, workdir: Path, timeout_s: float) -> dict[str, Any] | str:
     """Run one child; its outcome as data, or why it has none."""
     spec_path = workdir / "spec.json"
     spec_path.write_text(spec.to_json(), encoding="utf-8")
     seed = spec.replicates[0][1]
-    # A session of its own: Ctrl-C reaches the parent only, which then stops the child itself.
-    process = subprocess.Popen(
+    ended = run_measuring_child(
         child_command(item, spec_path, workdir / "basetemp"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
         env=_child_environment(seed, spec.backend),
         cwd=item.config.invocation_params.dir,
-        start_new_session=True,
+        timeout_s=timeout_s,
     )
-    try:
-        _, stderr_bytes = process.communicate(timeout=timeout_s)
-    except BaseException as exc:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        if isinstance(exc, subprocess.TimeoutExpired):
-            return f"timed out after {timeout_s:g} s (seed {seed})"
-        raise
-    stderr = stderr_bytes.decode("utf-8", "replace")
     out = Path(spec.out)
-    if process.returncode < 0:
-        return f"killed by signal {-process.returncode} (seed {seed})"
-    if not out.is_file():
-        return f"pytest exited with code {process.returncode} (seed {seed}):\n{_last_lines(stderr) or 'no output'}"
+    if ended.timed_out or ended.returncode < 0 or not out.is_file():
+        limit = None if out.is_file() else spec.memory_limit
+        death = ended.death(limit)
+        if death is not None:
+            return f"{death} (seed {seed})"
+        return f"pytest exited with code {ended.returncode} (seed {seed}):\n{ended.last_lines(5) or 'no output'}"
     data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     return data
 
@@ -141,7 +123,14 @@ def measure(item: pytest.Item, settings: Settings, backend: str, seeds: list[tup
     for replicate, seed in seeds:
         with tempfile.TemporaryDirectory(prefix="harness-pytest-") as tmp:
             workdir = Path(tmp)
-            spec = ChildSpec(item.nodeid, ((replicate, seed),), backend, settings.top_sites, str(workdir / "out.json"))
+            spec = ChildSpec(
+                item.nodeid,
+                ((replicate, seed),),
+                backend,
+                settings.top_sites,
+                str(workdir / "out.json"),
+                memory_limit_bytes(settings),
+            )
             outcome = run_child(item, spec, workdir, settings.timeout_s)
         if isinstance(outcome, str):
             return Measurement(tuple(trials), error=f"the measuring interpreter {outcome}")
