@@ -20,7 +20,7 @@ def add_options(parser: pytest.Parser) -> None:
         "--harness-baseline", metavar="NAME", help="fail measured tests that regressed against this baseline"
     )
     group.addoption("--harness-save", metavar="NAME", help="store the measured tests as the baseline NAME")
-    group.addoption("--harness-backend", default="auto", help="native, memray, tracemalloc, none or auto (default: native where built)")
+    group.addoption("--harness-backend", default="auto", help="native, memray, tracemalloc, none or auto (the default)")
     group.addoption(
         "--harness-replicates",
         type=int,
