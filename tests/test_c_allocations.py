@@ -290,9 +290,9 @@ def test_numpy_buffers_read_their_bytes(project: Path) -> None:
             marks=pytest.mark.xfail(
                 sys.version_info >= (3, 15),
                 # The exact figures of this store are asserted above, and native reads them.
-                reason="memray 1.20 on CPython 3.15 reads 33,040 B more kept, about the index blocks "
-                "realloc gave back (32,640 B)",
-                strict=True,
+                reason="memray 1.20 on CPython 3.15 sometimes reads 33,040 B more kept (about the index "
+                "blocks realloc gave back, 32,640 B), sometimes not",
+                strict=False,
             ),
         ),
     ],
