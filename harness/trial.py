@@ -100,11 +100,7 @@ class Trial:
             raise RuntimeError(f"phase {name!r} opened inside phase {self._current['name']!r}; phases do not nest")
         # Everything the window needs is allocated before it opens.
         self._current = {"name": name, "ops": 0, "counters": {}, "wall_s": 0.0}
-        if self._capture.name != "memray":
-            return self._window
-        # memray keeps the generator path that its figures were validated on (its
-        # repeatability depends on what runs around its tracker's start).
-        return self._generator_window()
+        return self._generator_window() if self._capture.generator_window else self._window
 
     @contextmanager
     def _generator_window(self) -> Iterator[None]:

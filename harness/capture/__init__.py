@@ -42,6 +42,9 @@ class Capture(Protocol):
     measures: tuple[str, ...]
     #: Whether every site of a phase is captured, so that the sites add up to the totals.
     complete_sites: bool
+    #: Whether phases open through a generator context manager instead of the trial's reusable
+    #: window object (memray: its repeatability was validated on that path).
+    generator_window: bool
 
     def start_trial(self) -> None: ...
 
@@ -61,6 +64,8 @@ class Capture(Protocol):
 class CountsItsOwn:
     """For a backend that cannot tell the harness's own allocations in a window from the
     workload's: they are counted, and the empty calibration window's cost is subtracted."""
+
+    generator_window: bool = False
 
     def suspend(self) -> None:
         pass

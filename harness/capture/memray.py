@@ -35,6 +35,7 @@ class MemrayCapture(CountsItsOwn):
     name: str = "memray"
     measures: tuple[str, ...] = EVERY_HEAP_METRIC
     complete_sites: bool = False
+    generator_window: bool = True
 
     def __init__(self, top_sites: int, workdir: str) -> None:
         import memray

@@ -35,6 +35,7 @@ class NativeCapture:
     name: str = "native"
     measures: tuple[str, ...] = EVERY_HEAP_METRIC
     complete_sites: bool = True
+    generator_window: bool = False
 
     def __init__(self, sites: bool = True) -> None:
         from harness import _native
