@@ -11,7 +11,7 @@ setup(
     ext_modules=[
         Extension(
             "harness._native",
-            sources=["harness/capture/_native.c"],
+            sources=["harness/measure/capture/_native.c"],
             extra_compile_args=["-O2", "-std=gnu11"],
             optional=True,
         )

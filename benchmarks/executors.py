@@ -5,7 +5,7 @@ Usage, from the repository root::
     python benchmarks/executors.py                 # 1 replicate of every bundled experiment
     python benchmarks/executors.py --replicates 2 --workloads workloads
 
-Each configuration runs the suite through the public API (:func:`harness.run.execute`)
+Each configuration runs the suite through the public API (:func:`harness.measure.scheduling.execute`)
 with the same settings; the Dask one runs on a ``LocalCluster`` of two one-thread worker
 processes, started before the clock starts (its start-up is shown on its own line). Prints
 one row per configuration: wall time, trials, failed trials, and the speed-up over
@@ -22,15 +22,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.capture import resolve_backend
-from harness.config import load_settings
-from harness.discovery import discover
-from harness.executors import Executor
-from harness.executors.dask import DaskExecutor, local_cluster
-from harness.executors.local import LocalExecutor
-from harness.results import Results
-from harness.run import Side, execute
-from harness.units import format_seconds
+from harness.declare.config import load_settings
+from harness.declare.discovery import discover
+from harness.declare.units import format_seconds
+from harness.measure.capture import resolve_backend
+from harness.measure.executors import Executor
+from harness.measure.executors.dask import DaskExecutor, local_cluster
+from harness.measure.executors.local import LocalExecutor
+from harness.measure.scheduling import Side, execute
+from harness.store.results import Results
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -28,8 +28,8 @@ import sys
 import tempfile
 import time
 
-from harness.capture import Capture, make_capture
-from harness.capture.reach import child_environment
+from harness.measure.capture import Capture, make_capture
+from harness.measure.capture.reach import child_environment
 
 BACKENDS = ("none", "native", "native-totals", "tracemalloc", "memray")
 WORKLOADS = ("reuse", "alloc", "calls", "bytes", "cmalloc")
@@ -59,7 +59,7 @@ def child(mode: str, workload: str, ops: int, live: int) -> dict[str, float]:
     table = dict.fromkeys(warm, None)
     capture: Capture | None = None
     if mode == "native-totals":
-        from harness.capture.native import NativeCapture
+        from harness.measure.capture.native import NativeCapture
 
         capture = NativeCapture(sites=False)
     elif mode != "bare":

@@ -89,14 +89,14 @@ def make_project(root: Path) -> None:
 def child_command(root: Path, nodeid: str, spec: Path) -> list[str]:
     return [
         sys.executable, "-m", "pytest", nodeid, "--rootdir", str(root), "-p", "no:harness",
-        "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "harness.pytest_support.child",
+        "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "harness.pytest_plugin.child",
         f"--harness-child={spec}", "-q", "--no-header", "--basetemp", str(root / "basetemp"),
     ]  # fmt: skip
 
 
 def run_child(root: Path, nodeid: str, backend: str, replicates: list[tuple[int, int]]) -> list[dict[str, object]]:
     """One child measuring ``replicates`` in turn, with PYTHONHASHSEED of the first; their phases."""
-    from harness.pytest_support.child import ChildSpec
+    from harness.pytest_plugin.child import ChildSpec
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
@@ -116,7 +116,7 @@ def timed(command: list[str], root: Path, env: dict[str, str] | None = None) -> 
 
 
 def costs(root: Path, nodeid: str, repeats: int, backends: list[str]) -> None:
-    from harness.pytest_support.child import ChildSpec
+    from harness.pytest_plugin.child import ChildSpec
 
     pytest_cmd = [sys.executable, "-m", "pytest", nodeid, "-q", "-p", "no:cacheprovider"]
     commands: dict[str, tuple[list[str], dict[str, str] | None]] = {"bare": ([*pytest_cmd, "-p", "no:harness"], None)}

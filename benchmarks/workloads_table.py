@@ -24,10 +24,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.declare.metrics import metric
+from harness.declare.units import mean_and_spread
 from harness.errors import HarnessError
-from harness.metrics import metric
-from harness.results import Results, TrialResult, read_results
-from harness.units import mean_and_spread
+from harness.store.results import Results, TrialResult, read_results
 
 START = "<!-- workloads-table:start -->"
 END = "<!-- workloads-table:end -->"

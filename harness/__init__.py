@@ -17,11 +17,11 @@ The public API, everything a workload module or a script needs::
 
 from __future__ import annotations
 
-from harness.dataframe import load_results
+from harness.declare.spec import Bound, Experiment, Family, Goal
 from harness.errors import HarnessError
-from harness.results import Results, read_results
-from harness.spec import Bound, Experiment, Family, Goal
-from harness.trial import Trial
+from harness.measure.trial import Trial
+from harness.store.dataframe import load_results
+from harness.store.results import Results, read_results
 from harness.version import __version__
 
 

@@ -280,10 +280,10 @@ def materialise(project: Path, name: str, contents: Contents) -> None:
 
 def journal_header(project: Path) -> bytes:
     """The header of the journal a run of ``project`` writes (from a run killed after it began)."""
-    from harness.config import load_settings
-    from harness.discovery import discover
-    from harness.journal import header_for
-    from harness.run import Side
+    from harness.declare.config import load_settings
+    from harness.declare.discovery import discover
+    from harness.measure.journal import header_for
+    from harness.measure.scheduling import Side
 
     settings = load_settings(project)
     suite = discover(settings.workloads, settings.project_root)

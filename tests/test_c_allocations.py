@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from harness.capture import memray_available, native_available
-from harness.capture.reach import reach
+from harness.measure.capture import memray_available, native_available
+from harness.measure.capture.reach import reach
 from tests.test_engine import harness_cli, make_project
 
 pytestmark = [

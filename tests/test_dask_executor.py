@@ -18,9 +18,9 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from harness.executors import TrialJob
-from harness.executors.dask import bundle_workloads, local_cluster, run_on_worker
-from harness.trial import TrialSpec
+from harness.measure.executors import TrialJob
+from harness.measure.executors.dask import bundle_workloads, local_cluster, run_on_worker
+from harness.measure.trial import TrialSpec
 
 # Four variants x two sizes = 8 experiments; each allocates a different, exactly known amount.
 CONTAINERS = """

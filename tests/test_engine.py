@@ -440,5 +440,7 @@ def test_interrupt_keeps_the_finished_trials(tmp_path: Path) -> None:
     assert 1 <= len(finished) < 40
     assert "Traceback" not in stderr
     # No orphaned child keeps running.
-    leftover = subprocess.run(["pgrep", "-f", f"harness.trial.*{os.sep}spec.json"], capture_output=True, text=True)
+    leftover = subprocess.run(
+        ["pgrep", "-f", f"harness.measure.trial.*{os.sep}spec.json"], capture_output=True, text=True
+    )
     assert str(project) not in leftover.stdout

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from _browser import Browser, artifacts_dir, browser, chromium_path
 
-from harness.flame import FlameTree, FrameNode, flame_tree, trees_of
-from harness.results import read_results
+from harness.compare.calltree import FlameTree, FrameNode, flame_tree, trees_of
+from harness.store.results import read_results
 
 #: A comprehension runs in a frame of its own before CPython 3.12; PEP 709 inlines it since.
 COMPREHENSION = ["<listcomp>"] if sys.version_info < (3, 12) else []
@@ -231,9 +231,9 @@ def test_the_verdict_and_the_comment_carry_the_changed_call_path(project: Path) 
 def test_the_comment_links_the_flame_graph_where_the_report_is_served(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from harness.compare.verdict import read_verdict
     from harness.reports import markdown
     from harness.reports.flame import flame_anchor
-    from harness.verdict import read_verdict
 
     monkeypatch.setenv("HARNESS_REPORT_URL", "https://example.org/run/7/report.html")
     comment = markdown.render(read_verdict(project / "verdict.json"))
@@ -299,7 +299,7 @@ def test_explain_text_lists_the_path_pprof_style(project: Path) -> None:
     ],
 )
 def test_which_goals_call_sites_explain_and_by_which_figure(goal: str, explained: bool, figure: str) -> None:
-    from harness.flame import explains, figure_of_goal
+    from harness.compare.calltree import explains, figure_of_goal
 
     assert (explains(goal), figure_of_goal(goal)) == (explained, figure)
 

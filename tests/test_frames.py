@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.capture import native_available
+from harness.measure.capture import native_available
 from tests.test_engine import harness_cli, make_project
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="the native extension is not built here")

@@ -1,4 +1,4 @@
-"""harness.gate on results built in-process: the rule, pairing, erratic marks, bounds, top movers.
+"""harness.compare.gate on results built in-process: the rule, pairing, erratic marks, bounds, top movers.
 
 Real trials are exercised in test_gate_cli.py; here the inputs are exact, so every figure of
 the verdict can be checked against a hand computation.
@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from harness.environment import Environment
+from harness.compare.gate import EnvironmentMismatch, GateOptions, MetricNotMeasured, compare, decide
+from harness.declare.spec import Bound, Goal
 from harness.errors import ConfigError, SelectionError
-from harness.gate import EnvironmentMismatch, GateOptions, MetricNotMeasured, compare, decide
-from harness.results import ExperimentInfo, PhaseResult, Results, TrialResult
-from harness.site import Site
-from harness.spec import Bound, Goal
+from harness.store.environment import Environment
+from harness.store.results import ExperimentInfo, PhaseResult, Results, TrialResult
+from harness.store.sites import Site
 
 ENV = {"python_version": "3.11.7", "implementation": "CPython", "backend": "memray", "project_root": "/a"}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import read_results
+from harness.store.results import read_results
 
 REPLICATES = 10
 OPS = 2000

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from harness.baselines import read_baseline
-from harness.gate import GateOptions, compare
+from harness.compare.gate import GateOptions, compare
+from harness.compare.verdict import Verdict, read_verdict
 from harness.reports import figures, json_report, markdown, text
-from harness.results import read_results
-from harness.verdict import Verdict, read_verdict
+from harness.store.baselines import read_baseline
+from harness.store.results import read_results
 
 GOLDEN = Path(__file__).parent / "golden"
 ERRATIC = ("store.fill[jitter*",)

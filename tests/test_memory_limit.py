@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import MEMORY_SHARE, load_settings, machine_memory, memory_limit_bytes
+from harness.declare.config import MEMORY_SHARE, load_settings, machine_memory, memory_limit_bytes
 
 GREEDY = """
 import harness

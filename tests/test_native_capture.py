@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from harness.capture import native_available
-from harness.profiles import movers, profile_of
-from harness.results import read_results
+from harness.compare.profiles import movers, profile_of
+from harness.measure.capture import native_available
+from harness.store.results import read_results
 from tests.test_engine import harness_cli, make_project, phase_metrics
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="the native extension is not built here")
@@ -253,14 +253,14 @@ def test_the_none_backend_only_times(project: Path) -> None:
 def test_auto_falls_back_and_says_so_once_where_the_extension_is_missing() -> None:
     code = (
         "import sys; sys.modules['harness._native'] = None\n"
-        "from harness.capture import resolve_backend\n"
+        "from harness.measure.capture import resolve_backend\n"
         "print(resolve_backend('auto'), resolve_backend('auto'))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() in (["memray", "memray"], ["tracemalloc", "tracemalloc"])
     assert result.stderr.count("native capture extension is not built here") == 1
     result = subprocess.run(
-        [sys.executable, "-c", "from harness.capture import resolve_backend; print(resolve_backend('auto'))"],
+        [sys.executable, "-c", "from harness.measure.capture import resolve_backend; print(resolve_backend('auto'))"],
         capture_output=True,
         text=True,
         check=True,

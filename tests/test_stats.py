@@ -1,4 +1,4 @@
-"""Tests of harness.stats: coverage of the Δ % intervals by simulation, and the exact cases."""
+"""Tests of harness.compare.stats: coverage of the Δ % intervals by simulation, and the exact cases."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pytest
 from scipy import stats
 
-from harness.stats import (
+from harness.compare.stats import (
     DeltaEstimate,
     coefficient_of_variation,
     estimate_delta,

@@ -21,9 +21,9 @@ from types import ModuleType
 import pytest
 
 from harness import churn, read_results
-from harness.capture import EVERY_HEAP_METRIC
-from harness.discovery import load_module
-from harness.results import Results, TrialResult
+from harness.declare.discovery import load_module
+from harness.measure.capture import EVERY_HEAP_METRIC
+from harness.store.results import Results, TrialResult
 
 REPO = Path(__file__).resolve().parent.parent
 FAMILIES = ("sack_scoreboard", "activity_stats", "flow_table", "socket_storage", "resizable_map")

@@ -1,1 +1,1 @@
-"""Renderers: turn results and verdicts into text, markdown, JSON or HTML."""
+"""Show: turn results and verdicts into text, markdown, JSON and HTML pages, flame graphs included."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from harness.environment import Environment
-from harness.metrics import metric
+from harness.compare.verdict import BoundCheck, ExperimentVerdict, Verdict
+from harness.declare.metrics import metric
+from harness.declare.units import format_pct
 from harness.reports.summary import format_cell
-from harness.units import format_pct
-from harness.verdict import BoundCheck, ExperimentVerdict, Verdict
+from harness.store.environment import Environment
 
 #: The SMP marks: significantly better, significantly worse (or failed), no significant change.
 BETTER, WORSE, SAME = "\u2705", "\u274c", "\u2796"

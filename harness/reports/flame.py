@@ -1,4 +1,4 @@
-"""Delta flame graphs and call-path listings of :class:`harness.flame.FlameTree` values.
+"""Delta flame graphs and call-path listings of :class:`harness.compare.calltree.FlameTree` values.
 
 A flame graph here is an icicle: the root on top, callees below their callers. Each frame is
 as wide as its share of the candidate's figure and coloured by its Δ against the baseline:
@@ -19,9 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.flame import FIGURES, Figures, FlameTree, FrameNode, FramePeek, Link, peek
-from harness.metrics import metric
-from harness.units import format_pct
+from harness.compare.calltree import FIGURES, Figures, FlameTree, FrameNode, FramePeek, Link, peek
+from harness.declare.metrics import metric
+from harness.declare.units import format_pct
 
 #: Frames narrower than this share of the graph are not drawn (under 2 px on a wide screen).
 MIN_WIDTH = 0.0015

@@ -1,10 +1,10 @@
-"""The verdict as JSON (``harness.verdict/1``, see :mod:`harness.verdict`)."""
+"""The verdict as JSON (``harness.verdict/1``, see :mod:`harness.compare.verdict`)."""
 
 from __future__ import annotations
 
 import json
 
-from harness.verdict import Verdict
+from harness.compare.verdict import Verdict
 
 
 def render(verdict: Verdict) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from harness.compare.verdict import ExperimentVerdict, Verdict
 from harness.reports import figures
-from harness.verdict import ExperimentVerdict, Verdict
 
 MARKER = "<!-- harness-verdict -->"
 #: The HTML report as uploaded beside the comment (``harness compare --html report.html``).
@@ -175,7 +175,7 @@ def bounds_checks(verdict: Verdict) -> list[str]:
 def flame_link(row: ExperimentVerdict) -> str:
     """The row's delta flame graph in the HTML report: a link when ``$HARNESS_REPORT_URL`` says
     where the report is served, else its file and anchor in the uploaded artifact."""
-    from harness.flame import figure_of_goal
+    from harness.compare.calltree import figure_of_goal
     from harness.reports.flame import flame_anchor
 
     anchor = flame_anchor(row.id, row.phase, figure_of_goal(row.goal))

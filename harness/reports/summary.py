@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from rich.markup import escape
 from rich.table import Table
 
-from harness.metrics import metric
-from harness.results import Results
-from harness.units import format_spread
+from harness.declare.metrics import metric
+from harness.declare.units import format_spread
+from harness.store.results import Results
 
 #: The columns, most telling first; a column is left out when no phase has it.
 COLUMNS = (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harness.compare.verdict import Verdict
 from harness.reports import figures
-from harness.verdict import Verdict
 
 HEADER = ("experiment", "phase", "goal", "old", "new", "Δ mean %", "Δ mean % CI", "n", "decision")
 #: Columns aligned to the right (numbers).

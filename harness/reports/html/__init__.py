@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from harness.reports.html.variants import results_context
 from harness.reports.html.verdict import verdict_context
-from harness.results import Results
+from harness.store.results import Results
 
 if TYPE_CHECKING:
-    from harness.flame import FlameTree
-from harness.units import format_bytes, format_pct
-from harness.verdict import Verdict
+    from harness.compare.calltree import FlameTree
+from harness.compare.verdict import Verdict
+from harness.declare.units import format_bytes, format_pct
 
 __all__ = ["render", "render_html", "write_flame_page", "write_html"]
 
@@ -102,7 +102,7 @@ def write_html(
     regressions and improvements (and of the experiments ``flames`` names), without them
     the verdict's figures.
     """
-    from harness.jsonfile import write_text_atomic
+    from harness.store.jsonfile import write_text_atomic
 
     target = Path(path)
     write_text_atomic(target, render_html(subject, baseline=baseline, candidate=candidate, flames=flames))
@@ -111,8 +111,8 @@ def write_html(
 
 def write_flame_page(trees: Sequence[FlameTree], path: Path, *, against: str, notices: Sequence[str] = ()) -> Path:
     """A page of the delta flame graphs of ``trees``, written atomically."""
-    from harness.jsonfile import write_text_atomic
     from harness.reports.flame import flame_anchor, flame_graph
+    from harness.store.jsonfile import write_text_atomic
 
     experiment = trees[0].experiment if trees else ""
     graphs = [

@@ -7,8 +7,8 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from harness.metrics import metric
-from harness.units import format_bytes, format_spread
+from harness.declare.metrics import metric
+from harness.declare.units import format_bytes, format_spread
 
 # Chart geometry: plain numbers the templates draw as SVG.
 

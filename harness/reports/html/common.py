@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.environment import Environment
-from harness.metrics import metric
-from harness.profiles import Profile
-from harness.results import TrialResult
+from harness.compare.profiles import Profile
+from harness.declare.metrics import metric
+from harness.store.environment import Environment
+from harness.store.results import TrialResult
 
 #: The three questions of the variants view, each answered over a whole trial.
 HEADLINES = (

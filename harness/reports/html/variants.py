@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.metrics import metric
-from harness.profiles import profile_of
+from harness.compare.profiles import profile_of
+from harness.declare.metrics import metric
 from harness.reports.html.charts import PhaseChart, StripChart, phase_chart, phase_levels, strip_chart
 from harness.reports.html.common import (
     HEADLINES,
@@ -24,8 +24,8 @@ from harness.reports.html.common import (
     _values,
     site_table,
 )
-from harness.results import ExperimentInfo, Results, TrialResult
-from harness.site import Roots
+from harness.store.results import ExperimentInfo, Results, TrialResult
+from harness.store.sites import Roots
 
 # The variants view: one results file.
 

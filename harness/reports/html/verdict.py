@@ -7,9 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.environment import Environment
-from harness.metrics import metric
-from harness.profiles import profile_of
+from harness.compare.profiles import profile_of
+from harness.compare.verdict import DECISIONS, ExperimentVerdict, Verdict
+from harness.declare.metrics import metric
+from harness.declare.units import format_bytes, format_pct
 from harness.reports.flame import FlameGraph, flame_anchor, flame_graph
 from harness.reports.html.charts import (
     ForestMark,
@@ -31,10 +32,9 @@ from harness.reports.html.common import (
     _phase_means,
     site_table,
 )
-from harness.results import ExperimentInfo, Results, TrialResult
-from harness.site import Roots
-from harness.units import format_bytes, format_pct
-from harness.verdict import DECISIONS, ExperimentVerdict, Verdict
+from harness.store.environment import Environment
+from harness.store.results import ExperimentInfo, Results, TrialResult
+from harness.store.sites import Roots
 
 # The verdict view: a baseline against a candidate.
 
@@ -131,7 +131,7 @@ def _flames(
 ) -> tuple[FlameGraph, ...]:
     """The delta flame graph of each regressed or improved allocation goal (of every row when
     ``requested``), one per phase and figure."""
-    from harness.flame import explains, figure_of_goal, flame_tree
+    from harness.compare.calltree import explains, figure_of_goal, flame_tree
 
     if not (b_trials or c_trials):
         return ()
@@ -164,7 +164,7 @@ class _Sources:
 
     @classmethod
     def of(cls, baseline: Results | None, candidate: Results | None, flames: Sequence[str]) -> _Sources:
-        from harness.flame import project_root
+        from harness.compare.calltree import project_root
 
         source = candidate or baseline
         return cls(

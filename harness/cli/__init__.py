@@ -1,0 +1,117 @@
+"""The command line: parses, dispatches to one module per subcommand, turns errors into one line.
+
+Each subcommand is a module of this package that defines ``COMMAND`` (its name) and
+``add_parser(subparsers, name)``, which registers a parser whose ``func`` default is the
+command's ``run(args) -> exit code``. The modules import their heavy dependencies inside
+``run()``, so that ``harness --help`` answers at once; a new command is a new module named
+in :data:`MODULES`. Commands parse and dispatch only: what they run lives in the stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+#: The subcommand modules of this package, in help order: learn, measure, judge, look, tend.
+MODULES = (
+    "list_cmd",
+    "run",
+    "baseline",
+    "gate",
+    "compare",
+    "bisect",
+    "calibrate",
+    "report",
+    "explain",
+    "cache",
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+DESCRIPTION = """\
+Allocation profiles of data-structure variants under reproducible churn workloads,
+compared with stored baselines and gated like a CI regression detector.
+
+Typical use:
+  harness list                            what experiments the workloads declare
+  harness run flow_table -n 5             run them, print a summary, write reports/results.json
+  harness baseline save main              keep those results as baselines/main.json
+  harness gate --baseline main            run again and judge against it (exit 1 on a regression)
+  harness compare main HEAD               the same for two commits, in temporary worktrees
+  harness report reports/results.json --html reports/report.html
+                                          one self-contained HTML page
+
+Exit codes: 0 pass, 1 gate failed or trials failed, 2 bad usage or input, 130 interrupted.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # One line and exit 2, like every other bad input.
+        sys.stderr.write(f"harness: error: {message} (see `{self.prog} --help`)\n")
+        sys.exit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="harness",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from harness.version import __version__
+
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in command_modules():
+        module.add_parser(sub, module.COMMAND)
+    return parser
+
+
+def command_modules() -> list[ModuleType]:
+    """Every subcommand module, in the order ``harness.cli.MODULES`` lists them."""
+    return [importlib.import_module(f"harness.cli.{name}") for name in MODULES]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from harness.errors import HarnessError
+    from harness.measure.pipeline import Interrupted
+
+    try:
+        return int(args.func(args))
+    except Interrupted as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"harness: {exc}\n")
+        return EXIT_INTERRUPTED
+    except HarnessError as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"harness: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        sys.stderr.write("harness: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`harness list | head`): not an error of ours.
+        sys.stderr.close()
+        return EXIT_OK
+
+
+def entry() -> None:
+    """The console script."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,142 @@
+"""``harness bisect GOOD BAD --experiment ID [--metric M]``: the first commit that regressed.
+
+Binary search over ``git rev-list --first-parent GOOD..BAD`` (the main line; a merged
+branch is one step). GOOD is measured once; each commit probed is checked out in a
+temporary worktree, measured with the same seeds, and judged against GOOD by the gate's
+rule: a regression is a change in the bad direction of at least the tolerance whose
+interval excludes zero. The metric is the experiment's first goal unless --metric names
+another (``alloc_bytes_per_op``, or ``churn.alloc_bytes_per_op`` for one phase).
+
+Every commit runs the working tree's workloads by default (--workloads-from each: its own),
+so history older than the workloads can be searched; its code under test is built from the
+commit, as `harness compare` does. A commit whose build or setup fails is skipped, like
+`git bisect skip`, and a neighbour is measured instead.
+
+Each measured commit is printed with its subject and figures; the last line names the
+first bad commit. Settings (replicates, tolerance, backend, setup) are the current
+project's; a few replicates suffice for allocation goals, which repeat exactly.
+
+Exit codes: 0 the search finished (a first bad commit was found, or none regressed),
+2 bad input (refs, experiment, metric) or a commit whose trials failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.commits.bisect import Step
+
+COMMAND = "bisect"
+
+
+def add_parser(sub: Any, name: str) -> None:
+    from pathlib import Path
+
+    from harness.cli._common import add_workloads_from_option
+    from harness.commits.sides import WORKLOADS_FROM_BISECT
+
+    parser = sub.add_parser(
+        name,
+        help="find the first commit where an experiment regressed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("good", metavar="GOOD", help="a commit where the experiment was fine")
+    parser.add_argument("bad", metavar="BAD", help="a later commit where it regressed")
+    parser.add_argument(
+        "--experiment", "-e", required=True, metavar="ID", help="the experiment id (see `harness list`)"
+    )
+    parser.add_argument("--metric", "-m", metavar="M", help="goal judged (default: the experiment's first goal)")
+    parser.add_argument("-n", "--replicates", type=int, help="trials per commit (default: the project's)")
+    parser.add_argument("--backend", help="memray or tracemalloc (default: the project's)")
+    parser.add_argument("-j", "--jobs", type=int, help="trials run in parallel")
+    parser.add_argument("--timeout", type=float, dest="timeout_s", help="seconds before a trial is killed")
+    parser.add_argument("--seed", type=int, dest="base_seed", help="base seed: replicate i runs with seed+i")
+    parser.add_argument("--workloads", type=Path, help="workloads directory (default: workloads/ of the project)")
+    parser.add_argument(
+        "--executor", choices=("local", "dask"), help="where trials run: local process pool (default) or a Dask cluster"
+    )
+    parser.add_argument(
+        "--scheduler", metavar="ADDR", help="Dask scheduler, e.g. tcp://host:8786 (default: a local cluster of --jobs)"
+    )
+    add_workloads_from_option(parser, WORKLOADS_FROM_BISECT)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from harness.cli._common import executor_from, settings_from
+    from harness.commits import refs, sides
+    from harness.commits.bisect import Bisector, max_steps
+    from harness.declare.metrics import METRICS
+    from harness.declare.spec import Goal
+    from harness.errors import DeclarationError
+    from harness.git import repo_root
+    from harness.measure.capture import resolve_backend
+    from harness.measure.executors import executor_settings
+
+    settings = settings_from(args)
+    repo = repo_root(settings.project_root)
+    project = settings.project_root.resolve()
+    subdir = project.relative_to(repo) if project.is_relative_to(repo) else Path()
+    good = refs.resolve(repo, args.good)
+    bad = refs.resolve(repo, args.bad)
+    goal = Goal.parse(args.metric) if args.metric else None
+    if goal is not None and goal.metric not in METRICS:
+        raise DeclarationError(f"unknown metric {goal.metric!r}; known: {', '.join(sorted(METRICS))}")
+    commits = refs.first_parent_range(repo, good, bad)
+    print(
+        f"bisecting {len(commits)} commits after {good.short} up to {bad.short} (first parent): "
+        f"GOOD and at most {max_steps(len(commits)) + 1} more measurements",
+        flush=True,
+    )
+    if args.workloads_from == "each":
+        workloads = sides.own_workloads(settings)
+    else:
+        sides.workloads_subpath(settings)  # the same checks as for each commit's own
+        workloads = sides.shared_workloads(settings.workloads, "working tree", settings.project_root)
+    executor = executor_from(args, settings)
+    print(f"workloads: {workloads.label}; trials run on: {executor_settings(executor)['executor']}", flush=True)
+    bisector = Bisector(
+        repo,
+        subdir,
+        settings,
+        resolve_backend(settings.backend),
+        args.experiment,
+        goal,
+        executor=executor,
+        workloads=workloads,
+    )
+    outcome = bisector.search(good, bad, lambda step: print_step(step, good.sha))
+    print(f"measurements: {sum(not step.skipped for step in outcome.steps)}")
+    if outcome.candidates:
+        print(f"the first bad commit could be any of {len(outcome.candidates)} (the others could not be built):")
+        for commit in outcome.candidates:
+            print(f"    {commit.sha} {commit.subject}")
+    elif outcome.first_bad is None:
+        print(f"no commit in {good.short}..{bad.short} regressed {args.experiment}")
+    else:
+        print(f"first bad commit: {outcome.first_bad.sha} {outcome.first_bad.subject}")
+    sys.stdout.flush()
+    return 0
+
+
+def print_step(step: Step, good_sha: str | None) -> None:
+    """One line for the commit, one per goal row: its figure and, but for GOOD, its change."""
+    from harness.reports import figures
+
+    if step.skipped:
+        print(f"skipped {step.commit.short}  {step.commit.subject}  ({step.skipped})", flush=True)
+        return
+    label = "good" if step.commit.sha == good_sha else ("bad" if step.regressed else "ok")
+    print(f"measured {step.commit.short}  {step.commit.subject}  [{label}]", flush=True)
+    for row in step.rows:
+        change = "" if step.commit.sha == good_sha else f"  {figures.delta(row)} {figures.interval(row)}"
+        decision = "" if step.commit.sha == good_sha else f"  {figures.decision(row)}"
+        print(
+            f"    {figures.goal(row)}  {figures.spread(row.goal, row.candidate_values)}{change}{decision}", flush=True
+        )

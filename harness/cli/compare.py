@@ -1,0 +1,187 @@
+"""``harness compare REF_A REF_B [PATTERN ...]``: did a change make the experiments worse?
+
+Each commit is checked out in its own git worktree in a temporary directory, and the same
+experiments run against both, interleaved A B A B with the same seeds, so that drift of the
+machine hits both sides alike and replicate i of A pairs with replicate i of B.
+
+The code under test comes from each commit, never from your environment: a project with a
+build backend ([build-system] in pyproject.toml, or a setup.py) is built into a wheel per
+commit (C extensions included) and installed into a directory of its own, first on the
+import path of that side's trials only; a project without one is imported from the
+checkout's root. Builds are cached by commit (`harness cache` shows and clears them), so a
+second compare of the same commits builds nothing. Dependencies come from the current
+environment, which is never modified. harness itself is the installed one.
+
+Both sides run the candidate's workloads by default, as asv runs today's benchmarks against
+old commits, so commits older than the workloads can be compared; where the candidate has
+no workloads either, the working tree's are run (--workloads-from worktree asks for those).
+--workloads-from each gives each commit its own workloads (an experiment present at one
+commit only is then new or missing).
+
+REF_B may be WORKTREE, the working tree with its uncommitted changes; it is the default when
+only REF_A is given. With no ref at all, REF_A is the merge-base of HEAD with the default
+branch (origin/HEAD, else main or master): "what did my branch change?". The leading
+arguments that name commits are the refs, the others are experiment patterns.
+
+The settings of both sides (replicates, tolerance, setup, ...) come from the candidate's
+pyproject.toml, so a change to the gate's settings is judged by the rules it brings. The
+optional ``[tool.harness] setup`` command is for what a build cannot do (a data file, a
+generated module): it runs in each checkout before its build, and a ``pip install`` in it
+goes to a scratch directory, never into your environment.
+
+Both sides' results are kept in reports/compare.baseline.json and compare.candidate.json
+(for `harness report` or `harness explain`); while trials run, each finished one is also in
+a journal beside them, so a compare killed hard continues with --resume.
+
+The verdict is shown exactly as ``harness gate`` shows it (--format, --out, --html; --json
+also writes the verdict JSON beside another format) and the exit code is the gate's:
+0 passed, 1 failed, 2 bad input. Worktrees are removed at the end,
+also after an error, Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.commits.refs import Checkout, Commit
+    from harness.commits.sides import Workloads
+    from harness.declare.config import Settings
+    from harness.store.results import Results
+
+COMMAND = "compare"
+#: Where compare keeps both sides' results (``compare.baseline.json``, ``compare.candidate.json``)
+#: and, while it runs, their journal; relative to the project.
+RECORD = Path("reports/compare.json")
+
+
+def add_parser(sub: Any, name: str) -> None:
+    from harness.cli._common import add_resume_option, add_run_options, add_workloads_from_option
+    from harness.cli._verdict_output import add_output_options
+    from harness.commits.sides import WORKLOADS_FROM_COMPARE
+
+    parser = sub.add_parser(
+        name,
+        help="compare two commits (or a commit and the working tree) in temporary worktrees",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="%(prog)s [REF_A [REF_B]] [PATTERN ...] [options]",
+    )
+    add_run_options(parser)
+    add_resume_option(parser)
+    add_workloads_from_option(parser, WORKLOADS_FROM_COMPARE)
+    add_output_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.declare.config import find_project_root
+    from harness.git import repo_root
+
+    cwd = Path.cwd()
+    repo = repo_root(cwd)
+    project = find_project_root(cwd)
+    subdir = project.relative_to(repo) if project.is_relative_to(repo) else Path()
+    baseline, candidate, patterns = split_refs(repo, list(args.patterns))
+    workloads = None
+    if args.workloads is not None:
+        # The user's path is relative to where they stand; each checkout has its own copy of it.
+        workloads = (cwd / args.workloads).resolve().relative_to(project)
+    return compare_commits(args, repo, subdir, baseline, candidate, patterns, workloads)
+
+
+def split_refs(repo: Path, items: list[str]) -> tuple[Commit, Commit, list[str]]:
+    """(baseline commit, candidate commit, patterns) from the positional arguments.
+
+    Up to two leading arguments that name commits are the refs; the defaults fill in the rest.
+    """
+    from harness.commits import refs
+
+    named: list[str] = []
+    while items and len(named) < 2 and refs.is_ref(repo, items[0]):
+        named.append(items.pop(0))
+    baseline = refs.resolve(repo, named[0]) if named else refs.merge_base(repo, refs.default_branch(repo), "HEAD")
+    candidate = refs.resolve(repo, named[1] if len(named) > 1 else refs.WORKTREE)
+    return baseline, candidate, items
+
+
+def compare_commits(
+    args: argparse.Namespace,
+    repo: Path,
+    subdir: Path,
+    baseline: Commit,
+    candidate: Commit,
+    patterns: list[str],
+    workloads: Path | None = None,
+) -> int:
+    """Run both commits' experiments interleaved and print the verdict; the gate's exit code.
+
+    ``workloads`` is the workloads directory relative to the project, when not the settings'.
+    """
+
+    from harness.cli._verdict_output import emit_verdict
+    from harness.compare.gate import GateOptions, compare
+
+    settings, results = run_commits(args, repo, subdir, baseline, candidate, patterns, workloads)
+    verdict = compare(results["baseline"], results["candidate"], GateOptions.from_settings(settings))
+    return emit_verdict(verdict, args, baseline=results["baseline"], candidate=results["candidate"])
+
+
+def run_commits(
+    args: argparse.Namespace,
+    repo: Path,
+    subdir: Path,
+    baseline: Commit,
+    candidate: Commit,
+    patterns: list[str],
+    workloads: Path | None = None,
+) -> tuple[Settings, dict[str, Results]]:
+    """Run both commits' experiments interleaved in temporary worktrees: the candidate's
+    settings (with the flags of ``args``) and the results of ``"baseline"`` and ``"candidate"``.
+
+    Raises :class:`~harness.measure.pipeline.Interrupted` on Ctrl-C, with the worktrees removed.
+    """
+    import sys
+
+    from harness.cli._common import measure_options, settings_from
+    from harness.commits import refs, sides
+    from harness.commits.buildcache import BuildCache
+    from harness.commits.sides import WORKLOADS_FROM_COMPARE
+    from harness.measure.pipeline import measure
+
+    sys.stderr.write(f"baseline:  {baseline}\ncandidate: {candidate}\n")
+    # Both sides' results and their journal; never part of a copy of the working tree.
+    record = repo / subdir / RECORD
+    outputs = (subdir / RECORD.parent).as_posix()
+    with refs.checkouts(repo, [baseline, candidate], subdir, outputs) as (base_checkout, cand_checkout):
+        settings = settings_from(args, start=cand_checkout.project_root).override(
+            confidence=getattr(args, "confidence", None), tolerance_pct=getattr(args, "tolerance_pct", None)
+        )
+        if workloads is not None:
+            settings = settings.override(workloads=cand_checkout.project_root / workloads)
+        choice = getattr(args, "workloads_from", WORKLOADS_FROM_COMPARE[0])
+        source = workloads_source(choice, settings, cand_checkout, repo / subdir)
+        cache = BuildCache(cap_bytes=settings.build_cache_bytes)
+        pair = sides.sides_of([("baseline", base_checkout), ("candidate", cand_checkout)], settings, source, cache)
+        chosen = sides.select(pair, patterns)
+        for side in pair:
+            sys.stderr.write(f"{side.name} code: {side.provenance.code if side.provenance else 'the checkout'}\n")
+        sys.stderr.write(f"workloads: {source.label}\n")
+        results = measure(chosen, settings, measure_options(args, settings, record=record))
+    return settings, results
+
+
+def workloads_source(choice: str, settings: Settings, candidate: Checkout, working_tree: Path) -> Workloads:
+    """The workloads ``--workloads-from`` names. The candidate's are the default; where the
+    candidate predates them, the working tree's (today's) are run instead, and said so."""
+    from harness.commits import sides
+
+    if choice == "each":
+        return sides.own_workloads(settings)
+    subpath = sides.workloads_subpath(settings)
+    if choice == "candidate" and (candidate.project_root / subpath).is_dir():
+        label = f"candidate {candidate.commit.short}"
+        return sides.shared_workloads(candidate.project_root / subpath, label, candidate.project_root)
+    return sides.shared_workloads(working_tree / subpath, "working tree", working_tree)

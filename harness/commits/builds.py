@@ -1,0 +1,211 @@
+"""Each commit's code under test, built once into a wheel and installed in a directory of its own.
+
+A side of a comparison must import its own commit's code, never what the user's environment
+has installed: an editable install points at the working tree, whatever commit is measured.
+So a project with a build backend (``[build-system]`` in pyproject.toml, or a ``setup.py``)
+is built into a wheel with ``pip wheel --no-deps``, and the wheel is installed with ``pip
+install --no-deps --target`` into a directory that goes first on the import path of that
+side's child interpreters only (see :mod:`harness.measure.interpreter`). C extensions are compiled
+by that same build. Dependencies come from the current environment, which is never written to.
+
+The build runs without build isolation when the build requirements are installed here
+(faster, and it works offline); otherwise with isolation, which fetches them. A project
+without a build backend is imported from its checkout's root, as it lies.
+
+Builds are cached (see :mod:`harness.commits.buildcache`) by what determines them: the commit (or the
+content of the working tree), where the project lies in it, the setup command, and the
+interpreter and environment they were built for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import sysconfig
+import time
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.commits.buildcache import BuildCache
+from harness.errors import BuildError
+
+#: Lines of a failed command's output quoted in its one-line error.
+TAIL_LINES = 4
+
+
+@dataclass(frozen=True)
+class Code:
+    """Where one side imports its code under test from, and how it got there."""
+
+    import_path: tuple[Path, ...]
+    #: ``wheel built at 3f2a9c1e20`` or ``checkout root (no build backend)``: said in results and reports.
+    description: str
+    #: Seconds spent building and installing (0 when the cache had it, or nothing was built).
+    build_s: float = 0.0
+    reused: bool = False
+
+
+def build_requirements(project_root: Path) -> list[str] | None:
+    """The project's build requirements, or None when it has no build backend (a plain directory).
+
+    ``[build-system]`` of pyproject.toml; a ``setup.py`` without it builds with setuptools.
+    """
+    pyproject = project_root / "pyproject.toml"
+    table: dict[str, Any] = {}
+    if pyproject.is_file():
+        try:
+            table = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("build-system", {})
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            # The build itself will say what is wrong with the file, naming the commit.
+            table = {"requires": []}
+    if table:
+        requires = table.get("requires", [])
+        return [str(r) for r in requires] if isinstance(requires, list) else []
+    if (project_root / "setup.py").is_file():
+        return ["setuptools", "wheel"]
+    return None
+
+
+def requirements_installed(requirements: Sequence[str]) -> bool:
+    """Whether every requirement is satisfied by a distribution of this environment."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for text in requirements:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            return False
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        try:
+            installed = version(requirement.name)
+        except PackageNotFoundError:
+            return False
+        if not requirement.specifier.contains(installed, prereleases=True):
+            return False
+    return True
+
+
+def build_backend_requirements(project_root: Path) -> list[str] | None:
+    """What building the project needs here: its declared requirements, and ``wheel`` where an
+    old setuptools (before 70.1) needs it without declaring it."""
+    requirements = build_requirements(project_root)
+    if requirements is None:
+        return None
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    try:
+        old_setuptools = Version(version("setuptools")) < Version("70.1")
+    except PackageNotFoundError:
+        old_setuptools = False
+    if old_setuptools and any(r.startswith("setuptools") for r in requirements):
+        return [*requirements, "wheel"]
+    return requirements
+
+
+def build_key(content_id: str, project_subdir: Path, setup: str | None) -> str:
+    """The cache key of a build: readable commit prefix, then a digest of everything that matters."""
+    parts = [
+        content_id,
+        project_subdir.as_posix(),
+        setup or "",
+        sys.implementation.cache_tag or "",
+        sysconfig.get_platform(),
+        # Another environment may hold other versions of the build's and the code's dependencies.
+        sys.prefix,
+    ]
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+    return f"{content_id[:12]}-{digest}"
+
+
+def code_for(
+    project_root: Path, *, label: str, content_id: str, project_subdir: Path, setup: str | None, cache: BuildCache
+) -> Code:
+    """The code of the project checked out at ``project_root``, built and installed if it has a backend.
+
+    ``label`` names the commit in messages. Raises :class:`BuildError` naming the commit, the
+    command and the last lines of its output when the build or the install fails; nothing
+    is left behind then.
+    """
+    requirements = build_backend_requirements(project_root)
+    if requirements is None:
+        return Code((project_root,), "checkout root (no build backend)")
+    key = build_key(content_id, project_subdir, setup)
+    cached = cache.lookup(key)
+    if cached is not None:
+        return Code((cached,), f"wheel built at {label} (cached)", reused=True)
+    started = time.perf_counter()
+    with cache.staging(key) as staging:
+        wheel = _build_wheel(project_root, staging / "wheel", label, requirements_installed(requirements))
+        _install(wheel, staging / "site", label)
+        site = cache.store(key, staging, {"label": label, "project": str(project_subdir), "wheel": wheel.name})
+    return Code((site,), f"wheel built at {label}", build_s=time.perf_counter() - started)
+
+
+def _pip(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", *args]
+
+
+def _build_wheel(project_root: Path, out: Path, label: str, requirements_here: bool) -> Path:
+    """The wheel of the project, built without isolation when its requirements are here."""
+    isolation = ("--no-build-isolation",) if requirements_here else ()
+    command = _pip("wheel", "--no-deps", *isolation, "--wheel-dir", str(out), str(project_root))
+    done = run_command(command, cwd=project_root)
+    if done.returncode != 0:
+        raise BuildError(_failure(label, command, done))
+    wheels = sorted(out.glob("*.whl"))
+    if len(wheels) != 1:
+        raise BuildError(f"building {label}: expected one wheel in {out}, found {len(wheels)}")
+    return wheels[0]
+
+
+def _install(wheel: Path, target: Path, label: str) -> None:
+    """Install ``wheel`` alone into ``target``: never into the environment harness runs in."""
+    command = _pip("install", "--no-deps", "--no-index", "--target", str(target), str(wheel))
+    done = run_command(command, cwd=wheel.parent)
+    if done.returncode != 0:
+        raise BuildError(_failure(label, command, done))
+
+
+def run_command(
+    command: list[str] | str, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command (a string runs with a shell), its output and errors captured together.
+
+    A command that cannot be started at all reads as exit code 127 with the reason as output.
+    """
+    try:
+        return subprocess.run(
+            command,
+            shell=isinstance(command, str),
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            check=False,
+        )
+    except OSError as exc:
+        return subprocess.CompletedProcess(command, 127, stdout=str(exc))
+
+
+def output_tail(output: str) -> str:
+    """``; last output: a | b``: the last lines of a failed command's output, for one-line errors."""
+    tail = [line.strip() for line in output.splitlines() if line.strip()][-TAIL_LINES:]
+    return ("; last output: " + " | ".join(tail)) if tail else ""
+
+
+def _failure(label: str, command: list[str], done: subprocess.CompletedProcess[str]) -> str:
+    """``build of 3f2a9c1e20 failed: `pip wheel ...` exited with 1; last output: a | b``."""
+    shown = " ".join(["python", *command[1:]])
+    return f"build of {label} failed: `{shown}` exited with code {done.returncode}{output_tail(done.stdout)}"

@@ -1,0 +1,396 @@
+"""Comparing a candidate with a baseline: per-goal decisions, bounds checks, the verdict.
+
+The rule (DESIGN.md, after Datadog's SMP regression detector): for each experiment, phase and
+goal metric, Δ mean % of the candidate over the baseline and its confidence interval come from
+:func:`harness.compare.stats.estimate_delta`, paired by seed when both sides ran the same seeds. The
+row is a ``regression`` when the change is in the metric's bad direction, ``|Δ| >= tolerance``
+and the interval excludes zero; an ``improvement`` under the same conditions in the good
+direction; else ``no_change``. Erratic rows (coefficient of variation above ``erratic_cv`` on
+either side, or marked by the user) keep their decision but do not gate. Bounds checks are
+absolute limits every candidate replicate must meet. The gate fails on a failed candidate
+trial, a gating regression or a failed bounds check (the last two as ``gates`` selects).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from harness.compare.movers import explained
+from harness.compare.stats import coefficient_of_variation, estimate_delta
+from harness.compare.verdict import BoundCheck, Decision, ExperimentVerdict, Verdict
+from harness.declare.config import check_bounds
+from harness.declare.metrics import METRICS, metric
+from harness.declare.selection import check_patterns, matches, matches_any
+from harness.declare.spec import Bound, Goal
+from harness.declare.units import format_pct
+from harness.errors import ConfigError, HarnessError, MetricNotMeasured
+from harness.store.results import ExperimentInfo, PhaseResult, Results, TrialResult
+from harness.store.sites import Roots
+
+if TYPE_CHECKING:
+    from harness.declare.config import Settings
+
+GATES = ("regressions", "bounds")
+
+
+class EnvironmentMismatch(HarnessError):
+    """Baseline and candidate ran where allocation figures differ (Python, implementation, backend)."""
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """How to judge: the settings of a gate (see :meth:`from_settings`)."""
+
+    confidence: float = 0.9
+    tolerance_pct: float = 5.0
+    erratic_cv: float = 0.1
+    #: Marked erratic by the user: experiment ids, globs or substrings, each optionally with
+    #: ``:phase.metric`` or ``:metric`` to mark one goal only (``"flow_table.flood*:lookup.wall_s_per_op"``).
+    erratic: tuple[str, ...] = ()
+    #: ``{experiment pattern: {"phase.metric": limit}}`` from ``[tool.harness] bounds``.
+    bounds: Mapping[str, Mapping[str, str | int | float]] = field(default_factory=dict)
+    gates: tuple[str, ...] = GATES
+    #: Only these experiments (ids, globs or substrings); all when empty.
+    patterns: tuple[str, ...] = ()
+    allow_env_mismatch: bool = False
+    top_sites: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **changes: Any) -> GateOptions:
+        """The options of a project's settings, with ``changes`` (``None`` values ignored) on top."""
+        options = cls(
+            confidence=settings.confidence,
+            tolerance_pct=settings.tolerance_pct,
+            erratic_cv=settings.erratic_cv,
+            erratic=tuple(settings.erratic),
+            bounds=settings.bounds,
+            gates=tuple(settings.gate),
+        )
+        given = {k: v for k, v in changes.items() if v is not None}
+        return cls(**{**options.__dict__, **given})
+
+
+def compare(
+    baseline: Results,
+    candidate: Results,
+    options: GateOptions | None = None,
+    *,
+    baseline_meta: Mapping[str, Any] | None = None,
+) -> Verdict:
+    """The verdict on ``candidate`` against ``baseline`` (see the module docstring for the rule).
+
+    Rows come in the candidate's experiment order, then experiments only the baseline has
+    (``missing``). Raises :class:`EnvironmentMismatch` unless ``allow_env_mismatch``,
+    :class:`SelectionError` for a pattern that matches no experiment of either side,
+    :class:`MetricNotMeasured` for a goal or bound metric a side did not measure, and
+    :class:`~harness.errors.DeclarationError` or :class:`ConfigError` for a bad bound.
+    """
+    opts = options or GateOptions()
+    bad_gates = set(opts.gates) - set(GATES)
+    if bad_gates:
+        raise ConfigError(f"unknown gate {sorted(bad_gates)}; choose from {', '.join(GATES)}")
+    if not opts.allow_env_mismatch:
+        differ = baseline.environment.mismatches(candidate.environment)
+        if differ:
+            raise EnvironmentMismatch(
+                f"baseline and candidate ran in different environments ({'; '.join(differ)}), so their allocation"
+                " figures are not comparable; re-make the baseline here, or pass --allow-env-mismatch"
+            )
+    base_infos = {e.id: e for e in baseline.experiments}
+    cand_infos = {e.id: e for e in candidate.experiments}
+    ids = list(cand_infos) + [i for i in base_infos if i not in cand_infos]
+    check_patterns(ids, opts.patterns, "no experiment of the baseline or the results matches {pattern!r}")
+    ids = [i for i in ids if matches_any(i, opts.patterns)]
+    roots = (baseline.environment.roots, candidate.environment.roots)
+    rows: list[ExperimentVerdict] = []
+    for experiment_id in ids:
+        rows.extend(
+            _judge_experiment(
+                base_infos.get(experiment_id), cand_infos.get(experiment_id), baseline, candidate, opts, roots
+            )
+        )
+    reasons = _reasons(rows, opts.gates, candidate)
+    return Verdict(
+        passed=not reasons,
+        confidence=opts.confidence,
+        tolerance_pct=opts.tolerance_pct,
+        baseline=baseline.environment.with_baseline(baseline_meta),
+        candidate=candidate.environment,
+        experiments=tuple(rows),
+        erratic_cv=opts.erratic_cv,
+        gates=tuple(opts.gates),
+        reasons=tuple(reasons),
+    )
+
+
+def _reasons(rows: Sequence[ExperimentVerdict], gates: Sequence[str], candidate: Results) -> list[str]:
+    """One line per cause of failure, in row order."""
+    reasons = []
+    if candidate.interrupted:
+        reasons.append("the candidate run was interrupted: not every trial ran")
+    for row in rows:
+        if row.decision == "failed":
+            reasons.append(f"{row.id}: {row.error}")
+        elif row.regressed and "regressions" in gates:
+            reasons.append(
+                f"{row.id} {row.phase}.{row.goal}: regression {format_pct(row.delta_pct, suffix='%')} "
+                f"[{format_pct(row.ci_low_pct, suffix='%')}, {format_pct(row.ci_high_pct, suffix='%')}]"
+            )
+        if "bounds" in gates:
+            for check in row.bounds:
+                if not check.passed:
+                    reasons.append(
+                        f"{row.id}, bounds check {check.name}: "
+                        f"{check.replicates_passed}/{check.replicates} replicates passed"
+                    )
+    # A failed experiment has one row per goal; its failure is one reason.
+    return list(dict.fromkeys(reasons))
+
+
+def _goal_phases(goal: Goal, trials: Sequence[TrialResult]) -> list[str]:
+    if goal.phase is not None:
+        return [goal.phase]
+    return list(dict.fromkeys(p.name for t in trials for p in t.phases))
+
+
+def _values(
+    trials: Sequence[TrialResult], phase: str, name: str, side: str, experiment_id: str, backend: str
+) -> dict[int, float]:
+    """The metric of ``phase`` per seed, over the trials that measured the phase."""
+    values: dict[int, float] = {}
+    for trial in trials:
+        result = trial.phase(phase)
+        if result is None:
+            continue
+        if name not in result.metrics:
+            raise MetricNotMeasured(
+                f"{experiment_id}: goal {phase}.{name} was not measured in the {side} "
+                f"(backend {backend} does not measure it; try --backend memray or another goal)"
+            )
+        value = result.metrics[name]
+        if value is None:
+            raise MetricNotMeasured(
+                f"{experiment_id}: goal {phase}.{name} has no value in the {side}: "
+                f"the workload declared no operations in phase {phase!r} (call trial.ops(n))"
+            )
+        values[trial.seed] = float(value)
+    return values
+
+
+def _judge_experiment(
+    base_info: ExperimentInfo | None,
+    cand_info: ExperimentInfo | None,
+    baseline: Results,
+    candidate: Results,
+    opts: GateOptions,
+    roots: tuple[Roots, Roots],
+) -> list[ExperimentVerdict]:
+    """The rows of one experiment: one per phase and goal, bounds attached to one row each."""
+    info = cand_info or base_info
+    assert info is not None
+    base_trials = [t for t in baseline.trials_of(info.id) if t.ok] if base_info else []
+    cand_all = candidate.trials_of(info.id) if cand_info else []
+    cand_trials = [t for t in cand_all if t.ok]
+    failed = [t for t in cand_all if not t.ok]
+    if cand_info is not None and not cand_all:
+        failed_error: str | None = "no trial ran in the candidate"
+    elif failed:
+        failed_error = f"{len(failed)} of {len(cand_all)} candidate trials failed: {failed[0].error}"
+    else:
+        failed_error = None
+    base_backend = str(baseline.environment.backend)
+    cand_backend = str(candidate.environment.backend)
+    rows: list[ExperimentVerdict] = []
+    for goal in info.goals:
+        phases = _goal_phases(goal, cand_trials or base_trials) or ["-"]
+        for phase in phases:
+            base = _values(base_trials, phase, goal.metric, "baseline", info.id, base_backend)
+            cand = _values(cand_trials, phase, goal.metric, "candidate", info.id, cand_backend)
+            if cand_trials and base_trials and not base and not cand:
+                raise MetricNotMeasured(f"{info.id}: goal {phase}.{goal.metric}: no trial measured a phase {phase!r}")
+            rows.append(
+                _judge(
+                    info,
+                    phase,
+                    goal.metric,
+                    base,
+                    cand,
+                    cand_info is None,
+                    failed_error,
+                    marked_erratic(opts.erratic, info.id, phase, goal.metric),
+                    opts,
+                )
+            )
+    if cand_info is not None and rows:
+        checks = _bound_checks(cand_info, cand_all, opts)
+        rows = _attach_bounds(rows, checks)
+    return [
+        explained(row, base_trials, cand_trials, roots, opts.top_sites)
+        if row.decision in ("regression", "improvement") and opts.top_sites
+        else row
+        for row in rows
+    ]
+
+
+def _judge(
+    info: ExperimentInfo,
+    phase: str,
+    goal: str,
+    base: Mapping[int, float],
+    cand: Mapping[int, float],
+    missing: bool,
+    failed_error: str | None,
+    user_erratic: bool,
+    opts: GateOptions,
+) -> ExperimentVerdict:
+    """One row: the Δ estimate when both sides have values, and its decision."""
+    paired = bool(base) and sorted(base) == sorted(cand)
+    seeds_b = sorted(base) if paired else list(base)
+    seeds_c = sorted(cand) if paired else list(cand)
+    base_values = tuple(base[s] for s in seeds_b)
+    cand_values = tuple(cand[s] for s in seeds_c)
+    common: dict[str, Any] = {
+        "id": info.id,
+        "family": info.family,
+        "workload": info.workload,
+        "variant": info.variant,
+        "params": dict(info.params),
+        "phase": phase,
+        "goal": goal,
+        "replicates": (len(base_values), len(cand_values)),
+        "baseline_values": base_values,
+        "candidate_values": cand_values,
+        "baseline_mean": math.fsum(base_values) / len(base_values) if base_values else None,
+        "candidate_mean": math.fsum(cand_values) / len(cand_values) if cand_values else None,
+        "error": failed_error,
+    }
+    cv = _noise(base_values, cand_values, paired)
+    erratic = user_erratic or (cv is not None and cv > opts.erratic_cv)
+    if not (base_values and cand_values):
+        # A phase can come and go with the code, like an experiment.
+        decision: Decision = "failed" if failed_error else "missing" if missing or base_values else "new"
+        return ExperimentVerdict(decision=decision, erratic=erratic, cv=cv, **common)
+    estimate = estimate_delta(base_values, cand_values, confidence=opts.confidence, paired=paired)
+    common.update(baseline_mean=estimate.baseline_mean, candidate_mean=estimate.candidate_mean)
+    if failed_error:
+        decision = "failed"
+    else:
+        decision = decide(goal, estimate.delta_pct, estimate.ci_low_pct, estimate.ci_high_pct, opts.tolerance_pct)
+    return ExperimentVerdict(
+        decision=decision,
+        delta_pct=estimate.delta_pct,
+        ci_low_pct=estimate.ci_low_pct,
+        ci_high_pct=estimate.ci_high_pct,
+        method=estimate.method,
+        erratic=erratic,
+        cv=cv,
+        **common,
+    )
+
+
+def _noise(base_values: Sequence[float], cand_values: Sequence[float], paired: bool) -> float | None:
+    """The coefficient of variation that says whether a row is too noisy to judge.
+
+    Replicates run different seeds, and a figure may rightly depend on the seed (a different
+    stream of keys). When the sides pair by seed, the comparison's noise is the spread of
+    the per-seed ratios candidate/baseline, not the spread of the figures across seeds;
+    otherwise it is the larger spread of the two sides.
+    """
+    if paired and len(base_values) >= 2 and all(b != 0 for b in base_values):
+        return coefficient_of_variation([c / b for b, c in zip(base_values, cand_values, strict=True)])
+    cvs = [coefficient_of_variation(v) for v in (base_values, cand_values) if v]
+    return max(cvs) if cvs else None
+
+
+def marked_erratic(patterns: Sequence[str], experiment_id: str, phase: str, goal: str) -> bool:
+    """Whether a user's ``erratic`` entry names this experiment (and goal, when it names one)."""
+    for pattern in patterns:
+        target, _, named_goal = pattern.rpartition(":") if ":" in pattern else (pattern, "", "")
+        if matches(experiment_id, target) and named_goal in ("", goal, f"{phase}.{goal}"):
+            return True
+    return False
+
+
+def decide(goal: str, delta_pct: float, ci_low_pct: float, ci_high_pct: float, tolerance_pct: float) -> Decision:
+    """``regression``, ``improvement`` or ``no_change`` for a Δ % and its interval (erratic aside).
+
+    A change counts when ``|Δ| >= tolerance`` and the interval excludes zero; its direction is
+    bad or good by the metric's ``lower_is_better``.
+    """
+    excludes_zero = ci_low_pct > 0 or ci_high_pct < 0
+    if not (excludes_zero and abs(delta_pct) >= tolerance_pct):
+        return "no_change"
+    worse = delta_pct > 0 if metric(goal).lower_is_better else delta_pct < 0
+    return "regression" if worse else "improvement"
+
+
+def experiment_bounds(info: ExperimentInfo, configured: Mapping[str, Mapping[str, str | int | float]]) -> list[Bound]:
+    """The experiment's declared bounds, overridden or extended by ``[tool.harness] bounds``.
+
+    Raises :class:`ConfigError` for bounds :func:`harness.declare.config.check_bounds` refuses.
+    """
+    check_bounds(configured)
+    bounds = {b.name: b for b in info.bounds}
+    for pattern, table in configured.items():
+        if not matches(info.id, pattern):
+            continue
+        for key, limit in table.items():
+            bound = Bound.parse(key, limit)
+            bounds[bound.name] = bound
+    return list(bounds.values())
+
+
+def bound_figures(trial: TrialResult, bound: Bound) -> list[tuple[PhaseResult | None, float]]:
+    """The figures of ``trial`` a bound limits: its phase's, or every phase's when it names
+    none (the trial's own for ``rss_peak_bytes``, with no phase). Phases without the figure
+    are left out. The one rule for what a bound applies to, for the gate and the pytest plugin.
+    """
+    if bound.metric == "rss_peak_bytes":
+        return [] if trial.rss_peak_bytes is None else [(None, float(trial.rss_peak_bytes))]
+    phases = [trial.phase(bound.phase)] if bound.phase else list(trial.phases)
+    return [(p, float(v)) for p in phases if p is not None and (v := p.metrics.get(bound.metric)) is not None]
+
+
+def _bound_value(trial: TrialResult, bound: Bound) -> float | None:
+    """The trial's figure for a bound: the highest of :func:`bound_figures`."""
+    figures = [value for _, value in bound_figures(trial, bound)]
+    return max(figures) if figures else None
+
+
+def _bound_checks(info: ExperimentInfo, trials: Sequence[TrialResult], opts: GateOptions) -> list[BoundCheck]:
+    """Every bound of the experiment checked on every candidate trial (a failed trial does not pass)."""
+    checks = []
+    for bound in experiment_bounds(info, opts.bounds):
+        ok_values = [(_bound_value(t, bound), t) for t in trials if t.ok]
+        measured = [v for v, _ in ok_values if v is not None]
+        if ok_values and not measured:
+            known = bound.metric in METRICS
+            raise MetricNotMeasured(
+                f"{info.id}: bounds check {bound.name} names a metric the candidate did not measure"
+                + ("" if known else f" ({bound.metric!r} is neither a metric nor a counter the workload recorded)")
+            )
+        passed = sum(1 for v in measured if bound.allows(v))
+        checks.append(
+            BoundCheck(
+                name=bound.name,
+                metric=bound.metric,
+                upper=bound.upper,
+                replicates_passed=passed,
+                replicates=len(trials),
+                passed=passed == len(trials) and bool(trials),
+                worst=max(measured) if measured else None,
+            )
+        )
+    return checks
+
+
+def _attach_bounds(rows: list[ExperimentVerdict], checks: Sequence[BoundCheck]) -> list[ExperimentVerdict]:
+    """Each check on the row of its phase, else on the first row, so that each appears once."""
+    placed: dict[int, list[BoundCheck]] = {}
+    for check in checks:
+        index = next((i for i, r in enumerate(rows) if r.phase == check.phase), 0)
+        placed.setdefault(index, []).append(check)
+    return [replace(row, bounds=tuple(placed.get(i, ()))) for i, row in enumerate(rows)]

@@ -1,0 +1,59 @@
+"""Running git, and the state of a work tree: the one place harness asks git anything.
+
+Every stage may need it (a run records its commit, a journal checks that a resumed run is
+the same code, compare and bisect check commits out), so it sits beside the stages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+from harness.errors import GitError
+
+
+def git(repo: Path, *args: str) -> str:
+    """The stripped stdout of ``git args`` in ``repo``; :class:`GitError` with git's message on failure."""
+    try:
+        done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise GitError("git is not installed (or not on PATH)") from None
+    if done.returncode != 0:
+        message = (done.stderr.strip() or done.stdout.strip() or f"exit code {done.returncode}").splitlines()[-1]
+        raise GitError(f"git {' '.join(args)}: {message}")
+    return done.stdout.strip()
+
+
+def repo_root(start: Path) -> Path:
+    """The top of the git work tree containing ``start``; :class:`GitError` outside one."""
+    try:
+        return Path(git(start, "rev-parse", "--show-toplevel")).resolve()
+    except GitError:
+        raise GitError(f"{start} is not inside a git repository (compare and bisect need one)") from None
+
+
+def tree_state(directory: Path) -> tuple[str | None, bool | None]:
+    """The commit checked out in ``directory`` (None before the first commit) and whether its
+    tracked files changed; (None, None) outside a git work tree or without git."""
+    try:
+        status = git(directory, "status", "--porcelain", "--untracked-files=no")
+    except (GitError, OSError):
+        return None, None
+    try:
+        head: str | None = git(directory, "rev-parse", "--verify", "--quiet", "HEAD")
+    except GitError:
+        head = None
+    return head, bool(status)
+
+
+def diff_digest(directory: Path) -> str | None:
+    """A digest of the uncommitted changes to tracked files: a dirty tree is the same code only
+    when its changes are the same."""
+    try:
+        diff = subprocess.run(
+            ["git", "diff", "HEAD", "--no-ext-diff", "--binary"], cwd=directory, capture_output=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return hashlib.sha256(diff).hexdigest()[:16]

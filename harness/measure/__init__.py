@@ -1,0 +1,3 @@
+"""Measure: run each experiment's trials in fresh child interpreters, capture their heap
+figures and call sites, and hand back results.
+"""

@@ -1,0 +1,33 @@
+"""What runs in a child interpreter to list the experiments of a workloads directory.
+
+``python -P -m harness.measure.listing WORKLOADS_DIR OUT.json`` imports the workload modules with
+the import path its parent set (one side's code under test) and writes the experiments they
+declare as plain data, or ``{"error": ...}`` with the one-line reason they could not be
+listed. The parent never imports two checkouts' code into one process.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from harness.declare.discovery import discover
+from harness.errors import HarnessError
+
+EXIT_NOT_LISTED = 2
+
+
+def main(argv: list[str]) -> int:
+    workloads_dir, out = argv
+    try:
+        suite = discover(Path(workloads_dir))
+    except HarnessError as exc:
+        Path(out).write_text(json.dumps({"error": str(exc)}), encoding="utf-8")
+        return EXIT_NOT_LISTED
+    Path(out).write_text(json.dumps({"experiments": [e.to_json() for e in suite.experiments]}), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,316 @@
+"""What runs inside the child interpreter: one trial of one experiment.
+
+The parent starts ``python -m harness.measure.trial SPEC.json OUT.json`` with ``PYTHONHASHSEED``
+pinned to the trial's seed. The child imports the workload module, builds the
+:class:`Trial` context, starts the capture backend before the workload's setup, runs the
+workload, and writes the phases it measured to ``OUT.json`` as plain data.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import random
+import resource
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from harness.declare.metrics import with_per_op
+from harness.measure.capture import Capture, PhaseCapture, make_capture
+from harness.measure.own_frames import is_own_file
+from harness.store.sites import Site
+
+EXIT_WORKLOAD_FAILED = 3
+#: Empty windows measured before the workload: the last one is the backend's own cost per phase.
+CALIBRATION_WINDOWS = 2
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything the child needs to run one trial; sent as JSON."""
+
+    project_root: str
+    workloads_dir: str
+    module: str
+    family: str
+    workload: str
+    variant: str
+    params: dict[str, Any]
+    seed: int
+    replicate: int
+    backend: str
+    top_sites: int
+    #: Where the code under test is imported from, first on the child's ``sys.path``.
+    python_path: tuple[str, ...] = ()
+    #: Bytes of data (heap and private mappings) the child may hold; ``None`` for no limit.
+    memory_limit: int | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> TrialSpec:
+        data = json.loads(text)
+        return cls(**{**data, "python_path": tuple(data.get("python_path", ()))})
+
+
+class Trial:
+    """The context a workload function receives: seeded randomness and measured phases.
+
+    Code outside ``with trial.phase(...)`` is setup and is not measured.
+    """
+
+    def __init__(self, capture: Capture, seed: int, replicate: int, params: dict[str, Any]) -> None:
+        self.seed = seed
+        self.replicate = replicate
+        self.params = params
+        #: A random generator seeded with the replicate's seed: the same stream in baseline and candidate.
+        self.rng = random.Random(seed)
+        self._capture = capture
+        self._kept: list[Any] = []
+        self._phases: list[dict[str, Any]] = []
+        self._current: dict[str, Any] | None = None
+        self._started = 0.0
+        # Bound once, here: the harness's own work inside a window (its clock readings and
+        # counters) runs between these two calls, which the backend keeps out of the window.
+        self._suspend = capture.suspend
+        self._resume = capture.resume
+        # The with statement binds __enter__ to a new method object and frees it once the
+        # window is open: a free of older memory inside every window, at the caller's line,
+        # which a backend keeping every site would show there. staticmethod hands back these
+        # two bound methods, made once, so entering and leaving a window allocates and frees
+        # nothing of the harness's but the two clock readings.
+        window = type("PhaseWindow", (), {"__enter__": staticmethod(self._open), "__exit__": staticmethod(self._close)})
+        self._window = cast(AbstractContextManager[None], window())
+
+    def phase(self, name: str) -> AbstractContextManager[None]:
+        """Measure the block as the phase ``name``: a full collection at each boundary.
+
+        A name may be measured several times (a periodic flush, a tick): its windows add up
+        into one phase (the peak is the highest of them; setup between them is not measured).
+        """
+        if self._current is not None:
+            raise RuntimeError(f"phase {name!r} opened inside phase {self._current['name']!r}; phases do not nest")
+        # Everything the window needs is allocated before it opens.
+        self._current = {"name": name, "ops": 0, "counters": {}, "wall_s": 0.0}
+        return self._generator_window() if self._capture.generator_window else self._window
+
+    @contextmanager
+    def _generator_window(self) -> Iterator[None]:
+        self._open()
+        try:
+            yield
+        finally:
+            self._close(None, None, None)
+
+    def _open(self) -> None:
+        self._capture.begin_phase()
+        self._suspend()
+        self._started = time.perf_counter()
+        self._resume()
+
+    def _close(self, exc_type: object, exc: object, tb: object) -> None:
+        self._suspend()
+        finished = time.perf_counter()
+        self._resume()
+        self._capture.end_phase()
+        record = self._current
+        assert record is not None, "a window closed that was not opened"
+        record["wall_s"] = finished - self._started
+        self._phases.append(record)
+        self._current = None
+
+    def ops(self, n: int) -> None:
+        """Declare that the current phase performed ``n`` operations (for the per-op figures)."""
+        current = self._current
+        if current is None:
+            raise RuntimeError("trial.ops() called outside a phase")
+        self._suspend()
+        try:
+            current["ops"] = n if not current["ops"] else current["ops"] + n
+        finally:
+            self._resume()
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to the workload's own counter ``name`` in the current phase (e.g. refused inserts)."""
+        current = self._current
+        if current is None:
+            raise RuntimeError("trial.count() called outside a phase")
+        self._suspend()
+        try:
+            counters = current["counters"]
+            counters[name] = counters.get(name, 0) + n
+        finally:
+            self._resume()
+
+    def keep(self, obj: Any) -> Any:
+        """Keep ``obj`` alive until the trial ends, so that what it holds counts as retained."""
+        self._kept.append(obj)
+        return obj
+
+
+def _rss_peak_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def _describe(exc: BaseException) -> str:
+    """``ValueError: bad key (flow_table.py:42)``: the error and the user's innermost frame."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if not is_own_file(f.filename)] or frames
+    where = f" ({Path(user[-1].filename).name}:{user[-1].lineno})" if user else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _load_workload(spec: TrialSpec) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    from harness.declare.discovery import families_in, load_module
+
+    # The code under test is on the import path already (see harness.measure.interpreter).
+    module = load_module(Path(spec.workloads_dir) / spec.module)
+    for family in families_in(module):
+        if family.name == spec.family:
+            return family.workloads[spec.workload].function, family.variants[spec.variant].factory
+    raise LookupError(f"family {spec.family!r} not found in {spec.module}")
+
+
+def calibrate(trial: Trial) -> None:
+    """Measure empty windows and forget them, before the first window of the workload.
+
+    They go through the same code path as the workload's phases: the first pays one-off
+    initialisation, the last is the steady cost of a window, which :func:`measured_phases`
+    subtracts from every phase.
+    """
+    for index in range(CALIBRATION_WINDOWS):
+        with trial.phase(f"calibration-{index}"):
+            pass
+    del trial._phases[:]
+
+
+def measured_phases(trial: Trial, captured: list[PhaseCapture], complete_sites: bool) -> list[dict[str, Any]]:
+    """The phases of ``trial`` as plain data, from what its backend captured (calibration first).
+
+    The last calibration window's cost is subtracted from every window (site by site too,
+    when the backend keeps every site, so that they still add up to the totals), windows of
+    one name add up into one phase, and the harness's own call sites are left out.
+    """
+    calibration = captured[CALIBRATION_WINDOWS - 1]
+    overhead = calibration.metrics
+    phases: dict[str, tuple[dict[str, Any], list[Site]]] = {}
+    for record, profile in zip(trial._phases, captured[CALIBRATION_WINDOWS:], strict=True):
+        own = {k: v - overhead.get(k, 0) for k, v in profile.metrics.items()}
+        if "peak_bytes" in own:
+            own["peak_bytes"] = max(own["peak_bytes"], 0)
+        measured = {**own, **record["counters"], "ops": record["ops"], "wall_s": record["wall_s"]}
+        if complete_sites:
+            # Every site is there: the window's own cost comes off site by site, as it comes
+            # off the totals, so that the sites still add up to them.
+            sites = _without_overhead(profile.sites, calibration.sites)
+        else:
+            sites = [s for s in profile.sites if not is_own_file(s.file)]
+        known = phases.get(record["name"])
+        phases[record["name"]] = (
+            (measured, sites) if known is None else (_add_windows(known[0], measured), _add_sites(known[1], sites))
+        )
+    return [
+        {"name": name, "metrics": with_per_op(metrics), "sites": [site.to_json() for site in sites]}
+        for name, (metrics, sites) in phases.items()
+    ]
+
+
+def run_trial(spec: TrialSpec, workdir: str) -> dict[str, Any]:
+    """Run one trial here and return its outcome as plain data."""
+    random.seed(spec.seed)
+    started = time.perf_counter()
+    try:
+        function, factory = _load_workload(spec)
+        capture = make_capture(spec.backend, spec.top_sites, workdir)
+        trial = Trial(capture, spec.seed, spec.replicate, dict(spec.params))
+        gc.collect()
+        capture.start_trial()
+        calibrate(trial)
+        function(trial, factory, **spec.params)
+        del trial._kept[:]
+        captured = capture.finish()
+    except MemoryError as exc:
+        # What the unwinding freed lets this report be written.
+        reason = memory_limit_reason(spec.memory_limit) if spec.memory_limit else _describe(exc)
+        return {"status": "failed", "error": reason, "wall_s": time.perf_counter() - started}
+    except Exception as exc:  # noqa: BLE001 - a failing workload is a result, not a crash
+        return {"status": "failed", "error": _describe(exc), "wall_s": time.perf_counter() - started}
+    return {
+        "status": "ok",
+        "phases": measured_phases(trial, captured, capture.complete_sites),
+        "rss_peak_bytes": _rss_peak_bytes(),
+        "wall_s": time.perf_counter() - started,
+    }
+
+
+def _add_windows(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two windows of one phase as one: figures add up, the peak is the higher."""
+    total = {k: first.get(k, 0) + second.get(k, 0) for k in first.keys() | second.keys()}
+    total["peak_bytes"] = max(first.get("peak_bytes", 0), second.get("peak_bytes", 0))
+    return total
+
+
+def _without_overhead(sites: tuple[Site, ...], overhead: tuple[Site, ...]) -> list[Site]:
+    """``sites`` less the figures of the same sites in an empty window; sites left at zero go."""
+    empty = {site.identity: site for site in overhead}
+    left = [site.minus(empty[site.identity]) if site.identity in empty else site for site in sites]
+    return [site for site in left if any(site.figures.values())]
+
+
+def _add_sites(first: list[Site], second: list[Site]) -> list[Site]:
+    """The sites of two windows, each site's figures added up (top sites of each window only,
+    unless the backend keeps every site)."""
+    merged: dict[tuple[str, int, tuple[str, ...]], Site] = {}
+    for site in first + second:
+        known = merged.get(site.identity)
+        merged[site.identity] = site if known is None else known.plus(site)
+    return list(merged.values())
+
+
+def memory_limit_reason(limit: int) -> str:
+    """``memory limit 2 GiB exceeded``: why a trial over its limit failed."""
+    from harness.declare.units import format_bytes
+
+    return f"memory limit {format_bytes(limit)} exceeded"
+
+
+def limit_memory(limit: int | None) -> None:
+    """Cap this process's data (heap and private writable mappings) at ``limit`` bytes.
+
+    ``RLIMIT_DATA`` rather than ``RLIMIT_AS``: the address space also counts what is mapped
+    but not used (shared libraries, thread stacks, allocator arenas reserved up front), which
+    is 2x the data size with numpy loaded; the data size follows what the trial writes to.
+    Past the limit, allocations fail and Python raises ``MemoryError`` in the workload.
+    """
+    if limit is None or not hasattr(resource, "RLIMIT_DATA"):
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    soft = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+def main(argv: list[str]) -> int:
+    from harness.measure.capture.reach import settle_preload
+
+    spec_path, out_path = argv
+    spec = TrialSpec.from_json(Path(spec_path).read_text(encoding="utf-8"))
+    limit_memory(spec.memory_limit)
+    unusable = settle_preload(spec.backend)
+    if unusable is not None:
+        outcome: dict[str, Any] = {"status": "failed", "error": unusable, "wall_s": 0.0}
+    else:
+        outcome = run_trial(spec, workdir=str(Path(out_path).parent))
+    Path(out_path).write_text(json.dumps(outcome), encoding="utf-8")
+    return 0 if outcome["status"] == "ok" else EXIT_WORKLOAD_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

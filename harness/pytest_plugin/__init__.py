@@ -1,0 +1,325 @@
+"""pytest plugin ``harness``: allocation limits and baselines for tests, each measured in a fresh interpreter.
+
+A test is *measured* when it takes the ``harness_trial`` fixture or carries a
+``harness_limits`` or ``harness`` marker; every other test runs as pytest runs it, and the
+plugin costs it nothing. A measured test is not run in this process: its setup here makes no
+fixture, and the plugin runs it, per replicate, as a real pytest session in a child
+interpreter with ``PYTHONHASHSEED`` pinned (:mod:`harness.pytest_plugin.launch`), whose
+plugin measures the call only (:mod:`harness.pytest_plugin.child`). Fixtures, conftest
+files, classes, relative imports, markers and parametrize values all work::
+
+    @pytest.mark.harness_limits(alloc_count_per_op=3, net_bytes="1 MiB")
+    def test_put(harness_trial, cache, keys):      # cache, keys: fixtures
+        with harness_trial.phase("put"):           # a measured phase
+            for key in keys:
+                cache.put(key, key)
+            harness_trial.ops(len(keys))
+
+A test that does not take ``harness_trial`` is measured whole, as one phase named ``test``.
+The child's outcome becomes this test's: its setup error, its assertion message (rewritten
+by pytest), its skip or xfail, its captured output. A test that passed there is then held to
+its limits (``[tool.harness.pytest] limits`` of the project, updated by its marker) and, with
+``--harness-baseline NAME``, compared with the baseline under the gate's rule.
+``--harness-save NAME`` stores the measured tests. A table of the measured tests ends the
+session. See docs/pytest.md.
+
+Its parts:
+
+- :mod:`.markers`: options, markers and which tests are measured (shared by both processes);
+- :mod:`.child`: the plugin of the child pytest session that measures one test;
+- :mod:`.launch`: starting that child for each replicate and reading back what it measured;
+- :mod:`.limits`: the limits of a test and the report of a figure over its limit;
+- :mod:`.baseline`: pytest baselines, stored and compared;
+- :mod:`.summary`: the table of measured tests at the end of the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+
+from harness.pytest_plugin.markers import (
+    REPLICATES_BASELINE,
+    REPLICATES_LIMITS,
+    add_markers,
+    add_options,
+    is_measured,
+)
+
+if TYPE_CHECKING:
+    from harness.declare.config import Settings
+    from harness.pytest_plugin.launch import Measurement
+    from harness.pytest_plugin.summary import MeasuredTest
+    from harness.store.environment import Environment
+    from harness.store.results import Results
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    add_markers(config)
+    config.stash[_SESSION] = _Session(config)
+    config.pluginmanager.register(config.stash[_SESSION], "harness-session")
+
+
+@dataclass
+class _Session:
+    """What the plugin keeps over a pytest session: settings, the baseline, what was measured."""
+
+    config: pytest.Config
+    measured: list[MeasuredTest] = field(default_factory=list)
+    _settings: Settings | None = None
+    _baseline: Results | None = None
+    _environment: Environment | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from harness.declare.config import load_settings
+
+            self._settings = load_settings(Path(self.config.rootpath))
+        return self._settings
+
+    def option(self, name: str) -> Any:
+        return self.config.getoption(name)
+
+    def replicates(self) -> int:
+        given = self.option("harness_replicates")
+        if given is not None:
+            if given < 1:
+                raise pytest.UsageError("--harness-replicates must be >= 1")
+            return int(given)
+        wants_spread = self.option("harness_baseline") or self.option("harness_save")
+        return REPLICATES_BASELINE if wants_spread else REPLICATES_LIMITS
+
+    def baseline(self) -> Results:
+        if self._baseline is None:
+            from harness.pytest_plugin.baseline import load_baseline
+
+            self._baseline = load_baseline(self.settings, self.option("harness_baseline"))
+        return self._baseline
+
+    def environment(self, backend: str) -> Environment:
+        if self._environment is None:
+            from harness.measure.here import environment
+
+            self._environment = environment(Path(self.config.rootpath), backend)
+        return self._environment
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Gather the measured tests (in an xdist controller, from its workers' reports)."""
+        data = getattr(report, "harness", None)
+        if data is not None and report.when == "call":
+            from harness.pytest_plugin.summary import MeasuredTest
+
+            self.measured.append(MeasuredTest.from_json(data))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.measured or hasattr(self.config, "workerinput"):
+            return
+        from harness.pytest_plugin.summary import summary_lines
+
+        terminalreporter.section("harness: measured tests")
+        for line in summary_lines(self.measured, self.option("harness_baseline")):
+            terminalreporter.write_line(line)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Store the measured tests as the baseline ``--harness-save`` names (once, not per xdist worker)."""
+        name = self.option("harness_save")
+        if not name or not self.measured or hasattr(self.config, "workerinput"):
+            return
+        path = _save(self, name)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"harness: baseline {name!r} saved to {path} ({len(self.measured)} measured tests)")
+
+
+_SESSION = pytest.StashKey[_Session]()
+#: On a measured test: what its children made of it (set in its setup).
+_MEASUREMENT = pytest.StashKey["Measurement"]()
+#: On a measured test whose children passed: its results and deltas (set in its call).
+_MEASURED = pytest.StashKey["MeasuredTest"]()
+
+
+def _session(config: pytest.Config) -> _Session:
+    return config.stash[_SESSION]
+
+
+class _MeasuredInChild:
+    """The in-process value of ``harness_trial``: a measured test never runs in this process."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("harness_trial is only usable in a test measured by the harness plugin")
+
+
+@pytest.fixture
+def harness_trial() -> Any:
+    """The trial the test runs in: ``with harness_trial.phase("name"):`` measures a block,
+    ``harness_trial.ops(n)`` declares its operations, ``harness_trial.rng`` is seeded."""
+    return _MeasuredInChild()
+
+
+class _FromChild(Exception):
+    """The test failed in its child; the report shows the child's own account (see makereport)."""
+
+
+def _fail(message: str) -> NoReturn:
+    pytest.fail(message, pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None]:
+    """Set a measured test up without its fixtures, then run its children."""
+    if not is_measured(item):
+        return (yield)
+    assert isinstance(item, pytest.Function)
+    # The child makes the fixtures; here they would only cost time and side effects.
+    item.fixturenames = []
+    yield
+    from harness.errors import HarnessError
+
+    message = None
+    try:
+        measurement = _measure(item, _session(item.config))
+    except HarnessError as exc:
+        message = f"harness: {exc}"
+    if message is not None:
+        _fail(message)  # outside the handler, so that the report is the message alone
+    item.stash[_MEASUREMENT] = measurement
+    if measurement.error is not None:
+        _fail(f"harness: {measurement.error}")
+    _raise_as_child(measurement, "setup")
+
+
+def _measure(item: pytest.Function, session: _Session) -> Measurement:
+    from harness.measure.capture import resolve_backend
+    from harness.measure.scheduling import seed_of
+    from harness.pytest_plugin.launch import measure
+
+    settings = session.settings
+    if session.option("harness_baseline"):
+        session.baseline()  # a missing baseline fails before any child runs
+    backend = resolve_backend(session.option("harness_backend"))
+    seeds = [(r, seed_of(settings, r)) for r in range(session.replicates())]
+    return measure(item, settings, backend, seeds)
+
+
+def _raise_as_child(measurement: Measurement, when: str) -> None:
+    """End this phase of the test as its child's ended: failed, skipped, xfailed, or not at all."""
+    report = measurement.report(when)
+    if report is None or report.passed:
+        return
+    xfail = getattr(report, "harness_xfail", None)
+    if xfail is not None:
+        pytest.xfail(xfail)
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
+        pytest.skip(reason.removeprefix("Skipped: "))
+    raise _FromChild(report.head_line or when)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Give the test its child's outcome, then hold its figures to its limits and baseline."""
+    measurement = pyfuncitem.stash.get(_MEASUREMENT, None)
+    if measurement is None:
+        return None
+    _raise_as_child(measurement, "call")
+    from harness.errors import HarnessError
+    from harness.pytest_plugin.limits import LimitError
+
+    message = None
+    try:
+        message = _judge(pyfuncitem, measurement)
+    except (HarnessError, LimitError) as exc:
+        message = f"harness: {exc}"
+    if message:
+        _fail(message)
+    return True
+
+
+def _judge(item: pytest.Function, measurement: Measurement) -> str | None:
+    """Why the measured test fails (a figure over its limit, a regression), or None."""
+    from harness.declare.spec import Goal
+    from harness.measure.capture import measured_metrics, resolve_backend
+    from harness.pytest_plugin.limits import limits_of, over_limits
+    from harness.pytest_plugin.summary import Delta, MeasuredTest
+    from harness.store.results import ExperimentInfo, Results
+
+    session = _session(item.config)
+    settings = session.settings
+    backend = resolve_backend(session.option("harness_backend"))
+    marker = item.get_closest_marker("harness")
+    default_goal = "alloc_bytes" if "alloc_bytes" in measured_metrics(backend) else "net_bytes"
+    goal = marker.kwargs.get("goal", default_goal) if marker else default_goal
+    goals = tuple(Goal.parse(g) for g in ([goal] if isinstance(goal, str) else goal))
+    bounds = limits_of(item, settings.pytest_limits)
+    callspec = getattr(item, "callspec", None)
+    params = {"id": callspec.id} if callspec is not None else {}
+    info = ExperimentInfo(item.nodeid, "pytest", item.originalname, "test", params, goals, bounds)
+    results = Results(
+        environment=session.environment(backend),
+        settings={"replicates": session.replicates(), "base_seed": settings.base_seed, "backend": backend},
+        experiments=(info,),
+        trials=measurement.trials,
+    )
+    baseline = session.option("harness_baseline")
+    rows = []
+    if baseline:
+        # The gate (and scipy) is imported only by a session that compares.
+        from harness.pytest_plugin.baseline import compare_test
+
+        rows = compare_test(session.baseline(), results, settings)
+    item.stash[_MEASURED] = MeasuredTest(results, tuple(Delta.of(r) for r in rows), compared=bool(rows))
+    root = str(item.config.rootpath).rstrip("/") + "/"
+    over = over_limits(bounds, measurement.trials, root)
+    if over:
+        return f"harness limit exceeded in {item.nodeid}\n" + "\n".join(over)
+    if baseline:
+        from harness.pytest_plugin.baseline import regression_message, regressions
+
+        regressed = regressions(rows)
+        if regressed:
+            return regression_message(item.nodeid, baseline, regressed)
+    return None
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None]:
+    yield
+    measurement = item.stash.get(_MEASUREMENT, None)
+    if measurement is not None:
+        _raise_as_child(measurement, "teardown")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """A measured test's report carries its child's account and output, and its figures."""
+    report: pytest.TestReport = yield
+    measurement = item.stash.get(_MEASUREMENT, None)
+    if measurement is None:
+        return report
+    child = measurement.report(call.when)
+    if child is not None:
+        report.sections.extend(child.sections)
+        if call.excinfo is not None and not child.passed:
+            report.longrepr = child.longrepr
+    measured = item.stash.get(_MEASURED, None)
+    if call.when == "call" and measured is not None:
+        # Plain data, so that it reaches the controller of an xdist session too.
+        report.harness = measured.to_json()  # type: ignore[attr-defined]
+    return report
+
+
+def _save(session: _Session, name: str) -> Path:
+    from harness.pytest_plugin.baseline import baseline_path, save_baseline
+
+    path = baseline_path(session.settings, name)
+    save_baseline(path, [m.results for m in session.measured])
+    return path
