@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
 
 class HarnessError(Exception):
     """Base of every error that is the user's input, not a bug: shown as one line, exit code 2."""
@@ -45,3 +49,54 @@ class BuildError(HarnessError):
 
 class MetricNotMeasured(HarnessError):
     """A goal or bound names a metric the backend does not measure, or the run did not."""
+
+
+class BaselineError(HarnessError):
+    """A baseline name is invalid, or the results it would be made from are unfit."""
+
+
+class MissingBaseline(HarnessError):
+    """``--harness-baseline NAME`` names a baseline that was never saved."""
+
+
+class EnvironmentMismatch(HarnessError):
+    """Baseline and candidate ran where allocation figures differ (Python, implementation, backend)."""
+
+
+class BisectError(HarnessError):
+    """A commit of the search could not be measured (the experiment is absent, or its trials failed)."""
+
+
+class LimitError(HarnessError):
+    """A test's limits (its marker, or ``[tool.harness.pytest]``) are malformed: the message says how."""
+
+
+class ExecutorLost(HarnessError):
+    """The executor cannot run trials any more (every worker gone, the scheduler lost)."""
+
+
+class RunStopped(HarnessError):
+    """The executor was lost mid-run (every worker gone): the message says why, and
+    ``results`` holds each side's results of the trials finished before, for the caller to save.
+
+    They are typed loosely because the errors stand below the store that defines them."""
+
+    def __init__(self, reason: str, results: Mapping[str, Any]) -> None:
+        super().__init__(reason)
+        self.results = dict(results)
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM stopped the run after ``trials`` finished trials, saved in ``saved``
+    when the run was recorded; the CLI exits 130. Not a :class:`HarnessError`: nothing was wrong."""
+
+    def __init__(self, trials: int, saved: Sequence[Path] = ()) -> None:
+        super().__init__("interrupted")
+        self.trials = trials
+        self.saved = tuple(saved)
+
+    def __str__(self) -> str:
+        if not self.saved:
+            return f"interrupted after {self.trials} finished trials"
+        where = ", ".join(str(p) for p in self.saved)
+        return f"interrupted: {self.trials} finished trials saved in {where} (`--resume` runs the rest)"

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from harness.compare.gate import EnvironmentMismatch, GateOptions, MetricNotMeasured, compare, decide
+from harness.compare.gate import GateOptions, MetricNotMeasured, compare, decide
 from harness.declare.spec import Bound, Goal
-from harness.errors import ConfigError, SelectionError
+from harness.errors import ConfigError, EnvironmentMismatch, SelectionError
 from harness.store.environment import Environment
 from harness.store.results import ExperimentInfo, PhaseResult, Results, TrialResult
 from harness.store.sites import Site

@@ -82,8 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    from harness.errors import HarnessError
-    from harness.measure.pipeline import Interrupted
+    from harness.errors import HarnessError, Interrupted
 
     try:
         return int(args.func(args))

@@ -21,7 +21,6 @@ phase, a missing file, refs that do not resolve).
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,17 +131,9 @@ def _run_refs(args: argparse.Namespace) -> tuple[Results, Results]:
 
 def resolve_experiment(results: Results, wanted: str) -> str:
     """The one experiment id of ``results`` that ``wanted`` names: itself, a glob or a substring."""
-    from harness.errors import SelectionError
+    from harness.declare.selection import the_one
 
-    ids = [e.id for e in results.experiments]
-    if wanted in ids:
-        return wanted
-    matches = [i for i in ids if fnmatch.fnmatchcase(i, wanted)] or [i for i in ids if wanted in i]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise SelectionError(f"no experiment matches {wanted!r} (see `harness list`)")
-    raise SelectionError(f"{wanted!r} matches {len(matches)} experiments ({', '.join(matches[:3])}, ...): give one id")
+    return the_one([e.id for e in results.experiments], wanted)
 
 
 def _trees(

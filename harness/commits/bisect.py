@@ -27,16 +27,12 @@ from harness.commits.refs import Commit
 from harness.commits.sides import Workloads
 from harness.compare.gate import GateOptions, compare
 from harness.compare.verdict import ExperimentVerdict
-from harness.declare.config import Settings
+from harness.declare.config import REGRESSIONS, Settings
 from harness.declare.spec import Goal
-from harness.errors import BuildError, HarnessError, SelectionError, SetupError
+from harness.errors import BisectError, BuildError, SelectionError, SetupError
 from harness.measure.executors import Executor
 from harness.measure.pipeline import MeasureOptions, measure
 from harness.store.results import Results
-
-
-class BisectError(HarnessError):
-    """A commit of the search could not be measured (the experiment is absent, or its trials failed)."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +120,7 @@ class Bisector:
         return results
 
     def judge(self, good: Results, commit: Commit, results: Results) -> Step:
-        options = GateOptions.from_settings(self.settings, patterns=(self.experiment_id,), gates=("regressions",))
+        options = GateOptions.from_settings(self.settings, patterns=(self.experiment_id,), gates=(REGRESSIONS,))
         verdict = compare(good, results, options)
         return Step(commit, results, verdict.experiments)
 

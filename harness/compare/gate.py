@@ -21,23 +21,17 @@ from typing import TYPE_CHECKING, Any
 from harness.compare.movers import explained
 from harness.compare.stats import coefficient_of_variation, estimate_delta
 from harness.compare.verdict import BoundCheck, Decision, ExperimentVerdict, Verdict
-from harness.declare.config import check_bounds
+from harness.declare.config import BOUNDS, GATES, REGRESSIONS, check_bounds
 from harness.declare.metrics import METRICS, metric
 from harness.declare.selection import check_patterns, matches, matches_any
 from harness.declare.spec import Bound, Goal
 from harness.declare.units import format_pct
-from harness.errors import ConfigError, HarnessError, MetricNotMeasured
+from harness.errors import ConfigError, EnvironmentMismatch, MetricNotMeasured
 from harness.store.results import ExperimentInfo, PhaseResult, Results, TrialResult
 from harness.store.sites import Roots
 
 if TYPE_CHECKING:
     from harness.declare.config import Settings
-
-GATES = ("regressions", "bounds")
-
-
-class EnvironmentMismatch(HarnessError):
-    """Baseline and candidate ran where allocation figures differ (Python, implementation, backend)."""
 
 
 @dataclass(frozen=True)
@@ -134,12 +128,12 @@ def _reasons(rows: Sequence[ExperimentVerdict], gates: Sequence[str], candidate:
     for row in rows:
         if row.decision == "failed":
             reasons.append(f"{row.id}: {row.error}")
-        elif row.regressed and "regressions" in gates:
+        elif row.regressed and REGRESSIONS in gates:
             reasons.append(
                 f"{row.id} {row.phase}.{row.goal}: regression {format_pct(row.delta_pct, suffix='%')} "
                 f"[{format_pct(row.ci_low_pct, suffix='%')}, {format_pct(row.ci_high_pct, suffix='%')}]"
             )
-        if "bounds" in gates:
+        if BOUNDS in gates:
             for check in row.bounds:
                 if not check.passed:
                     reasons.append(

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from harness.declare.config import GATES
 from harness.errors import ResultsError
 from harness.store.environment import Environment
 from harness.store.jsonfile import read_json, read_versioned
@@ -143,8 +144,8 @@ class Verdict:
     candidate: Environment
     experiments: tuple[ExperimentVerdict, ...]
     erratic_cv: float = 0.1
-    #: What can fail the gate: ``"regressions"`` and/or ``"bounds"`` (failed trials always do).
-    gates: tuple[str, ...] = ("regressions", "bounds")
+    #: What can fail the gate: some of :data:`~harness.declare.config.GATES` (failed trials always do).
+    gates: tuple[str, ...] = GATES
     #: One line per cause of failure, empty when the gate passed.
     reasons: tuple[str, ...] = ()
 
@@ -184,7 +185,7 @@ class Verdict:
             candidate=Environment.from_json(data["candidate"]),
             experiments=tuple(_row_from_json(row) for row in data["experiments"]),
             erratic_cv=float(data.get("erratic_cv", 0.1)),
-            gates=tuple(data.get("gates", ("regressions", "bounds"))),
+            gates=tuple(data.get("gates", GATES)),
             reasons=tuple(data.get("reasons", ())),
         )
 

@@ -12,6 +12,10 @@ from typing import Any
 from harness.declare.units import parse_quantity
 from harness.errors import ConfigError, HarnessError
 
+#: What can fail a gate besides failed trials: a goal that regressed, a bounds check that failed.
+REGRESSIONS, BOUNDS = "regressions", "bounds"
+GATES = (REGRESSIONS, BOUNDS)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -31,8 +35,8 @@ class Settings:
     erratic_cv: float = 0.1
     bounds: dict[str, dict[str, str | int | float]] = field(default_factory=dict)
     erratic: tuple[str, ...] = ()
-    #: What fails a gate besides failed trials: "regressions" and/or "bounds".
-    gate: tuple[str, ...] = ("regressions", "bounds")
+    #: What fails a gate besides failed trials: some of :data:`GATES`.
+    gate: tuple[str, ...] = GATES
     setup: str | None = None
     #: How much the cache of built commits may hold, e.g. ``"2 GiB"`` (see harness.commits.buildcache).
     build_cache: str | int = "2 GiB"
@@ -185,7 +189,7 @@ def validate(settings: Settings) -> Settings:
         (settings.tolerance_pct >= 0, "tolerance must be >= 0 (percent)"),
         (settings.top_sites >= 0, "top_sites must be >= 0"),
         (settings.erratic_cv > 0, "erratic_cv must be > 0"),
-        (set(settings.gate) <= {"regressions", "bounds"}, "gate must list some of: regressions, bounds"),
+        (set(settings.gate) <= set(GATES), f"gate must list some of: {', '.join(GATES)}"),
     ]
     try:
         cache_ok = parse_quantity(settings.build_cache) > 0

@@ -50,3 +50,15 @@ def select(items: Sequence[T], ids: Sequence[str], patterns: Sequence[str], mess
     """The items (one per id, in order) whose id a pattern selects; all of them for no pattern."""
     check_patterns(ids, patterns, message)
     return [item for item, i in zip(items, ids, strict=True) if matches_any(i, patterns)]
+
+
+def the_one(ids: Sequence[str], pattern: str) -> str:
+    """The one id of ``ids`` that ``pattern`` names; :class:`SelectionError` for none or several."""
+    if pattern in ids:
+        return pattern
+    found = [i for i in ids if matches(i, pattern)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise SelectionError(f"no experiment matches {pattern!r} (see `harness list`)")
+    raise SelectionError(f"{pattern!r} matches {len(found)} experiments ({', '.join(found[:3])}, ...): give one id")

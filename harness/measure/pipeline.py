@@ -16,31 +16,14 @@ from pathlib import Path
 
 from harness.declare.config import Settings
 from harness.declare.metrics import METRICS
-from harness.errors import HarnessError, MetricNotMeasured, ResultsError
+from harness.errors import HarnessError, Interrupted, MetricNotMeasured, ResultsError, RunStopped
 from harness.measure.capture import measured_metrics, resolve_backend
 from harness.measure.executors import Executor
-from harness.measure.scheduling import RunStopped, Side
+from harness.measure.scheduling import Side
 from harness.store.results import ExperimentInfo, Results, experiment_infos, save_results
 
 #: Figures every backend gives: the trial's clock, its declared operations and its RSS.
 ALWAYS_MEASURED = frozenset({"ops", "wall_s", "wall_s_per_op", "rss_peak_bytes"})
-
-
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM stopped the run. ``partial`` holds each side's finished trials,
-    already saved in ``saved`` when the run was recorded; the CLI exits 130."""
-
-    def __init__(self, partial: Mapping[str, Results], saved: Sequence[Path] = ()) -> None:
-        super().__init__("interrupted")
-        self.partial = dict(partial)
-        self.saved = tuple(saved)
-
-    def __str__(self) -> str:
-        trials = sum(len(r.trials) for r in self.partial.values())
-        if not self.saved:
-            return f"interrupted after {trials} finished trials"
-        where = ", ".join(str(p) for p in self.saved)
-        return f"interrupted: {trials} finished trials saved in {where} (`--resume` runs the rest)"
 
 
 @dataclass(frozen=True)
@@ -150,5 +133,5 @@ def _save(results: Mapping[str, Results], paths: Mapping[str, Path]) -> None:
 
 def _finish(results: dict[str, Results], paths: Mapping[str, Path]) -> dict[str, Results]:
     if any(r.interrupted for r in results.values()):
-        raise Interrupted(results, tuple(paths.values()))
+        raise Interrupted(sum(len(r.trials) for r in results.values()), tuple(paths.values()))
     return results

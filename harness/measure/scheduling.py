@@ -8,9 +8,9 @@ from pathlib import Path
 
 from harness.declare.config import Settings, memory_limit_bytes
 from harness.declare.spec import Experiment
-from harness.errors import HarnessError
+from harness.errors import ExecutorLost, RunStopped
 from harness.measure.capture.reach import say_blind_spots
-from harness.measure.executors import Executor, ExecutorLost, TrialJob, executor_settings
+from harness.measure.executors import Executor, TrialJob, executor_settings
 from harness.measure.executors.local import LocalExecutor
 from harness.measure.here import environment
 from harness.measure.signals import sigterm_as_interrupt
@@ -76,15 +76,6 @@ def schedule(sides: Sequence[Side], settings: Settings, backend: str) -> list[Tr
 
 
 ProgressCallback = Callable[[TrialJob, TrialResult], None]
-
-
-class RunStopped(HarnessError):
-    """The executor was lost mid-run (every worker gone): the message says why, and
-    ``results`` holds the trials finished before, for the caller to save."""
-
-    def __init__(self, reason: str, results: dict[str, Results]) -> None:
-        super().__init__(reason)
-        self.results = results
 
 
 def execute(

@@ -231,8 +231,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if measurement is None:
         return None
     _raise_as_child(measurement, "call")
-    from harness.errors import HarnessError
-    from harness.pytest_plugin.limits import LimitError
+    from harness.errors import HarnessError, LimitError
 
     message = None
     try:

@@ -12,15 +12,11 @@ from pathlib import Path
 
 from harness.compare.gate import GateOptions, compare
 from harness.compare.verdict import ExperimentVerdict
-from harness.declare.config import Settings
+from harness.declare.config import REGRESSIONS, Settings
 from harness.declare.metrics import metric
 from harness.declare.units import format_pct
-from harness.errors import HarnessError
+from harness.errors import MissingBaseline
 from harness.store.results import Results, read_results, save_results
-
-
-class MissingBaseline(HarnessError):
-    """``--harness-baseline NAME`` names a baseline that was never saved."""
 
 
 def baseline_path(settings: Settings, name: str) -> Path:
@@ -41,7 +37,7 @@ def compare_test(baseline: Results, measured: Results, settings: Settings) -> li
     if not known:
         return []
     own = replace(baseline, experiments=tuple(known), trials=tuple(baseline.trials_of(nodeid)))
-    options = GateOptions.from_settings(settings, gates=("regressions",), bounds={})
+    options = GateOptions.from_settings(settings, gates=(REGRESSIONS,), bounds={})
     return list(compare(own, measured, options).experiments)
 
 

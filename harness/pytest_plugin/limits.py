@@ -17,13 +17,10 @@ from harness.compare.gate import bound_figures
 from harness.compare.profiles import profile_of, site_label
 from harness.declare.metrics import METRICS, explaining_figures, metric
 from harness.declare.spec import Bound
+from harness.errors import LimitError
 from harness.store.results import TrialResult
 
 SHOWN_SITES = 5
-
-
-class LimitError(Exception):
-    """A marker's limits are malformed: the message says how."""
 
 
 def limits_of(item: pytest.Item, defaults: Mapping[str, Any]) -> tuple[Bound, ...]:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Sequence
 
 from harness.compare.verdict import ExperimentVerdict, Verdict
+from harness.declare.config import BOUNDS
 from harness.reports import figures
 
 MARKER = "<!-- harness-verdict -->"
@@ -241,7 +242,7 @@ def decision(verdict: Verdict) -> list[str]:
     mark_ = figures.BETTER if verdict.passed else figures.WORSE
     lines.append(f"{mark_} {figures.verdict_line(verdict)}")
     bullets = [f"{reason}." for reason in verdict.reasons]
-    if "bounds" in verdict.gates:
+    if BOUNDS in verdict.gates:
         bullets += [
             f"{r.id}, bounds check {c.name}: {c.replicates_passed}/{c.replicates} replicas passed. Gate passed."
             for r, c in verdict.bound_checks()

@@ -15,15 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError, ResultsError
+from harness.errors import BaselineError, ResultsError
 from harness.store.jsonfile import read_json, write_json_atomic
 from harness.store.results import Results, read_results
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class BaselineError(HarnessError):
-    """A baseline name is invalid, or the results it would be made from are unfit."""
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from harness.errors import HarnessError
 from harness.measure import interpreter
 from harness.measure.capture.reach import child_environment
 from harness.measure.executors.process import run_child
 from harness.measure.trial import EXIT_WORKLOAD_FAILED, TrialSpec
 from harness.store.results import PhaseResult, TrialResult
-
-
-class ExecutorLost(HarnessError):
-    """The executor cannot run trials any more (every worker gone, the scheduler lost)."""
 
 
 @dataclass(frozen=True)

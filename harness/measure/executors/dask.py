@@ -42,8 +42,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from harness.errors import ConfigError
-from harness.measure.executors import ExecutorLost, OnResult, TrialJob, _failed, run_in_child
+from harness.errors import ConfigError, ExecutorLost
+from harness.measure.executors import OnResult, TrialJob, _failed, run_in_child
 from harness.store.results import TrialResult
 
 if TYPE_CHECKING:
