@@ -157,7 +157,7 @@ def render(results: Results) -> str:
     commit = (env.git_commit or "unknown")[:10]
     parts = [
         f"Written by `python benchmarks/workloads_table.py` from a run of {results.created} "
-        f"(backend {results.settings.get('backend')}, {results.settings.get('replicates')} replicates, "
+        f"(backend {results.settings.backend}, {results.settings.replicates} replicates, "
         f"{env.interpreter}, commit {commit}). Each figure is the mean "
         "±relative standard deviation (n trials); ratio is the figure over the same figure of the family's "
         "reference variant. Replicate i runs with seed 1 + i, so allocation figures spread only as the seeded "

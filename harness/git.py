@@ -33,6 +33,13 @@ def repo_root(start: Path) -> Path:
         raise GitError(f"{start} is not inside a git repository (compare and bisect need one)") from None
 
 
+def locate(project: Path) -> tuple[Path, Path]:
+    """The repository a project lies in, and the project's directory inside it (``.`` at its top)."""
+    repo = repo_root(project)
+    project = project.resolve()
+    return repo, project.relative_to(repo) if project.is_relative_to(repo) else Path()
+
+
 def tree_state(directory: Path) -> tuple[str | None, bool | None]:
     """The commit checked out in ``directory`` (None before the first commit) and whether its
     tracked files changed; (None, None) outside a git work tree or without git."""

@@ -35,8 +35,7 @@ RENDERERS = {"verdict.txt": text.render, "verdict.md": markdown.render, "verdict
 def golden_verdict() -> Verdict:
     baseline = read_baseline(str(GOLDEN / "baseline.json"), GOLDEN)
     candidate = read_results(GOLDEN / "candidate.json")
-    meta = baseline.info.to_json() if baseline.info else None
-    return compare(baseline.results, candidate, GateOptions(erratic=ERRATIC), baseline_meta=meta)
+    return compare(baseline.results, candidate, GateOptions(erratic=ERRATIC), baseline_info=baseline.info)
 
 
 @pytest.mark.parametrize("name", sorted(RENDERERS))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harness.compare.profiles import movers, profile_of
+from harness.compare.profiles import changed_sites, profile_of
 from harness.measure.capture import native_available
 from harness.store.results import read_results
 from tests.test_engine import harness_cli, make_project, phase_metrics
@@ -188,7 +188,7 @@ def assert_only_the_injected_line_moves(before_file: Path, after_file: Path, inj
     for name in FIGURES:
         old = profile_of(before.trials_of(experiment), "fill", root=before.environment.roots)
         new = profile_of(after.trials_of(experiment), "fill", root=after.environment.roots)
-        [move] = movers(old, new, name)
+        [move] = changed_sites(old, new, name)
         assert move.site == ("mixed", "workloads/native_loads.py", line)
         # 3.15 makes one more object the first time the line runs, freed before the window
         # ends: it moves alloc_count only.
@@ -199,7 +199,7 @@ def assert_only_the_injected_line_moves(before_file: Path, after_file: Path, inj
             profile_of(side.trials_of(experiment), "fill", root=side.environment.roots, grain="function")
             for side in (before, after)
         ]
-        assert [m.site for m in movers(*by_function, name)] == [("mixed", "workloads/native_loads.py", 0)]
+        assert [m.site for m in changed_sites(*by_function, name)] == [("mixed", "workloads/native_loads.py", 0)]
 
 
 def test_native_net_agrees_with_tracemalloc_on_every_bundled_phase(tmp_path: Path) -> None:

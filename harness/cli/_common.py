@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from harness.measure.executors import Executor
     from harness.measure.pipeline import MeasureOptions
 
+#: Where ``harness run`` writes its results, and where ``gate`` and ``baseline save`` look.
+DEFAULT_OUT = Path("reports/results.json")
+
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The flags of every command that runs trials."""

@@ -36,8 +36,8 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.cli._common import DEFAULT_OUT
     from harness.cli._console import console as make_console
-    from harness.cli.run import DEFAULT_OUT
     from harness.declare.config import load_settings
     from harness.reports.summary import summary_table
     from harness.store.baselines import list_baselines, read_baseline, save_baseline

@@ -67,7 +67,6 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import sys
-    from pathlib import Path
 
     from harness.cli._common import executor_from, settings_from
     from harness.commits import refs, sides
@@ -75,14 +74,12 @@ def run(args: argparse.Namespace) -> int:
     from harness.declare.metrics import METRICS
     from harness.declare.spec import Goal
     from harness.errors import DeclarationError
-    from harness.git import repo_root
+    from harness.git import locate
     from harness.measure.capture import resolve_backend
     from harness.measure.executors import executor_settings
 
     settings = settings_from(args)
-    repo = repo_root(settings.project_root)
-    project = settings.project_root.resolve()
-    subdir = project.relative_to(repo) if project.is_relative_to(repo) else Path()
+    repo, subdir = locate(settings.project_root.resolve())
     good = refs.resolve(repo, args.good)
     bad = refs.resolve(repo, args.bad)
     goal = Goal.parse(args.metric) if args.metric else None
@@ -94,11 +91,7 @@ def run(args: argparse.Namespace) -> int:
         f"GOOD and at most {max_steps(len(commits)) + 1} more measurements",
         flush=True,
     )
-    if args.workloads_from == "each":
-        workloads = sides.own_workloads(settings)
-    else:
-        sides.workloads_subpath(settings)  # the same checks as for each commit's own
-        workloads = sides.shared_workloads(settings.workloads, "working tree", settings.project_root)
+    workloads = sides.workloads_from(args.workloads_from, settings, settings.project_root)
     executor = executor_from(args, settings)
     print(f"workloads: {workloads.label}; trials run on: {executor_settings(executor)['executor']}", flush=True)
     bisector = Bisector(

@@ -46,15 +46,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.commits.refs import Checkout, Commit
-    from harness.commits.sides import Workloads
-    from harness.declare.config import Settings
-    from harness.store.results import Results
+    from harness.commits.refs import Commit
 
 COMMAND = "compare"
-#: Where compare keeps both sides' results (``compare.baseline.json``, ``compare.candidate.json``)
-#: and, while it runs, their journal; relative to the project.
-RECORD = Path("reports/compare.json")
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -77,34 +71,19 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.commits.refs import split_refs
     from harness.declare.config import find_project_root
-    from harness.git import repo_root
+    from harness.git import locate
 
     cwd = Path.cwd()
-    repo = repo_root(cwd)
     project = find_project_root(cwd)
-    subdir = project.relative_to(repo) if project.is_relative_to(repo) else Path()
+    repo, subdir = locate(project)
     baseline, candidate, patterns = split_refs(repo, list(args.patterns))
     workloads = None
     if args.workloads is not None:
         # The user's path is relative to where they stand; each checkout has its own copy of it.
         workloads = (cwd / args.workloads).resolve().relative_to(project)
     return compare_commits(args, repo, subdir, baseline, candidate, patterns, workloads)
-
-
-def split_refs(repo: Path, items: list[str]) -> tuple[Commit, Commit, list[str]]:
-    """(baseline commit, candidate commit, patterns) from the positional arguments.
-
-    Up to two leading arguments that name commits are the refs; the defaults fill in the rest.
-    """
-    from harness.commits import refs
-
-    named: list[str] = []
-    while items and len(named) < 2 and refs.is_ref(repo, items[0]):
-        named.append(items.pop(0))
-    baseline = refs.resolve(repo, named[0]) if named else refs.merge_base(repo, refs.default_branch(repo), "HEAD")
-    candidate = refs.resolve(repo, named[1] if len(named) > 1 else refs.WORKTREE)
-    return baseline, candidate, items
 
 
 def compare_commits(
@@ -121,67 +100,10 @@ def compare_commits(
     ``workloads`` is the workloads directory relative to the project, when not the settings'.
     """
 
+    from harness.cli._commits import run_commits
     from harness.cli._verdict_output import emit_verdict
     from harness.compare.gate import GateOptions, compare
 
     settings, results = run_commits(args, repo, subdir, baseline, candidate, patterns, workloads)
     verdict = compare(results["baseline"], results["candidate"], GateOptions.from_settings(settings))
     return emit_verdict(verdict, args, baseline=results["baseline"], candidate=results["candidate"])
-
-
-def run_commits(
-    args: argparse.Namespace,
-    repo: Path,
-    subdir: Path,
-    baseline: Commit,
-    candidate: Commit,
-    patterns: list[str],
-    workloads: Path | None = None,
-) -> tuple[Settings, dict[str, Results]]:
-    """Run both commits' experiments interleaved in temporary worktrees: the candidate's
-    settings (with the flags of ``args``) and the results of ``"baseline"`` and ``"candidate"``.
-
-    Raises :class:`~harness.measure.pipeline.Interrupted` on Ctrl-C, with the worktrees removed.
-    """
-    import sys
-
-    from harness.cli._common import measure_options, settings_from
-    from harness.commits import refs, sides
-    from harness.commits.buildcache import BuildCache
-    from harness.commits.sides import WORKLOADS_FROM_COMPARE
-    from harness.measure.pipeline import measure
-
-    sys.stderr.write(f"baseline:  {baseline}\ncandidate: {candidate}\n")
-    # Both sides' results and their journal; never part of a copy of the working tree.
-    record = repo / subdir / RECORD
-    outputs = (subdir / RECORD.parent).as_posix()
-    with refs.checkouts(repo, [baseline, candidate], subdir, outputs) as (base_checkout, cand_checkout):
-        settings = settings_from(args, start=cand_checkout.project_root).override(
-            confidence=getattr(args, "confidence", None), tolerance_pct=getattr(args, "tolerance_pct", None)
-        )
-        if workloads is not None:
-            settings = settings.override(workloads=cand_checkout.project_root / workloads)
-        choice = getattr(args, "workloads_from", WORKLOADS_FROM_COMPARE[0])
-        source = workloads_source(choice, settings, cand_checkout, repo / subdir)
-        cache = BuildCache(cap_bytes=settings.build_cache_bytes)
-        pair = sides.sides_of([("baseline", base_checkout), ("candidate", cand_checkout)], settings, source, cache)
-        chosen = sides.select(pair, patterns)
-        for side in pair:
-            sys.stderr.write(f"{side.name} code: {side.provenance.code if side.provenance else 'the checkout'}\n")
-        sys.stderr.write(f"workloads: {source.label}\n")
-        results = measure(chosen, settings, measure_options(args, settings, record=record))
-    return settings, results
-
-
-def workloads_source(choice: str, settings: Settings, candidate: Checkout, working_tree: Path) -> Workloads:
-    """The workloads ``--workloads-from`` names. The candidate's are the default; where the
-    candidate predates them, the working tree's (today's) are run instead, and said so."""
-    from harness.commits import sides
-
-    if choice == "each":
-        return sides.own_workloads(settings)
-    subpath = sides.workloads_subpath(settings)
-    if choice == "candidate" and (candidate.project_root / subpath).is_dir():
-        label = f"candidate {candidate.commit.short}"
-        return sides.shared_workloads(candidate.project_root / subpath, label, candidate.project_root)
-    return sides.shared_workloads(working_tree / subpath, "working tree", working_tree)

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     experiment = resolve_experiment(candidate, args.experiment)
     against = resolve_experiment(baseline, args.against) if args.against else experiment
     trees = _trees(experiment, against, baseline, candidate, args)
-    from harness.reports.flame import explain_json, explain_text
+    from harness.reports.explain import explain_json, explain_text
 
     notices = list(dict.fromkeys(baseline.environment.blind_spots + candidate.environment.blind_spots))
     if args.format == "json":
@@ -112,15 +112,13 @@ def _read_sides(args: argparse.Namespace) -> tuple[Results, Results]:
 
 
 def _run_refs(args: argparse.Namespace) -> tuple[Results, Results]:
-    from harness.cli.compare import run_commits, split_refs
+    from harness.cli._commits import run_commits
+    from harness.commits.refs import split_refs
     from harness.declare.config import find_project_root
     from harness.errors import ConfigError
-    from harness.git import repo_root
+    from harness.git import locate
 
-    cwd = Path.cwd()
-    repo = repo_root(cwd)
-    project = find_project_root(cwd)
-    subdir = project.relative_to(repo) if project.is_relative_to(repo) else Path()
+    repo, subdir = locate(find_project_root(Path.cwd()))
     base_commit, cand_commit, rest = split_refs(repo, list(args.refs))
     if rest:
         raise ConfigError(f"not a commit: {rest[0]}")

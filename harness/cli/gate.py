@@ -55,14 +55,15 @@ def run(args: argparse.Namespace) -> int:
         candidate = _run_candidate(args, settings, baseline.results.environment.backend)
     # The statistics (scipy) load only once the input is known to be good: bad input fails fast.
     from harness.compare.gate import GateOptions, compare
+    from harness.store.environment import BaselineInfo
 
     options = GateOptions.from_settings(
         settings,
         patterns=tuple(args.patterns),
         allow_env_mismatch=args.allow_env_mismatch,
     )
-    meta = baseline.info.to_json() if baseline.info else {"name": args.baseline, "created": "", "source": ""}
-    verdict = compare(baseline.results, candidate, options, baseline_meta=meta)
+    info = baseline.info or BaselineInfo(args.baseline, "", "")
+    verdict = compare(baseline.results, candidate, options, baseline_info=info)
     return emit_verdict(verdict, args, baseline=baseline.results, candidate=candidate)
 
 
@@ -74,8 +75,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
 def _run_candidate(args: argparse.Namespace, settings: Any, baseline_backend: Any) -> Any:
     """Run the selected experiments; the baseline's backend unless ``--backend`` says otherwise."""
-    from harness.cli._common import discover_suite, measure_options
-    from harness.cli.run import DEFAULT_OUT
+    from harness.cli._common import DEFAULT_OUT, discover_suite, measure_options
     from harness.measure.pipeline import measure
     from harness.measure.scheduling import Side
 
@@ -84,5 +84,5 @@ def _run_candidate(args: argparse.Namespace, settings: Any, baseline_backend: An
     side = Side("", settings.project_root, settings.workloads, tuple(experiments))
     out = settings.project_root / DEFAULT_OUT
     results = measure([side], settings, measure_options(args, settings, record=out, backend=wanted))[side.name]
-    sys.stderr.write(f"results: {out} ({len(results.trials)} trials, backend {results.settings['backend']})\n")
+    sys.stderr.write(f"results: {out} ({len(results.trials)} trials, backend {results.settings.backend})\n")
     return results

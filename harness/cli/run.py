@@ -17,11 +17,9 @@ from typing import Any
 
 COMMAND = "run"
 
-DEFAULT_OUT = Path("reports/results.json")
-
 
 def add_parser(sub: Any, name: str) -> None:
-    from harness.cli._common import add_resume_option, add_run_options
+    from harness.cli._common import DEFAULT_OUT, add_resume_option, add_run_options
 
     parser = sub.add_parser(
         name,
@@ -38,7 +36,7 @@ def add_parser(sub: Any, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from harness.cli._common import discover_suite, measure_options, settings_from
+    from harness.cli._common import DEFAULT_OUT, discover_suite, measure_options, settings_from
     from harness.cli._console import console as make_console
     from harness.measure.pipeline import measure
     from harness.measure.scheduling import Side
@@ -57,5 +55,5 @@ def run(args: argparse.Namespace) -> int:
     err = make_console(stderr=True)
     for line in failure_lines(results):
         err.print(f"[red]failed[/red] {escape(line)}", highlight=False)
-    err.print(f"results: {out} ({len(results.trials)} trials, backend {results.settings['backend']})", highlight=False)
+    err.print(f"results: {out} ({len(results.trials)} trials, backend {results.settings.backend})", highlight=False)
     return 1 if results.failed() else 0

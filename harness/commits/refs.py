@@ -199,3 +199,16 @@ def copy_working_tree(repo: Path, dest: Path, outputs: str | None = None) -> str
             digest.update(source.read_bytes())
         # Anything else (a deleted file, a submodule's directory) is not part of the copy.
     return digest.hexdigest()[:16]
+
+
+def split_refs(repo: Path, items: list[str]) -> tuple[Commit, Commit, list[str]]:
+    """(baseline commit, candidate commit, patterns) from the positional arguments.
+
+    Up to two leading arguments that name commits are the refs; the defaults fill in the rest.
+    """
+    named: list[str] = []
+    while items and len(named) < 2 and is_ref(repo, items[0]):
+        named.append(items.pop(0))
+    baseline = resolve(repo, named[0]) if named else merge_base(repo, default_branch(repo), "HEAD")
+    candidate = resolve(repo, named[1] if len(named) > 1 else WORKTREE)
+    return baseline, candidate, items

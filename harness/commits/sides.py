@@ -198,3 +198,15 @@ def select(sides: Sequence[Side], patterns: Sequence[str]) -> list[Side]:
     return [
         replace(side, experiments=tuple(e for e in side.experiments if matches_any(e.id, patterns))) for side in sides
     ]
+
+
+def workloads_from(choice: str, settings: Settings, working_tree: Path, candidate: Checkout | None = None) -> Workloads:
+    """The workloads ``--workloads-from`` names: each commit's own, the working tree's, or the
+    candidate's (where it has them; else the working tree's, and said so by the label)."""
+    if choice == "each":
+        return own_workloads(settings)
+    subpath = workloads_subpath(settings)
+    if choice == "candidate" and candidate is not None and (candidate.project_root / subpath).is_dir():
+        label = f"candidate {candidate.commit.short}"
+        return shared_workloads(candidate.project_root / subpath, label, candidate.project_root)
+    return shared_workloads(working_tree / subpath, "working tree", working_tree)

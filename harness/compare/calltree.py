@@ -73,7 +73,7 @@ class FrameNode:
 
 
 @dataclass(frozen=True)
-class PathMove:
+class CallPath:
     """A complete call path (outermost frame first) and what its innermost frame allocated itself."""
 
     stack: tuple[Frame, ...]
@@ -106,13 +106,13 @@ class FlameTree:
     def delta(self, node: FrameNode) -> float:
         return self.value(node.candidate) - self.value(node.baseline)
 
-    def paths(self) -> list[PathMove]:
+    def paths(self) -> list[CallPath]:
         """Every call path that allocated on either side, the most changed (by the figure) first."""
-        out: list[PathMove] = []
+        out: list[CallPath] = []
 
         def walk(node: FrameNode, stack: tuple[Frame, ...]) -> None:
             if node.self_baseline != Figures() or node.self_candidate != Figures():
-                out.append(PathMove(stack, node.self_baseline, node.self_candidate))
+                out.append(CallPath(stack, node.self_baseline, node.self_candidate))
             for child in node.children:
                 walk(child, (*stack, child.frame))
 

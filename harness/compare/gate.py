@@ -27,6 +27,7 @@ from harness.declare.selection import check_patterns, matches, matches_any
 from harness.declare.spec import Bound, Goal
 from harness.declare.units import format_pct
 from harness.errors import ConfigError, EnvironmentMismatch, MetricNotMeasured
+from harness.store.environment import BaselineInfo
 from harness.store.results import ExperimentInfo, PhaseResult, Results, TrialResult
 from harness.store.sites import Roots
 
@@ -72,7 +73,7 @@ def compare(
     candidate: Results,
     options: GateOptions | None = None,
     *,
-    baseline_meta: Mapping[str, Any] | None = None,
+    baseline_info: BaselineInfo | None = None,
 ) -> Verdict:
     """The verdict on ``candidate`` against ``baseline`` (see the module docstring for the rule).
 
@@ -111,7 +112,7 @@ def compare(
         passed=not reasons,
         confidence=opts.confidence,
         tolerance_pct=opts.tolerance_pct,
-        baseline=baseline.environment.with_baseline(baseline_meta),
+        baseline=baseline.environment.with_baseline(baseline_info),
         candidate=candidate.environment,
         experiments=tuple(rows),
         erratic_cv=opts.erratic_cv,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from harness.compare.profiles import movers, profile_of, site_label
+from harness.compare.profiles import changed_sites, profile_of, site_label
 from harness.compare.verdict import ExperimentVerdict, PathMove, SiteMove
 from harness.declare.metrics import explaining_figures
 from harness.store.results import TrialResult
@@ -40,7 +40,9 @@ def _site_moves(row: ExperimentVerdict, *sides: Sequence[TrialResult], roots: tu
     figure = next((name for name in names if name in present), None)
     if figure is None:
         return []
-    return [SiteMove(site_label(m.site), m.baseline, m.candidate, m.delta) for m in movers(before, after, figure)]
+    return [
+        SiteMove(site_label(m.site), m.baseline, m.candidate, m.delta) for m in changed_sites(before, after, figure)
+    ]
 
 
 def _path_moves(row: ExperimentVerdict, *sides: Sequence[TrialResult], roots: tuple[Roots, Roots]) -> list[PathMove]:

@@ -72,7 +72,7 @@ def profile_of(trials: Sequence[TrialResult], phase: str, *, root: Roots = "", g
     return Profile(phase, runs, grain, means)
 
 
-def movers(before: Profile, after: Profile, name: str) -> list[Move]:
+def changed_sites(before: Profile, after: Profile, name: str) -> list[Move]:
     """The sites whose mean ``name`` changed from ``before`` to ``after``, largest change first
     (like ``pprof -diff_base``): a site that did not change does not move."""
     keys = dict.fromkeys([*before.sites, *after.sites])

@@ -58,6 +58,13 @@ class Bound:
         """Whether ``value`` meets this bound (the limit itself does)."""
         return value <= self.upper
 
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "metric": self.metric, "phase": self.phase, "upper": self.upper}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Bound:
+        return cls(data["name"], data["metric"], float(data["upper"]), data.get("phase"))
+
     @classmethod
     def parse(cls, key: str, limit: str | int | float) -> Bound:
         """``Bound.parse("spike.peak_bytes", "64 MiB")``."""
@@ -115,7 +122,7 @@ class Experiment:
             "variant": self.variant,
             "params": dict(self.params),
             "goals": [str(g) for g in self.goals],
-            "bounds": [{"name": b.name, "metric": b.metric, "upper": b.upper, "phase": b.phase} for b in self.bounds],
+            "bounds": [b.to_json() for b in self.bounds],
             "module": self.module,
         }
 
@@ -127,7 +134,7 @@ class Experiment:
             variant=data["variant"],
             params=dict(data["params"]),
             goals=tuple(Goal.parse(g) for g in data["goals"]),
-            bounds=tuple(Bound(b["name"], b["metric"], float(b["upper"]), b.get("phase")) for b in data["bounds"]),
+            bounds=tuple(Bound.from_json(b) for b in data["bounds"]),
             module=data.get("module", ""),
         )
 

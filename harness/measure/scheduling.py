@@ -16,7 +16,7 @@ from harness.measure.here import environment
 from harness.measure.signals import sigterm_as_interrupt
 from harness.measure.trial import TrialSpec
 from harness.store.environment import Provenance
-from harness.store.results import Results, TrialResult, experiment_infos
+from harness.store.results import Results, RunSettings, TrialResult, experiment_infos
 
 
 @dataclass(frozen=True)
@@ -111,15 +111,17 @@ def execute(
         interrupted = True
     except ExecutorLost as exc:
         interrupted, lost = True, exc
-    run_settings = {
-        "replicates": settings.replicates,
-        "base_seed": settings.base_seed,
-        "backend": backend,
-        "timeout_s": settings.timeout_s,
-        "top_sites": settings.top_sites,
-        "jobs": settings.jobs,
-        **executor_settings(runner),
-    }
+    run_settings = RunSettings.from_json(
+        {
+            "replicates": settings.replicates,
+            "base_seed": settings.base_seed,
+            "backend": backend,
+            "timeout_s": settings.timeout_s,
+            "top_sites": settings.top_sites,
+            "jobs": settings.jobs,
+            **executor_settings(runner),
+        }
+    )
     out = {}
     for side in sides:
         trials = sorted(collected[side.name], key=lambda t: (t.experiment, t.replicate))

@@ -249,7 +249,7 @@ def _judge(item: pytest.Function, measurement: Measurement) -> str | None:
     from harness.measure.capture import measured_metrics, resolve_backend
     from harness.pytest_plugin.limits import limits_of, over_limits
     from harness.pytest_plugin.summary import Delta, MeasuredTest
-    from harness.store.results import ExperimentInfo, Results
+    from harness.store.results import ExperimentInfo, Results, RunSettings
 
     session = _session(item.config)
     settings = session.settings
@@ -264,7 +264,7 @@ def _judge(item: pytest.Function, measurement: Measurement) -> str | None:
     info = ExperimentInfo(item.nodeid, "pytest", item.originalname, "test", params, goals, bounds)
     results = Results(
         environment=session.environment(backend),
-        settings={"replicates": session.replicates(), "base_seed": settings.base_seed, "backend": backend},
+        settings=RunSettings(replicates=session.replicates(), base_seed=settings.base_seed, backend=backend),
         experiments=(info,),
         trials=measurement.trials,
     )

@@ -75,8 +75,7 @@ def bytes_delta(value: float, *, signed: bool = False) -> str:
 
 def side(env: Environment) -> str:
     """``main, commit 8c294435 (CPython 3.11.7, memray)``: which code, where, measured how."""
-    name = (env.baseline or {}).get("name")
-    parts = [str(name)] if name else []
+    parts = [env.baseline.name] if env.baseline and env.baseline.name else []
     if env.git_commit:
         parts.append(f"commit {env.git_commit[:8]}{'-dirty' if env.git_dirty else ''}")
     where = f"({env.interpreter}, {env.backend or '?'})"

@@ -15,11 +15,10 @@ import heapq
 import itertools
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from harness.compare.calltree import FIGURES, Figures, FlameTree, FrameNode, FramePeek, Link, peek
+from harness.compare.calltree import FIGURES, FlameTree, FrameNode
 from harness.declare.metrics import metric
 from harness.declare.units import format_pct
 
@@ -94,7 +93,7 @@ class FlameGraph:
     note: str
 
 
-def _fmt(figure: str, value: float, *, signed: bool = False) -> str:
+def format_figure(figure: str, value: float, *, signed: bool = False) -> str:
     return metric(figure).format(value, signed=signed)
 
 
@@ -172,8 +171,8 @@ def _frame(
     delta = tree.delta(node)
     base, cand = tree.value(node.baseline), tree.value(node.candidate)
     tip = (
-        f"{node.frame.label}\nbaseline {_fmt(figure, base)} · candidate {_fmt(figure, cand)}"
-        f" · Δ {_fmt(figure, delta, signed=True)}"
+        f"{node.frame.label}\nbaseline {format_figure(figure, base)} · candidate {format_figure(figure, cand)}"
+        f" · Δ {format_figure(figure, delta, signed=True)}"
     )
     return FlameFrame(
         index,
@@ -199,9 +198,10 @@ def _caption(tree: FlameTree) -> str:
     if tree.value(root.baseline):
         pct = f" ({format_pct(100 * tree.delta(root) / abs(tree.value(root.baseline)), 1, '%')})"
     return (
-        f"{figure.replace('_', ' ')} per replicate: baseline {_fmt(figure, tree.value(root.baseline))}"
-        f", candidate {_fmt(figure, tree.value(root.candidate))}, Δ {_fmt(figure, tree.delta(root), signed=True)}{pct}"
-        f" · replicates {_replicates(tree)}"
+        f"{figure.replace('_', ' ')} per replicate: baseline {format_figure(figure, tree.value(root.baseline))}"
+        f", candidate {format_figure(figure, tree.value(root.candidate))}"
+        f", Δ {format_figure(figure, tree.delta(root), signed=True)}{pct}"
+        f" · replicates {replicates_label(tree)}"
     )
 
 
@@ -217,7 +217,7 @@ def _note(tree: FlameTree, by_candidate: bool, hidden: int) -> str:
     return "; ".join(notes)
 
 
-def _replicates(tree: FlameTree) -> str:
+def replicates_label(tree: FlameTree) -> str:
     base, cand = tree.baseline_replicates, tree.candidate_replicates
     paired = " paired by seed" if base == cand and base else ""
     return f"{len(base)} vs {len(cand)}{paired}"
@@ -233,153 +233,11 @@ def _path_rows(tree: FlameTree, limit: int) -> list[PathRow]:
         rows.append(
             PathRow(
                 tuple(f.label for f in path.stack),
-                _fmt(bytes_figure, path.baseline.bytes),
-                _fmt(bytes_figure, path.candidate.bytes),
-                _fmt(bytes_figure, path.delta.bytes, signed=True),
-                _fmt(count_figure, path.delta.count, signed=True),
+                format_figure(bytes_figure, path.baseline.bytes),
+                format_figure(bytes_figure, path.candidate.bytes),
+                format_figure(bytes_figure, path.delta.bytes, signed=True),
+                format_figure(count_figure, path.delta.count, signed=True),
                 (change > 0) - (change < 0),
             )
         )
     return rows
-
-
-# ---------------------------------------------------------------------------------------------
-# harness explain: the same trees as text and JSON.
-
-
-def _node_json(tree: FlameTree, node: FrameNode) -> dict[str, Any]:
-    return {
-        "function": node.frame.function,
-        "file": node.frame.file,
-        "baseline": tree.value(node.baseline),
-        "candidate": tree.value(node.candidate),
-        "delta": tree.delta(node),
-        "children": [_node_json(tree, c) for c in node.children],
-    }
-
-
-def _figures_json(prefix: str, figures: Figures) -> dict[str, float]:
-    return {f"{prefix}_bytes": figures.bytes, f"{prefix}_count": figures.count}
-
-
-def _change_json(baseline: Figures, candidate: Figures) -> dict[str, float]:
-    return {
-        **_figures_json("baseline", baseline),
-        **_figures_json("candidate", candidate),
-        "delta_bytes": candidate.bytes - baseline.bytes,
-        "delta_count": candidate.count - baseline.count,
-    }
-
-
-def _peek_json(found: FramePeek) -> dict[str, Any]:
-    def links(items: Sequence[Link]) -> list[dict[str, Any]]:
-        return [
-            {"function": i.frame.function, "file": i.frame.file, **_change_json(i.baseline, i.candidate)} for i in items
-        ]
-
-    return {
-        "function": found.frame.function,
-        "file": found.frame.file,
-        **_change_json(found.baseline, found.candidate),
-        "self": _change_json(found.self_baseline, found.self_candidate),
-        "callers": links(found.callers),
-        "callees": links(found.callees),
-    }
-
-
-def explain_json(trees: Sequence[FlameTree], against: str, top: int, pattern: str | None = None) -> dict[str, Any]:
-    """``harness.explain/1``: per phase the changed call paths (most changed first), the frame
-    tree, and with ``pattern`` the callers and callees of the frames it names (``peek``)."""
-    return {
-        "schema": "harness.explain/1",
-        "experiment": trees[0].experiment if trees else "",
-        "baseline_experiment": against,
-        "figure": trees[0].figure if trees else "",
-        "phases": [
-            {
-                "phase": tree.phase,
-                "baseline_replicates": list(tree.baseline_replicates),
-                "candidate_replicates": list(tree.candidate_replicates),
-                "has_stacks": tree.has_stacks,
-                "baseline": tree.value(tree.root.baseline),
-                "candidate": tree.value(tree.root.candidate),
-                "delta": tree.delta(tree.root),
-                "paths": [
-                    {
-                        "stack": [{"function": f.function, "file": f.file} for f in path.stack],
-                        "baseline_bytes": path.baseline.bytes,
-                        "candidate_bytes": path.candidate.bytes,
-                        "delta_bytes": path.delta.bytes,
-                        "baseline_count": path.baseline.count,
-                        "candidate_count": path.candidate.count,
-                        "delta_count": path.delta.count,
-                    }
-                    for path in [p for p in tree.paths() if tree.value(p.delta) != 0][:top]
-                ],
-                "tree": _node_json(tree, tree.root),
-                **({"peek": [_peek_json(p) for p in peek(tree, pattern)]} if pattern else {}),
-            }
-            for tree in trees
-        ],
-    }
-
-
-def _peek_text(tree: FlameTree, pattern: str) -> list[str]:
-    """``pprof -peek``: each frame ``pattern`` names, its callers above it and its callees below."""
-    bytes_figure, count_figure = FIGURES[tree.figure]
-
-    def line(baseline: Figures, candidate: Figures, label: str) -> str:
-        return (
-            f"  {_fmt(bytes_figure, candidate.bytes - baseline.bytes, signed=True):>12}"
-            f" {_fmt(count_figure, candidate.count - baseline.count, signed=True):>10}"
-            f" {_fmt(bytes_figure, baseline.bytes):>11} {_fmt(bytes_figure, candidate.bytes):>11}  {label}"
-        )
-
-    found = peek(tree, pattern)
-    if not found:
-        return [f"  peek {pattern!r}: no frame of this phase matches", ""]
-    lines = [f"  peek {pattern!r}: callers above, callees below each frame"]
-    for item in found:
-        lines += [line(c.baseline, c.candidate, f"    caller {c.frame.label}") for c in item.callers]
-        lines.append(line(item.baseline, item.candidate, f"| {item.frame.label}"))
-        lines.append(line(item.self_baseline, item.self_candidate, "    (its own allocations)"))
-        lines += [line(c.baseline, c.candidate, f"    callee {c.frame.label}") for c in item.callees]
-        lines.append("")
-    return lines
-
-
-def explain_text(trees: Sequence[FlameTree], against: str, top: int, pattern: str | None = None) -> str:
-    """The changed call paths of each phase, ``pprof -top`` style, each followed by its stack;
-    with ``pattern``, the callers and callees of the frames it names, ``pprof -peek`` style."""
-    lines: list[str] = []
-    for tree in trees:
-        bytes_figure, count_figure = FIGURES[tree.figure]
-        root = tree.root
-        head = tree.experiment if against == tree.experiment else f"{tree.experiment} against {against}"
-        lines += [
-            f"{head} · {tree.phase} · {tree.figure.replace('_', ' ')} per replicate ({_replicates(tree)})",
-            f"  baseline {_fmt(tree.figure, tree.value(root.baseline))}"
-            f"  candidate {_fmt(tree.figure, tree.value(root.candidate))}"
-            f"  Δ {_fmt(tree.figure, tree.delta(root), signed=True)}",
-        ]
-        if not tree.has_stacks:
-            lines.append("  (the backend recorded no stacks: innermost call sites only)")
-        changed = [p for p in tree.paths() if tree.value(p.delta) != 0]
-        peeked = _peek_text(tree, pattern) if pattern else []
-        if not changed:
-            lines += ["  no call path changed", "", *peeked]
-            continue
-        lines.append(f"  {'Δ bytes':>12} {'Δ count':>10} {'baseline':>11} {'candidate':>11}  call path, innermost last")
-        for path in changed[:top]:
-            figures = (
-                f"{_fmt(bytes_figure, path.delta.bytes, signed=True):>12}"
-                f" {_fmt(count_figure, path.delta.count, signed=True):>10}"
-                f" {_fmt(bytes_figure, path.baseline.bytes):>11} {_fmt(bytes_figure, path.candidate.bytes):>11}"
-            )
-            stack = [f.label for f in path.stack]
-            lines.append(f"  {figures}  {stack[0]}")
-            lines += [f"  {'':>47}  {'  ' * i}> {label}" for i, label in enumerate(stack[1:])]
-        if len(changed) > top:
-            lines.append(f"  ... {len(changed) - top} more changed paths (--top)")
-        lines += ["", *peeked]
-    return "\n".join(lines)

@@ -16,22 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BaselineError, ResultsError
+from harness.store.environment import BaselineInfo
 from harness.store.jsonfile import read_json, write_json_atomic
 from harness.store.results import Results, read_results
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-@dataclass(frozen=True)
-class BaselineInfo:
-    """When and from what a baseline was made."""
-
-    name: str
-    created: str
-    source: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"name": self.name, "created": self.created, "source": self.source}
 
 
 @dataclass(frozen=True)
@@ -95,7 +84,7 @@ def _info(data: dict[str, Any], path: Path) -> BaselineInfo | None:
     if meta is None:
         return None
     try:
-        return BaselineInfo(str(meta["name"]), str(meta["created"]), str(meta["source"]))
+        return BaselineInfo.from_json(meta)
     except (KeyError, TypeError) as exc:
         raise ResultsError(f"{path}: malformed baseline block: missing or bad field {exc}") from None
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.store.jsonfile import fields_and_extra
+
 #: The keys every environment writes, present or not (None), in this order.
 _ALWAYS = (
     "python_version",
@@ -57,6 +59,25 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class BaselineInfo:
+    """When and from what a stored baseline was made (``harness baseline save``)."""
+
+    name: str
+    created: str
+    source: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "created": self.created, "source": self.source}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BaselineInfo:
+        """The block as :meth:`to_json` wrote it; ``KeyError`` or ``TypeError`` when it is malformed."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"baseline {data!r} is not an object")
+        return cls(str(data["name"]), str(data["created"]), str(data["source"]))
+
+
+@dataclass(frozen=True)
 class Environment:
     """The interpreter, machine, backend and code of one run."""
 
@@ -81,8 +102,8 @@ class Environment:
     workloads_from: str | None = None
     workloads_root: str | None = None
     build_s: float | None = None
-    #: The stored baseline these results were read from (name, created, source).
-    baseline: Mapping[str, Any] | None = None
+    #: The stored baseline these results were read from.
+    baseline: BaselineInfo | None = None
     #: Keys of a file written by another version of harness, kept so that rewriting it loses nothing.
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -127,15 +148,15 @@ class Environment:
         given = {k: v for k, v in dataclasses.asdict(provenance).items() if v is not None}
         return dataclasses.replace(self, **given)
 
-    def with_baseline(self, meta: Mapping[str, Any] | None) -> Environment:
-        return dataclasses.replace(self, baseline=dict(meta) if meta else None)
+    def with_baseline(self, info: BaselineInfo | None) -> Environment:
+        return dataclasses.replace(self, baseline=info)
 
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _ALWAYS}
         for each in dataclasses.fields(self):
             value = getattr(self, each.name)
             if each.name not in _ALWAYS and each.name != "extra" and value is not None:
-                data[each.name] = dict(value) if each.name == "baseline" else value
+                data[each.name] = value.to_json() if isinstance(value, BaselineInfo) else value
         return {**data, **self.extra}
 
     @classmethod
@@ -143,11 +164,13 @@ class Environment:
         """An environment as :meth:`to_json` wrote it; ``TypeError`` when it is not a mapping."""
         if not isinstance(data, Mapping):
             raise TypeError(f"environment {data!r} is not an object")
-        known = {each.name for each in dataclasses.fields(cls)} - {"extra"}
-        given = {k: v for k, v in data.items() if k in known}
-        if given.get("baseline") is not None and not isinstance(given["baseline"], Mapping):
-            raise TypeError(f"environment baseline {given['baseline']!r} is not an object")
-        return cls(**given, extra={k: v for k, v in data.items() if k not in known})
+        given, extra = fields_and_extra(cls, data)
+        if given.get("baseline") is not None:
+            try:
+                given["baseline"] = BaselineInfo.from_json(given["baseline"])
+            except KeyError as exc:
+                raise TypeError(f"environment baseline lacks {exc}") from None
+        return cls(**given, extra=extra)
 
 
 def blind_spots(sites: str | None, c_allocations: str | None, interpreter: str) -> list[str]:

@@ -9,9 +9,11 @@ else (missing, truncated, binary, NaN figures, another kind, a future version) i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +78,10 @@ def read_versioned(path: Path, schema: str) -> dict[str, Any]:
     if data["schema"] != schema:
         raise ResultsError(f"{path}: schema {data['schema']} is not supported by this harness ({schema})")
     return data
+
+
+def fields_and_extra(cls: type, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``data`` split into the keys that are fields of the dataclass ``cls`` (its ``extra`` aside)
+    and the others, which a file written by another version holds and a rewrite keeps."""
+    known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+    return {k: v for k, v in data.items() if k in known}, {k: v for k, v in data.items() if k not in known}

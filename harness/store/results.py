@@ -17,6 +17,7 @@ environment comes from :mod:`harness.store.environment`, the pandas view from
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -117,6 +118,29 @@ class ExperimentInfo:
     goals: tuple[Goal, ...]
     bounds: tuple[Bound, ...]
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "family": self.family,
+            "workload": self.workload,
+            "variant": self.variant,
+            "params": dict(self.params),
+            "goals": [str(g) for g in self.goals],
+            "bounds": [b.to_json() for b in self.bounds],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExperimentInfo:
+        return cls(
+            id=data["id"],
+            family=data["family"],
+            workload=data["workload"],
+            variant=data["variant"],
+            params=data["params"],
+            goals=tuple(Goal.parse(g) for g in data["goals"]),
+            bounds=tuple(Bound.from_json(b) for b in data["bounds"]),
+        )
+
     @classmethod
     def of(cls, experiment: Experiment) -> ExperimentInfo:
         return cls(
@@ -131,11 +155,45 @@ class ExperimentInfo:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """The settings a run measured with, as its results record them (one flat JSON object)."""
+
+    replicates: int | None = None
+    base_seed: int | None = None
+    backend: str | None = None
+    timeout_s: float | None = None
+    top_sites: int | None = None
+    jobs: int | None = None
+    #: Where trials ran: ``local`` or ``dask``, and for dask its scheduler, how many trials each
+    #: machine ran, and whether their times compare (one machine only).
+    executor: str | None = None
+    scheduler: str | None = None
+    trial_hosts: Mapping[str, int] | None = None
+    timing_comparable: bool | None = None
+    #: Keys of a file written by another version of harness, kept so that rewriting it loses nothing.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields that are set, in their order, then the extra keys."""
+        given = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**{k: v for k, v in given.items() if v is not None}, **self.extra}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunSettings:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"settings {data!r} is not an object")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(
+            **{k: v for k, v in data.items() if k in known}, extra={k: v for k, v in data.items() if k not in known}
+        )
+
+
+@dataclass(frozen=True)
 class Results:
     """All trials of one run."""
 
     environment: Environment
-    settings: Mapping[str, Any]
+    settings: RunSettings
     experiments: tuple[ExperimentInfo, ...]
     trials: tuple[TrialResult, ...]
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
@@ -154,42 +212,18 @@ class Results:
             "created": self.created,
             "interrupted": self.interrupted,
             "environment": self.environment.to_json(),
-            "settings": dict(self.settings),
-            "experiments": [
-                {
-                    "id": e.id,
-                    "family": e.family,
-                    "workload": e.workload,
-                    "variant": e.variant,
-                    "params": dict(e.params),
-                    "goals": [str(g) for g in e.goals],
-                    "bounds": [
-                        {"name": b.name, "metric": b.metric, "phase": b.phase, "upper": b.upper} for b in e.bounds
-                    ],
-                }
-                for e in self.experiments
-            ],
+            "settings": self.settings.to_json(),
+            "experiments": [e.to_json() for e in self.experiments],
             "trials": [t.to_json() for t in self.trials],
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Results:
-        experiments = tuple(
-            ExperimentInfo(
-                id=e["id"],
-                family=e["family"],
-                workload=e["workload"],
-                variant=e["variant"],
-                params=e["params"],
-                goals=tuple(Goal.parse(g) for g in e["goals"]),
-                bounds=tuple(Bound(b["name"], b["metric"], float(b["upper"]), b.get("phase")) for b in e["bounds"]),
-            )
-            for e in data["experiments"]
-        )
+        experiments = tuple(ExperimentInfo.from_json(e) for e in data["experiments"])
         trials = tuple(TrialResult.from_json(t) for t in data["trials"])
         return cls(
             environment=Environment.from_json(data["environment"]),
-            settings=data["settings"],
+            settings=RunSettings.from_json(data["settings"]),
             experiments=experiments,
             trials=trials,
             created=data.get("created", ""),

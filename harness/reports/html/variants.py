@@ -222,7 +222,7 @@ def results_context(results: Results) -> dict[str, Any]:
         "environment": _environment_rows(results.environment),
         "notices": results.environment.blind_spots,
         "commit": _commit(results.environment),
-        "settings": [(k.replace("_", " "), str(v)) for k, v in results.settings.items()],
+        "settings": [(k.replace("_", " "), str(v)) for k, v in results.settings.to_json().items()],
         "families": families,
         "groups": view,
         "n_experiments": len(results.experiments),

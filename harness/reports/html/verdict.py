@@ -328,4 +328,4 @@ def verdict_context(
 
 
 def _baseline_name(env: Environment) -> str:
-    return str((env.baseline or {}).get("name") or "")
+    return env.baseline.name if env.baseline else ""
