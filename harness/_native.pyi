@@ -1,4 +1,4 @@
-"""The allocator hooks of the native capture backend (C, harness/capture/_native.c)."""
+"""The allocator hooks of the native capture backend (C, harness/measure/capture/_native.c)."""
 
 HAS_FRAMES: int
 #: How this build reads the interpreter's frames ("" where it has no reader for this version).

@@ -13,6 +13,7 @@ trial, a gating regression or a failed bounds check (the last two as ``gates`` s
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from harness.compare.movers import explained
 from harness.compare.stats import coefficient_of_variation, estimate_delta
 from harness.compare.verdict import BoundCheck, Decision, ExperimentVerdict, Verdict
-from harness.declare.config import BOUNDS, GATES, REGRESSIONS, check_bounds
+from harness.declare.config import BOUNDS, GATES, REGRESSIONS, ConfiguredBound, parse_bounds
 from harness.declare.metrics import METRICS, metric
 from harness.declare.selection import check_patterns, matches, matches_any
 from harness.declare.spec import Bound, Goal
@@ -52,6 +53,11 @@ class GateOptions:
     patterns: tuple[str, ...] = ()
     allow_env_mismatch: bool = False
     top_sites: int = 5
+
+    @functools.cached_property
+    def configured_bounds(self) -> tuple[ConfiguredBound, ...]:
+        """:attr:`bounds` parsed, once for all experiments; :class:`ConfigError` where they do not parse."""
+        return parse_bounds(self.bounds)
 
     @classmethod
     def from_settings(cls, settings: Settings, **changes: Any) -> GateOptions:
@@ -322,19 +328,12 @@ def decide(goal: str, delta_pct: float, ci_low_pct: float, ci_high_pct: float, t
     return "regression" if worse else "improvement"
 
 
-def experiment_bounds(info: ExperimentInfo, configured: Mapping[str, Mapping[str, str | int | float]]) -> list[Bound]:
-    """The experiment's declared bounds, overridden or extended by ``[tool.harness] bounds``.
-
-    Raises :class:`ConfigError` for bounds :func:`harness.declare.config.check_bounds` refuses.
-    """
-    check_bounds(configured)
+def experiment_bounds(info: ExperimentInfo, configured: Sequence[ConfiguredBound]) -> list[Bound]:
+    """The experiment's declared bounds, overridden or extended by the configured ones its id matches."""
     bounds = {b.name: b for b in info.bounds}
-    for pattern, table in configured.items():
-        if not matches(info.id, pattern):
-            continue
-        for key, limit in table.items():
-            bound = Bound.parse(key, limit)
-            bounds[bound.name] = bound
+    for each in configured:
+        if matches(info.id, each.pattern):
+            bounds[each.bound.name] = each.bound
     return list(bounds.values())
 
 
@@ -358,7 +357,7 @@ def _bound_value(trial: TrialResult, bound: Bound) -> float | None:
 def _bound_checks(info: ExperimentInfo, trials: Sequence[TrialResult], opts: GateOptions) -> list[BoundCheck]:
     """Every bound of the experiment checked on every candidate trial (a failed trial does not pass)."""
     checks = []
-    for bound in experiment_bounds(info, opts.bounds):
+    for bound in experiment_bounds(info, opts.configured_bounds):
         ok_values = [(_bound_value(t, bound), t) for t in trials if t.ok]
         measured = [v for v, _ in ok_values if v is not None]
         if ok_values and not measured:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from harness.declare.spec import Bound
 from harness.declare.units import parse_quantity
 from harness.errors import ConfigError, HarnessError
 
@@ -119,22 +120,31 @@ def load_settings(start: Path | None = None) -> Settings:
 _NUMBERS = ("replicates", "base_seed", "jobs", "timeout_s", "top_sites", "confidence", "tolerance_pct", "erratic_cv")
 
 
-def check_bounds(bounds: Any) -> None:
-    """A :class:`ConfigError` naming the first entry of ``[tool.harness] bounds`` that is not
-    ``{experiment pattern: {phase.metric: limit}}`` with a limit that parses. The one check of
-    configured bounds: settings are checked when loaded, and the gate checks the bounds it is given."""
-    from harness.declare.spec import Bound
+@dataclass(frozen=True)
+class ConfiguredBound:
+    """A bound of ``[tool.harness] bounds``, on the experiments its pattern selects."""
 
+    pattern: str
+    bound: Bound
+
+
+def parse_bounds(bounds: Any) -> tuple[ConfiguredBound, ...]:
+    """``[tool.harness] bounds``, ``{experiment pattern: {phase.metric: limit}}``, parsed; a
+    :class:`ConfigError` naming the first entry that is not of that shape or whose limit does
+    not parse. The one reading of configured bounds: settings check them when loaded, and the
+    gate parses those it is given once per comparison."""
     if not isinstance(bounds, Mapping):
         raise ConfigError("bounds must be a table of {experiment pattern: {phase.metric: limit}}")
+    parsed = []
     for pattern, table in bounds.items():
         if not isinstance(table, Mapping):
             raise ConfigError(f'[tool.harness] bounds.{pattern} must be a table like {{"spike.peak_bytes" = "64 MiB"}}')
         for key, limit in table.items():
             try:
-                Bound.parse(key, limit)
+                parsed.append(ConfiguredBound(pattern, Bound.parse(key, limit)))
             except HarnessError as exc:
                 raise ConfigError(f"[tool.harness] bounds.{pattern}.{key}: {exc}") from None
+    return tuple(parsed)
 
 
 def _check_types(settings: Settings) -> None:
@@ -144,7 +154,7 @@ def _check_types(settings: Settings) -> None:
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
             raise ConfigError(f"{name} must be a number, not {value!r}")
-    check_bounds(settings.bounds)
+    parse_bounds(settings.bounds)
     if settings.setup is not None and not isinstance(settings.setup, str):
         raise ConfigError(f"setup must be a command (a string), not {settings.setup!r}")
 
@@ -152,7 +162,6 @@ def _check_types(settings: Settings) -> None:
 def _pytest_limits(table: Any, pyproject: Path) -> dict[str, str | int | float]:
     """The ``limits`` of ``[tool.harness.pytest]``, each a known metric with a number or a size."""
     from harness.declare.metrics import METRICS
-    from harness.declare.spec import Bound
 
     if not isinstance(table, dict):
         raise ConfigError(f"{pyproject}: [tool.harness].pytest must be a table, e.g. [tool.harness.pytest]")

@@ -17,7 +17,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -60,6 +60,17 @@ class TrialSpec:
         return cls(**{**data, "python_path": tuple(data.get("python_path", ()))})
 
 
+@dataclass(slots=True)
+class PhaseRecord:
+    """What the trial itself records of one window: filled while it is open (so not frozen),
+    made before it opens, and with slots, so that filling it allocates nothing of its own."""
+
+    name: str
+    ops: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+
 class Trial:
     """The context a workload function receives: seeded randomness and measured phases.
 
@@ -74,8 +85,8 @@ class Trial:
         self.rng = random.Random(seed)
         self._capture = capture
         self._kept: list[Any] = []
-        self._phases: list[dict[str, Any]] = []
-        self._current: dict[str, Any] | None = None
+        self._phases: list[PhaseRecord] = []
+        self._current: PhaseRecord | None = None
         self._started = 0.0
         # Bound once, here: the harness's own work inside a window (its clock readings and
         # counters) runs between these two calls, which the backend keeps out of the window.
@@ -96,9 +107,9 @@ class Trial:
         into one phase (the peak is the highest of them; setup between them is not measured).
         """
         if self._current is not None:
-            raise RuntimeError(f"phase {name!r} opened inside phase {self._current['name']!r}; phases do not nest")
+            raise RuntimeError(f"phase {name!r} opened inside phase {self._current.name!r}; phases do not nest")
         # Everything the window needs is allocated before it opens.
-        self._current = {"name": name, "ops": 0, "counters": {}, "wall_s": 0.0}
+        self._current = PhaseRecord(name)
         return self._generator_window() if self._capture.generator_window else self._window
 
     @contextmanager
@@ -122,7 +133,7 @@ class Trial:
         self._capture.end_phase()
         record = self._current
         assert record is not None, "a window closed that was not opened"
-        record["wall_s"] = finished - self._started
+        record.wall_s = finished - self._started
         self._phases.append(record)
         self._current = None
 
@@ -133,7 +144,7 @@ class Trial:
             raise RuntimeError("trial.ops() called outside a phase")
         self._suspend()
         try:
-            current["ops"] = n if not current["ops"] else current["ops"] + n
+            current.ops = n if not current.ops else current.ops + n
         finally:
             self._resume()
 
@@ -144,7 +155,7 @@ class Trial:
             raise RuntimeError("trial.count() called outside a phase")
         self._suspend()
         try:
-            counters = current["counters"]
+            counters = current.counters
             counters[name] = counters.get(name, 0) + n
         finally:
             self._resume()
@@ -206,15 +217,15 @@ def measured_phases(trial: Trial, captured: list[PhaseCapture], complete_sites: 
         own = {k: v - overhead.get(k, 0) for k, v in profile.metrics.items()}
         if "peak_bytes" in own:
             own["peak_bytes"] = max(own["peak_bytes"], 0)
-        measured = {**own, **record["counters"], "ops": record["ops"], "wall_s": record["wall_s"]}
+        measured = {**own, **record.counters, "ops": record.ops, "wall_s": record.wall_s}
         if complete_sites:
             # Every site is there: the window's own cost comes off site by site, as it comes
             # off the totals, so that the sites still add up to them.
             sites = _without_overhead(profile.sites, calibration.sites)
         else:
             sites = [s for s in profile.sites if not is_own_file(s.file)]
-        known = phases.get(record["name"])
-        phases[record["name"]] = (
+        known = phases.get(record.name)
+        phases[record.name] = (
             (measured, sites) if known is None else (_add_windows(known[0], measured), _add_sites(known[1], sites))
         )
     return [

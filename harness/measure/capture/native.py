@@ -1,6 +1,6 @@
 """The native backend: exact figures of every phase from allocator hooks, and complete sites.
 
-The C extension ``harness._native`` (``harness/capture/_native.c``) hooks the raw, mem and
+The C extension ``harness._native`` (``harness/measure/capture/_native.c``) hooks the raw, mem and
 object allocator domains from before the workload's setup to the end of the trial and
 tracks every live block, so it sees the frees of older memory (a drain) as well as every
 allocation. It makes no Python object and sets no profile hook while a window is open, so

@@ -101,7 +101,7 @@ def require_distributed() -> None:
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise ConfigError("the dask executor needs `distributed`: pip install 'harness[dask]'") from None
+        raise ConfigError("the dask executor needs `distributed`: pip install 'alloc-harness[dask]'") from None
 
 
 def bundle_workloads(project_root: Path, workloads_dir: Path) -> Bundle:

@@ -17,7 +17,7 @@ import pytest
 from harness import churn
 from harness.churn import DELETE, INSERT, LOOKUP
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _fingerprint() -> str:

@@ -25,7 +25,7 @@ from harness.declare.discovery import load_module
 from harness.measure.capture import EVERY_HEAP_METRIC
 from harness.store.results import Results, TrialResult
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FAMILIES = ("sack_scoreboard", "activity_stats", "flow_table", "socket_storage", "resizable_map")
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.test_engine import harness_cli, make_project, phase_metrics
 
 from harness.compare.profiles import changed_sites, profile_of
 from harness.measure.capture import native_available
 from harness.store.results import read_results
-from tests.test_engine import harness_cli, make_project, phase_metrics
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="the native extension is not built here")
 
@@ -203,7 +203,7 @@ def assert_only_the_injected_line_moves(before_file: Path, after_file: Path, inj
 
 
 def test_native_net_agrees_with_tracemalloc_on_every_bundled_phase(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     figures = {}
     for backend in ("native", "tracemalloc"):
         out = tmp_path / f"{backend}.json"

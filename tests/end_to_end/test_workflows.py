@@ -17,7 +17,7 @@ from gitproject import FILL_ID, GIT_ENV, PAYLOAD_PLUS_10, Project, set_payload, 
 
 from harness.reports.markdown import MARKER
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 BIN = Path(sys.executable).parent
 

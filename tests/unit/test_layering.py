@@ -15,7 +15,7 @@ import ast
 import shutil
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "harness"
+PACKAGE = Path(__file__).resolve().parents[2] / "harness"
 
 #: Lowest first.
 STAGES = ("declare", "store", "measure", "compare", "commits", "reports", "pytest_plugin", "cli")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "harness"
+PACKAGE = Path(__file__).resolve().parents[2] / "harness"
 MAX_LINES = 60
 MAX_MODULE_LINES = 400
 #: Long on purpose; docs/design.md says why.
