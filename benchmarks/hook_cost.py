@@ -24,7 +24,7 @@ def child(mode: str, steps: int, windows: int) -> list[float]:
     keys = [i * 7919 for i in range(steps)]
     native = None
     if mode != "bare":
-        from harness import _native
+        import harness._native as _native
 
         native = _native
         native.start(mode == "sites")

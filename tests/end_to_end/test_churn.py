@@ -82,7 +82,7 @@ def test_streams_are_pinned() -> None:
 
 
 def test_streams_do_not_depend_on_the_hash_seed() -> None:
-    code = "import tests.test_churn as t; print(t._fingerprint())"
+    code = "import tests.end_to_end.test_churn as t; print(t._fingerprint())"
     for hash_seed in ("1", "4242"):
         env = dict(os.environ, PYTHONHASHSEED=hash_seed, PYTHONPATH=str(REPO))
         out = subprocess.run(

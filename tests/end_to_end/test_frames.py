@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.test_engine import harness_cli, make_project
 
 from harness.measure.capture import native_available
+from tests.end_to_end.test_engine import harness_cli, make_project
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="the native extension is not built here")
 

@@ -1,7 +1,7 @@
 """Golden tests of the verdict's three formats, and the markdown as a PR comment renders it.
 
 The inputs, ``golden/baseline.json`` and ``golden/candidate.json``, are two real runs of a small
-project (made by ``python tests/test_gate_golden.py``, which runs it and removes what varies by
+project (made by ``python tests/end_to_end/test_gate_golden.py``, which runs it and removes what varies by
 machine: paths, host, times). Between them one variant allocates 10% more (a regression),
 another the same but marked erratic, one less (an improvement), one is unchanged, one was
 removed and one added. Set ``HARNESS_UPDATE_GOLDEN=1`` to rewrite the expected outputs after

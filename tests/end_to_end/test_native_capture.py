@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.test_engine import harness_cli, make_project, phase_metrics
 
 from harness.compare.profiles import changed_sites, profile_of
 from harness.measure.capture import native_available
 from harness.store.results import read_results
+from tests.end_to_end.test_engine import harness_cli, make_project, phase_metrics
 
 pytestmark = pytest.mark.skipif(not native_available(), reason="the native extension is not built here")
 

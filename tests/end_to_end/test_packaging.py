@@ -54,6 +54,10 @@ def test_both_carry_the_distribution_name(artifacts: dict[str, Path]) -> None:
     assert artifacts["sdist"].name.startswith("alloc_harness-")
 
 
+#: The environment of the fresh venv's processes: nothing on the import path from outside it.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
 @pytest.mark.parametrize("kind", ["wheel", "sdist"])
 def test_it_installs_in_a_fresh_venv_and_runs(kind: str, artifacts: dict[str, Path], tmp_path: Path) -> None:
     venv = tmp_path / "venv"
@@ -65,6 +69,7 @@ def test_it_installs_in_a_fresh_venv_and_runs(kind: str, artifacts: dict[str, Pa
             capture_output=True,
             text=True,
             check=True,
+            env=CLEAN_ENV,
         ).stdout.strip()
     )
     # The dependencies (pandas, scipy, memray, setuptools for the sdist's build) come from this
@@ -84,6 +89,7 @@ def test_it_installs_in_a_fresh_venv_and_runs(kind: str, artifacts: dict[str, Pa
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=CLEAN_ENV,
     )
     assert imported.returncode == 0, imported.stderr
     assert Path(imported.stdout.strip()).is_relative_to(fresh_site), imported.stdout
@@ -91,13 +97,12 @@ def test_it_installs_in_a_fresh_venv_and_runs(kind: str, artifacts: dict[str, Pa
     project = tmp_path / "project"
     shutil.copytree(ROOT / "workloads", project / "workloads", ignore=shutil.ignore_patterns("__pycache__"))
     (project / "pyproject.toml").write_text('[tool.harness]\nworkloads = "workloads"\n', encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     done = subprocess.run(
         [str(venv / "bin" / "harness"), "run", "-n", "1", "lru_cache", "-o", "out.json"],
         cwd=project,
         capture_output=True,
         text=True,
-        env=env,
+        env=CLEAN_ENV,
     )
     assert done.returncode == 0, done.stderr
     results = json.loads((project / "out.json").read_text(encoding="utf-8"))

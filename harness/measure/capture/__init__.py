@@ -82,7 +82,7 @@ def memray_available() -> bool:
 def native_available() -> bool:
     """Whether the C extension of the native backend was built for this interpreter."""
     try:
-        from harness import _native  # noqa: F401
+        import harness._native  # noqa: F401
     except ImportError:
         return False
     return True

@@ -37,7 +37,7 @@ class NativeCapture:
     generator_window: bool = False
 
     def __init__(self, sites: bool = True) -> None:
-        from harness import _native
+        import harness._native as _native
 
         self._native = _native
         self.sites = sites

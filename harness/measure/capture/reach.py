@@ -47,7 +47,7 @@ class Reach:
 
 
 def _native_reach(environ: Mapping[str, str]) -> Reach:
-    from harness import _native
+    import harness._native as _native
 
     sites = PYTHON_SITES if _native.HAS_FRAMES else NO_SITES
     if not _native.INTERPOSES_LIBC:
@@ -97,7 +97,7 @@ def settle_preload(backend: str) -> str | None:
         del os.environ["LD_PRELOAD"]
     if backend != "native":
         return None
-    from harness import _native
+    import harness._native as _native
 
     if not _native.sees_c_library():
         return f"the C-library hook {preloaded} was not preloaded into the trial (see the loader's message above)"
