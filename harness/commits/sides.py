@@ -138,7 +138,7 @@ def list_experiments(directory: Path, code: Code, *, cwd: Path, label: str) -> t
     with tempfile.TemporaryDirectory(prefix="harness-list-") as scratch:
         out = Path(scratch) / "experiments.json"
         done = subprocess.run(
-            interpreter.command("harness.measure.listing", str(directory), str(out)),
+            interpreter.command("harness.measure.listing_child", str(directory), str(out)),
             cwd=cwd,
             env=interpreter.environment(code.import_path),
             stdin=subprocess.DEVNULL,

@@ -1,6 +1,6 @@
 """What runs in a child interpreter to list the experiments of a workloads directory.
 
-``python -P -m harness.measure.listing WORKLOADS_DIR OUT.json`` imports the workload modules with
+``python -P -m harness.measure.listing_child WORKLOADS_DIR OUT.json`` imports the workload modules with
 the import path its parent set (one side's code under test) and writes the experiments they
 declare as plain data, or ``{"error": ...}`` with the one-line reason they could not be
 listed. The parent never imports two checkouts' code into one process.
