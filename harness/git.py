@@ -15,14 +15,21 @@ from harness.errors import GitError
 
 def git(repo: Path, *args: str) -> str:
     """The stripped stdout of ``git args`` in ``repo``; :class:`GitError` with git's message on failure."""
+    done = git_answer(repo, *args)
+    stdout, stderr = (stream.decode("utf-8", "replace").strip() for stream in (done.stdout, done.stderr))
+    if done.returncode != 0:
+        message = (stderr or stdout or f"exit code {done.returncode}").splitlines()[-1]
+        raise GitError(f"git {' '.join(args)}: {message}")
+    return stdout
+
+
+def git_answer(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """git's whole answer, its exit code and raw output, for a caller that reads NUL-separated
+    names or that cleans up whatever git says; :class:`GitError` where git is not installed."""
     try:
-        done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, check=False)
     except FileNotFoundError:
         raise GitError("git is not installed (or not on PATH)") from None
-    if done.returncode != 0:
-        message = (done.stderr.strip() or done.stdout.strip() or f"exit code {done.returncode}").splitlines()[-1]
-        raise GitError(f"git {' '.join(args)}: {message}")
-    return done.stdout.strip()
 
 
 def repo_root(start: Path) -> Path:
@@ -58,9 +65,7 @@ def diff_digest(directory: Path) -> str | None:
     """A digest of the uncommitted changes to tracked files: a dirty tree is the same code only
     when its changes are the same."""
     try:
-        diff = subprocess.run(
-            ["git", "diff", "HEAD", "--no-ext-diff", "--binary"], cwd=directory, capture_output=True, timeout=30
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
+        diff = git_answer(directory, "diff", "HEAD", "--no-ext-diff", "--binary").stdout
+    except (GitError, OSError):
         return None
     return hashlib.sha256(diff).hexdigest()[:16]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import GitError
-from harness.git import git, tree_state
+from harness.git import git, git_answer, tree_state
 from harness.measure.signals import ignoring_sigint, sigterm_as_interrupt
 
 #: The ref that stands for the working tree as it is, uncommitted changes included.
@@ -162,11 +161,9 @@ def checkouts(
 def _remove(repo: Path, parent: Path, made: Sequence[Path]) -> None:
     for path in made:
         # --force: the setup command or a trial may have left untracked files behind.
-        subprocess.run(
-            ["git", "worktree", "remove", "--force", "--force", str(path)], cwd=repo, capture_output=True, check=False
-        )
+        git_answer(repo, "worktree", "remove", "--force", "--force", str(path))
     shutil.rmtree(parent, ignore_errors=True)
-    subprocess.run(["git", "worktree", "prune"], cwd=repo, capture_output=True, check=False)
+    git_answer(repo, "worktree", "prune")
 
 
 def copy_working_tree(repo: Path, dest: Path, outputs: str | None = None) -> str:
@@ -176,12 +173,7 @@ def copy_working_tree(repo: Path, dest: Path, outputs: str | None = None) -> str
     have the same one and a build of it can be reused.
     """
     skip = ["--exclude", f"/{outputs.strip('/')}/"] if outputs else []
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", *skip],
-        cwd=repo,
-        capture_output=True,
-        check=False,
-    )
+    listed = git_answer(repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard", *skip)
     if listed.returncode != 0:
         raise GitError(f"git ls-files: {listed.stderr.decode(errors='replace').strip()}")
     digest = hashlib.sha256()

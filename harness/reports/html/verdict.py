@@ -10,6 +10,7 @@ from typing import Any
 from harness.compare.profiles import profile_of
 from harness.compare.verdict import DECISIONS, ExperimentVerdict, Verdict
 from harness.declare.metrics import metric
+from harness.declare.selection import matches_any
 from harness.declare.units import format_bytes, format_pct
 from harness.reports.flame import FlameGraph, flame_anchor, flame_graph
 from harness.reports.html.charts import (
@@ -216,8 +217,6 @@ def _experiment_detail(
     eid: str, group: Sequence[ExperimentVerdict], anchor: str, sources: _Sources
 ) -> ExperimentDetail:
     """The section of one experiment: replicates, phases, call sites, bounds and flame graphs."""
-    from fnmatch import fnmatchcase
-
     info = sources.infos.get(eid)
     b_trials, c_trials = sources.base_trials.get(eid, []), sources.cand_trials.get(eid, [])
     strips = [
@@ -246,7 +245,7 @@ def _experiment_detail(
         table = site_table(f"candidate · {phase} · top call sites", profile)
         if table is not None:
             sites.append(table)
-    requested = any(fnmatchcase(eid, pattern) or pattern in eid for pattern in sources.flames)
+    requested = matches_any(eid, sources.flames) if sources.flames else False
     first = group[0]
     return ExperimentDetail(
         anchor,
