@@ -1,26 +1,25 @@
-"""What the pytest plugin costs per measured test, and whether replicates can share a child.
+"""What the pytest plugin costs: one file of 20 measured tests, beside pytest-memray.
 
 Builds a small project in a temporary directory (a package under src/, a conftest fixture,
-tests measured whole) and times, for a test making 100 objects and for one making 10,000
-after a 10,000-key fixture, interleaved, the median wall time of:
+one test file of 20 tests, each marked with a limit for both plugins) and times, interleaved,
+the wall time of the whole ``pytest`` run:
 
-- ``bare``: ``pytest NODEID`` with the harness plugin disabled;
-- ``measured (BACKEND)``: ``pytest NODEID`` with the plugin, one replicate, one child;
-- ``child alone (BACKEND)``: the child session the plugin starts, by itself.
+- ``no plugin``: neither harness nor pytest-memray;
+- ``pytest-memray``: ``--memray`` (every test tracked, its limit checked);
+- ``harness xN (BACKEND)``: the harness plugin with N replicates per test.
 
-Then it measures two tests three ways, with seeds 1, 2, 3: one child per replicate (what
-the plugin does), one child running the three replicates in turn, and one child running
-seed 1 three times; and prints each replicate's figures, so that one can see whether a
-shared child reproduces a fresh one's. The second test calls a function that imports a
-module lazily, as libraries do::
+It prints the median, min and max of each, and the harness runs' ratio to pytest-memray's
+next to the bound ``2 x pytest-memray + 2 s``; then the cost per measured test and replicate,
+``(harness - no plugin) / (20 x N)``::
 
-    python benchmarks/pytest_plugin.py [--repeats 5]
+    python benchmarks/pytest_plugin.py [--repeats 5] [--backends native,tracemalloc]
+
+pytest-memray comes with the ``bench`` extra (``pip install -e '.[bench]'``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -29,51 +28,91 @@ import tempfile
 import time
 from pathlib import Path
 
+TESTS = 20
 PYPROJECT = """
 [tool.pytest.ini_options]
 pythonpath = ["src"]
 """
 PACKAGE = """
 class Cell:
-    __slots__ = ("value",)
+    __slots__ = ("key", "value")
+
+    def __init__(self, key, value):
+        self.key = key
+        self.value = value
 
 
-def parse_all(texts):
-    # A lazy import, as libraries make them: the first call in an interpreter pays it.
-    from fractions import Fraction
-
-    return [Fraction(text) for text in texts]
+def table(keys):
+    return {key: Cell(key, str(key)) for key in keys}
 """
 CONFTEST = """
+import contextlib
+
 import pytest
 
 
 @pytest.fixture
 def keys():
-    return list(range(10_000))
+    return list(range(1000))
+
+
+class _Phases:
+    def phase(self, name):
+        return contextlib.nullcontext()
+
+    def ops(self, n):
+        pass
+
+
+class _WithoutHarness:
+    # The runs without the harness plugin: its fixture as a stand-in, its markers known.
+    @pytest.fixture
+    def harness_trial(self):
+        return _Phases()
+
+
+def pytest_configure(config):
+    if not config.pluginmanager.hasplugin("harness"):
+        config.pluginmanager.register(_WithoutHarness())
+        config.addinivalue_line("markers", "harness_limits: (harness plugin absent)")
+    if not config.pluginmanager.hasplugin("memray"):
+        config.addinivalue_line("markers", "limit_memory: (pytest-memray absent)")
 """
-TESTS = """
+HEADER = """
 import pytest
 
-from cells import Cell, parse_all
-
-
-@pytest.mark.harness(ops=100)
-def test_small():
-    cells = [Cell() for _ in range(100)]
-
-
-@pytest.mark.harness(ops=10_000)
-def test_fill(keys):
-    table = {key: Cell() for key in keys}
-
-
-@pytest.mark.harness(ops=100)
-def test_parse():
-    parse_all(["1/3"] * 100)
+from cells import Cell, table
 """
-NODEIDS = {name: f"tests/test_cells.py::{name}" for name in ("test_small", "test_fill", "test_parse")}
-FIGURES = ("alloc_bytes", "alloc_count", "kept_bytes", "net_bytes", "net_count", "peak_bytes")
+#: Four kinds of test, five of each: measured whole, with a fixture, in a phase, parametrized.
+TEST_KINDS = (
+    """
+@pytest.mark.limit_memory("10 MB")
+@pytest.mark.harness_limits(alloc_bytes="10 MiB")
+def test_cells_{n}():
+    made = [Cell(i, i) for i in range({size})]
+""",
+    """
+@pytest.mark.limit_memory("10 MB")
+@pytest.mark.harness_limits(alloc_bytes="10 MiB")
+def test_table_{n}(keys):
+    made = table(keys[:{size}])
+""",
+    """
+@pytest.mark.limit_memory("10 MB")
+@pytest.mark.harness_limits(alloc_bytes="10 MiB")
+def test_phase_{n}(harness_trial, keys):
+    with harness_trial.phase("fill"):
+        made = table(keys[:{size}])
+        harness_trial.ops({size})
+""",
+    """
+@pytest.mark.limit_memory("10 MB")
+@pytest.mark.harness_limits(alloc_bytes="10 MiB")
+@pytest.mark.parametrize("text", ["a", "bb"])
+def test_strings_{n}(text):
+    made = [text * i for i in range({size})]
+""",
+)
 
 
 def make_project(root: Path) -> None:
@@ -81,94 +120,68 @@ def make_project(root: Path) -> None:
     (root / "src" / "cells").mkdir(parents=True)
     (root / "src" / "cells" / "__init__.py").write_text(PACKAGE)
     (root / "tests").mkdir()
-    (root / "tests" / "__init__.py").write_text("")
     (root / "tests" / "conftest.py").write_text(CONFTEST)
-    (root / "tests" / "test_cells.py").write_text(TESTS)
+    tests = [HEADER]
+    # 5 + 5 + 6 functions, and 2 parametrized ones of two tests each: TESTS tests.
+    counts = (5, 5, 6, 2)
+    for kind, count in zip(TEST_KINDS, counts, strict=True):
+        tests += [kind.format(n=n, size=100 * (n + 1)) for n in range(count)]
+    (root / "tests" / "test_cells.py").write_text("".join(tests))
 
 
-def child_command(root: Path, nodeid: str, spec: Path) -> list[str]:
-    return [
-        sys.executable, "-m", "pytest", nodeid, "--rootdir", str(root), "-p", "no:harness",
-        "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "harness.pytest_plugin.child",
-        f"--harness-child={spec}", "-q", "--no-header", "--basetemp", str(root / "basetemp"),
-    ]  # fmt: skip
-
-
-def run_child(root: Path, nodeid: str, backend: str, replicates: list[tuple[int, int]]) -> list[dict[str, object]]:
-    """One child measuring ``replicates`` in turn, with PYTHONHASHSEED of the first; their phases."""
-    from harness.pytest_plugin.child import ChildSpec
-
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "out.json"
-        spec = Path(tmp) / "spec.json"
-        spec.write_text(ChildSpec(nodeid, tuple(replicates), backend, 10, str(out)).to_json())
-        env = {**os.environ, "PYTHONHASHSEED": str(replicates[0][1])}
-        command = child_command(root, nodeid, spec)
-        subprocess.run(command, cwd=root, env=env, check=False, stdout=subprocess.DEVNULL)
-        data = json.loads(out.read_text())
-    return [{"seed": r["seed"], **r["phases"][0]["metrics"]} for r in data["replicates"]]
-
-
-def timed(command: list[str], root: Path, env: dict[str, str] | None = None) -> float:
+def timed(command: list[str], root: Path) -> float:
     started = time.perf_counter()
-    subprocess.run(command, cwd=root, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
-
-
-def costs(root: Path, nodeid: str, repeats: int, backends: list[str]) -> None:
-    from harness.pytest_plugin.child import ChildSpec
-
-    pytest_cmd = [sys.executable, "-m", "pytest", nodeid, "-q", "-p", "no:cacheprovider"]
-    commands: dict[str, tuple[list[str], dict[str, str] | None]] = {"bare": ([*pytest_cmd, "-p", "no:harness"], None)}
-    for backend in backends:
-        commands[f"measured ({backend})"] = ([*pytest_cmd, "--harness-backend", backend], None)
-        spec = root / f"spec-{backend}.json"
-        spec.write_text(ChildSpec(nodeid, ((0, 1),), backend, 10, str(root / f"out-{backend}.json")).to_json())
-        env = {**os.environ, "PYTHONHASHSEED": "1"}
-        commands[f"child alone ({backend})"] = (child_command(root, nodeid, spec), env)
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(repeats):
-        for name, (command, command_env) in commands.items():
-            times[name].append(timed(command, root, command_env))
-    bare = statistics.median(times["bare"])
-    print(f"wall time per `pytest {nodeid}`, median of {repeats} (interleaved):")
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f"  {name:<26} {median:6.2f} s  {median / bare:5.1f}x bare  (+{median - bare:.2f} s)")
-
-
-def replicates(root: Path, nodeid: str, backend: str) -> None:
-    seeds = [(0, 1), (1, 2), (2, 3)]
-    modes = {
-        "a child per replicate": [row for pair in seeds for row in run_child(root, nodeid, backend, [pair])],
-        "one child, seeds 1 2 3": run_child(root, nodeid, backend, seeds),
-        "one child, seed 1 x3": run_child(root, nodeid, backend, [(0, 1), (1, 1), (2, 1)]),
-    }
-    print(f"\n{nodeid}: figures of the phase `test` per replicate ({backend}):")
-    print(f"  {'mode':<24} {'seed':>4} " + " ".join(f"{f:>11}" for f in FIGURES))
-    for mode, rows in modes.items():
-        for row in rows:
-            print(f"  {mode:<24} {row['seed']:>4} " + " ".join(f"{row.get(f, '-'):>11}" for f in FIGURES))
-    fresh = modes["a child per replicate"]
-    for mode in ("one child, seeds 1 2 3", "one child, seed 1 x3"):
-        same = [all(a.get(f) == b.get(f) for f in FIGURES) for a, b in zip(fresh, modes[mode], strict=True)]
-        print(f"  {mode}: replicates equal to a fresh child's: {sum(same)} of {len(same)}")
+    done = subprocess.run(command, cwd=root, check=False, capture_output=True, text=True)
+    took = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    if f"{TESTS} passed" not in done.stdout:
+        sys.exit(f"{' '.join(command)} did not pass {TESTS} tests:\n{done.stdout[-3000:]}")
+    return took
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--backends", default="memray,tracemalloc")
+    parser.add_argument("--backends", default="native", help="harness backends to time, comma-separated")
     args = parser.parse_args()
-    backends = args.backends.split(",")
+    pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cells.py"]
+    commands = {
+        "no plugin": [*pytest_cmd, "-p", "no:harness", "-p", "no:memray"],
+        "pytest-memray": [*pytest_cmd, "-p", "no:harness", "--memray"],
+    }
+    replicates = (1, 3)
+    for backend in args.backends.split(","):
+        for n in replicates:
+            commands[f"harness x{n} ({backend})"] = [
+                *pytest_cmd, "-p", "no:memray", "--harness-backend", backend, "--harness-replicates", str(n),
+            ]  # fmt: skip
+    times: dict[str, list[float]] = {name: [] for name in commands}
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
         root = Path(tmp)
         make_project(root)
-        for name in ("test_small", "test_fill"):
-            costs(root, NODEIDS[name], args.repeats, backends)
-        for name in ("test_fill", "test_parse"):
-            for backend in backends:
-                replicates(root, NODEIDS[name], backend)
+        for command in commands.values():
+            timed(command, root)  # a warm-up run of each: imports cached, files in the page cache
+        for _ in range(args.repeats):
+            for name, command in commands.items():
+                times[name].append(timed(command, root))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    bare, memray = medians["no plugin"], medians["pytest-memray"]
+    print(f"pytest on one file of {TESTS} measured tests: wall time over {args.repeats} interleaved runs")
+    print(f"(python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})\n")
+    print(f"  {'':<24} {'median':>8} {'min':>8} {'max':>8}  {'vs memray':>9}  per test and replicate")
+    for name, values in times.items():
+        median = medians[name]
+        line = f"  {name:<24} {median:7.2f}s {min(values):7.2f}s {max(values):7.2f}s  {median / memray:8.2f}x"
+        if name.startswith("harness"):
+            n = int(name.split()[1][1:])
+            line += f"  {(median - bare) / (TESTS * n) * 1000:6.0f} ms"
+        print(line)
+    bound = 2 * memray + 2.0
+    for name in medians:
+        if name.startswith("harness x1"):
+            verdict = "within" if medians[name] <= bound else "OVER"
+            print(f"\n  {name}: {medians[name]:.2f} s, {verdict} the bound 2 x pytest-memray + 2 s = {bound:.2f} s")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from harness.declare.metrics import with_per_op
 from harness.measure.capture import Capture, PhaseCapture, make_capture
+from harness.measure.launcher import limit_memory, memory_limit_reason
 from harness.measure.own_frames import is_own_file
 from harness.store.sites import Site
 
@@ -284,28 +285,6 @@ def _add_sites(first: list[Site], second: list[Site]) -> list[Site]:
         known = merged.get(site.identity)
         merged[site.identity] = site if known is None else known.plus(site)
     return list(merged.values())
-
-
-def memory_limit_reason(limit: int) -> str:
-    """``memory limit 2 GiB exceeded``: why a trial over its limit failed."""
-    from harness.declare.units import format_bytes
-
-    return f"memory limit {format_bytes(limit)} exceeded"
-
-
-def limit_memory(limit: int | None) -> None:
-    """Cap this process's data (heap and private writable mappings) at ``limit`` bytes.
-
-    ``RLIMIT_DATA`` rather than ``RLIMIT_AS``: the address space also counts what is mapped
-    but not used (shared libraries, thread stacks, allocator arenas reserved up front), which
-    is 2x the data size with numpy loaded; the data size follows what the trial writes to.
-    Past the limit, allocations fail and Python raises ``MemoryError`` in the workload.
-    """
-    if limit is None or not hasattr(resource, "RLIMIT_DATA"):
-        return
-    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    soft = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
 
 
 def main(argv: list[str]) -> int:

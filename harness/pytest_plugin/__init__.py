@@ -1,11 +1,12 @@
-"""pytest plugin ``harness``: allocation limits and baselines for tests, each measured in a fresh interpreter.
+"""pytest plugin ``harness``: allocation limits and baselines for tests, each measured in a fresh copy of one state.
 
 A test is *measured* when it takes the ``harness_trial`` fixture or carries a
 ``harness_limits`` or ``harness`` marker; every other test runs as pytest runs it, and the
 plugin costs it nothing. A measured test is not run in this process: its setup here makes no
-fixture, and the plugin runs it, per replicate, as a real pytest session in a child
-interpreter with ``PYTHONHASHSEED`` pinned (:mod:`harness.pytest_plugin.launch`), whose
-plugin measures the call only (:mod:`harness.pytest_plugin.child`). Fixtures, conftest
+fixture, and the plugin has it run, per replicate, by a forked copy of a zygote, a pytest
+session of the same project that has started and collected the test's file with
+``PYTHONHASHSEED`` pinned (:mod:`harness.pytest_plugin.launch`), and whose plugin measures
+the test function's own body only (:mod:`harness.pytest_plugin.zygote`). Fixtures, conftest
 files, classes, relative imports, markers and parametrize values all work::
 
     @pytest.mark.harness_limits(alloc_count_per_op=3, net_bytes="1 MiB")
@@ -16,7 +17,7 @@ files, classes, relative imports, markers and parametrize values all work::
             harness_trial.ops(len(keys))
 
 A test that does not take ``harness_trial`` is measured whole, as one phase named ``test``.
-The child's outcome becomes this test's: its setup error, its assertion message (rewritten
+The copy's outcome becomes this test's: its setup error, its assertion message (rewritten
 by pytest), its skip or xfail, its captured output. A test that passed there is then held to
 its limits (``[tool.harness.pytest] limits`` of the project, updated by its marker) and, with
 ``--harness-baseline NAME``, compared with the baseline under the gate's rule.
@@ -26,8 +27,8 @@ session. See docs/pytest.md.
 Its parts:
 
 - :mod:`.markers`: options, markers and which tests are measured (shared by both processes);
-- :mod:`.child`: the plugin of the child pytest session that measures one test;
-- :mod:`.launch`: starting that child for each replicate and reading back what it measured;
+- :mod:`.zygote`: the plugin of the zygote, and of its copies that each measure one test;
+- :mod:`.launch`: starting the zygotes, asking them for each replicate, reading back what was measured;
 - :mod:`.limits`: the limits of a test and the report of a figure over its limit;
 - :mod:`.baseline`: pytest baselines, stored and compared;
 - :mod:`.summary`: the table of measured tests at the end of the session.
@@ -52,7 +53,7 @@ from harness.pytest_plugin.markers import (
 
 if TYPE_CHECKING:
     from harness.declare.config import Settings
-    from harness.pytest_plugin.launch import Measurement
+    from harness.pytest_plugin.launch import Measurement, Zygotes
     from harness.pytest_plugin.summary import MeasuredTest
     from harness.store.environment import Environment
     from harness.store.results import Results
@@ -68,6 +69,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(config.stash[_SESSION], "harness-session")
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION, None)
+    if session is not None:
+        session.close()
+
+
 @dataclass
 class _Session:
     """What the plugin keeps over a pytest session: settings, the baseline, what was measured."""
@@ -77,6 +84,7 @@ class _Session:
     _settings: Settings | None = None
     _baseline: Results | None = None
     _environment: Environment | None = None
+    _zygotes: Zygotes | None = None
 
     @property
     def settings(self) -> Settings:
@@ -112,6 +120,19 @@ class _Session:
             self._environment = environment(Path(self.config.rootpath), backend)
         return self._environment
 
+    def zygotes(self) -> Zygotes:
+        if self._zygotes is None:
+            from harness.pytest_plugin.launch import Zygotes
+
+            self._zygotes = Zygotes()
+        return self._zygotes
+
+    def close(self) -> None:
+        """End the zygotes (at the session's end, however it ends)."""
+        if self._zygotes is not None:
+            self._zygotes.close()
+            self._zygotes = None
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Gather the measured tests (in an xdist controller, from its workers' reports)."""
         data = getattr(report, "harness", None)
@@ -130,7 +151,8 @@ class _Session:
             terminalreporter.write_line(line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Store the measured tests as the baseline ``--harness-save`` names (once, not per xdist worker)."""
+        """End the zygotes; store the measured tests as ``--harness-save`` names (once, not per xdist worker)."""
+        self.close()
         name = self.option("harness_save")
         if not name or not self.measured or hasattr(self.config, "workerinput"):
             return
@@ -200,14 +222,13 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None]:
 def _measure(item: pytest.Function, session: _Session) -> Measurement:
     from harness.measure.capture import resolve_backend
     from harness.measure.scheduling import seed_of
-    from harness.pytest_plugin.launch import measure
 
     settings = session.settings
     if session.option("harness_baseline"):
-        session.baseline()  # a missing baseline fails before any child runs
+        session.baseline()  # a missing baseline fails before any copy runs
     backend = resolve_backend(session.option("harness_backend"))
     seeds = [(r, seed_of(settings, r)) for r in range(session.replicates())]
-    return measure(item, settings, backend, seeds)
+    return session.zygotes().measure(item, settings, backend, seeds)
 
 
 def _raise_as_child(measurement: Measurement, when: str) -> None:
@@ -218,6 +239,9 @@ def _raise_as_child(measurement: Measurement, when: str) -> None:
     xfail = getattr(report, "harness_xfail", None)
     if xfail is not None:
         pytest.xfail(xfail)
+    over_memory = getattr(report, "harness_over_memory", None)
+    if over_memory is not None:
+        _fail(f"harness: {over_memory}")
     if report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
         pytest.skip(reason.removeprefix("Skipped: "))
@@ -307,7 +331,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     child = measurement.report(call.when)
     if child is not None:
         report.sections.extend(child.sections)
-        if call.excinfo is not None and not child.passed:
+        # The copy's own account, unless the failure is the harness's (a limit, a death).
+        ours = call.excinfo is not None and call.excinfo.errisinstance(pytest.fail.Exception)
+        if call.excinfo is not None and not child.passed and not ours:
             report.longrepr = child.longrepr
     measured = item.stash.get(_MEASURED, None)
     if call.when == "call" and measured is not None:

@@ -1,19 +1,26 @@
-"""Measuring a test from the pytest session that collected it: one child pytest session per replicate.
+"""Measuring a test from the pytest session that collected it: a zygote per file and seed, a
+forked copy per replicate.
 
-Each replicate is a fresh interpreter with ``PYTHONHASHSEED`` pinned to its seed, as every
-trial of ``harness run`` is. Running several replicates in one child is cheaper but not
-exact: a warm interpreter allocates less than a fresh one (lazy initialisation, caches), so a
-later replicate's figures would depend on what ran before it (measured by
-``benchmarks/pytest_plugin.py``).
+``PYTHONHASHSEED`` is fixed at an interpreter's start, so each seed has an interpreter of its
+own: for the file of the test being measured, one zygote per seed (see
+:mod:`harness.pytest_plugin.zygote`), all started at once so that their starts overlap.
+Replicate ``r`` of a test is measured with seed ``base_seed + r`` by a copy that zygote forks:
+a fresh copy of one state for every test and replicate, so no figure depends on what ran
+before (measured by ``benchmarks/pytest_plugin.py``: running replicates one after another in
+one interpreter is not exact, since a warm interpreter allocates less than a fresh one). The
+zygotes live while the session measures tests of their file, and end when it moves to another
+file or ends.
 
-The child is ``python -m pytest`` on the test's node id with the parent's rootdir, ini file
-(its ``addopts`` included), working directory and traceback options, made lean: no cache
-provider, no random reordering, no distribution (``-n 0``), no coverage, no XML report, a
-base temporary directory of its own. Its stdout is dropped; its reports come back as data.
+A zygote is ``python -m pytest FILE`` with the parent's rootdir, ini file (its ``addopts``
+included), working directory and traceback options, made lean: no cache provider, no random
+reordering, no distribution (``-n 0``), no coverage, no memray (the test would be traced
+twice), no XML report, a base temporary directory of its own. Its stdout is dropped; reports
+come back as data.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -27,21 +34,24 @@ import pytest
 
 from harness.declare.config import Settings, memory_limit_bytes
 from harness.measure.capture.reach import child_environment
-from harness.measure.executors.process import run_child as run_measuring_child
-from harness.pytest_plugin.child import ChildSpec
+from harness.measure.launcher import Ended, Server
+from harness.pytest_plugin.zygote import Collected, Request, ZygoteSpec
 from harness.store.results import PhaseResult, TrialResult
 
-#: Plugins the child never needs (``harness`` would measure the test again, recursively).
-_BLOCKED = ("harness", "harness.pytest_plugin", "cacheprovider", "randomly")
+#: Plugins a zygote never loads (``harness`` would measure the test again, recursively).
+_BLOCKED = ("harness", "harness.pytest_plugin", "cacheprovider", "randomly", "memray")
+#: How much longer than a test's timeout the parent waits for its zygote's reply: the zygote
+#: itself stops the copy at the timeout, and answers.
+_REPLY_SLACK_S = 30.0
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """What the children made of one test.
+    """What the copies made of one test.
 
-    ``reports`` are the child's pytest reports (setup, call, teardown) of the replicate that
+    ``reports`` are a copy's pytest reports (setup, call, teardown) of the replicate that
     decides the outcome: the first that did not pass, else the last. ``error`` says why no
-    child could measure the test at all (it crashed, timed out, or did not find the test).
+    copy could measure the test at all (it crashed, timed out, or was not collected).
     """
 
     trials: tuple[TrialResult, ...] = ()
@@ -52,18 +62,17 @@ class Measurement:
         return self.reports.get(when)
 
 
-def child_command(item: pytest.Item, spec_path: Path, basetemp: Path) -> list[str]:
-    """``python -m pytest NODEID ...``: the same project and ini as ``item``'s session, lean."""
-    config = item.config
-    target = f"{item.path}::{item.nodeid.split('::', 1)[1]}"
-    command = [sys.executable, "-m", "pytest", target, "--rootdir", str(config.rootpath)]
+def zygote_command(config: pytest.Config, test_file: Path, spec_path: Path, basetemp: Path) -> list[str]:
+    """``python -m pytest FILE ...``: the same project and ini as ``config``'s session, lean."""
+    command = [sys.executable, "-m", "pytest", str(test_file), "--rootdir", str(config.rootpath)]
     if config.inipath is not None:
         command += ["-c", str(config.inipath)]
     for name in _BLOCKED:
         command += ["-p", f"no:{name}"]
-    # One token: pytest looks for the ini file before it knows this option, and would take a
-    # separate value for a path to test, and look for the ini file above it.
-    command += ["-p", "harness.pytest_plugin.child", f"--harness-child={spec_path}"]
+    # One token each: pytest looks for the ini file before it knows these options, and would
+    # take a separate value for a path to test, and look for the ini file above it.
+    command += ["-p", "harness.pytest_plugin.zygote", f"--harness-zygote={spec_path}"]
+    command.append("--harness-pipes={requests},{replies}")  # filled in by the launcher
     command += ["--basetemp", str(basetemp), "-q", "--no-header", f"--tb={config.option.tbstyle}"]
     command += ["-v"] * max(config.option.verbose, 0)
     if config.option.showlocals:
@@ -78,34 +87,12 @@ def child_command(item: pytest.Item, spec_path: Path, basetemp: Path) -> list[st
     return command
 
 
-def _child_environment(seed: int, backend: str) -> dict[str, str]:
+def _zygote_environment(seed: int, backend: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COV_CORE_")}
     env.pop("PYTHONTRACEMALLOC", None)
     env["PYTHONHASHSEED"] = str(seed)
     child_environment(backend, env)
     return env
-
-
-def run_child(item: pytest.Item, spec: ChildSpec, workdir: Path, timeout_s: float) -> dict[str, Any] | str:
-    """Run one child; its outcome as data, or why it has none."""
-    spec_path = workdir / "spec.json"
-    spec_path.write_text(spec.to_json(), encoding="utf-8")
-    seed = spec.replicates[0][1]
-    ended = run_measuring_child(
-        child_command(item, spec_path, workdir / "basetemp"),
-        env=_child_environment(seed, spec.backend),
-        cwd=item.config.invocation_params.dir,
-        timeout_s=timeout_s,
-    )
-    out = Path(spec.out)
-    if ended.timed_out or ended.returncode < 0 or not out.is_file():
-        limit = None if out.is_file() else spec.memory_limit
-        death = ended.death(limit)
-        if death is not None:
-            return f"{death} (seed {seed})"
-        return f"pytest exited with code {ended.returncode} (seed {seed}):\n{ended.last_lines(5) or 'no output'}"
-    data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    return data
 
 
 def _report(config: pytest.Config, data: dict[str, Any]) -> pytest.TestReport:
@@ -115,45 +102,129 @@ def _report(config: pytest.Config, data: dict[str, Any]) -> pytest.TestReport:
     return report
 
 
-def measure(item: pytest.Item, settings: Settings, backend: str, seeds: list[tuple[int, int]]) -> Measurement:
-    """Measure ``item`` once per (replicate, seed), each in a fresh child; stop at the first that does not pass."""
-    config = item.config
-    trials: list[TrialResult] = []
-    reports: dict[str, pytest.TestReport] = {}
-    for replicate, seed in seeds:
-        with tempfile.TemporaryDirectory(prefix="harness-pytest-") as tmp:
-            workdir = Path(tmp)
-            spec = ChildSpec(
-                item.nodeid,
-                ((replicate, seed),),
-                backend,
-                settings.top_sites,
-                str(workdir / "out.json"),
-                memory_limit_bytes(settings),
-            )
-            outcome = run_child(item, spec, workdir, settings.timeout_s)
-        if isinstance(outcome, str):
-            return Measurement(tuple(trials), error=f"the measuring interpreter {outcome}")
-        if not outcome["found"]:
-            errors = "\n".join(outcome["collect_errors"]) or "no such test there"
-            return Measurement(
-                tuple(trials), error=f"the measuring interpreter did not collect {item.nodeid}:\n{errors}"
-            )
-        reports = {data["when"]: _report(config, data) for data in outcome["reports"]}
-        for measured in outcome["replicates"]:
-            phases = measured["phases"]
-            if phases is not None:
+class _Zygote:
+    """The parent's end of one zygote: started at once, ready when it has collected its file."""
+
+    def __init__(self, config: pytest.Config, test_file: Path, spec: ZygoteSpec, seed: int, workdir: Path) -> None:
+        self.seed = seed
+        self.spec = spec
+        self.workdir = workdir
+        workdir.mkdir()
+        spec_path = workdir / "spec.json"
+        spec_path.write_text(spec.to_json(), encoding="utf-8")
+        self.server = Server(
+            zygote_command(config, test_file, spec_path, workdir / "basetemp"),
+            env=_zygote_environment(seed, spec.backend),
+            cwd=config.invocation_params.dir,
+        )
+        self._collected: Collected | str | None = None
+        self._outs = itertools.count()
+
+    def collected(self) -> Collected | str:
+        """What the zygote collected, or why it collected nothing (it ended first)."""
+        if self._collected is None:
+            answer = self.server.receive(self.spec.timeout_s)
+            if isinstance(answer, Ended):
+                self._collected = f"the measuring pytest session {_account(answer, self.seed, None)}"
+            else:
+                self._collected = Collected.from_json(answer)
+        return self._collected
+
+    def measure(self, nodeid: str, replicate: int) -> dict[str, Any] | str:
+        """The outcome a copy wrote of ``nodeid`` as ``replicate``, or why it wrote none."""
+        out = self.workdir / f"out-{next(self._outs)}.json"
+        self.server.send(Request(nodeid, replicate, self.seed, str(out)).to_json())
+        answer = self.server.receive(self.spec.timeout_s + _REPLY_SLACK_S)
+        if isinstance(answer, Ended):
+            return f"the measuring pytest session {_account(answer, self.seed, None)}"
+        ended = Ended.from_json(answer)
+        if ended.returncode != 0 or not out.is_file():
+            return f"the measuring process {_account(ended, self.seed, self.spec.memory_limit)}"
+        data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        out.unlink()
+        return data
+
+    def alive(self) -> bool:
+        return self.server.ended is None
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def _account(ended: Ended, seed: int, memory_limit: int | None) -> str:
+    """How a zygote or a copy ended, for the test's report: one line, or a code and the last lines."""
+    death = ended.death(memory_limit)
+    if death is not None:
+        return f"{death} (seed {seed})"
+    return f"exited with code {ended.returncode} (seed {seed}):\n{ended.last_lines(5) or 'no output'}"
+
+
+class Zygotes:
+    """The zygotes of the test file being measured, one per seed; a session has one of these."""
+
+    def __init__(self) -> None:
+        self._file: Path | None = None
+        self._zygotes: dict[int, _Zygote] = {}
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._started = itertools.count()
+
+    def _for(self, item: pytest.Item, settings: Settings, backend: str, seeds: list[int]) -> list[_Zygote]:
+        if item.path != self._file:
+            self.close()
+            self._file = item.path
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="harness-pytest-")
+        spec = ZygoteSpec(backend, settings.top_sites, settings.timeout_s, memory_limit_bytes(settings))
+        for seed in seeds:
+            known = self._zygotes.get(seed)
+            if known is None or not known.alive():
+                if known is not None:
+                    known.close()
+                workdir = Path(self._tmp.name) / f"zygote-{next(self._started)}"
+                self._zygotes[seed] = _Zygote(item.config, item.path, spec, seed, workdir)
+        return [self._zygotes[seed] for seed in seeds]
+
+    def measure(self, item: pytest.Item, settings: Settings, backend: str, seeds: list[tuple[int, int]]) -> Measurement:
+        """Measure ``item`` once per (replicate, seed), each in a fresh copy; stop at the first that does not pass."""
+        config = item.config
+        zygotes = self._for(item, settings, backend, [seed for _, seed in seeds])
+        trials: list[TrialResult] = []
+        reports: dict[str, pytest.TestReport] = {}
+        for (replicate, seed), zygote in zip(seeds, zygotes, strict=True):
+            collected = zygote.collected()
+            if isinstance(collected, str):
+                return Measurement(tuple(trials), error=collected)
+            if item.nodeid not in collected.nodeids:
+                errors = "\n".join(collected.errors) or "no such test there"
+                return Measurement(
+                    tuple(trials), error=f"the measuring pytest session did not collect {item.nodeid}:\n{errors}"
+                )
+            outcome = zygote.measure(item.nodeid, replicate)
+            if isinstance(outcome, str):
+                return Measurement(tuple(trials), error=outcome)
+            reports = {data["when"]: _report(config, data) for data in outcome["reports"]}
+            if outcome["phases"] is not None:
                 trials.append(
                     TrialResult(
                         experiment=item.nodeid,
-                        replicate=measured["replicate"],
-                        seed=measured["seed"],
+                        replicate=replicate,
+                        seed=seed,
                         status="ok",
-                        phases=tuple(PhaseResult.from_json(p) for p in measured["phases"]),
-                        wall_s=float(measured["wall_s"]),
+                        phases=tuple(PhaseResult.from_json(p) for p in outcome["phases"]),
+                        wall_s=float(outcome["wall_s"]),
                         rss_peak_bytes=outcome["rss_peak_bytes"],
                     )
                 )
-        if not all(r.passed for r in reports.values()):
-            break
-    return Measurement(tuple(trials), reports)
+            if not all(r.passed for r in reports.values()):
+                break
+        return Measurement(tuple(trials), reports)
+
+    def close(self) -> None:
+        """End every zygote and remove their files."""
+        for zygote in self._zygotes.values():
+            zygote.close()
+        self._zygotes.clear()
+        self._file = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None

@@ -1,6 +1,6 @@
 """What both pytest processes declare: the options, the markers, and which tests are measured.
 
-The child pytest session reads the same ini file (and its ``addopts``) as the session that
+The zygote's pytest session reads the same ini file (and its ``addopts``) as the session that
 started it, so it must know the same options and markers even though it ignores them.
 """
 
@@ -32,12 +32,12 @@ def add_options(parser: pytest.Parser) -> None:
 def add_markers(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "harness_limits(limits=None, **limits): measure the test in a fresh interpreter and fail it when a figure "
+        "harness_limits(limits=None, **limits): measure the test in a fresh copy of a pytest session and fail it when a figure "
         'exceeds its limit, e.g. harness_limits(alloc_count_per_op=3, net_bytes="1 MiB")',
     )
     config.addinivalue_line(
         "markers",
-        "harness(goal='alloc_bytes', ops=1): measure the test in a fresh interpreter; goal is what "
+        "harness(goal='alloc_bytes', ops=1): measure the test in a fresh copy of a pytest session; goal is what "
         "--harness-baseline judges, ops the operations of a test measured whole",
     )
 

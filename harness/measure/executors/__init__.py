@@ -18,7 +18,7 @@ from typing import Protocol
 
 from harness.measure import interpreter
 from harness.measure.capture.reach import child_environment
-from harness.measure.executors.process import run_child
+from harness.measure.launcher import run_child
 from harness.measure.trial import EXIT_WORKLOAD_FAILED, TrialSpec
 from harness.store.results import PhaseResult, TrialResult
 

@@ -1,0 +1,302 @@
+"""The plugin of the zygote: a pytest session that collects one test file, then forks a copy
+of itself for each test it is asked to measure (``-p harness.pytest_plugin.zygote``).
+
+The parent (:mod:`harness.pytest_plugin.launch`) starts one zygote per test file and seed::
+
+    python -m pytest FILE --rootdir ROOT -c INI -p harness.pytest_plugin.zygote
+           --harness-zygote=SPEC.json --harness-pipes=R,W ...
+
+with ``PYTHONHASHSEED`` pinned to the seed, since it is fixed at an interpreter's start. The
+zygote is a real pytest session of the same project (rootdir, ini, conftest files, assertion
+rewriting, plugins), so fixtures, classes, relative imports and parametrize values work as
+anywhere else. It collects the file, runs no test, tells the parent what it collected, and
+then, for each request (a test, its replicate and seed), forks: the copy runs that test's
+whole protocol (setup, call, teardown) once and leaves; the zygote replies how it ended.
+
+**Every copy starts from the same state**, the zygote's as it was when collection ended, so
+a test's figures do not depend on the tests measured before it, on ``-k`` or on xdist: the
+zygote itself runs no test code, and what it does between two forks (read a request, wait,
+reply) allocates and frees the same objects every time. Its heap is frozen (``gc.freeze``)
+before the first fork, so each copy's full collections at the window's edges scan only what
+the copy made, not pytest's whole session.
+
+**The window holds the test function's own body only.** At the call, the copy puts its own
+wrapper in place of the test function, before any other plugin wraps it: the wrapper is the
+innermost, and it opens the window (the phase ``test``, or the test's own
+``harness_trial.phase`` blocks) right around the function. What pytest and its plugins do
+around the call (hooks, warning capture, logging, other plugins' wrappers) runs outside.
+The function is called with its fixtures as positional arguments bound before the window
+opens: a call with keyword arguments would allocate its keyword names inside it.
+
+The capture backend starts before fixture setup (so a phase sees frees of what setup built)
+and stops at the end of the call: neither setup nor teardown is in any phase. The copy
+writes, as plain data, every report pytest made (serialized by pytest's own hook, so that
+the parent shows the copy's assertion messages as they are) and the phases it measured.
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import json
+import os
+import random
+import resource
+import sys
+import time
+from collections.abc import Callable, Generator
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _pytest.runner import runtestprotocol
+
+from harness.measure.capture import Capture, make_capture
+from harness.measure.capture.reach import settle_preload
+from harness.measure.launcher import fork_child, memory_limit_reason, on_stop_kill_forked_children
+from harness.measure.trial import Trial, calibrate, measured_phases
+from harness.pytest_plugin.markers import FIXTURE, add_markers, add_options, ops_of
+from harness.store.jsonfile import write_json_atomic
+
+#: The phase a test that does not take ``harness_trial`` is measured as, whole.
+WHOLE_TEST_PHASE = "test"
+
+
+@dataclass(frozen=True)
+class ZygoteSpec:
+    """How the zygote measures: the backend, the sites kept, and the bounds of each copy."""
+
+    backend: str
+    top_sites: int
+    timeout_s: float
+    #: Bytes of data a copy may hold (see :func:`harness.measure.launcher.limit_memory`); None: no limit.
+    memory_limit: int | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ZygoteSpec:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class Request:
+    """One test to measure once: which, as which replicate with which seed, and where its outcome goes."""
+
+    nodeid: str
+    replicate: int
+    seed: int
+    out: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Request:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What the zygote collected: the node ids it can measure, and its collection errors."""
+
+    nodeids: tuple[str, ...]
+    errors: tuple[str, ...]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Collected:
+        data = json.loads(text)
+        return cls(tuple(data["nodeids"]), tuple(data["errors"]))
+
+
+@dataclass
+class _Replicate:
+    """The one replicate a copy measures: its trial and backend, then what they measured."""
+
+    request: Request
+    trial: Trial
+    capture: Capture | None
+    started: float
+    phases: list[dict[str, Any]] | None = None
+    wall_s: float = 0.0
+
+
+class _Zygote:
+    """The zygote's hooks and, in a copy, the measuring of its one test."""
+
+    def __init__(self, spec: ZygoteSpec, requests: int, replies: int) -> None:
+        self.spec = spec
+        self.requests = requests
+        self.replies = replies
+        self.items: dict[str, pytest.Item] = {}
+        self.collect_errors: list[str] = []
+        self.current: _Replicate | None = None
+        self.reports: list[dict[str, Any]] = []
+
+    # -- the zygote
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Keep every item collected, before any ``-k`` or ``-m`` of the ini's ``addopts`` deselects it."""
+        self.items = {item.nodeid: item for item in items}
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collect_errors.append(report.longreprtext)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        """Answer requests instead of running the tests: one forked copy per request."""
+        capture = session.config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            capture.suspend_global_capture(in_=True)  # the zygote's own stderr is the parent's record
+        self._reply(Collected(tuple(self.items), tuple(self.collect_errors)).to_json())
+        on_stop_kill_forked_children()
+        gc.collect()
+        gc.freeze()
+        with open(self.requests, "rb", closefd=False) as requests:
+            for line in requests:
+                request = Request.from_json(line.decode())
+                item = self.items[request.nodeid]  # the parent asks only what was collected
+                ended = fork_child(
+                    partial(self._measure, item, request),
+                    timeout_s=self.spec.timeout_s,
+                    memory_limit=self.spec.memory_limit,
+                )
+                self._reply(ended.to_json())
+        return True
+
+    def _reply(self, line: str) -> None:
+        os.write(self.replies, line.encode() + b"\n")
+
+    # -- a copy
+
+    def _measure(self, item: pytest.Item, request: Request) -> int:
+        """Run ``item``'s protocol once, measuring its call; write its outcome. Runs in a copy."""
+        random.seed(request.seed)
+        capture = make_capture(self.spec.backend, self.spec.top_sites, str(Path(request.out).parent))
+        trial = Trial(capture, request.seed, request.replicate, {})
+        self.current = _Replicate(request, trial, capture, time.perf_counter())
+        gc.collect()
+        capture.start_trial()
+        runtestprotocol(item, log=False, nextitem=None)
+        self.stop_capture(keep=False)  # a setup that failed never reached the call
+        write_json_atomic(Path(request.out), self._outcome(self.current))
+        return 0
+
+    def _outcome(self, measured: _Replicate) -> dict[str, Any]:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return {
+            "reports": self.reports,
+            "phases": measured.phases,
+            "wall_s": measured.wall_s,
+            "rss_peak_bytes": int(peak if sys.platform == "darwin" else peak * 1024),
+        }
+
+    def stop_capture(self, keep: bool) -> None:
+        """Stop the backend (outside every window); keep the phases only when the call succeeded."""
+        current = self.current
+        if current is None or current.capture is None:
+            return
+        capture, current.capture = current.capture, None
+        captured = capture.finish()
+        current.wall_s = time.perf_counter() - current.started
+        if keep:
+            current.phases = measured_phases(current.trial, captured, capture.complete_sites)
+
+    @pytest.fixture
+    def harness_trial(self) -> Trial:
+        """The trial the test runs in (see :class:`harness.Trial`)."""
+        assert self.current is not None, "harness_trial outside a measured test"
+        return self.current.trial
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None]:
+        """Put the window around the test function, innermost; stop the backend after the call."""
+        assert isinstance(item, pytest.Function) and self.current is not None
+        item.obj = _windowed(item, self.current.trial)
+        try:
+            yield
+        except BaseException:
+            self.stop_capture(keep=False)
+            raise
+        self.stop_capture(keep=True)
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+        """Record each report as the runner made it, before xfail marks change it: the parent applies them."""
+        report = yield
+        data = item.config.hook.pytest_report_to_serializable(config=item.config, report=report)
+        excinfo = call.excinfo
+        xfailed = excinfo is not None and isinstance(excinfo.value, pytest.xfail.Exception)
+        data["harness_xfail"] = str(excinfo.value) if xfailed and excinfo is not None else None
+        # A MemoryError under the limit is the limit's doing: the parent says so, in one line.
+        limit = self.spec.memory_limit
+        over_memory = excinfo is not None and isinstance(excinfo.value, MemoryError) and limit
+        seed = self.current.request.seed if self.current is not None else None
+        data["harness_over_memory"] = f"{memory_limit_reason(limit)} (seed {seed})" if over_memory and limit else None
+        self.reports.append(json.loads(json.dumps(data, default=str)))
+        return report
+
+
+def _windowed(item: pytest.Function, trial: Trial) -> Callable[..., Any]:
+    """The test function wrapped in its window: what pytest (and any plugin's wrapper) calls."""
+    function = item.obj
+    takes_trial = FIXTURE in item._fixtureinfo.argnames
+    ops = ops_of(item)
+
+    def measured(**fixtures: Any) -> Any:
+        call, args, keywords = _bound(function, fixtures)
+        calibrate(trial)
+        if takes_trial:
+            return call(*args, **keywords)
+        if keywords:
+            with trial.phase(WHOLE_TEST_PHASE):
+                result = call(*args, **keywords)
+                trial.ops(ops)
+            return result
+        with trial.phase(WHOLE_TEST_PHASE):
+            result = call(*args)
+            trial.ops(ops)
+        return result
+
+    return measured
+
+
+def _bound(
+    function: Callable[..., Any], fixtures: dict[str, Any]
+) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+    """``function`` and its fixtures as positional arguments (a method as its function and
+    instance), so that calling it allocates nothing; keyword-only ones stay keywords."""
+    try:
+        bound = inspect.signature(function).bind(**fixtures)
+    except (TypeError, ValueError):
+        return function, (), fixtures
+    args, keywords = tuple(bound.args), dict(bound.kwargs)
+    if inspect.ismethod(function):
+        return function.__func__, (function.__self__, *args), keywords
+    return function, args, keywords
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+    parser.addoption("--harness-zygote", metavar="SPEC", help="(internal) serve measurements as SPEC.json says")
+    parser.addoption("--harness-pipes", metavar="R,W", help="(internal) the zygote's request and reply pipes")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    add_markers(config)
+    spec_path = config.getoption("harness_zygote")
+    if spec_path:
+        spec = ZygoteSpec.from_json(Path(spec_path).read_text(encoding="utf-8"))
+        unusable = settle_preload(spec.backend)
+        if unusable is not None:
+            raise pytest.UsageError(unusable)
+        requests, replies = (int(fd) for fd in config.getoption("harness_pipes").split(","))
+        config.pluginmanager.register(_Zygote(spec, requests, replies), "harness-zygote")
