@@ -32,12 +32,12 @@ def add_options(parser: pytest.Parser) -> None:
 def add_markers(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "harness_limits(limits=None, **limits): measure the test in a fresh copy of a pytest session and fail it when a figure "
+        "harness_limits(limits=None, **limits): measure the test and fail it when a figure "
         'exceeds its limit, e.g. harness_limits(alloc_count_per_op=3, net_bytes="1 MiB")',
     )
     config.addinivalue_line(
         "markers",
-        "harness(goal='alloc_bytes', ops=1): measure the test in a fresh copy of a pytest session; goal is what "
+        "harness(goal='alloc_bytes', ops=1): measure the test; goal is what "
         "--harness-baseline judges, ops the operations of a test measured whole",
     )
 
