@@ -289,7 +289,7 @@ class Server:
         """Let the server end (at once when it ran past its time), then stop it: SIGTERM,
         whose handler stops the test it runs (in a group that is not the server's), then
         SIGKILL of its group; how it ended."""
-        for how in ((signal.SIGTERM, signal.SIGKILL) if timed_out else (None, signal.SIGTERM, signal.SIGKILL)):
+        for how in (signal.SIGTERM, signal.SIGKILL) if timed_out else (None, signal.SIGTERM, signal.SIGKILL):
             if how is not None:
                 _kill_group(self.process.pid, how)
             try:
