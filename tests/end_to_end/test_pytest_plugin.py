@@ -464,3 +464,91 @@ def test_a_greedy_test_fails_on_the_memory_limit_and_a_hanging_one_on_its_timeou
     assert "\nharness: memory limit 384 MiB exceeded (seed 1)\n" in failures, out
     assert "harness: the measuring process timed out after 20 s (seed 1)" in out, out
     assert "tests/test_unruly.py::test_fine" in out.split("measured tests")[1]
+
+
+ORDERED = """
+import re
+
+import pytest
+
+PATTERN = r"(?P<key>[a-z]+)=(?P<value>[0-9]+)"
+
+
+@pytest.mark.harness
+def test_warms_the_cache():
+    re.compile(PATTERN)
+
+
+@pytest.mark.harness
+def test_compiles():
+    made = [re.compile(PATTERN).match(f"k{i}=1") for i in range(50)]
+
+
+@pytest.mark.harness
+def test_empty():
+    pass
+
+
+@pytest.mark.harness
+def test_plain(keys):
+    made = [str(key) for key in keys]
+
+
+@pytest.mark.limit_memory("1 MB")
+@pytest.mark.harness
+def test_memray_marker(keys):
+    made = [str(key) for key in keys]
+
+
+@pytest.mark.no_such_marker
+@pytest.mark.harness
+def test_unknown_marker(keys):
+    made = [str(key) for key in keys]
+"""
+#: Every heap figure of the native backend, which repeat exactly.
+HEAP = ("alloc_bytes", "alloc_count", "kept_bytes", "kept_count", "net_bytes", "net_count", "peak_bytes")
+NATIVE = (*ONCE, "--harness-backend", "native")
+
+
+def _heap(saved: dict[str, dict[str, Any]], test: str) -> dict[str, int]:
+    return {k: saved[f"tests/test_ordered.py::{test}"]["test"][k] for k in HEAP}
+
+
+def test_a_test_reads_the_same_alone_in_its_file_after_a_cache_warming_test_and_under_xdist(
+    pytester: pytest.Pytester,
+) -> None:
+    _project(pytester, {"test_ordered": ORDERED})
+    whole = pytester.runpytest_subprocess(*NATIVE, "--harness-save", "file")
+    whole.assert_outcomes(passed=6)
+    alone = pytester.runpytest_subprocess(*NATIVE, "tests/test_ordered.py::test_compiles", "--harness-save", "alone")
+    alone.assert_outcomes(passed=1)
+    backwards = pytester.runpytest_subprocess(*NATIVE, "-k", "compiles or warms", "--harness-save", "selected")
+    backwards.assert_outcomes(passed=2)
+    in_file, by_itself, selected = _saved(pytester, "file"), _saved(pytester, "alone"), _saved(pytester, "selected")
+    compiles = _heap(in_file, "test_compiles")
+    assert compiles["alloc_count"] >= 100  # 50 matches, and the compiled pattern's lookups
+    # In its file, after a test that compiled the same pattern: what it reads alone.
+    assert _heap(by_itself, "test_compiles") == compiles
+    assert _heap(selected, "test_compiles") == compiles
+    if HAS_XDIST:
+        spread = pytester.runpytest_subprocess(*NATIVE, "-p", "xdist", "-n", "2", "--harness-save", "xdist")
+        spread.assert_outcomes(passed=6)
+        distributed = _saved(pytester, "xdist")
+        for test in ("test_warms_the_cache", "test_compiles", "test_empty", "test_plain"):
+            assert _heap(distributed, test) == _heap(in_file, test), test
+
+
+def test_an_empty_test_reads_nothing_and_a_marker_changes_nothing(pytester: pytest.Pytester) -> None:
+    _project(pytester, {"test_ordered": ORDERED})
+    result = pytester.runpytest_subprocess(*NATIVE, "--harness-save", "file")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["*PytestUnknownMarkWarning: Unknown pytest.mark.no_such_marker*"])
+    saved = _saved(pytester, "file")
+    # The window holds the test's own body: an empty one allocates nothing there.
+    assert _heap(saved, "test_empty") == dict.fromkeys(HEAP, 0)
+    plain = _heap(saved, "test_plain")
+    assert plain["alloc_count"] >= 1000
+    # A marker pytest warns about, or one of a profiler the copies do not load (pytest-memray):
+    # nothing of either is in the window.
+    assert _heap(saved, "test_unknown_marker") == plain
+    assert _heap(saved, "test_memray_marker") == plain
