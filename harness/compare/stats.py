@@ -27,7 +27,6 @@ from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 Samples: TypeAlias = Sequence[float] | npt.NDArray[np.floating[Any]]
 """Replicate values of one side: a list of floats or a 1-D numpy array."""
@@ -121,6 +120,10 @@ def _summarise(array: _Array, scale: float) -> _Side:
 
 def _t_quantile(confidence: float, df: float) -> float:
     """The two-sided critical value of Student's t for the given confidence."""
+    # Imported here, at the first interval: scipy takes most of a second to import, which a
+    # pytest session holding tests to their limits (and never to an interval) should not pay.
+    from scipy import stats
+
     return float(stats.t.ppf(0.5 + confidence / 2.0, df))
 
 

@@ -426,6 +426,7 @@ def test_an_unknown_pytest_setting_is_one_clear_failure(pytester: pytest.Pyteste
 
 
 UNRULY = """
+import os
 import time
 import pytest
 
@@ -442,6 +443,10 @@ def test_hangs(harness_trial):
         time.sleep(600)
 
 @pytest.mark.harness
+def test_leaves():
+    os._exit(3)
+
+@pytest.mark.harness
 def test_fine(harness_trial):
     with harness_trial.phase("make"):
         made = [str(i) for i in range(100)]
@@ -456,8 +461,9 @@ def test_a_greedy_test_fails_on_the_memory_limit_and_a_hanging_one_on_its_timeou
     result = pytester.runpytest_subprocess(*ONCE)
     # The greedy test fails on the limit (the MemoryError it raised in its copy); the hanging
     # one is stopped by its zygote, before its call is reported.
-    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.assert_outcomes(passed=1, failed=1, errors=2)
     out = result.stdout.str()
+    assert "harness: the measuring process exited with code 3 (seed 1):\nno output" in out, out
     # Each in one line: the limit, or the timeout.
     failures = out.split("= FAILURES =")[1]
     assert "_ test_greedy _" in failures, out
