@@ -23,13 +23,16 @@ def git(repo: Path, *args: str) -> str:
     return stdout
 
 
-def git_answer(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+def git_answer(repo: Path, *args: str, timeout_s: float | None = None) -> subprocess.CompletedProcess[bytes]:
     """git's whole answer, its exit code and raw output, for a caller that reads NUL-separated
-    names or that cleans up whatever git says; :class:`GitError` where git is not installed."""
+    names or that cleans up whatever git says; :class:`GitError` where git is not installed
+    or did not answer within ``timeout_s``."""
     try:
-        return subprocess.run(["git", *args], cwd=repo, capture_output=True, check=False)
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, check=False, timeout=timeout_s)
     except FileNotFoundError:
         raise GitError("git is not installed (or not on PATH)") from None
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {' '.join(args)} did not answer within {timeout_s:g} s") from None
 
 
 def repo_root(start: Path) -> Path:
@@ -65,7 +68,8 @@ def diff_digest(directory: Path) -> str | None:
     """A digest of the uncommitted changes to tracked files: a dirty tree is the same code only
     when its changes are the same."""
     try:
-        diff = git_answer(directory, "diff", "HEAD", "--no-ext-diff", "--binary").stdout
+        # Bounded: a digest is a nicety of the environment record, never worth a hung run.
+        diff = git_answer(directory, "diff", "HEAD", "--no-ext-diff", "--binary", timeout_s=30).stdout
     except (GitError, OSError):
         return None
     return hashlib.sha256(diff).hexdigest()[:16]

@@ -133,6 +133,8 @@ def _reasons(rows: Sequence[ExperimentVerdict], gates: Sequence[str], candidate:
     if candidate.interrupted:
         reasons.append("the candidate run was interrupted: not every trial ran")
     for row in rows:
+        if not row.fails_gate(tuple(gates)):
+            continue
         if row.decision == "failed":
             reasons.append(f"{row.id}: {row.error}")
         elif row.regressed and REGRESSIONS in gates:

@@ -9,6 +9,7 @@ Format ``harness.verdict/1`` (JSON, stable field names)::
                       "baseline_mean", "candidate_mean", "delta_pct", "ci_low_pct", "ci_high_pct",
                       "method", "replicates": [n_base, n_cand], "erratic", "cv",
                       "decision": "regression|improvement|no_change|new|missing|failed",
+                      "fails_gate": bool,
                       "error", "baseline_values", "candidate_values",
                       "bounds": [{"name", "metric", "upper", "replicates_passed", "replicates",
                                   "passed", "worst"}],
@@ -16,7 +17,10 @@ Format ``harness.verdict/1`` (JSON, stable field names)::
                       "top_paths": [{"stack", "baseline_bytes", "candidate_bytes", "delta_bytes",
                                      "delta_count"}]}]}
 
-One row per experiment, phase and goal metric. An experiment's bounds checks appear once,
+One row per experiment, phase and goal metric. ``decision`` is what the figures say;
+``fails_gate`` whether the row counts against the verdict's gates: an erratic row's
+``"regression"`` is shown, never counted, so a consumer counts ``fails_gate`` rows, not
+``"regression"`` decisions. An experiment's bounds checks appear once,
 on the row of the bound's phase (else on the experiment's first row), so iterating the rows'
 bounds counts each check once. A figure that does not exist (no baseline for a ``new`` row)
 is ``null``; an infinite one (an interval that a single replicate leaves unbounded) is the
@@ -32,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from harness.declare.config import GATES
+from harness.declare.config import BOUNDS, GATES, REGRESSIONS
 from harness.errors import ResultsError
 from harness.store.environment import Environment
 from harness.store.jsonfile import read_json, read_versioned
@@ -132,6 +136,15 @@ class ExperimentVerdict:
         """Whether this row fails the gate by its decision: a failed experiment, or :attr:`regressed`."""
         return self.decision == "failed" or self.regressed
 
+    def fails_gate(self, gates: tuple[str, ...] | list[str]) -> bool:
+        """Whether this row counts against a gate of ``gates``: a failed experiment; a regression
+        that is not erratic, under the regressions gate; a failed bounds check, under the bounds gate."""
+        if self.decision == "failed":
+            return True
+        if REGRESSIONS in gates and self.regressed:
+            return True
+        return BOUNDS in gates and any(not check.passed for check in self.bounds)
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -171,7 +184,9 @@ class Verdict:
             "reasons": list(self.reasons),
             "baseline": self.baseline.to_json(),
             "candidate": self.candidate.to_json(),
-            "experiments": [_row_to_json(row) for row in self.experiments],
+            "experiments": [
+                {**_row_to_json(row), "fails_gate": row.fails_gate(self.gates)} for row in self.experiments
+            ],
         }
 
     @classmethod

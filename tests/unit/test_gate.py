@@ -113,6 +113,13 @@ def test_erratic_rows_are_shown_but_do_not_gate() -> None:
     # Marked by the user, with a glob over ids.
     verdict, row = one([100.0] * 3, [150.0] * 3, GateOptions(erratic=("cache.churn[a*",)))
     assert (row.decision, row.erratic, verdict.passed) == ("regression", True, True)
+    # The JSON says so per row: a consumer counting rows that fail the gate gets the gate's answer.
+    (data,) = verdict.to_json()["experiments"]
+    assert (data["decision"], data["fails_gate"]) == ("regression", False)
+    gated, counted = one([100.0] * 3, [150.0] * 3, GateOptions())
+    assert not gated.passed and gated.to_json()["experiments"][0]["fails_gate"] is True
+    # Under a gate that does not judge regressions, the same row does not count.
+    assert not counted.fails_gate(("bounds",))
     # Or one goal of it only.
     assert one([100.0] * 3, [150.0] * 3, GateOptions(erratic=("churn:work.alloc_bytes_per_op",)))[1].erratic
     assert one([100.0] * 3, [150.0] * 3, GateOptions(erratic=("churn:alloc_bytes_per_op",)))[1].erratic
