@@ -20,6 +20,7 @@ interpreter and environment they were built for.
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 import sysconfig
@@ -144,8 +145,9 @@ def code_for(
         return Code((cached,), f"wheel built at {label} (cached)", reused=True)
     started = time.perf_counter()
     with cache.staging(key) as staging:
-        wheel = _build_wheel(project_root, staging / "wheel", label, requirements_installed(requirements))
-        _install(wheel, staging / "site", label)
+        log = cache.root / "logs" / f"{key}.log"
+        wheel = _build_wheel(project_root, staging / "wheel", label, requirements_installed(requirements), log)
+        _install(wheel, staging / "site", label, log)
         site = cache.store(key, staging, {"label": label, "project": str(project_subdir), "wheel": wheel.name})
     return Code((site,), f"wheel built at {label}", build_s=time.perf_counter() - started)
 
@@ -154,25 +156,25 @@ def _pip(*args: str) -> list[str]:
     return [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", *args]
 
 
-def _build_wheel(project_root: Path, out: Path, label: str, requirements_here: bool) -> Path:
+def _build_wheel(project_root: Path, out: Path, label: str, requirements_here: bool, log: Path) -> Path:
     """The wheel of the project, built without isolation when its requirements are here."""
     isolation = ("--no-build-isolation",) if requirements_here else ()
     command = _pip("wheel", "--no-deps", *isolation, "--wheel-dir", str(out), str(project_root))
     done = run_command(command, cwd=project_root)
     if done.returncode != 0:
-        raise BuildError(_failure(label, command, done))
+        raise BuildError(_failure(label, command, done, log))
     wheels = sorted(out.glob("*.whl"))
     if len(wheels) != 1:
         raise BuildError(f"building {label}: expected one wheel in {out}, found {len(wheels)}")
     return wheels[0]
 
 
-def _install(wheel: Path, target: Path, label: str) -> None:
+def _install(wheel: Path, target: Path, label: str, log: Path) -> None:
     """Install ``wheel`` alone into ``target``: never into the environment harness runs in."""
     command = _pip("install", "--no-deps", "--no-index", "--target", str(target), str(wheel))
     done = run_command(command, cwd=wheel.parent)
     if done.returncode != 0:
-        raise BuildError(_failure(label, command, done))
+        raise BuildError(_failure(label, command, done, log))
 
 
 def run_command(
@@ -199,13 +201,50 @@ def run_command(
         return subprocess.CompletedProcess(command, 127, stdout=str(exc))
 
 
+#: A compiler's error line: ``src/store.c:3:10: fatal error: missing.h: No such file or directory``.
+_COMPILER_ERROR = re.compile(r"^\S+:\d+(?::\d+)?: (?:fatal )?error: ")
+#: The last line of a Python traceback: ``ImportError: cannot import name 'Sequence' from 'collections'``.
+_EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt)(?::\s.*)?$")
+#: What pip and setuptools say about every failure, whatever its cause.
+_GENERIC = re.compile(r"subprocess-exited-with-error|CalledProcessError|did not run successfully|exit code \d+$")
+
+
+def failure_cause(output: str) -> str | None:
+    """The line of a failed build's output that names its cause, or None when none does.
+
+    The first compiler error (later ones follow from it), else the last Python exception
+    that is not pip's or setuptools' own account of a failed subprocess, else a
+    configuration error line (``configuration error: ...``).
+    """
+    lines = [line.strip().lstrip("│ ").strip() for line in output.splitlines()]
+    for line in lines:
+        if _COMPILER_ERROR.match(line):
+            return line
+    for line in reversed(lines):
+        if _EXCEPTION.match(line) and not _GENERIC.search(line):
+            return line
+    for line in lines:
+        if line.lower().startswith(("configuration error:", "error: invalid")):
+            return line
+    return None
+
+
 def output_tail(output: str) -> str:
     """``; last output: a | b``: the last lines of a failed command's output, for one-line errors."""
     tail = [line.strip() for line in output.splitlines() if line.strip()][-TAIL_LINES:]
     return ("; last output: " + " | ".join(tail)) if tail else ""
 
 
-def _failure(label: str, command: list[str], done: subprocess.CompletedProcess[str]) -> str:
-    """``build of 3f2a9c1e20 failed: `pip wheel ...` exited with 1; last output: a | b``."""
+def _failure(label: str, command: list[str], done: subprocess.CompletedProcess[str], log: Path) -> str:
+    """``build of 3f2a9c1e20 failed: ImportError: ... (`pip wheel` exited with code 1; whole log:
+    PATH)``, with the last lines of the output instead when no line names the cause. The log
+    (the whole command and its output) is kept beside the build cache, which is where to look."""
     shown = " ".join(["python", *command[1:]])
-    return f"build of {label} failed: `{shown}` exited with code {done.returncode}{output_tail(done.stdout)}"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(f"$ {shown}\n{done.stdout}", encoding="utf-8")
+    cause = failure_cause(done.stdout)
+    step = next(arg for arg in command[3:] if not arg.startswith("-"))  # after `python -m pip`
+    ran = f"`pip {step}` exited with code {done.returncode}"
+    if cause is None:
+        return f"build of {label} failed: {ran}{output_tail(done.stdout)}; whole log: {log}"
+    return f"build of {label} failed: {cause} ({ran}; whole log: {log})"

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.commits.buildcache import BuildCache
-from harness.commits.builds import Code, code_for, output_tail, run_command
+from harness.commits.builds import Code, code_for, failure_cause, output_tail, run_command
 from harness.commits.refs import Checkout
 from harness.declare.config import Settings
 from harness.declare.selection import check_patterns, matches_any
@@ -180,9 +180,10 @@ def run_setup(command: str, checkout: Checkout) -> float:
         }
         done = run_command(command, checkout.project_root, environment)
     if done.returncode != 0:
+        cause = failure_cause(done.stdout)
         raise SetupError(
             f"setup command {command!r} failed at {checkout.commit.short} with exit code {done.returncode}"
-            + output_tail(done.stdout)
+            + (f": {cause}" if cause is not None else output_tail(done.stdout))
         )
     return time.perf_counter() - started
 

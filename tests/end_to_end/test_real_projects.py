@@ -268,8 +268,12 @@ def test_a_commit_that_does_not_build_is_one_line_naming_it(young_workloads: tup
     assert done.returncode == 2
     assert done.stdout == ""
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"harness: error: build of {commits[4][:10]} failed: `python -m pip")
-    assert "wheel" in last and "last output:" in last
+    # The line that says why, then where the whole log is kept.
+    prefix = f"harness: error: build of {commits[4][:10]} failed: "
+    assert last.startswith(prefix + "ValueError: invalid pyproject.toml config: `project.version`"), last
+    assert "(`pip wheel` exited with code 1; whole log: " in last, last
+    log = Path(last.rsplit("whole log: ", 1)[1].rstrip(")"))
+    assert "not a version" in log.read_text()
     assert "Traceback" not in done.stderr
     assert installed_distributions() == before
     assert_nothing_left(project)

@@ -114,3 +114,47 @@ def test_every_error_is_a_harness_error_but_an_interruption() -> None:
     assert not issubclass(Interrupted, HarnessError)
     assert str(Interrupted(3)) == "interrupted after 3 finished trials"
     assert GATES == ("regressions", "bounds")
+
+
+PIP_REQUIREMENTS_FAILED = """\
+Processing ./sortedcontainers
+  Getting requirements to build wheel: started
+  Getting requirements to build wheel: finished with status 'error'
+  error: subprocess-exited-with-error
+
+  × Getting requirements to build wheel did not run successfully.
+  │ exit code: 1
+  ╰─> [12 lines of output]
+      Traceback (most recent call last):
+        File "setup.py", line 4, in <module>
+          from sortedcontainers import __version__
+        File "sortedcontainers/sortedlist.py", line 9, in <module>
+          from collections import Sequence, MutableSequence
+      ImportError: cannot import name 'Sequence' from 'collections' (/usr/lib/python3.11/collections/__init__.py)
+      [end of output]
+
+  note: This error originates from a subprocess, and is likely not a problem with pip.
+error: subprocess-exited-with-error
+"""  # noqa: RUF001 - pip's own output, its multiplication sign included
+COMPILER_FAILED = """\
+running build_ext
+building 'store' extension
+gcc -pthread -fPIC -c src/store.c -o build/store.o
+src/store.c:3:10: fatal error: missing.h: No such file or directory
+    3 | #include "missing.h"
+compilation terminated.
+error: command '/usr/bin/gcc' failed with exit code 1
+Traceback (most recent call last):
+subprocess.CalledProcessError: Command '['gcc']' returned non-zero exit status 1.
+"""
+
+
+def test_a_failed_build_is_told_by_the_line_that_names_its_cause() -> None:
+    from harness.commits.builds import failure_cause
+
+    assert failure_cause(PIP_REQUIREMENTS_FAILED) == (
+        "ImportError: cannot import name 'Sequence' from 'collections' (/usr/lib/python3.11/collections/__init__.py)"
+    )
+    # The first compiler error, not the subprocess error that reports it.
+    assert failure_cause(COMPILER_FAILED) == "src/store.c:3:10: fatal error: missing.h: No such file or directory"
+    assert failure_cause("ERROR: Could not find a version that satisfies the requirement x\n") is None
