@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from harness.compare.movers import explained
-from harness.compare.stats import coefficient_of_variation, estimate_delta
+from harness.compare.noise import NOISY_REPLICATES, marked_erratic, noise, too_noisy
+from harness.compare.stats import estimate_delta
 from harness.compare.verdict import BoundCheck, Decision, ExperimentVerdict, Verdict
 from harness.declare.config import BOUNDS, GATES, REGRESSIONS, ConfiguredBound, parse_bounds
 from harness.declare.metrics import METRICS, metric
@@ -53,6 +54,9 @@ class GateOptions:
     patterns: tuple[str, ...] = ()
     allow_env_mismatch: bool = False
     top_sites: int = 5
+    #: Replicates each side needs before a goal whose figures are noisy (time, resident
+    #: memory) can fail the gate; with fewer, its row is shown as erratic.
+    noisy_replicates: int = NOISY_REPLICATES
 
     @functools.cached_property
     def configured_bounds(self) -> tuple[ConfiguredBound, ...]:
@@ -249,12 +253,17 @@ def _judge(
     user_erratic: bool,
     opts: GateOptions,
 ) -> ExperimentVerdict:
-    """One row: the Δ estimate when both sides have values, and its decision."""
-    paired = bool(base) and sorted(base) == sorted(cand)
-    seeds_b = sorted(base) if paired else list(base)
-    seeds_c = sorted(cand) if paired else list(cand)
-    base_values = tuple(base[s] for s in seeds_b)
-    cand_values = tuple(cand[s] for s in seeds_c)
+    """One row: the Δ estimate when both sides have values, and its decision.
+
+    An exact figure pairs by seed (the seed is all it depends on). A noisy one (time) does
+    not: its noise has nothing to do with the seed, so it is judged unpaired, its spread is
+    that of each side, and it is erratic (shown, not gated) with fewer than
+    :attr:`GateOptions.noisy_replicates` replicates a side.
+    """
+    exact = metric(goal).exact
+    paired = exact and bool(base) and sorted(base) == sorted(cand)
+    base_values = tuple(base[s] for s in (sorted(base) if paired else base))
+    cand_values = tuple(cand[s] for s in (sorted(cand) if paired else cand))
     common: dict[str, Any] = {
         "id": info.id,
         "family": info.family,
@@ -270,8 +279,8 @@ def _judge(
         "candidate_mean": math.fsum(cand_values) / len(cand_values) if cand_values else None,
         "error": failed_error,
     }
-    cv = _noise(base_values, cand_values, paired)
-    erratic = user_erratic or (cv is not None and cv > opts.erratic_cv)
+    cv = noise(base_values, cand_values, paired)
+    erratic = user_erratic or too_noisy(cv, exact, common["replicates"], opts.erratic_cv, opts.noisy_replicates)
     if not (base_values and cand_values):
         # A phase can come and go with the code, like an experiment.
         decision: Decision = "failed" if failed_error else "missing" if missing or base_values else "new"
@@ -292,29 +301,6 @@ def _judge(
         cv=cv,
         **common,
     )
-
-
-def _noise(base_values: Sequence[float], cand_values: Sequence[float], paired: bool) -> float | None:
-    """The coefficient of variation that says whether a row is too noisy to judge.
-
-    Replicates run different seeds, and a figure may rightly depend on the seed (a different
-    stream of keys). When the sides pair by seed, the comparison's noise is the spread of
-    the per-seed ratios candidate/baseline, not the spread of the figures across seeds;
-    otherwise it is the larger spread of the two sides.
-    """
-    if paired and len(base_values) >= 2 and all(b != 0 for b in base_values):
-        return coefficient_of_variation([c / b for b, c in zip(base_values, cand_values, strict=True)])
-    cvs = [coefficient_of_variation(v) for v in (base_values, cand_values) if v]
-    return max(cvs) if cvs else None
-
-
-def marked_erratic(patterns: Sequence[str], experiment_id: str, phase: str, goal: str) -> bool:
-    """Whether a user's ``erratic`` entry names this experiment (and goal, when it names one)."""
-    for pattern in patterns:
-        target, _, named_goal = pattern.rpartition(":") if ":" in pattern else (pattern, "", "")
-        if matches(experiment_id, target) and named_goal in ("", goal, f"{phase}.{goal}"):
-            return True
-    return False
 
 
 def decide(goal: str, delta_pct: float, ci_low_pct: float, ci_high_pct: float, tolerance_pct: float) -> Decision:

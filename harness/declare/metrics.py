@@ -23,6 +23,9 @@ class Metric:
     unit: Unit
     description: str
     lower_is_better: bool = True
+    #: Whether a trial's figure repeats exactly for its seed (heap figures), or carries the
+    #: machine's noise whatever the seed (time, resident memory): the gate judges the two apart.
+    exact: bool = True
 
     def format(self, value: float, *, signed: bool = False) -> str:
         """The value with its unit, e.g. ``"1.50 KiB"``."""
@@ -41,7 +44,7 @@ _BASE = (
     Metric("net_bytes", "bytes", "in-use bytes at the end of the phase minus at its start"),
     Metric("net_count", "count", "live allocations at the end of the phase minus at its start"),
     Metric("peak_bytes", "bytes", "highest in-use bytes inside the phase, above its start"),
-    Metric("wall_s", "seconds", "wall-clock duration of the phase"),
+    Metric("wall_s", "seconds", "wall-clock duration of the phase", exact=False),
 )
 #: Metrics that have a ``*_per_op`` form.
 PER_OP_BASES = tuple(m.name for m in _BASE)
@@ -50,8 +53,12 @@ OPS = Metric("ops", "count", "operations the workload declared for the phase", l
 METRICS: dict[str, Metric] = {m.name: m for m in _BASE}
 METRICS["ops"] = OPS
 for _m in _BASE:
-    METRICS[f"{_m.name}_per_op"] = Metric(f"{_m.name}_per_op", _m.unit, f"{_m.description}, per operation")
-METRICS["rss_peak_bytes"] = Metric("rss_peak_bytes", "bytes", "peak resident set size of the trial process")
+    METRICS[f"{_m.name}_per_op"] = Metric(
+        f"{_m.name}_per_op", _m.unit, f"{_m.description}, per operation", exact=_m.exact
+    )
+METRICS["rss_peak_bytes"] = Metric(
+    "rss_peak_bytes", "bytes", "peak resident set size of the trial process", exact=False
+)
 
 
 def metric(name: str) -> Metric:

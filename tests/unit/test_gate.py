@@ -236,3 +236,29 @@ def test_a_goal_phase_that_went_away_is_missing_and_one_never_measured_is_refuse
     assert [(r.phase, r.decision, r.replicates) for r in verdict.experiments] == [("work", "missing", (2, 0))]
     with pytest.raises(MetricNotMeasured, match="no trial measured a phase 'work'"):
         compare(results([exp], renamed), results([exp], renamed))
+
+
+def _timed(base: Sequence[float], cand: Sequence[float]) -> Any:
+    """A timing goal, compared with the default options."""
+    goal = "work.wall_s_per_op"
+    base_results = results([info("a", goal)], trials("a", base, metric="wall_s_per_op"))
+    cand_results = results([info("a", goal)], trials("a", cand, metric="wall_s_per_op"))
+    verdict = compare(base_results, cand_results)
+    (row,) = verdict.experiments
+    return verdict, row
+
+
+def test_a_timing_goal_is_judged_unpaired_and_gates_only_with_enough_replicates() -> None:
+    # Time does not depend on the seed: the same noise in the same seed order is not a pairing.
+    slower = [1.0, 1.1, 0.9]
+    verdict, row = _timed([1.0, 1.1, 0.9], [s * 1.3 for s in slower])
+    assert (row.method, row.decision) == ("welch", "regression")
+    # Three replicates a side cannot gate a noisy figure: shown, as erratic, never counted.
+    assert row.erratic and verdict.passed and not row.fails_gate(verdict.gates)
+    # With the replicates a noisy figure needs, the same change fails the gate.
+    base = [1.0, 1.02, 0.98, 1.01, 0.99] * 2
+    verdict, row = _timed(base, [b * 1.3 for b in base])
+    assert (row.decision, row.erratic, verdict.passed) == ("regression", False, False)
+    # An allocation figure with three replicates still gates, paired by seed.
+    verdict, row = one([100.0, 110.0, 90.0], [130.0, 144.0, 116.0])
+    assert (row.method, row.regressed, verdict.passed) == ("paired", True, False)
