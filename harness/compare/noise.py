@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from harness.compare.stats import coefficient_of_variation
 from harness.declare.selection import matches
 
-#: A noisy goal gates only with this many replicates a side. With 3 a side (the default
-#: run), the bundled suite's one timing goal failed about 1 A/A gate in 20: an interval from
-#: 3 noisy values a side is too often wrong at 90 %. With 10 a side and a spread of 4.4 %
-#: (that goal's), a Δ of 5 % is 2.5 standard errors away: about 1 in 100 by chance. So time
-#: informs by default, and gates when a run asks for the replicates it needs.
+#: A noisy goal gates only with this many replicates a side. With 3 a side, the bundled
+#: suite's one timing goal failed about 1 A/A gate in 20: an interval from a few noisy values
+#: a side is too often wrong at 90 %. With 10 a side and a spread of 4.4 % (that goal's), a Δ
+#: of 5 % is 2.5 standard errors away: about 1 in 100 by chance. So time informs at the
+#: default 5 replicates, and gates when a run asks for the replicates it needs.
 NOISY_REPLICATES = 10
 
 
