@@ -26,6 +26,7 @@ MODULES = (
     "calibrate",
     "report",
     "explain",
+    "export",
     "cache",
 )
 
