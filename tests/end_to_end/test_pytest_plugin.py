@@ -5,6 +5,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -558,3 +563,53 @@ def test_an_empty_test_reads_nothing_and_a_marker_changes_nothing(pytester: pyte
     # nothing of either is in the window.
     assert _heap(saved, "test_unknown_marker") == plain
     assert _heap(saved, "test_memray_marker") == plain
+
+
+HANGS = """
+import time
+
+import pytest
+
+
+@pytest.mark.harness
+def test_hangs():
+    time.sleep(600)
+"""
+
+
+def _measuring_processes() -> list[int]:
+    """The zygotes and their copies still alive on this machine (a copy has its zygote's command line)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = entry.joinpath("cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"--harness-zygote=" in command and b"test_interrupted" in command:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc")
+def test_ctrl_c_stops_the_zygote_and_the_test_it_runs(pytester: pytest.Pytester) -> None:
+    _project(pytester, {"test_interrupted": HANGS})
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *ONCE, "tests/test_interrupted.py"],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    # The zygote and the copy that runs the hanging test.
+    while len(_measuring_processes()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(_measuring_processes()) == 2
+    session.send_signal(signal.SIGINT)
+    out, _ = session.communicate(timeout=60)
+    assert session.returncode == 2, out  # pytest's exit code for an interrupted session
+    assert b"KeyboardInterrupt" in out
+    deadline = time.monotonic() + 10
+    while _measuring_processes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _measuring_processes() == []
