@@ -23,6 +23,7 @@ MODULES = (
     "gate",
     "compare",
     "bisect",
+    "history",
     "calibrate",
     "report",
     "explain",

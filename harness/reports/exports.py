@@ -14,48 +14,14 @@ experiment with no successful trial is left out (the gate, not a dashboard, repo
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from harness.declare.metrics import metric
+from harness.compare.goal_figures import figures
 from harness.store.results import Results
 
 FORMATS = ("bmf", "github-action-benchmark")
 #: github-action-benchmark's name for each unit of a metric.
 _UNITS = {"bytes": "bytes", "count": "allocations", "seconds": "s"}
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One goal of one experiment's phase over its replicates."""
-
-    experiment: str
-    measure: str
-    unit: str
-    values: tuple[float, ...]
-
-    @property
-    def mean(self) -> float:
-        return math.fsum(self.values) / len(self.values)
-
-
-def figures(results: Results) -> Iterator[Figure]:
-    """Every goal of every experiment, per phase, with its replicates' values (in trial order)."""
-    for info in results.experiments:
-        trials = [t for t in results.trials_of(info.id) if t.ok]
-        for goal in info.goals:
-            phases = [goal.phase] if goal.phase else list(dict.fromkeys(p.name for t in trials for p in t.phases))
-            for phase in phases:
-                values = tuple(
-                    float(value)
-                    for t in trials
-                    if (found := t.phase(phase)) is not None
-                    and isinstance(value := found.metrics.get(goal.metric), int | float)
-                )
-                if values:
-                    yield Figure(info.id, f"{phase}.{goal.metric}", metric(goal.metric).unit, values)
 
 
 def bencher_metric_format(results: Results) -> dict[str, dict[str, dict[str, float]]]:
