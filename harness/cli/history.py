@@ -11,8 +11,10 @@ interrupted history resumes where it stopped. A commit that does not build is ke
 index with the line that says why, and skipped.
 
 It then lists the steps: every exact allocation figure of a goal that changed between two
-adjacent measured commits, with the commit, its author date, subject, and the change. Time
-is not listed: it is noisy, and needs more than adjacent means.
+adjacent measured commits, with the commit, its author date, subject, and the change, and
+the ``harness explain`` command that shows which call paths moved between the commit and
+the one measured before it. Time is not listed: it is noisy, and needs more than adjacent
+means.
 
 Exit codes: 0 done, 2 bad input (an unknown revision, a store that is not one), 130 interrupted.
 """
@@ -20,6 +22,7 @@ Exit codes: 0 done, 2 bad input (an unknown revision, a store that is not one), 
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +90,11 @@ def run(args: argparse.Namespace) -> int:
     steps = list(allocation_steps(store, [str(c.sha) for c in commits]))
     print(f"allocation steps: {len(steps)}")
     for step in steps:
+        parent, commit = (store.directory / str(entry.results) for entry in (step.parent, step.commit))
         print(
             f"  {step.commit.short} {step.commit.author_date[:10]}  {step.commit.subject}\n"
-            f"    {step.experiment} {step.measure}: {step.before:g} -> {step.after:g} ({step.delta_pct:+.2f}%)"
+            f"    {step.experiment} {step.measure}: {step.before:g} -> {step.after:g} ({step.delta_pct:+.2f}%)\n"
+            f"    call paths: harness explain {shlex.quote(step.experiment)} --baseline {shlex.quote(str(parent))}"
+            f" --results {shlex.quote(str(commit))}"
         )
     return 0

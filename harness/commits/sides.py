@@ -112,6 +112,7 @@ def side_of(name: str, checkout: Checkout, settings: Settings, workloads: Worklo
         code=code.description,
         workloads_from=workloads.label,
         workloads_root=str(workloads.root(checkout)),
+        code_root=str(code.import_path[0]) if code.import_path[0] != checkout.project_root else None,
         build_s=round(code.build_s, 3),
     )
     return Side(name, checkout.project_root, directory, experiments, code.import_path, provenance)

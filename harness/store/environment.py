@@ -55,6 +55,9 @@ class Provenance:
     workloads_from: str | None = None
     #: Call sites in the workloads are named relative to this, as the code's are to project_root.
     workloads_root: str | None = None
+    #: Where the built code is imported from (a build's site directory): its call sites are
+    #: named relative to it, so that two commits' builds name one file alike.
+    code_root: str | None = None
     build_s: float | None = None
 
 
@@ -101,6 +104,7 @@ class Environment:
     code: str | None = None
     workloads_from: str | None = None
     workloads_root: str | None = None
+    code_root: str | None = None
     build_s: float | None = None
     #: The stored baseline these results were read from.
     baseline: BaselineInfo | None = None
@@ -110,7 +114,7 @@ class Environment:
     @property
     def roots(self) -> tuple[str, ...]:
         """The directories this run's file names are shown relative to (see :data:`harness.store.sites.Roots`)."""
-        return tuple(root for root in (self.project_root, self.workloads_root) if root)
+        return tuple(root for root in (self.project_root, self.workloads_root, self.code_root) if root)
 
     @property
     def commit_label(self) -> str:

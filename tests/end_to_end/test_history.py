@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,15 @@ def test_the_only_allocation_step_is_at_the_regressing_commit_and_a_new_commit_i
     stepped = {line.split()[0] for line in steps.splitlines()[1:] if not line.startswith("    ")}
     assert stepped == {commits[3][:10]}, steps
     assert "change 4" in steps and LRU_ID in steps
+    # From the step to the call paths that moved between the commit and its parent.
+    explain = next(line for line in steps.splitlines() if "call paths: harness explain" in line)
+    assert f"--baseline {store / commits[2]}.json --results {store / commits[3]}.json" in explain
+    paths = project.harness(*shlex.split(explain.split("call paths: harness ", 1)[1]))
+    assert paths.returncode == 0, paths.stderr
+    # Both builds name the package's file alike, relative to where each was installed: the
+    # call path that moved is the one through LRU.put, not two builds' copies of it.
+    assert "put (lrukit/cache.py)" in paths.stdout, paths.stdout
+    assert "/builds/" not in paths.stdout, paths.stdout
 
     project.write("README.md", (project.root / "README.md").read_text() + "\nnote 9\n")
     newest = project.commit("change 9")
