@@ -31,6 +31,8 @@ DEFAULT_STORE = Path("reports/history")
 
 
 def add_parser(sub: Any, name: str) -> None:
+    from harness.cli._common import add_run_options
+
     parser = sub.add_parser(
         name,
         help="measure every commit of a range and list the allocation steps",
@@ -38,20 +40,8 @@ def add_parser(sub: Any, name: str) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("revisions", metavar="REVISIONS", help="a range of git rev-list, e.g. v1.0..main")
-    parser.add_argument("patterns", nargs="*", metavar="PATTERN", help="experiment id, glob or substring")
     parser.add_argument("--store", type=Path, metavar="DIR", help=f"the history store (default {DEFAULT_STORE})")
-    parser.add_argument("-n", "--replicates", type=int, help="trials per experiment and commit")
-    parser.add_argument("--backend", help="native, memray or tracemalloc (default: the project's)")
-    parser.add_argument("-j", "--jobs", type=int, help="trials run in parallel")
-    parser.add_argument("--timeout", type=float, dest="timeout_s", help="seconds before a trial is killed")
-    parser.add_argument("--seed", type=int, dest="base_seed", help="base seed: replicate i runs with seed+i")
-    parser.add_argument("--workloads", type=Path, help="workloads directory (default: workloads/ of the project)")
-    parser.add_argument(
-        "--executor", choices=("local", "dask"), help="where trials run: local process pool (default) or a Dask cluster"
-    )
-    parser.add_argument(
-        "--scheduler", metavar="ADDR", help="Dask scheduler, e.g. tcp://host:8786 (default: a local cluster of --jobs)"
-    )
+    add_run_options(parser)
     parser.set_defaults(func=run)
 
 

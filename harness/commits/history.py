@@ -63,6 +63,8 @@ class HistoryStore:
     """A directory of results files, one per commit, and its index."""
 
     def __init__(self, directory: Path) -> None:
+        if directory.exists() and not directory.is_dir():
+            raise ResultsError(f"{directory}: not a directory (a history store is one)")
         self.directory = directory
 
     def entries(self) -> dict[str, Entry]:

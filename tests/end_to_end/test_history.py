@@ -78,3 +78,12 @@ def test_an_unknown_revision_is_one_line(history_project: tuple[Project, list[st
     assert done.returncode == 2
     assert done.stderr.strip().startswith("harness: error: git rev-list")
     assert "Traceback" not in done.stderr
+
+
+def test_a_store_that_is_not_a_directory_is_one_line(history_project: tuple[Project, list[str]]) -> None:
+    project, _ = history_project
+    project.write("notes.txt", "not a store\n")
+    done = project.harness("history", "HEAD", "--store", str(project.root / "notes.txt"))
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("notes.txt: not a directory (a history store is one)")
+    assert "Traceback" not in done.stderr
