@@ -8,13 +8,21 @@ to the history store (``--store``, default ``reports/history``) as soon as they 
 directory of results files, one per commit, and ``index.json``. A commit already there is
 not measured again, so a second run after one more commit measures that one, and an
 interrupted history resumes where it stopped. A commit that does not build is kept in the
-index with the line that says why, and skipped.
+index with the line that says why, and skipped. With ``--every N`` only every Nth commit is
+measured at first (and the newest); each span whose allocation figures differ at its ends is
+then halved until the change is pinned to its commit.
 
 It then lists the steps: every exact allocation figure of a goal that changed between two
 adjacent measured commits, with the commit, its author date, subject, and the change, and
 the ``harness explain`` command that shows which call paths moved between the commit and
-the one measured before it. Time is not listed: it is noisy, and needs more than adjacent
-means.
+the one measured before it. Time is noisy, so its steps are change points instead: PELT
+(ruptures) with a penalty from the noise the replicates measured, each confirmed by Welch's
+interval of the levels around it at the gate's confidence and tolerance.
+
+The history page, ``index.html`` in the store, draws every goal of every experiment across
+the commits with the steps marked, lists the steps (each linked to the delta flame graph of
+its commit against its parent) and the commits that failed to build. Open it from disk, or
+publish the store (docs/ci.md has a workflow).
 
 Exit codes: 0 done, 2 bad input (an unknown revision, a store that is not one), 130 interrupted.
 """
@@ -24,7 +32,10 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.commits.timeline import Step
 
 COMMAND = "history"
 DEFAULT_STORE = Path("reports/history")
@@ -41,6 +52,13 @@ def add_parser(sub: Any, name: str) -> None:
     )
     parser.add_argument("revisions", metavar="REVISIONS", help="a range of git rev-list, e.g. v1.0..main")
     parser.add_argument("--store", type=Path, metavar="DIR", help=f"the history store (default {DEFAULT_STORE})")
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="measure every Nth commit, then narrow each allocation step to its commit by bisection (default 1: all)",
+    )
     add_run_options(parser)
     parser.set_defaults(func=run)
 
@@ -48,17 +66,24 @@ def add_parser(sub: Any, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.cli._common import executor_from, settings_from
     from harness.commits import sides
-    from harness.commits.history import Entry, Historian, HistoryStore, allocation_steps, commits_of
+    from harness.commits.historian import Historian, commits_of
+    from harness.commits.history import Entry, HistoryStore
+    from harness.commits.timeline import timeline
+    from harness.errors import ConfigError
     from harness.git import locate
     from harness.measure.capture import resolve_backend
+    from harness.reports.history_page import write_history_page
 
+    if args.every < 1:
+        raise ConfigError("--every must be at least 1")
     settings = settings_from(args)
     repo, subdir = locate(settings.project_root.resolve())
     commits = commits_of(repo, args.revisions)
     store = HistoryStore(args.store or settings.project_root / DEFAULT_STORE)
     known = store.entries()
     todo = [c for c in commits if c.sha not in known]
-    print(f"history of {len(commits)} commits ({args.revisions}): {len(todo)} to measure, store {store.directory}")
+    planned = f"{len(todo)} to measure" + (f", every {args.every}th first" if args.every > 1 else "")
+    print(f"history of {len(commits)} commits ({args.revisions}): {planned}, store {store.directory}")
 
     def told(entry: Entry) -> None:
         if entry.results:
@@ -75,16 +100,32 @@ def run(args: argparse.Namespace) -> int:
         tuple(args.patterns),
         executor_from(args, settings),
     )
-    measured = historian.extend(store, commits, told)
+    measured = historian.extend(store, commits, told, every=args.every)
     print(f"measured {measured} commits")
-    steps = list(allocation_steps(store, [str(c.sha) for c in commits]))
-    print(f"allocation steps: {len(steps)}")
+    found = timeline(store, commits, confidence=settings.confidence, tolerance_pct=settings.tolerance_pct)
+    _print_steps(store.directory, [s for s in found.steps if s.kind == "exact"], "allocation steps")
+    _print_steps(store.directory, [s for s in found.steps if s.kind != "exact"], "time steps (change points)")
+    if found.time_note:
+        print(found.time_note)
+    page = write_history_page(store, found, revisions=args.revisions, title=f"harness · history · {repo.name}")
+    print(f"page: {page}")
+    return 0
+
+
+def _print_steps(directory: Path, steps: list[Step], heading: str) -> None:
+    from harness.declare.metrics import metric
+
+    print(f"{heading}: {len(steps)}")
     for step in steps:
-        parent, commit = (store.directory / str(entry.results) for entry in (step.parent, step.commit))
+        fmt = metric(step.measure.rsplit(".", 1)[1]).format
+        parent, commit = (directory / str(entry.results) for entry in (step.parent, step.commit))
         print(
             f"  {step.commit.short} {step.commit.author_date[:10]}  {step.commit.subject}\n"
-            f"    {step.experiment} {step.measure}: {step.before:g} -> {step.after:g} ({step.delta_pct:+.2f}%)\n"
-            f"    call paths: harness explain {shlex.quote(step.experiment)} --baseline {shlex.quote(str(parent))}"
-            f" --results {shlex.quote(str(commit))}"
+            f"    {step.experiment} {step.measure}: {fmt(step.before)} -> {fmt(step.after)}"
+            f" ({step.delta_pct:+.2f}% [{step.ci_low_pct:+.2f}, {step.ci_high_pct:+.2f}])"
         )
-    return 0
+        if step.kind == "exact":
+            print(
+                f"    call paths: harness explain {shlex.quote(step.experiment)} --baseline {shlex.quote(str(parent))}"
+                f" --results {shlex.quote(str(commit))}"
+            )

@@ -19,6 +19,8 @@ class Figure:
     measure: str
     unit: str
     values: tuple[float, ...]
+    #: The seed of each value's trial, in the same order.
+    seeds: tuple[int, ...] = ()
 
     @property
     def mean(self) -> float:
@@ -32,11 +34,17 @@ def figures(results: Results) -> Iterator[Figure]:
         for goal in info.goals:
             phases = [goal.phase] if goal.phase else list(dict.fromkeys(p.name for t in trials for p in t.phases))
             for phase in phases:
-                values = tuple(
-                    float(value)
+                measured = [
+                    (float(value), t.seed)
                     for t in trials
                     if (found := t.phase(phase)) is not None
                     and isinstance(value := found.metrics.get(goal.metric), int | float)
-                )
-                if values:
-                    yield Figure(info.id, f"{phase}.{goal.metric}", metric(goal.metric).unit, values)
+                ]
+                if measured:
+                    values, seeds = zip(*measured, strict=True)
+                    yield Figure(info.id, f"{phase}.{goal.metric}", metric(goal.metric).unit, values, seeds)
+
+
+def exact_means(results: Results) -> dict[tuple[str, str], float]:
+    """The mean of each goal whose figures repeat exactly for a seed: ``{(experiment, "phase.metric"): mean}``."""
+    return {(f.experiment, f.measure): f.mean for f in figures(results) if metric(f.measure.rsplit(".", 1)[1]).exact}

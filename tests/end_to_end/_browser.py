@@ -258,3 +258,19 @@ def browser(executable: str | None = None) -> Iterator[Browser]:
 def artifacts_dir(default: Path) -> Path:
     """Where screenshots go: ``$HARNESS_ARTIFACTS`` (kept by CI), else ``default``."""
     return Path(os.environ.get("HARNESS_ARTIFACTS") or default)
+
+
+def load(chromium: Browser, path: Path) -> Page:
+    page = chromium.open(path.resolve().as_uri())
+    assert page.errors == [], page.errors
+    assert page.requests == [path.resolve().as_uri()], f"requests besides the file: {page.requests}"
+    assert page.dialogs == []
+    return page
+
+
+def each(page: Page, selector: str, expression: str = "e.textContent.trim()") -> list[Any]:
+    """``expression`` (of ``e``) for every element ``selector`` matches, in document order."""
+    values: list[Any] = page.evaluate(
+        f"Array.from(document.querySelectorAll({json.dumps(selector)})).map(e => {expression})"
+    )
+    return values

@@ -1,89 +1,242 @@
-"""``harness history`` on a real repository: every commit built and measured, steps pinned to their commit."""
+"""``harness history`` on a real repository of 31 commits: every commit built and measured,
+the steps pinned to their commit, the page read in Chromium.
+
+The repository is shaped like a small library's history: most commits touch its README,
+docs and tests, some touch its code without changing what it allocates, one (the 16th)
+regresses, one (the 22nd) breaks the build and the next repairs it.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _browser import Browser, artifacts_dir, browser, chromium_path, each, load
 from gitproject import Project
 from realprojects import LRU_ID, lrukit, regress_lru
 
+from harness.compare.goal_figures import figures
+from harness.store.results import read_results
 
-@pytest.fixture
-def history_project(tmp_path: Path) -> tuple[Project, list[str]]:
-    """Eight commits: the fourth regresses, the sixth does not build, the seventh repairs it."""
-    project = lrukit(tmp_path / "lrukit")
+COMMITS = 31
+REGRESSION, BROKEN, REPAIR = 15, 21, 22  # positions, oldest first
+DICT_ID = "lru.fill[dict,n=3000]"
+GOALS = ("fill.net_bytes_per_op", "fill.alloc_count_per_op", "fill.wall_s_per_op")
+
+#: Today's workloads: the package's LRU cache and a plain dict beside it, on three goals.
+WORKLOADS = f"""\
+import harness
+from lrukit.cache import LRUCache
+
+lru = harness.family("lru", "least-recently-used caches")
+
+
+class DictCache:
+    def __init__(self):
+        self._data = {{}}
+
+    def put(self, key, value):
+        self._data[key] = value
+
+
+@lru.variant("ordered")
+def ordered():
+    return LRUCache(capacity=100_000)
+
+
+@lru.variant("dict")
+def dict_cache():
+    return DictCache()
+
+
+@lru.workload(params={{"n": [3000]}}, goal={list(GOALS)!r})
+def fill(trial, new, n):
+    cache = trial.keep(new())
+    values = [bytes(8) for _ in range(n)]
+    with trial.phase("fill"):
+        for i in range(n):
+            cache.put(i, values[i])
+        trial.ops(n)
+"""
+
+
+def library_history(root: Path) -> tuple[Project, list[str]]:
+    project = lrukit(root)
     commits = [project.git("rev-parse", "HEAD")]
+    project.write("benchmarks/allocations/lru.py", WORKLOADS)
+    commits.append(project.commit("workloads for two caches"))
     pyproject = (project.root / "pyproject.toml").read_text()
-    for number in range(2, 9):
-        if number == 4:
+    for position in range(2, COMMITS):
+        if position == REGRESSION:
             regress_lru(project)
-        elif number == 6:
+            subject = "keep each value in a list"
+        elif position == BROKEN:
             project.write("pyproject.toml", pyproject.replace('version = "1.0"', 'version = "not a version"'))
-        elif number == 7:
-            project.write("pyproject.toml", pyproject)
+            subject = "bump the version"
+        elif position == REPAIR:
+            project.write("pyproject.toml", pyproject.replace('version = "1.0"', 'version = "1.1"'))
+            subject = "fix the version"
+        elif position % 7 == 3:
+            # Code that changes nothing the workloads measure.
+            init = project.root / "src" / "lrukit" / "__init__.py"
+            project.write("src/lrukit/__init__.py", init.read_text() + f"\nRELEASE_NOTE_{position} = {position}\n")
+            subject = f"note release {position} in the package"
+        elif position % 3 == 0:
+            project.write(f"tests/test_{position}.py", f"def test_{position}():\n    assert {position}\n")
+            subject = f"test {position}"
         else:
-            project.write("README.md", (project.root / "README.md").read_text() + f"\nnote {number}\n")
-        commits.append(project.commit(f"change {number}"))
+            readme = project.root / "README.md"
+            project.write("README.md", readme.read_text() + f"\nA note on use, number {position}.\n")
+            subject = f"docs: note {position}"
+        commits.append(project.commit(subject))
     return project, commits
 
 
-def test_the_only_allocation_step_is_at_the_regressing_commit_and_a_new_commit_is_measured_alone(
-    history_project: tuple[Project, list[str]],
-) -> None:
-    project, commits = history_project
-    store = project.root / "reports" / "history"
+@dataclass(frozen=True)
+class History:
+    project: Project
+    commits: list[str]
+    store: Path
+    first: subprocess.CompletedProcess[str]
 
-    done = project.harness("history", "HEAD", LRU_ID, "-n", "2", "-j", "2")
 
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> History:
+    project, commits = library_history(tmp_path_factory.mktemp("history") / "lrukit")
+    done = project.harness("history", "HEAD", "-n", "2", "-j", "2")
     assert done.returncode == 0, done.stderr
-    assert f"history of 8 commits (HEAD): 8 to measure, store {store}" in done.stdout
-    assert "measured 8 commits" in done.stdout
+    return History(project, commits, project.root / "reports" / "history", done)
+
+
+def steps_of(stdout: str, heading: str = "allocation steps") -> str:
+    return stdout.split(f"{heading}: ", 1)[1].split("\ntime steps", 1)[0]
+
+
+def test_the_only_allocation_step_is_at_the_regressing_commit(history: History) -> None:
+    out, commits = history.first.stdout, history.commits
+    assert f"history of {COMMITS} commits (HEAD): {COMMITS} to measure, store {history.store}" in out
+    assert f"measured {COMMITS} commits" in out
     # The broken commit is kept with the line that says why, and skipped.
-    assert f"skipped  {commits[5][:10]}  change 6  (build of {commits[5][:10]} failed: ValueError:" in done.stdout
-    index = json.loads((store / "index.json").read_text())
+    broken = commits[BROKEN][:10]
+    assert f"skipped  {broken}  bump the version  (build of {broken} failed: ValueError:" in out
+    index = json.loads((history.store / "index.json").read_text())
     assert [entry["sha"] for entry in index["commits"]] == commits
-    assert [entry["results"] is None for entry in index["commits"]] == [i == 5 for i in range(8)]
-    steps = done.stdout.split("allocation steps: ", 1)[1]
-    assert steps.startswith(("1\n", "2\n")), steps  # one goal or two, all at the one commit
+    assert [entry["results"] is None for entry in index["commits"]] == [i == BROKEN for i in range(COMMITS)]
+    steps = steps_of(out)
+    # Two goals of the LRU cache moved (bytes and count per insert), both at the one commit;
+    # the dict beside it, which does not use the package's cache, never moved.
+    assert steps.startswith("2\n"), steps
     stepped = {line.split()[0] for line in steps.splitlines()[1:] if not line.startswith("    ")}
-    assert stepped == {commits[3][:10]}, steps
-    assert "change 4" in steps and LRU_ID in steps
-    # From the step to the call paths that moved between the commit and its parent.
+    assert stepped == {commits[REGRESSION][:10]}, steps
+    assert f"{LRU_ID} fill.net_bytes_per_op" in steps and f"{LRU_ID} fill.alloc_count_per_op" in steps
+    assert DICT_ID not in steps
+    assert f"page: {history.store / 'index.html'}" in out
+
+
+def test_the_steps_call_paths_name_the_changed_function(history: History) -> None:
+    steps = steps_of(history.first.stdout)
     explain = next(line for line in steps.splitlines() if "call paths: harness explain" in line)
-    assert f"--baseline {store / commits[2]}.json --results {store / commits[3]}.json" in explain
-    paths = project.harness(*shlex.split(explain.split("call paths: harness ", 1)[1]))
+    parent, commit = (history.store / f"{history.commits[i]}.json" for i in (REGRESSION - 1, REGRESSION))
+    assert f"--baseline {parent} --results {commit}" in explain
+    paths = history.project.harness(*shlex.split(explain.split("call paths: harness ", 1)[1]))
     assert paths.returncode == 0, paths.stderr
-    # Both builds name the package's file alike, relative to where each was installed: the
-    # call path that moved is the one through LRU.put, not two builds' copies of it.
+    # Both builds name the package's file alike, relative to where each was installed.
     assert "put (lrukit/cache.py)" in paths.stdout, paths.stdout
     assert "/builds/" not in paths.stdout, paths.stdout
 
-    project.write("README.md", (project.root / "README.md").read_text() + "\nnote 9\n")
-    newest = project.commit("change 9")
-    again = project.harness("history", "HEAD", LRU_ID, "-n", "2", "-j", "2")
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed")
+    with browser() as instance:
+        yield instance
+
+
+CHART = "[e.closest('section').dataset.search, e.querySelector('figcaption').firstChild.textContent.trim()]"
+
+
+def test_the_page_draws_every_goal_and_links_each_step_to_its_flame_graph(history: History, chromium: Browser) -> None:
+    page = load(chromium, history.store / "index.html")
+    newest = read_results(history.store / f"{history.commits[-1]}.json")
+    goals = sorted((f.experiment, f.measure) for f in figures(newest))
+    assert len(goals) == 2 * len(GOALS)
+    charts = [tuple(chart) for chart in each(page, "figure.history", CHART)]
+    assert sorted(charts) == goals
+    # Every chart has a point per measured commit and the failed build's mark.
+    assert set(each(page, "svg.history-chart", "e.querySelectorAll('circle.pt').length")) == {COMMITS - 1}
+    assert set(each(page, "svg.history-chart", "e.querySelectorAll('text.failed-mark').length")) == {1}
+    # The allocation steps are marked on the two goals of the LRU cache that moved, and only there.
+    marks = each(page, "figure.history", "e.querySelectorAll('.step-mark').length")
+    exact_marks = {chart: n for chart, n in zip(charts, marks, strict=True) if not chart[1].endswith("wall_s_per_op")}
+    moved = {(LRU_ID, "fill.net_bytes_per_op"), (LRU_ID, "fill.alloc_count_per_op")}
+    assert exact_marks == {chart: int(chart in moved) for chart in exact_marks}, exact_marks
+    assert page.evaluate("document.querySelector('#failed-table').textContent").count("bump the version") == 1
+    links = each(
+        page,
+        "#step-table tbody tr a.flame-link",
+        "[e.closest('tr').cells[0].textContent.trim(), e.getAttribute('href')]",
+    )
+    assert [commit for commit, _ in links] == [history.commits[REGRESSION][:10]] * 2, links
+    # Filters: the dict variant alone shows its own section and none of the allocation steps.
+    page.evaluate(
+        "(() => { const s = document.querySelector('select[name=variant]'); s.value = 'dict';"
+        " s.dispatchEvent(new Event('change', {bubbles: true})); })()"
+    )
+    assert [v for v in each(page, "section.experiment", "e.hidden ? null : e.dataset.search") if v] == [DICT_ID]
+    assert each(page, "#step-table tbody tr a.flame-link", "e.closest('tr').hidden") == [True, True]
+    page.evaluate(
+        "(() => { const s = document.querySelector('select[name=variant]'); s.value = '';"
+        " s.dispatchEvent(new Event('change', {bubbles: true})); })()"
+    )
+    page.screenshot(artifacts_dir(history.store) / "history.png", width=1280, height=1000)
+
+    flame = load(chromium, history.store / links[0][1])
+    grown = each(flame, "svg.frame", "[e.dataset.name, e.dataset.file, parseFloat(e.dataset.delta)]")
+    assert any(name == "put" and file == "lrukit/cache.py" and delta > 0 for name, file, delta in grown), grown
+
+
+def test_every_fourth_commit_then_bisection_pins_the_same_step_with_fewer_builds(history: History) -> None:
+    store = history.store.parent / "sampled"
+    done = history.project.harness(
+        "history", history.commits[-1], "--store", str(store), "--every", "4", "-n", "2", "-j", "2"
+    )
+    assert done.returncode == 0, done.stderr
+    # Commits 0, 4, ..., 28 and the newest, then 14 and 15 to pin the step between 12 and 16.
+    assert re.search(r"^measured 11 commits$", done.stdout, re.MULTILINE), done.stdout
+    stepped = {line.split()[0] for line in steps_of(done.stdout).splitlines()[1:] if not line.startswith("    ")}
+    assert stepped == {history.commits[REGRESSION][:10]}, done.stdout
+
+
+def test_a_second_run_after_one_more_commit_measures_that_commit(history: History) -> None:
+    project = history.project
+    project.write("README.md", (project.root / "README.md").read_text() + "\nOne more note.\n")
+    newest = project.commit("docs: one more note")
+    again = project.harness("history", "HEAD", "-n", "2", "-j", "2")
 
     assert again.returncode == 0, again.stderr
-    assert "history of 9 commits (HEAD): 1 to measure" in again.stdout
-    assert f"measured {newest[:10]}  change 9" in again.stdout
+    assert f"history of {COMMITS + 1} commits (HEAD): 1 to measure" in again.stdout
+    assert f"measured {newest[:10]}  docs: one more note" in again.stdout
     assert "measured 1 commits" in again.stdout
-    assert again.stdout.split("allocation steps: ", 1)[1] == steps
+    assert steps_of(again.stdout) == steps_of(history.first.stdout)
 
 
-def test_an_unknown_revision_is_one_line(history_project: tuple[Project, list[str]]) -> None:
-    project, _ = history_project
-    done = project.harness("history", "no-such-branch")
+def test_an_unknown_revision_is_one_line(history: History) -> None:
+    done = history.project.harness("history", "no-such-branch")
     assert done.returncode == 2
     assert done.stderr.strip().startswith("harness: error: git rev-list")
     assert "Traceback" not in done.stderr
 
 
-def test_a_store_that_is_not_a_directory_is_one_line(history_project: tuple[Project, list[str]]) -> None:
-    project, _ = history_project
-    project.write("notes.txt", "not a store\n")
-    done = project.harness("history", "HEAD", "--store", str(project.root / "notes.txt"))
+def test_a_store_that_is_not_a_directory_is_one_line(history: History) -> None:
+    history.project.write("notes.txt", "not a store\n")
+    done = history.project.harness("history", "HEAD", "--store", str(history.project.root / "notes.txt"))
     assert done.returncode == 2
     assert done.stderr.strip().endswith("notes.txt: not a directory (a history store is one)")
     assert "Traceback" not in done.stderr

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _browser import Browser, Page, artifacts_dir, browser, chromium_path
+from _browser import Browser, artifacts_dir, browser, chromium_path, each, load
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed")
 
@@ -121,22 +121,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def chromium() -> Iterator[Browser]:
     with browser() as instance:
         yield instance
-
-
-def load(chromium: Browser, path: Path) -> Page:
-    page = chromium.open(path.resolve().as_uri())
-    assert page.errors == [], page.errors
-    assert page.requests == [path.resolve().as_uri()], f"requests besides the file: {page.requests}"
-    assert page.dialogs == []
-    return page
-
-
-def each(page: Page, selector: str, expression: str = "e.textContent.trim()") -> list[Any]:
-    """``expression`` (of ``e``) for every element ``selector`` matches, in document order."""
-    values: list[Any] = page.evaluate(
-        f"Array.from(document.querySelectorAll({json.dumps(selector)})).map(e => {expression})"
-    )
-    return values
 
 
 def verdict_rows(project: Path) -> list[dict[str, Any]]:

@@ -42,7 +42,7 @@ def actionlint() -> str:
 
 def test_workflows_and_the_action_pass_actionlint() -> None:
     files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
-    assert len(files) == 3
+    assert len(files) == 4
     # `uses: ./` in allocations.yml makes actionlint read action.yml and check the inputs given to it.
     done = subprocess.run([actionlint(), "-no-color", *files], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -250,3 +250,189 @@ def test_the_comment_script_validates_the_number_and_updates_one_comment(
     done = subprocess.run(["node", "-e", program], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == expected
+
+
+HISTORY = WORKFLOWS / "allocation-history.yml"
+HISTORY_SCRIPT = ".github/harness-history.sh"
+
+
+def expand(env: dict[str, Any], contexts: dict[str, str]) -> dict[str, str]:
+    """A step's env with its ``${{ ... }}`` expressions replaced, as the runner replaces them."""
+    expanded = {}
+    for key, value in env.items():
+        text = str(value)
+        for name, replacement in contexts.items():
+            text = text.replace("${{ " + name + " }}", replacement)
+        assert "${{" not in text, f"{key}: {text}"
+        expanded[key] = text
+    return expanded
+
+
+def writes(permissions: Any) -> bool:
+    if permissions in (None, "read-all", {}):
+        return False
+    if permissions == "write-all":
+        return True
+    assert isinstance(permissions, dict), permissions
+    return "write" in permissions.values()
+
+
+def test_the_history_workflow_runs_only_on_pushes_to_the_default_branch() -> None:
+    flow = load(HISTORY)
+    on = triggers(flow)
+    assert set(on) == {"push", "workflow_dispatch"}
+    assert on["push"] == {"branches": ["main"]}
+    assert not {"pull_request", "pull_request_target", "workflow_run"} & set(on)
+    # Two runs never write the branch at once, and a queued run is not dropped halfway.
+    assert flow["concurrency"] == {"group": "allocation-history", "cancel-in-progress": False}
+    measure = flow["jobs"]["measure"]
+    assert measure["if"] == "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
+    assert flow["jobs"]["publish"]["needs"] == "measure"
+
+
+def test_the_write_token_is_only_in_the_job_that_runs_no_project_code() -> None:
+    flow = load(HISTORY)
+    assert not writes(flow.get("permissions"))
+    writers, runners = [], []
+    for name, job in flow["jobs"].items():
+        assert "permissions" in job, f"{name} must say its permissions"
+        steps = job["steps"]
+        runs_code = any(
+            "checkout" in s.get("uses", "")
+            or s.get("uses", "").startswith("./")
+            or "harness" in s.get("run", "")
+            or HISTORY_SCRIPT in s.get("run", "")
+            for s in steps
+        )
+        if runs_code:
+            runners.append(name)
+        if writes(job["permissions"]):
+            writers.append(name)
+            assert not runs_code, f"{name} holds a write token and checks out or runs the project's code"
+    assert writers == ["publish"]
+    assert runners == ["measure"]  # what the check looks for is there, in the other job
+    assert flow["jobs"]["publish"]["permissions"] == {"contents": "write", "pages": "write", "id-token": "write"}
+    assert flow["jobs"]["publish"]["environment"]["name"] == "github-pages"
+
+    measure = flow["jobs"]["measure"]
+    assert measure["permissions"] == {"contents": "read"}
+    steps = measure["steps"]
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0
+    assert any(s.get("run") == f"bash {HISTORY_SCRIPT}" for s in steps)
+    uses = [s.get("uses", "").split("@")[0] for s in steps]
+    assert {"actions/upload-artifact", "actions/upload-pages-artifact"} <= set(uses)
+    publish = [s.get("uses", "").split("@")[0] for s in flow["jobs"]["publish"]["steps"]]
+    assert publish == ["actions/download-artifact", "", "actions/deploy-pages"]
+
+
+def run_history_workflow(project: Project, runner: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The measure step of the workflow, run in ``project`` on a runner whose temporary directory is ``runner``."""
+    flow = load(HISTORY)
+    step = next(s for s in flow["jobs"]["measure"]["steps"] if s.get("id") == "history")
+    assert step["run"] == f"bash {HISTORY_SCRIPT}"
+    runner.mkdir(parents=True, exist_ok=True)
+    full = {
+        **os.environ,
+        **GIT_ENV,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "GITHUB_OUTPUT": str(runner / "outputs"),
+        "GITHUB_STEP_SUMMARY": str(runner / "summary.md"),
+        **expand(flow["env"], {}),
+        **expand(step["env"], {"runner.temp": str(runner)}),
+        **env,
+    }
+    # The script of the checkout: here, this repository's.
+    return subprocess.run(
+        ["bash", str(ROOT / HISTORY_SCRIPT)], cwd=project.root, env=full, capture_output=True, text=True, timeout=300
+    )
+
+
+def run_publish_step(runner: Path, remote: Path, sha: str) -> subprocess.CompletedProcess[str]:
+    """The publish job's git step, with the remote a local repository and no token."""
+    flow = load(HISTORY)
+    step = next(s for s in flow["jobs"]["publish"]["steps"] if "run" in s)
+    assert remote.name.endswith(".git")
+    contexts = {
+        "runner.temp": str(runner),
+        "github.server_url": str(remote.parent),
+        "github.repository": remote.name.removesuffix(".git"),
+        "github.token": "",
+        "github.sha": sha,
+    }
+    env = {**os.environ, **GIT_ENV, **expand(step["env"], contexts)}
+    return subprocess.run(["bash", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_the_history_workflow_measures_restores_and_publishes_the_store(tmp_path: Path) -> None:
+    """The measure step and the publish step, run as the workflow runs them, twice: the second
+    run restores the store the first one pushed to the branch and measures the new commit only."""
+    upstream = tiny_project(tmp_path / "upstream.git")
+    commits = [upstream.git("rev-parse", "HEAD")]
+    for number in (2, 3):
+        upstream.write("notes.txt", f"note {number}\n")
+        commits.append(upstream.commit(f"change {number}"))
+    clone = Project.clone(upstream, tmp_path / "clone")
+
+    # The first run: no branch yet, fewer commits than the limit, so the whole history.
+    first = tmp_path / "runner-1"
+    done = run_history_workflow(clone, first, HISTORY_ARGS="-n 2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no branch allocation-history on origin: the store starts empty" in done.stdout
+    assert "history of 3 commits (HEAD): 3 to measure" in done.stdout
+    outputs = dict(line.split("=", 1) for line in (first / "outputs").read_text().splitlines())
+    store = first / "allocation-history"
+    assert outputs == {"store": str(store), "range": "HEAD"}
+    index = json.loads((store / "index.json").read_text())
+    assert index["schema"] == "harness.history/1"
+    assert [entry["sha"] for entry in index["commits"]] == commits
+    assert all((store / f"{sha}.json").is_file() for sha in commits)
+    assert (first / "summary.md").read_text().startswith("## Allocation history")
+    assert (store / "index.html").is_file()
+
+    published = run_publish_step(first, upstream.root, commits[-1])
+    assert published.returncode == 0, published.stdout + published.stderr
+    branch = upstream.git("rev-list", "--parents", "allocation-history").splitlines()
+    assert len(branch) == 1 and len(branch[0].split()) == 1  # an orphan: the store's history only
+    files = sorted(str(p.relative_to(store)) for p in store.rglob("*") if p.is_file())
+    assert upstream.git("ls-tree", "-r", "--name-only", "allocation-history").splitlines() == files
+    assert upstream.git("log", "-1", "--format=%s", "allocation-history") == f"allocation history at {commits[-1]}"
+    assert upstream.git("rev-parse", "main") == commits[-1]
+
+    # The second run, on a fresh runner after one more commit: the store comes from the branch.
+    upstream.write("notes.txt", "note 4\n")
+    commits.append(upstream.commit("change 4"))
+    clone.git("pull", "-q", "--ff-only")
+    second = tmp_path / "runner-2"
+    done = run_history_workflow(clone, second, HISTORY_ARGS="-n 2", HISTORY_LIMIT="2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "restored the store from origin allocation-history" in done.stdout
+    assert f"history of 2 commits ({commits[2]}^..HEAD): 1 to measure" in done.stdout
+    assert f"measured {commits[3][:10]}  change 4" in done.stdout
+    store = second / "allocation-history"
+    assert [entry["sha"] for entry in json.loads((store / "index.json").read_text())["commits"]] == commits
+
+    published = run_publish_step(second, upstream.root, commits[-1])
+    assert published.returncode == 0, published.stdout + published.stderr
+    branch = upstream.git("rev-list", "--parents", "allocation-history").splitlines()
+    assert len(branch) == 2 and branch[0].split()[1] == branch[1].split()[0]
+    assert f"{commits[3]}.json" in upstream.git("ls-tree", "--name-only", "allocation-history").splitlines()
+    again = run_publish_step(second, upstream.root, commits[-1])
+    assert again.returncode == 0, again.stderr
+    assert "nothing to push" in again.stdout
+    assert len(upstream.git("rev-list", "allocation-history").splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HISTORY_LIMIT": "ten"}, "HISTORY_LIMIT must be a positive number, not 'ten'"),
+        ({"HISTORY_REMOTE": "no-such-remote"}, "cannot read the branches of no-such-remote"),
+    ],
+)
+def test_the_history_script_stops_on_bad_input(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    project = tiny_project(tmp_path / "p")
+    done = run_history_workflow(project, tmp_path / "runner", **env)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not (tmp_path / "runner" / "allocation-history" / "index.json").exists()

@@ -109,7 +109,9 @@ def write_html(
     return target
 
 
-def write_flame_page(trees: Sequence[FlameTree], path: Path, *, against: str, notices: Sequence[str] = ()) -> Path:
+def write_flame_page(
+    trees: Sequence[FlameTree], path: Path, *, against: str, notices: Sequence[str] = (), caption: str = ""
+) -> Path:
     """A page of the delta flame graphs of ``trees``, written atomically."""
     from harness.reports.flame import flame_anchor, flame_graph
     from harness.store.jsonfile import write_text_atomic
@@ -125,6 +127,7 @@ def write_flame_page(trees: Sequence[FlameTree], path: Path, *, against: str, no
         "against": against,
         "graphs": graphs,
         "notices": list(notices),
+        "caption": caption,
     }
     write_text_atomic(path, render(context))
     return path

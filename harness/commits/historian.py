@@ -1,0 +1,123 @@
+"""Measuring a history: the commits of a range that its store lacks, built and run with today's workloads.
+
+Every commit, or (``every`` > 1) every Nth commit with the first and the newest, after which
+each span between two measured commits whose exact figures differ is halved until the
+change is pinned to one commit: the commit in the middle of the span's untried commits is
+measured, and the halves that still differ are halved again. A commit that does not build
+is kept with its reason and the next untried commit of the span is taken instead. Time is
+not narrowed this way: its figures differ between any two commits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from harness.commits import refs, sides
+from harness.commits.buildcache import BuildCache
+from harness.commits.history import Entry, HistoryStore
+from harness.commits.refs import Commit
+from harness.compare.goal_figures import exact_means
+from harness.declare.config import Settings
+from harness.errors import BuildError, SetupError
+from harness.git import git
+from harness.measure.executors import Executor
+from harness.measure.pipeline import MeasureOptions, measure
+from harness.store.results import Results
+
+
+def commits_of(repo: Path, revisions: str) -> list[Commit]:
+    """The commits ``git rev-list --first-parent --reverse REVISIONS`` names, oldest first."""
+    listed = git(repo, "rev-list", "--first-parent", "--reverse", revisions)
+    return [Commit(sha, sha, git(repo, "log", "-1", "--format=%s", sha)) for sha in listed.split()]
+
+
+def author_date(repo: Path, commit: Commit) -> str:
+    return git(repo, "log", "-1", "--format=%aI", str(commit.sha))
+
+
+def sampled(commits: Sequence[Commit], every: int) -> list[Commit]:
+    """Every ``every``-th commit of ``commits``, counted from the oldest, and the newest."""
+    if every < 1:
+        raise ValueError("every must be at least 1")
+    chosen = list(commits[::every])
+    if commits and chosen[-1] is not commits[-1]:
+        chosen.append(commits[-1])
+    return chosen
+
+
+@dataclass
+class Historian:
+    """Measures the commits of one repository that its store does not hold yet."""
+
+    repo: Path
+    subdir: Path
+    settings: Settings
+    backend: str
+    workloads: sides.Workloads
+    patterns: Sequence[str] = ()
+    executor: Executor | None = None
+    _means: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.cache = BuildCache(cap_bytes=self.settings.build_cache_bytes)
+
+    def measure(self, commit: Commit) -> tuple[Results, float]:
+        """Today's workloads at ``commit``, and the seconds it took to make it ready;
+        :class:`BuildError` or :class:`SetupError` when it cannot be made ready."""
+        started = time.perf_counter()
+        with refs.checkouts(self.repo, [commit], self.subdir) as (checkout,):
+            side = sides.side_of("commit", checkout, self.settings, self.workloads, self.cache)
+            ready_s = time.perf_counter() - started
+            (chosen,) = sides.select([side], self.patterns)
+            options = MeasureOptions(executor=self.executor, backend=self.backend)
+            return measure([chosen], self.settings, options)["commit"], ready_s
+
+    def _try(self, store: HistoryStore, commit: Commit, told: Callable[[Entry], None]) -> None:
+        """Measure ``commit`` and keep it, measured or with the reason it could not be."""
+        assert commit.sha is not None
+        started = time.perf_counter()
+        tried = Entry(commit.sha, commit.subject, author_date(self.repo, commit))
+        try:
+            results, ready_s = self.measure(commit)
+        except (BuildError, SetupError) as exc:
+            store.add(replace(tried, error=str(exc), ready_s=round(time.perf_counter() - started, 3)), None)
+        else:
+            measure_s = time.perf_counter() - started - ready_s
+            store.add(replace(tried, ready_s=round(ready_s, 3), measure_s=round(measure_s, 3)), results)
+        told(store.entries()[commit.sha])
+
+    def extend(
+        self, store: HistoryStore, commits: Sequence[Commit], told: Callable[[Entry], None], *, every: int = 1
+    ) -> int:
+        """Measure the commits of ``commits`` the store lacks (every ``every``-th, then the
+        spans that differ narrowed), each kept as it ends; how many were tried."""
+        tried = 0
+        for commit in sampled(commits, every):
+            if commit.sha not in store.entries():
+                self._try(store, commit, told)
+                tried += 1
+        while (narrowed := next(self._narrowing(store, commits), None)) is not None:
+            self._try(store, narrowed, told)
+            tried += 1
+        return tried
+
+    def _exact_means(self, store: HistoryStore, entry: Entry) -> dict[tuple[str, str], float]:
+        if entry.sha not in self._means:
+            self._means[entry.sha] = exact_means(store.results(entry))
+        return self._means[entry.sha]
+
+    def _narrowing(self, store: HistoryStore, commits: Sequence[Commit]) -> Iterator[Commit]:
+        """The middle untried commit of each span between measured neighbours whose exact figures differ."""
+        entries = store.entries()
+        measured = [i for i, c in enumerate(commits) if c.sha in entries and entries[str(c.sha)].measured]
+        for older, newer in itertools.pairwise(measured):
+            untried = [c for c in commits[older + 1 : newer] if c.sha not in entries]
+            if not untried:
+                continue
+            before, after = (self._exact_means(store, entries[str(commits[i].sha)]) for i in (older, newer))
+            if any(before[key] != after[key] for key in before.keys() & after.keys()):
+                yield untried[len(untried) // 2]

@@ -1,0 +1,235 @@
+"""A history store read as series and steps: what the history page and the command line show.
+
+**Series.** One per experiment and goal (``phase.metric``): the replicate values of each
+measured commit, at the commit's position in the range.
+
+**Steps, by method.**
+
+* A figure that repeats exactly for a seed (the allocation metrics) steps wherever two
+  adjacent measured commits differ; the step is pinned to the later commit, with the paired
+  interval of its Δ (exact, for a figure every seed repeats).
+* A noisy figure (time) steps at a change point of :mod:`harness.compare.changepoints`, with
+  Welch's interval of the two levels around it.
+
+Two adjacent measured commits that ran on different interpreters or backends
+(:data:`~harness.store.environment.COMPARABLE_ON`) are not compared: that boundary is an
+environment break, drawn on the page, and never a step.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.commits.history import Entry, HistoryStore
+from harness.commits.refs import Commit
+from harness.compare.changepoints import ChangePointsUnavailable, change_points
+from harness.compare.goal_figures import Figure, figures
+from harness.compare.stats import estimate_delta
+from harness.declare.metrics import metric
+from harness.store.results import ExperimentInfo, Results
+
+
+@dataclass(frozen=True)
+class Point:
+    """The replicate values of one goal at one measured commit."""
+
+    position: int
+    values: tuple[float, ...]
+    seeds: tuple[int, ...]
+
+    @property
+    def mean(self) -> float:
+        return sum(self.values) / len(self.values)
+
+
+@dataclass(frozen=True)
+class Series:
+    experiment: str
+    family: str
+    workload: str
+    variant: str
+    measure: str
+    unit: str
+    points: tuple[Point, ...]
+
+    @property
+    def metric(self) -> str:
+        return self.measure.rsplit(".", 1)[1]
+
+    @property
+    def exact(self) -> bool:
+        return metric(self.metric).exact
+
+
+@dataclass(frozen=True)
+class Step:
+    """A goal's level changed at ``commit`` (against ``parent``, the measured commit before it)."""
+
+    experiment: str
+    measure: str
+    position: int
+    commit: Entry
+    parent: Entry
+    before: float
+    after: float
+    delta_pct: float
+    ci_low_pct: float
+    ci_high_pct: float
+    method: str
+    #: ``exact`` (any change of a figure that repeats) or ``change point`` (of a noisy one).
+    kind: str
+    #: Commits between the parent and the commit that have no results (failed or not tried).
+    unmeasured_between: int
+
+
+@dataclass(frozen=True)
+class EnvironmentBreak:
+    """Adjacent measured commits that ran in environments whose figures do not compare."""
+
+    position: int
+    commit: Entry
+    parent: Entry
+    differences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    commits: tuple[Commit, ...]
+    entries: tuple[Entry | None, ...]
+    series: tuple[Series, ...]
+    steps: tuple[Step, ...]
+    breaks: tuple[EnvironmentBreak, ...]
+    #: Why time has no steps here, when it cannot have any (the change-point library is missing).
+    time_note: str | None = None
+
+    @property
+    def measured(self) -> list[int]:
+        return [i for i, e in enumerate(self.entries) if e is not None and e.measured]
+
+
+@dataclass(frozen=True)
+class _Measured:
+    position: int
+    entry: Entry
+    results: Results
+
+
+def timeline(store: HistoryStore, commits: Sequence[Commit], *, confidence: float, tolerance_pct: float) -> Timeline:
+    """The series, steps and breaks of ``commits`` (oldest first) as ``store`` holds them."""
+    known = store.entries()
+    entries = tuple(known.get(str(c.sha)) for c in commits)
+    measured = [_Measured(i, e, store.results(e)) for i, e in enumerate(entries) if e is not None and e.measured]
+    series = _series(measured)
+    breaks = tuple(_breaks(measured))
+    steps = list(_exact_steps(series, measured, breaks))
+    time_note = None
+    try:
+        steps += _time_steps(series, measured, breaks, confidence, tolerance_pct)
+    except ChangePointsUnavailable as exc:
+        time_note = f"time has no steps here: {exc}"
+    steps.sort(key=lambda s: (s.position, s.experiment, s.measure))
+    return Timeline(tuple(commits), entries, series, tuple(steps), breaks, time_note)
+
+
+def _series(measured: Sequence[_Measured]) -> tuple[Series, ...]:
+    infos: dict[str, ExperimentInfo] = {}
+    found: dict[tuple[str, str], tuple[Figure, list[Point]]] = {}
+    for each in measured:
+        infos.update({info.id: info for info in each.results.experiments})
+        for figure in figures(each.results):
+            _, points = found.setdefault((figure.experiment, figure.measure), (figure, []))
+            points.append(Point(each.position, figure.values, figure.seeds))
+    out = []
+    for (experiment, measure), (figure, points) in found.items():
+        info = infos[experiment]
+        out.append(Series(experiment, info.family, info.workload, info.variant, measure, figure.unit, tuple(points)))
+    return tuple(out)
+
+
+def _breaks(measured: Sequence[_Measured]) -> list[EnvironmentBreak]:
+    out = []
+    for parent, commit in itertools.pairwise(measured):
+        differ = parent.results.environment.mismatches(commit.results.environment)
+        if differ:
+            out.append(EnvironmentBreak(commit.position, commit.entry, parent.entry, tuple(differ)))
+    return out
+
+
+def _exact_steps(
+    series: Sequence[Series], measured: Sequence[_Measured], breaks: Sequence[EnvironmentBreak]
+) -> list[Step]:
+    by_position = {m.position: m for m in measured}
+    broken = {b.position for b in breaks}
+    out = []
+    for each in (s for s in series if s.exact):
+        for before, after in zip(each.points, each.points[1:], strict=False):
+            if after.position in broken or before.mean == after.mean:
+                continue
+            paired = before.seeds == after.seeds
+            estimate = estimate_delta(before.values, after.values, paired=paired)
+            out.append(
+                Step(
+                    each.experiment,
+                    each.measure,
+                    after.position,
+                    by_position[after.position].entry,
+                    by_position[before.position].entry,
+                    before.mean,
+                    after.mean,
+                    estimate.delta_pct,
+                    estimate.ci_low_pct,
+                    estimate.ci_high_pct,
+                    estimate.method,
+                    "exact",
+                    after.position - before.position - 1,
+                )
+            )
+    return out
+
+
+def _time_steps(
+    series: Sequence[Series],
+    measured: Sequence[_Measured],
+    breaks: Sequence[EnvironmentBreak],
+    confidence: float,
+    tolerance_pct: float,
+) -> list[Step]:
+    by_position = {m.position: m for m in measured}
+    cuts = [b.position for b in breaks]
+    out = []
+    for each in (s for s in series if not s.exact):
+        for run in _runs(each.points, cuts):
+            samples = [p.values for p in run]
+            for found in change_points(samples, confidence=confidence, tolerance_pct=tolerance_pct):
+                before, after = run[found.index - 1], run[found.index]
+                estimate = found.estimate
+                out.append(
+                    Step(
+                        each.experiment,
+                        each.measure,
+                        after.position,
+                        by_position[after.position].entry,
+                        by_position[before.position].entry,
+                        estimate.baseline_mean,
+                        estimate.candidate_mean,
+                        estimate.delta_pct,
+                        estimate.ci_low_pct,
+                        estimate.ci_high_pct,
+                        estimate.method,
+                        "change point",
+                        after.position - before.position - 1,
+                    )
+                )
+    return out
+
+
+def _runs(points: Sequence[Point], cuts: Sequence[int]) -> list[list[Point]]:
+    """``points`` split where an environment break starts a new run."""
+    runs: list[list[Point]] = [[]]
+    for point in points:
+        if point.position in cuts and runs[-1]:
+            runs.append([])
+        runs[-1].append(point)
+    return runs

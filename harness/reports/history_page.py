@@ -1,0 +1,62 @@
+"""The history page of a history store (``index.html`` beside ``index.json``) and the delta
+flame graph of each allocation step, commit against parent (``flames/``).
+
+The page is self-contained like the report; each flame graph is a page of its own, linked
+from the step, so that the history page stays small however many steps it lists. A flame
+page depends only on two results files that never change, so it is written once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.commits.history import HistoryStore
+from harness.commits.timeline import Step, Timeline
+from harness.compare.calltree import explains, figure_of_goal, trees_of
+from harness.reports.html import render, write_flame_page
+from harness.reports.html.history import history_context
+from harness.store.jsonfile import write_text_atomic
+
+PAGE = "index.html"
+FLAMES = "flames"
+
+
+def flame_file(sha: str, experiment: str) -> str:
+    """The flame page of one experiment at one commit, relative to the store."""
+    digest = hashlib.sha1(experiment.encode()).hexdigest()[:10]
+    return f"{FLAMES}/{sha[:12]}-{digest}.html"
+
+
+def write_step_flames(store: HistoryStore, steps: Sequence[Step]) -> dict[tuple[str, str], str]:
+    """The flame page of every (commit, experiment) with an allocation step; {(sha, experiment): path}."""
+    wanted: dict[tuple[str, str], list[Step]] = {}
+    for step in steps:
+        if step.kind == "exact" and explains(step.measure.rsplit(".", 1)[1]):
+            wanted.setdefault((step.commit.sha, step.experiment), []).append(step)
+    written = {}
+    for (sha, experiment), own in wanted.items():
+        relative = flame_file(sha, experiment)
+        target = store.directory / relative
+        if not target.is_file():
+            commit, parent = own[0].commit, own[0].parent
+            baseline, candidate = store.results(parent), store.results(commit)
+            trees = []
+            for phase, figure in dict.fromkeys(
+                (s.measure.rsplit(".", 1)[0], figure_of_goal(s.measure.rsplit(".", 1)[1])) for s in own
+            ):
+                trees += trees_of(experiment, baseline, candidate, figure=figure, phases=[phase])
+            caption = f"{commit.short} {commit.subject}, against the commit measured before it: {parent.short}"
+            write_flame_page(trees, target, against=experiment, caption=caption)
+        written[(sha, experiment)] = relative
+    return written
+
+
+def write_history_page(store: HistoryStore, timeline: Timeline, *, revisions: str, title: str) -> Path:
+    """Write the page (and the flame pages it links to) into the store; the page's path."""
+    flames = write_step_flames(store, timeline.steps)
+    context = history_context(timeline, title=title, revisions=revisions, flames=flames)
+    target = store.directory / PAGE
+    write_text_atomic(target, render(context))
+    return target

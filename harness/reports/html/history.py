@@ -1,0 +1,230 @@
+"""The history page's context: a chart per experiment and goal across the commits, the steps
+marked and listed, the commits that failed to build, and the filters by family, workload and variant."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.commits.timeline import Series, Step, Timeline
+from harness.declare.metrics import metric
+from harness.declare.units import format_pct
+from harness.reports.html.charts import Scale, Tick, _domain, nice_ticks
+from harness.reports.html.common import _anchor
+
+WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 560, 170, 78, 548, 12, 132
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    x: float
+    y: float
+    low_y: float
+    high_y: float
+    note: str
+
+
+@dataclass(frozen=True)
+class ChartStep:
+    x: float
+    anchor: str
+    direction: str
+    note: str
+
+
+@dataclass(frozen=True)
+class ChartMark:
+    """A commit without results (``failed``) or an environment break (``break``) on the axis."""
+
+    x: float
+    kind: str
+    note: str
+
+
+@dataclass(frozen=True)
+class HistoryChart:
+    title: str
+    exact: bool
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    line: str
+    points: tuple[ChartPoint, ...]
+    steps: tuple[ChartStep, ...]
+    marks: tuple[ChartMark, ...]
+    ticks: tuple[Tick, ...]
+    columns: tuple[Tick, ...]
+
+
+@dataclass(frozen=True)
+class StepRow:
+    anchor: str
+    sha: str
+    short: str
+    date: str
+    subject: str
+    experiment: str
+    family: str
+    workload: str
+    variant: str
+    measure: str
+    kind: str
+    before: str
+    after: str
+    delta: str
+    delta_pct: float
+    interval: str
+    direction: str
+    flame: str | None
+    unmeasured_between: int
+
+
+def _pct(value: float) -> str:
+    return format_pct(value, places=2, suffix="%")
+
+
+def step_anchor(index: int, step: Step) -> str:
+    return _anchor("step", f"{step.commit.short}-{step.experiment}-{step.measure}", index)
+
+
+def _direction(step: Step) -> str:
+    # Every goal is a cost (bytes, counts, seconds): more is a regression.
+    return "regression" if step.after > step.before else "improvement"
+
+
+def history_chart(
+    series: Series, timeline: Timeline, steps: Sequence[tuple[str, Step]], notes: Mapping[int, str]
+) -> HistoryChart:
+    """The series across the range: x is the commit's position, y its mean (and, for time, the replicates' range)."""
+    fmt = metric(series.metric).format
+    count = max(len(timeline.commits) - 1, 1)
+    x = Scale(0, count, LEFT, RIGHT)
+    values = [v for p in series.points for v in (p.values if not series.exact else (p.mean,))]
+    lo, hi = _domain(values, include_zero=False)
+    pad = (hi - lo) * 0.08
+    y = Scale(lo - pad, hi + pad, BOTTOM, TOP)
+    points = tuple(
+        ChartPoint(x(p.position), y(p.mean), y(min(p.values)), y(max(p.values)), f"{notes[p.position]}: {fmt(p.mean)}")
+        for p in series.points
+    )
+    marks = [
+        ChartMark(x(i), "failed", f"{notes[i]}: {entry.error}")
+        for i, entry in enumerate(timeline.entries)
+        if entry is not None and not entry.measured
+    ]
+    marks += [
+        ChartMark(x(b.position), "break", f"{notes[b.position]}: {'; '.join(b.differences)}") for b in timeline.breaks
+    ]
+    chart_steps = tuple(
+        ChartStep(x(s.position), anchor, _direction(s), f"{notes[s.position]}: {_pct(s.delta_pct)}")
+        for anchor, s in steps
+    )
+    ticks = tuple(Tick(y(t), fmt(t)) for t in nice_ticks(lo - pad, hi + pad, 3, binary=series.unit == "bytes"))
+    shown = sorted({0, count, *(s.position for _, s in steps)})
+    columns = tuple(Tick(x(i), timeline.commits[i].short) for i in shown if i < len(timeline.commits))
+    line = " ".join(f"{p.x},{p.y}" for p in points)
+    return HistoryChart(
+        series.measure,
+        series.exact,
+        WIDTH,
+        HEIGHT,
+        LEFT,
+        RIGHT,
+        TOP,
+        BOTTOM,
+        line,
+        points,
+        chart_steps,
+        tuple(marks),
+        ticks,
+        columns,
+    )
+
+
+def _step_row(anchor: str, step: Step, series: Series, flame: str | None) -> StepRow:
+    fmt = metric(series.metric).format
+    interval = f"[{_pct(step.ci_low_pct)}, {_pct(step.ci_high_pct)}]"
+    return StepRow(
+        anchor,
+        step.commit.sha,
+        step.commit.short,
+        step.commit.author_date[:10],
+        step.commit.subject,
+        step.experiment,
+        series.family,
+        series.workload,
+        series.variant,
+        step.measure,
+        step.kind,
+        fmt(step.before),
+        fmt(step.after),
+        _pct(step.delta_pct),
+        step.delta_pct,
+        interval,
+        _direction(step),
+        flame,
+        step.unmeasured_between,
+    )
+
+
+def history_context(
+    timeline: Timeline, *, title: str, revisions: str, flames: Mapping[tuple[str, str], str]
+) -> dict[str, Any]:
+    """The context of ``history.html.j2``; ``flames`` maps (commit sha, experiment) to the flame page's path."""
+    notes = {i: f"{c.short} {c.subject}" for i, c in enumerate(timeline.commits)}
+    by_key = {(s.experiment, s.measure): s for s in timeline.series}
+    anchored = [(step_anchor(i, s), s) for i, s in enumerate(timeline.steps)]
+    rows = [
+        _step_row(
+            anchor,
+            s,
+            by_key[(s.experiment, s.measure)],
+            flames.get((s.commit.sha, s.experiment)) if s.kind == "exact" else None,
+        )
+        for anchor, s in anchored
+    ]
+    experiments: dict[str, list[HistoryChart]] = {}
+    for each in timeline.series:
+        own = [(a, s) for a, s in anchored if (s.experiment, s.measure) == (each.experiment, each.measure)]
+        experiments.setdefault(each.experiment, []).append(history_chart(each, timeline, own, notes))
+    first = {s.experiment: s for s in reversed(timeline.series)}
+    sections = [
+        {
+            "id": experiment,
+            "anchor": _anchor("experiment", experiment, index),
+            "family": first[experiment].family,
+            "workload": first[experiment].workload,
+            "variant": first[experiment].variant,
+            "charts": charts,
+            "steps": sum(1 for r in rows if r.experiment == experiment),
+        }
+        for index, (experiment, charts) in enumerate(experiments.items())
+    ]
+    failed = [
+        {"short": c.short, "sha": c.sha, "date": e.author_date[:10], "subject": c.subject, "error": e.error}
+        for c, e in zip(timeline.commits, timeline.entries, strict=True)
+        if e is not None and not e.measured
+    ]
+    untried = sum(1 for e in timeline.entries if e is None)
+    return {
+        "kind": "history",
+        "title": title,
+        "revisions": revisions,
+        "n_commits": len(timeline.commits),
+        "n_measured": len(timeline.measured),
+        "n_failed": len(failed),
+        "n_untried": untried,
+        "steps": rows,
+        "failed": failed,
+        "breaks": timeline.breaks,
+        "sections": sections,
+        "families": sorted({s["family"] for s in sections}),
+        "workloads": sorted({s["workload"] for s in sections}),
+        "variants": sorted({s["variant"] for s in sections}),
+        "time_note": timeline.time_note,
+        "newest": timeline.commits[-1] if timeline.commits else None,
+    }
