@@ -10,12 +10,24 @@
 
 Both carry the experiments' goals, phase by phase, over the trials that succeeded; an
 experiment with no successful trial is left out (the gate, not a dashboard, reports it).
+
+A history store exports every measured commit, oldest author date first:
+
+- **bmf**: a list of ``{"commit", "author_date", "subject", "results"}``, ``results`` being
+  that commit's BMF, for one ``bencher run --hash COMMIT`` each (Bencher takes one report
+  per run);
+- **github-action-benchmark**: the action's own data file (``{"lastUpdate", "repoUrl",
+  "entries": {name: [{"commit", "date", "tool", "benches"}]}}``), which its dashboard reads
+  as ``data.js`` once prefixed with ``window.BENCHMARK_DATA = ``; it seeds that dashboard
+  with the whole history.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any
 
+from harness.commits.history import Entry, HistoryStore
 from harness.compare.goal_figures import figures
 from harness.store.results import Results
 
@@ -56,3 +68,38 @@ def export(results: Results, format_name: str) -> Any:
     if format_name == "bmf":
         return bencher_metric_format(results)
     return github_action_benchmark(results)
+
+
+def _measured(store: HistoryStore) -> list[Entry]:
+    return sorted(
+        (e for e in store.entries().values() if e.measured), key=lambda e: _dt.datetime.fromisoformat(e.author_date)
+    )
+
+
+def _milliseconds(moment: _dt.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def export_history(store: HistoryStore, format_name: str, *, name: str = "harness") -> Any:
+    """Every measured commit of ``store`` in ``format_name``, oldest author date first (see the module docstring)."""
+    measured = _measured(store)
+    if format_name == "bmf":
+        return [
+            {
+                "commit": e.sha,
+                "author_date": e.author_date,
+                "subject": e.subject,
+                "results": bencher_metric_format(store.results(e)),
+            }
+            for e in measured
+        ]
+    benchmarks = [
+        {
+            "commit": {"id": e.sha, "message": e.subject, "timestamp": e.author_date, "url": ""},
+            "date": _milliseconds(_dt.datetime.fromisoformat(e.author_date)),
+            "tool": "customSmallerIsBetter",
+            "benches": github_action_benchmark(store.results(e)),
+        }
+        for e in measured
+    ]
+    return {"lastUpdate": _milliseconds(_dt.datetime.now(_dt.UTC)), "repoUrl": "", "entries": {name: benchmarks}}

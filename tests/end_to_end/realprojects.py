@@ -214,6 +214,84 @@ def regress_lru(project: Project) -> None:
     project.write("src/lrukit/cache.py", LRU_CACHE.format(value="[value]"))
 
 
+COMMITS = 31
+REGRESSION, BROKEN, REPAIR = 15, 21, 22  # positions, oldest first
+DICT_ID = "lru.fill[dict,n=3000]"
+GOALS = ("fill.net_bytes_per_op", "fill.alloc_count_per_op", "fill.wall_s_per_op")
+
+#: Today's workloads: the package's LRU cache and a plain dict beside it, on three goals.
+HISTORY_WORKLOADS = f"""\
+import harness
+from lrukit.cache import LRUCache
+
+lru = harness.family("lru", "least-recently-used caches")
+
+
+class DictCache:
+    def __init__(self):
+        self._data = {{}}
+
+    def put(self, key, value):
+        self._data[key] = value
+
+
+@lru.variant("ordered")
+def ordered():
+    return LRUCache(capacity=100_000)
+
+
+@lru.variant("dict")
+def dict_cache():
+    return DictCache()
+
+
+@lru.workload(params={{"n": [3000]}}, goal={list(GOALS)!r})
+def fill(trial, new, n):
+    cache = trial.keep(new())
+    values = [bytes(8) for _ in range(n)]
+    with trial.phase("fill"):
+        for i in range(n):
+            cache.put(i, values[i])
+        trial.ops(n)
+"""
+
+
+def library_history(root: Path) -> tuple[Project, list[str]]:
+    """A small library's history of :data:`COMMITS` commits, oldest first: README, docs and
+    tests change most, the package's code changes without effect at times, the commit at
+    :data:`REGRESSION` wraps each value in a list, the one at :data:`BROKEN` breaks the
+    build and the next repairs it."""
+    project = lrukit(root)
+    commits = [project.git("rev-parse", "HEAD")]
+    project.write("benchmarks/allocations/lru.py", HISTORY_WORKLOADS)
+    commits.append(project.commit("workloads for two caches"))
+    pyproject = (project.root / "pyproject.toml").read_text()
+    for position in range(2, COMMITS):
+        if position == REGRESSION:
+            regress_lru(project)
+            subject = "keep each value in a list"
+        elif position == BROKEN:
+            project.write("pyproject.toml", pyproject.replace('version = "1.0"', 'version = "not a version"'))
+            subject = "bump the version"
+        elif position == REPAIR:
+            project.write("pyproject.toml", pyproject.replace('version = "1.0"', 'version = "1.1"'))
+            subject = "fix the version"
+        elif position % 7 == 3:
+            # Code that changes nothing the workloads measure.
+            init = project.root / "src" / "lrukit" / "__init__.py"
+            project.write("src/lrukit/__init__.py", init.read_text() + f"\nRELEASE_NOTE_{position} = {position}\n")
+            subject = f"note release {position} in the package"
+        elif position % 3 == 0:
+            project.write(f"tests/test_{position}.py", f"def test_{position}():\n    assert {position}\n")
+            subject = f"test {position}"
+        else:
+            readme = project.root / "README.md"
+            project.write("README.md", readme.read_text() + f"\nA note on use, number {position}.\n")
+            subject = f"docs: note {position}"
+        commits.append(project.commit(subject))
+    return project, commits
+
+
 def ckit(root: Path, payload: int) -> Project:
     """The src-layout package with a C extension, committed once (``first``)."""
     project = Project(root)

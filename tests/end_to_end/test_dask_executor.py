@@ -388,3 +388,46 @@ def test_a_scheduler_that_cannot_be_reached_fails_in_seconds(tmp_path: Path) -> 
     assert done.stderr.startswith(f"harness: error: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}")
     assert elapsed < 20, elapsed
     assert not (project / "reports" / "results.json").exists()
+
+
+def test_a_history_on_dask_gives_the_local_history_figures_and_steps(tmp_path: Path, scheduler: str) -> None:
+    from realprojects import LRU_ID, lrukit, regress_lru
+
+    from harness.commits.history import HistoryStore
+    from harness.compare.goal_figures import exact_means
+
+    project = lrukit(tmp_path / "lrukit")
+    project.write("README.md", "# lrukit\n\nA note.\n")
+    project.commit("docs")
+    regress_lru(project)
+    project.commit("keep each value in a list")
+    stores = {name: tmp_path / name for name in ("local", "dask")}
+    local = project.harness("history", "HEAD", LRU_ID, "-n", "2", "-j", "2", "--store", str(stores["local"]))
+    remote = project.harness(
+        "history",
+        "HEAD",
+        LRU_ID,
+        "-n",
+        "2",
+        "--executor",
+        "dask",
+        "--scheduler",
+        scheduler,
+        "--store",
+        str(stores["dask"]),
+    )
+    assert local.returncode == 0, local.stderr
+    assert remote.returncode == 0, remote.stderr
+
+    def means(store: Path) -> dict[str, dict[tuple[str, str], float]]:
+        history = HistoryStore(store)
+        return {sha: exact_means(history.results(entry)) for sha, entry in history.entries().items()}
+
+    on_dask = means(stores["dask"])
+    assert len(on_dask) == 3 and on_dask == means(stores["local"])
+    for sha in on_dask:
+        assert json.loads((stores["dask"] / f"{sha}.json").read_text())["settings"]["executor"] == "dask"
+    steps = [out.split("allocation steps: ", 1)[1].split("\ntime steps", 1)[0] for out in (local.stdout, remote.stdout)]
+    assert steps[0].startswith("1\n") and steps[0].replace(str(stores["local"]), "S") == steps[1].replace(
+        str(stores["dask"]), "S"
+    )

@@ -11,6 +11,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from harness.commits.history import Entry, HistoryStore
+from harness.store.results import read_results
+
 ROOT = Path(__file__).resolve().parents[2]
 #: Bencher Metric Format's published JSON Schema (https://bencher.dev/bmf.json), as it reads.
 BMF_SCHEMA = {
@@ -98,6 +101,52 @@ def test_the_github_action_benchmark_export_has_the_fields_the_action_reads(resu
         values = goals[experiment][measure]
         assert entry["value"] == pytest.approx(sum(values) / len(values))
     assert len({entry["name"] for entry in data}) == len(data)
+
+
+@pytest.fixture
+def store(results: Path, tmp_path: Path) -> Path:
+    """A history store of two commits, the newer one written first, each holding the real run's results."""
+    history = HistoryStore(tmp_path / "history")
+    measured = read_results(results)
+    history.add(Entry("b" * 40, "second", "2026-11-02T10:00:00+01:00"), measured)
+    history.add(Entry("a" * 40, "first", "2026-11-01T10:00:00+01:00"), measured)
+    history.add(Entry("c" * 40, "broken", "2026-11-03T10:00:00+01:00", error="build of cccccccccc failed"), None)
+    return history.directory
+
+
+def test_a_history_exports_each_measured_commit_oldest_first_in_both_formats(
+    results: Path, store: Path, tmp_path: Path
+) -> None:
+    done = harness("export", str(store), "--format", "bmf")
+    assert done.returncode == 0, done.stderr
+    reports = json.loads(done.stdout)
+    assert [(r["commit"], r["subject"]) for r in reports] == [("a" * 40, "first"), ("b" * 40, "second")]
+    for report in reports:
+        jsonschema.validate(report["results"], BMF_SCHEMA)
+        assert report["results"].keys() == _goals(results).keys()
+
+    script = tmp_path / "data.js"
+    done = harness("export", str(store / "index.json"), "--format", "github-action-benchmark", "--out", str(script))
+    assert done.returncode == 0, done.stderr
+    prefix = "window.BENCHMARK_DATA = "
+    text = script.read_text()
+    assert text.startswith(prefix)
+    data = json.loads(text[len(prefix) :])
+    assert isinstance(data["lastUpdate"], int) and isinstance(data["repoUrl"], str)
+    (suite,) = data["entries"].values()
+    # The dashboard reads each entry's commit (id, message, timestamp, url), date (ms since the epoch:
+    # 2026-11-01 09:00 UTC), tool and benches.
+    assert [entry["commit"]["id"] for entry in suite] == ["a" * 40, "b" * 40]
+    assert suite[0]["date"] == 1793523600000 and suite[0]["tool"] == "customSmallerIsBetter"
+    assert {"id", "message", "timestamp", "url"} <= suite[0]["commit"].keys()
+    single = json.loads(harness("export", str(results), "--format", "github-action-benchmark").stdout)
+    assert [entry["benches"] for entry in suite] == [single, single]
+
+
+def test_an_empty_history_store_is_one_line(tmp_path: Path) -> None:
+    done = harness("export", str(tmp_path), "--format", "bmf")
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"harness: error: {tmp_path}: no history here (no index.json, or no commit in it)"
 
 
 def test_a_missing_results_file_is_one_line() -> None:

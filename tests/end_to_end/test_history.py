@@ -1,9 +1,9 @@
 """``harness history`` on a real repository of 31 commits: every commit built and measured,
 the steps pinned to their commit, the page read in Chromium.
 
-The repository is shaped like a small library's history: most commits touch its README,
-docs and tests, some touch its code without changing what it allocates, one (the 16th)
-regresses, one (the 22nd) breaks the build and the next repairs it.
+The repository (``realprojects.library_history``) is shaped like a small library's history:
+most commits touch its README, docs and tests, some touch its code without changing what it
+allocates, one regresses, one breaks the build and the next repairs it.
 """
 
 from __future__ import annotations
@@ -19,83 +19,10 @@ from pathlib import Path
 import pytest
 from _browser import Browser, artifacts_dir, browser, chromium_path, each, load
 from gitproject import Project
-from realprojects import LRU_ID, lrukit, regress_lru
+from realprojects import BROKEN, COMMITS, DICT_ID, GOALS, LRU_ID, REGRESSION, library_history
 
 from harness.compare.goal_figures import figures
 from harness.store.results import read_results
-
-COMMITS = 31
-REGRESSION, BROKEN, REPAIR = 15, 21, 22  # positions, oldest first
-DICT_ID = "lru.fill[dict,n=3000]"
-GOALS = ("fill.net_bytes_per_op", "fill.alloc_count_per_op", "fill.wall_s_per_op")
-
-#: Today's workloads: the package's LRU cache and a plain dict beside it, on three goals.
-WORKLOADS = f"""\
-import harness
-from lrukit.cache import LRUCache
-
-lru = harness.family("lru", "least-recently-used caches")
-
-
-class DictCache:
-    def __init__(self):
-        self._data = {{}}
-
-    def put(self, key, value):
-        self._data[key] = value
-
-
-@lru.variant("ordered")
-def ordered():
-    return LRUCache(capacity=100_000)
-
-
-@lru.variant("dict")
-def dict_cache():
-    return DictCache()
-
-
-@lru.workload(params={{"n": [3000]}}, goal={list(GOALS)!r})
-def fill(trial, new, n):
-    cache = trial.keep(new())
-    values = [bytes(8) for _ in range(n)]
-    with trial.phase("fill"):
-        for i in range(n):
-            cache.put(i, values[i])
-        trial.ops(n)
-"""
-
-
-def library_history(root: Path) -> tuple[Project, list[str]]:
-    project = lrukit(root)
-    commits = [project.git("rev-parse", "HEAD")]
-    project.write("benchmarks/allocations/lru.py", WORKLOADS)
-    commits.append(project.commit("workloads for two caches"))
-    pyproject = (project.root / "pyproject.toml").read_text()
-    for position in range(2, COMMITS):
-        if position == REGRESSION:
-            regress_lru(project)
-            subject = "keep each value in a list"
-        elif position == BROKEN:
-            project.write("pyproject.toml", pyproject.replace('version = "1.0"', 'version = "not a version"'))
-            subject = "bump the version"
-        elif position == REPAIR:
-            project.write("pyproject.toml", pyproject.replace('version = "1.0"', 'version = "1.1"'))
-            subject = "fix the version"
-        elif position % 7 == 3:
-            # Code that changes nothing the workloads measure.
-            init = project.root / "src" / "lrukit" / "__init__.py"
-            project.write("src/lrukit/__init__.py", init.read_text() + f"\nRELEASE_NOTE_{position} = {position}\n")
-            subject = f"note release {position} in the package"
-        elif position % 3 == 0:
-            project.write(f"tests/test_{position}.py", f"def test_{position}():\n    assert {position}\n")
-            subject = f"test {position}"
-        else:
-            readme = project.root / "README.md"
-            project.write("README.md", readme.read_text() + f"\nA note on use, number {position}.\n")
-            subject = f"docs: note {position}"
-        commits.append(project.commit(subject))
-    return project, commits
 
 
 @dataclass(frozen=True)

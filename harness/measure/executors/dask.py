@@ -127,7 +127,10 @@ def bundle_workloads(project_root: Path, workloads_dir: Path) -> Bundle:
     }
 
 
-_placed: dict[str, tuple[str, str]] = {}
+#: Where each bundle was placed, by its digest and the client's paths: the same workloads
+#: may come from several checkouts (a history runs today's workloads at every commit), and
+#: each must run from its own project root.
+_placed: dict[tuple[str, str, str], tuple[str, str]] = {}
 _placed_lock = threading.Lock()
 
 
@@ -145,8 +148,9 @@ def place_workloads(bundle: Bundle) -> tuple[str, str]:
     the same file names as a local run), else a private copy under the temporary directory,
     written once per bundle and per worker process.
     """
+    key = (bundle["digest"], bundle["project_root"], bundle["workloads_dir"])
     with _placed_lock:
-        known = _placed.get(bundle["digest"])
+        known = _placed.get(key)
         if known is not None:
             return known
         if _same_files(Path(bundle["workloads_dir"]), bundle["files"]):
@@ -165,7 +169,7 @@ def place_workloads(bundle: Bundle) -> tuple[str, str]:
                 except OSError:
                     shutil.rmtree(staging, ignore_errors=True)
             placed = (str(root), str(root / bundle["relative"]))
-        _placed[bundle["digest"]] = placed
+        _placed[key] = placed
         return placed
 
 
