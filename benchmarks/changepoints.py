@@ -6,6 +6,8 @@ suite's timing goals show on these machines). Prints, at the gate's defaults (co
 0.9, tolerance 5%):
 
 * the share of flat histories with any change point (false alarms per history);
+* the same where each commit's replicates also share a load factor (CV 10%): a machine
+  busier for one commit than the next, which the replicates' own spread does not show;
 * the share of histories with a +20% step at commit 15 where exactly that commit is found;
 * the share with a +6% step (just over the tolerance) where commit 15 is among those found.
 
@@ -26,12 +28,17 @@ from harness.compare.changepoints import change_points
 COMMITS, REPLICATES, CV, AT = 30, 3, 0.05, 15
 
 
-def history(rng: random.Random, shift: float) -> list[list[float]]:
-    return [[rng.gauss(1.0 + (shift if i >= AT else 0.0), CV) for _ in range(REPLICATES)] for i in range(COMMITS)]
+def history(rng: random.Random, shift: float, load_cv: float = 0.0) -> list[list[float]]:
+    out = []
+    for i in range(COMMITS):
+        level = (1.0 + (shift if i >= AT else 0.0)) * rng.gauss(1.0, load_cv)
+        out.append([rng.gauss(level, CV) for _ in range(REPLICATES)])
+    return out
 
 
-def found(rng: random.Random, shift: float) -> list[int]:
-    return [point.index for point in change_points(history(rng, shift), confidence=0.9, tolerance_pct=5.0)]
+def found(rng: random.Random, shift: float, load_cv: float = 0.0) -> list[int]:
+    samples = history(rng, shift, load_cv)
+    return [point.index for point in change_points(samples, confidence=0.9, tolerance_pct=5.0)]
 
 
 def main() -> None:
@@ -41,10 +48,12 @@ def main() -> None:
     args = parser.parse_args()
     rng, n = random.Random(args.seed), args.histories
     flat = sum(1 for _ in range(n) if found(rng, 0.0))
+    loaded = sum(1 for _ in range(n) if found(rng, 0.0, load_cv=0.10))
     exact = sum(1 for _ in range(n) if found(rng, 0.20) == [AT])
     small = sum(1 for _ in range(n) if AT in found(rng, 0.06))
     print(f"{n} simulated histories each: {COMMITS} commits, {REPLICATES} replicates, CV {CV:.0%}")
     print(f"  flat history, any change point:        {flat:4d}/{n} = {flat / n:6.1%}")
+    print(f"  flat, load CV 10% per commit, any:     {loaded:4d}/{n} = {loaded / n:6.1%}")
     print(f"  +20% at commit {AT}, exactly that one:  {exact:4d}/{n} = {exact / n:6.1%}")
     print(f"  +6% at commit {AT}, found there:        {small:4d}/{n} = {small / n:6.1%}")
 

@@ -26,7 +26,7 @@ from harness.commits.history import Entry, HistoryStore
 from harness.commits.refs import Commit
 from harness.compare.changepoints import ChangePointsUnavailable, change_points
 from harness.compare.goal_figures import Figure, figures
-from harness.compare.stats import estimate_delta
+from harness.compare.stats import DeltaEstimate, estimate_delta
 from harness.declare.metrics import metric
 from harness.store.results import ExperimentInfo, Results
 
@@ -157,6 +157,27 @@ def _breaks(measured: Sequence[_Measured]) -> list[EnvironmentBreak]:
     return out
 
 
+def _step(
+    series: Series, before: Point, after: Point, by_position: dict[int, _Measured], estimate: DeltaEstimate, kind: str
+) -> Step:
+    """The step of ``series`` from ``before`` (the parent's point) to ``after``, as ``estimate`` measures it."""
+    return Step(
+        series.experiment,
+        series.measure,
+        after.position,
+        by_position[after.position].entry,
+        by_position[before.position].entry,
+        estimate.baseline_mean,
+        estimate.candidate_mean,
+        estimate.delta_pct,
+        estimate.ci_low_pct,
+        estimate.ci_high_pct,
+        estimate.method,
+        kind,
+        after.position - before.position - 1,
+    )
+
+
 def _exact_steps(
     series: Sequence[Series], measured: Sequence[_Measured], breaks: Sequence[EnvironmentBreak]
 ) -> list[Step]:
@@ -164,28 +185,11 @@ def _exact_steps(
     broken = {b.position for b in breaks}
     out = []
     for each in (s for s in series if s.exact):
-        for before, after in zip(each.points, each.points[1:], strict=False):
+        for before, after in itertools.pairwise(each.points):
             if after.position in broken or before.mean == after.mean:
                 continue
-            paired = before.seeds == after.seeds
-            estimate = estimate_delta(before.values, after.values, paired=paired)
-            out.append(
-                Step(
-                    each.experiment,
-                    each.measure,
-                    after.position,
-                    by_position[after.position].entry,
-                    by_position[before.position].entry,
-                    before.mean,
-                    after.mean,
-                    estimate.delta_pct,
-                    estimate.ci_low_pct,
-                    estimate.ci_high_pct,
-                    estimate.method,
-                    "exact",
-                    after.position - before.position - 1,
-                )
-            )
+            estimate = estimate_delta(before.values, after.values, paired=before.seeds == after.seeds)
+            out.append(_step(each, before, after, by_position, estimate, "exact"))
     return out
 
 
@@ -196,6 +200,7 @@ def _time_steps(
     confidence: float,
     tolerance_pct: float,
 ) -> list[Step]:
+    """The confirmed change points of each noisy series, within each run between environment breaks."""
     by_position = {m.position: m for m in measured}
     cuts = [b.position for b in breaks]
     out = []
@@ -204,24 +209,7 @@ def _time_steps(
             samples = [p.values for p in run]
             for found in change_points(samples, confidence=confidence, tolerance_pct=tolerance_pct):
                 before, after = run[found.index - 1], run[found.index]
-                estimate = found.estimate
-                out.append(
-                    Step(
-                        each.experiment,
-                        each.measure,
-                        after.position,
-                        by_position[after.position].entry,
-                        by_position[before.position].entry,
-                        estimate.baseline_mean,
-                        estimate.candidate_mean,
-                        estimate.delta_pct,
-                        estimate.ci_low_pct,
-                        estimate.ci_high_pct,
-                        estimate.method,
-                        "change point",
-                        after.position - before.position - 1,
-                    )
-                )
+                out.append(_step(each, before, after, by_position, found.estimate, "change point"))
     return out
 
 

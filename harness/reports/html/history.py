@@ -10,7 +10,7 @@ from typing import Any
 from harness.commits.timeline import Series, Step, Timeline
 from harness.declare.metrics import metric
 from harness.declare.units import format_pct
-from harness.reports.html.charts import Scale, Tick, _domain, nice_ticks
+from harness.reports.html.charts import Scale, Tick, nice_ticks
 from harness.reports.html.common import _anchor
 
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 560, 170, 78, 548, 12, 132
@@ -104,8 +104,9 @@ def history_chart(
     count = max(len(timeline.commits) - 1, 1)
     x = Scale(0, count, LEFT, RIGHT)
     values = [v for p in series.points for v in (p.values if not series.exact else (p.mean,))]
-    lo, hi = _domain(values, include_zero=False)
-    pad = (hi - lo) * 0.08
+    lo, hi = min(values), max(values)
+    # A flat series (most allocation figures are, most of the time) sits in the middle.
+    pad = (hi - lo) * 0.08 if hi > lo else abs(hi) * 0.05 or 1.0
     y = Scale(lo - pad, hi + pad, BOTTOM, TOP)
     points = tuple(
         ChartPoint(x(p.position), y(p.mean), y(min(p.values)), y(max(p.values)), f"{notes[p.position]}: {fmt(p.mean)}")
