@@ -7,8 +7,9 @@ tree, so that commits older than the workloads are measured too. Each commit's r
 to the history store (``--store``, default ``reports/history``) as soon as they exist: a
 directory of results files, one per commit, and ``index.json``. A commit already there is
 not measured again, so a second run after one more commit measures that one, and an
-interrupted history resumes where it stopped. A commit that does not build is kept in the
-index with the line that says why, and skipped. With ``--every N`` only every Nth commit is
+interrupted history resumes where it stopped. A commit that does not build, or whose code
+today's workloads cannot import (an API they use came later), is kept in the index with the
+line that says why, and skipped. With ``--every N`` only every Nth commit is
 measured at first (and the newest); each span whose allocation figures differ at its ends is
 then halved until the change is pinned to its commit.
 
@@ -21,7 +22,7 @@ interval of the levels around it at the gate's confidence and tolerance.
 
 The history page, ``index.html`` in the store, draws every goal of every experiment across
 the commits with the steps marked, lists the steps (each linked to the delta flame graph of
-its commit against its parent) and the commits that failed to build. Open it from disk, or
+its commit against its parent) and the commits that could not be measured. Open it from disk, or
 publish the store (docs/ci.md has a workflow).
 
 Exit codes: 0 done, 2 bad input (an unknown revision, a store that is not one), 130 interrupted.
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +68,7 @@ def add_parser(sub: Any, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.cli._common import executor_from, settings_from
     from harness.commits import sides
-    from harness.commits.historian import Historian, commits_of
+    from harness.commits.historian import Historian, commits_of, sampled
     from harness.commits.history import Entry, HistoryStore
     from harness.commits.timeline import timeline
     from harness.errors import ConfigError
@@ -82,14 +84,22 @@ def run(args: argparse.Namespace) -> int:
     store = HistoryStore(args.store or settings.project_root / DEFAULT_STORE)
     known = store.entries()
     todo = [c for c in commits if c.sha not in known]
-    planned = f"{len(todo)} to measure" + (f", every {args.every}th first" if args.every > 1 else "")
+    first = [c for c in sampled(commits, args.every) if c.sha not in known]
+    planned = f"{len(todo)} to measure" + (
+        f", {len(first)} of them first (every {args.every}th)" if args.every > 1 else ""
+    )
     print(f"history of {len(commits)} commits ({args.revisions}): {planned}, store {store.directory}")
+    started, tried = time.monotonic(), 0
 
     def told(entry: Entry) -> None:
+        nonlocal tried
+        tried += 1
+        where = f"{tried}/{len(first)}" if tried <= len(first) else f"{tried}, narrowing a step"
+        progress = f"[{where}, {_clock(time.monotonic() - started)}]"
         if entry.results:
-            print(f"measured {entry.short}  {entry.subject}", flush=True)
+            print(f"measured {entry.short}  {entry.subject}  {progress}", flush=True)
         else:
-            print(f"skipped  {entry.short}  {entry.subject}  ({entry.error})", flush=True)
+            print(f"skipped  {entry.short}  {entry.subject}  ({entry.error})  {progress}", flush=True)
 
     historian = Historian(
         repo,
@@ -129,3 +139,8 @@ def _print_steps(directory: Path, steps: list[Step], heading: str) -> None:
                 f"    call paths: harness explain {shlex.quote(step.experiment)} --baseline {shlex.quote(str(parent))}"
                 f" --results {shlex.quote(str(commit))}"
             )
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}:{rest:02d} elapsed"

@@ -4,7 +4,8 @@ Every commit, or (``every`` > 1) every Nth commit with the first and the newest,
 each span between two measured commits whose exact figures differ is halved until the
 change is pinned to one commit: the commit in the middle of the span's untried commits is
 measured, and the halves that still differ are halved again. A commit that does not build
-is kept with its reason and the next untried commit of the span is taken instead. Time is
+is kept with its reason and the next untried commit of the span is taken instead; so is a
+commit whose code today's workloads cannot import (an older API). Time is
 not narrowed this way: its figures differ between any two commits.
 """
 
@@ -22,7 +23,7 @@ from harness.commits.history import Entry, HistoryStore
 from harness.commits.refs import Commit
 from harness.compare.goal_figures import exact_means
 from harness.declare.config import Settings
-from harness.errors import BuildError, SetupError
+from harness.errors import BuildError, DiscoveryError, SetupError
 from harness.git import git
 from harness.measure.executors import Executor
 from harness.measure.pipeline import MeasureOptions, measure
@@ -83,7 +84,9 @@ class Historian:
         tried = Entry(commit.sha, commit.subject, author_date(self.repo, commit))
         try:
             results, ready_s = self.measure(commit)
-        except (BuildError, SetupError) as exc:
+        except (BuildError, SetupError, DiscoveryError) as exc:
+            # Not measurable here: its build failed, or today's workloads do not import against
+            # its code (they use what came later). Kept with the reason, like a failed build.
             store.add(replace(tried, error=str(exc), ready_s=round(time.perf_counter() - started, 3)), None)
         else:
             measure_s = time.perf_counter() - started - ready_s

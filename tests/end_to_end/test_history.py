@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from _browser import Browser, artifacts_dir, browser, chromium_path, each, load
 from gitproject import Project
-from realprojects import BROKEN, COMMITS, DICT_ID, GOALS, LRU_ID, REGRESSION, library_history
+from realprojects import BROKEN, COMMITS, DICT_ID, GOALS, LRU_ID, REGRESSION, library_history, lrukit
 
 from harness.compare.goal_figures import figures
 from harness.store.results import read_results
@@ -167,3 +167,27 @@ def test_a_store_that_is_not_a_directory_is_one_line(history: History) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().endswith("notes.txt: not a directory (a history store is one)")
     assert "Traceback" not in done.stderr
+
+
+def test_a_commit_older_than_the_api_the_workloads_use_is_kept_with_the_reason(tmp_path: Path) -> None:
+    project = lrukit(tmp_path / "lrukit")
+    old = project.git("rev-parse", "HEAD")
+    cache = project.root / "src" / "lrukit" / "cache.py"
+    project.write("src/lrukit/cache.py", cache.read_text() + "\nDEFAULT_CAPACITY = 100_000\n")
+    new = project.commit("a default capacity")
+    # Today's workloads (uncommitted) use the name the second commit added.
+    workload = project.root / "benchmarks" / "allocations" / "lru.py"
+    workload.write_text(
+        workload.read_text()
+        .replace("import LRUCache", "import DEFAULT_CAPACITY, LRUCache")
+        .replace("capacity=100_000", "capacity=DEFAULT_CAPACITY")
+    )
+    done = project.harness("history", "HEAD", "-n", "1")
+
+    assert done.returncode == 0, done.stderr
+    skipped = next(line for line in done.stdout.splitlines() if line.startswith("skipped"))
+    assert skipped.startswith(f"skipped  {old[:10]}  first  (")
+    assert "cannot import name 'DEFAULT_CAPACITY'" in skipped and "Traceback" not in skipped
+    assert f"measured {new[:10]}  a default capacity" in done.stdout
+    page = (project.root / "reports" / "history" / "index.html").read_text()
+    assert "Commits that could not be measured" in page and "DEFAULT_CAPACITY" in page
