@@ -9,16 +9,20 @@ allocates, one regresses, one breaks the build and the next repairs it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from _browser import Browser, artifacts_dir, browser, chromium_path, each, load
-from gitproject import Project
+from gitproject import GIT_ENV, Project
 from realprojects import BROKEN, COMMITS, DICT_ID, GOALS, LRU_ID, REGRESSION, library_history, lrukit
 
 from harness.compare.goal_figures import figures
@@ -191,3 +195,37 @@ def test_a_commit_older_than_the_api_the_workloads_use_is_kept_with_the_reason(t
     assert f"measured {new[:10]}  a default capacity" in done.stdout
     page = (project.root / "reports" / "history" / "index.html").read_text()
     assert "Commits that could not be measured" in page and "DEFAULT_CAPACITY" in page
+
+
+def test_an_interrupted_history_keeps_each_finished_commit_and_resumes_with_the_rest(tmp_path: Path) -> None:
+    project = lrukit(tmp_path / "lrukit")
+    for number in range(2, 6):
+        project.write("README.md", (project.root / "README.md").read_text() + f"\nnote {number}\n")
+        project.commit(f"docs: note {number}")
+    store = project.root / "reports" / "history"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "history", "HEAD", "-n", "2"],
+        cwd=project.root,
+        env={**os.environ, **GIT_ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (store / "index.json").is_file():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    kept = json.loads((store / "index.json").read_text())["commits"]
+    assert 1 <= len(kept) < 5
+    assert all((store / entry["results"]).is_file() for entry in kept)
+    # No checkout is left behind.
+    assert project.git("worktree", "list").count("\n") == 0, project.git("worktree", "list")
+
+    resumed = project.harness("history", "HEAD", "-n", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"history of 5 commits (HEAD): {5 - len(kept)} to measure" in resumed.stdout
+    assert json.loads((store / "index.json").read_text())["commits"][: len(kept)] == kept
