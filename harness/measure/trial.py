@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from harness.declare.metrics import with_per_op
+from harness.measure.address_keyed import forget_address_keyed_state
 from harness.measure.capture import Capture, PhaseCapture, make_capture
 from harness.measure.launcher import limit_memory, memory_limit_reason
 from harness.measure.own_frames import is_own_file
@@ -122,12 +123,16 @@ class Trial:
             self._close(None, None, None)
 
     def _open(self) -> None:
+        # Outside the window: no name older than it stays in the type cache to be freed inside.
+        forget_address_keyed_state()
         self._capture.begin_phase()
         self._suspend()
         self._started = time.perf_counter()
         self._resume()
 
     def _close(self, exc_type: object, exc: object, tb: object) -> None:
+        # Inside the window: a name it made and dropped is freed here, whatever its address.
+        forget_address_keyed_state()
         self._suspend()
         finished = time.perf_counter()
         self._resume()

@@ -20,12 +20,14 @@ come back as data.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,9 +89,65 @@ def zygote_command(config: pytest.Config, test_file: Path, spec_path: Path, base
     return command
 
 
+#: ``personality(2)``'s flag that turns address space layout randomization off for what a process execs.
+_ADDR_NO_RANDOMIZE = 0x0040000
+#: ``personality(2)`` with this persona only reads the current one.
+_QUERY_PERSONA = 0xFFFFFFFF
+
+
+@contextlib.contextmanager
+def fixed_layout() -> Iterator[None]:
+    """While open, what this process starts has its address space laid out the same every time
+    (Linux; elsewhere, or where a sandbox refuses it, nothing changes).
+
+    Which attribute name a lookup inside a window evicts from CPython's type cache depends on
+    addresses (see :mod:`harness.measure.address_keyed`); so, by a string, does a window's
+    peak. Without randomization, a zygote that does the same work lays its objects out at the
+    same addresses in every session, and its copies evict the same names at the same moments.
+    The persona is inherited through fork and exec, so it is set only around the start of a
+    zygote, not for what the session's own tests start.
+    """
+    personality = _personality()
+    previous = personality(_QUERY_PERSONA) if personality is not None else -1
+    changed = previous != -1 and personality is not None and personality(previous | _ADDR_NO_RANDOMIZE) != -1
+    try:
+        yield
+    finally:
+        if changed and personality is not None:
+            personality(previous)
+
+
+@functools.cache
+def _personality() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    call: Callable[[int], int] = libc.personality
+    return call
+
+
+#: Variables of the parent session that differ with the test that happens to start a zygote
+#: (pytest's ``PYTEST_CURRENT_TEST``) or with the terminal (xdist sets its workers' size): the
+#: zygote needs none of them (its copies set their own ``PYTEST_CURRENT_TEST``, its output is
+#: dropped), and a string of another length at its start moves every address after it.
+_PER_TEST_VARIABLES = ("PYTEST_CURRENT_TEST", "COLUMNS", "LINES")
+
+
+def _drop_per_test_variables(env: dict[str, str]) -> None:
+    for name in _PER_TEST_VARIABLES:
+        env.pop(name, None)
+
+
 def _zygote_environment(seed: int, backend: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COV_CORE_")}
     env.pop("PYTHONTRACEMALLOC", None)
+    _drop_per_test_variables(env)
     env["PYTHONHASHSEED"] = str(seed)
     child_environment(backend, env)
     return env
@@ -112,13 +170,13 @@ class _Zygote:
         workdir.mkdir()
         spec_path = workdir / "spec.json"
         spec_path.write_text(spec.to_json(), encoding="utf-8")
-        self.server = Server(
-            zygote_command(config, test_file, spec_path, workdir / "basetemp"),
-            env=_zygote_environment(seed, spec.backend),
-            cwd=config.invocation_params.dir,
-        )
+        with fixed_layout():
+            self.server = Server(
+                zygote_command(config, test_file, spec_path, workdir / "basetemp"),
+                env=_zygote_environment(seed, spec.backend),
+                cwd=config.invocation_params.dir,
+            )
         self._collected: Collected | str | None = None
-        self._outs = itertools.count()
 
     def collected(self) -> Collected | str:
         """What the zygote collected, or why it collected nothing (it ended first)."""
@@ -132,7 +190,9 @@ class _Zygote:
 
     def measure(self, nodeid: str, replicate: int) -> dict[str, Any] | str:
         """The outcome a copy wrote of ``nodeid`` as ``replicate``, or why it wrote none."""
-        out = self.workdir / f"out-{next(self._outs)}.json"
+        # One name for every request (a zygote serves one at a time): a name that grew with the
+        # count of tests measured before would move the addresses of what the copy makes.
+        out = self.workdir / "out.json"
         self.server.send(Request(nodeid, replicate, self.seed, str(out)).to_json())
         answer = self.server.receive(self.spec.timeout_s + _REPLY_SLACK_S)
         if isinstance(answer, Ended):

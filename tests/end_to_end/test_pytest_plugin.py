@@ -526,15 +526,8 @@ def _heap(saved: dict[str, dict[str, Any]], test: str) -> dict[str, int]:
 
 
 def _assert_same_heap(got: dict[str, int], expected: dict[str, int], test: str) -> None:
-    """alloc_* and kept_* exactly; net_* and the peak within one free of an object older than
-    the window (at most 64 B): once in many CI runs, the first test of a file freed one 63 B
-    object of the session's own, under one of two runs and not the other. Its cause is not
-    found yet; anything larger fails."""
-    exact = {k for k in HEAP if k.startswith(("alloc_", "kept_"))}
-    assert {k: got[k] for k in exact} == {k: expected[k] for k in exact}, test
-    assert abs(got["net_count"] - expected["net_count"]) <= 1, (test, got, expected)
-    for loose in ("net_bytes", "peak_bytes"):
-        assert abs(got[loose] - expected[loose]) <= 64, (test, got, expected)
+    """Every heap figure, exactly."""
+    assert got == expected, (test, got, expected)
 
 
 def test_a_test_reads_the_same_alone_in_its_file_after_a_cache_warming_test_and_under_xdist(
