@@ -1,4 +1,4 @@
-"""What the pytest plugin costs: one file of 20 measured tests, beside pytest-memray.
+"""What the pytest plugin costs: one file of 20 measured tests, and a whole generated suite, beside pytest-memray.
 
 Builds a small project in a temporary directory (a package under src/, a conftest fixture,
 one test file of 20 tests, each marked with a limit for both plugins) and times, interleaved,
@@ -13,6 +13,14 @@ next to the bound ``2 x pytest-memray + 2 s``; then the cost per measured test a
 ``(harness - no plugin) / (20 x N)``::
 
     python benchmarks/pytest_plugin.py [--repeats 5] [--backends native,tracemalloc]
+
+Then the whole-suite case: a generated suite of ``--suite-files`` files of
+``--suite-per-file`` tests (default 10 x 100: attribute lookups, pickling, regular
+expressions; ``tests/end_to_end/generated_suite.py``), every test measured (a conftest hook
+marks each one when the harness plugin is loaded), run bare, with ``--memray`` and with the
+harness plugin at one replicate, interleaved ``--suite-repeats`` times (default 1)::
+
+    python benchmarks/pytest_plugin.py --suite-repeats 1 [--suite-files 10 --suite-per-file 100]
 
 pytest-memray comes with the ``bench`` extra (``pip install -e '.[bench]'``).
 """
@@ -129,21 +137,69 @@ def make_project(root: Path) -> None:
     (root / "tests" / "test_cells.py").write_text("".join(tests))
 
 
-def timed(command: list[str], root: Path) -> float:
+def timed(command: list[str], root: Path, tests: int = TESTS) -> float:
     started = time.perf_counter()
     done = subprocess.run(command, cwd=root, check=False, capture_output=True, text=True)
     took = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    if f"{TESTS} passed" not in done.stdout:
-        sys.exit(f"{' '.join(command)} did not pass {TESTS} tests:\n{done.stdout[-3000:]}")
+    if f"{tests} passed" not in done.stdout:
+        sys.exit(f"{' '.join(command)} did not pass {tests} tests:\n{done.stdout[-3000:]}")
     return took
+
+
+#: Every test of the generated suite measured, when (and only when) the harness plugin runs.
+SUITE_CONFTEST = """
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.pluginmanager.hasplugin("harness"):
+        for item in items:
+            item.add_marker(pytest.mark.harness)
+"""
+
+
+def whole_suite(files: int, per_file: int, repeats: int) -> None:
+    """Time a generated suite run bare, under pytest-memray and measured whole by harness."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "end_to_end"))
+    from generated_suite import write_suite
+
+    tests = files * per_file
+    pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]
+    commands = {
+        "no plugin": [*pytest_cmd, "-p", "no:harness", "-p", "no:memray"],
+        "pytest-memray": [*pytest_cmd, "-p", "no:harness", "--memray"],
+        "harness x1 (native)": [*pytest_cmd, "-p", "no:memray", "--harness-replicates", "1"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    with tempfile.TemporaryDirectory(prefix="harness-bench-suite-") as tmp:
+        root = Path(tmp)
+        (root / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+        write_suite(root, files, per_file, marker="")
+        (root / "tests" / "conftest.py").write_text(SUITE_CONFTEST)
+        for _ in range(repeats):
+            for name, command in commands.items():
+                times[name].append(timed(command, root, tests))
+    memray = statistics.median(times["pytest-memray"])
+    print(f"\npytest on a generated suite of {tests} tests in {files} files, every one measured:")
+    print(f"wall time over {repeats} interleaved runs (load {os.getloadavg()[0]:.1f})\n")
+    print(f"  {'':<24} {'median':>8} {'min':>8} {'max':>8}  {'vs memray':>9}  per test")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(
+            f"  {name:<24} {median:7.2f}s {min(values):7.2f}s {max(values):7.2f}s  {median / memray:8.2f}x"
+            f"  {median / tests * 1000:6.1f} ms"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--backends", default="native", help="harness backends to time, comma-separated")
+    parser.add_argument("--suite-files", type=int, default=10, help="files of the generated suite (0: no suite)")
+    parser.add_argument("--suite-per-file", type=int, default=100, help="tests per file of the generated suite")
+    parser.add_argument("--suite-repeats", type=int, default=1, help="interleaved runs of the generated suite")
     args = parser.parse_args()
     pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_cells.py"]
     commands = {
@@ -182,6 +238,8 @@ def main() -> None:
         if name.startswith("harness x1"):
             verdict = "within" if medians[name] <= bound else "OVER"
             print(f"\n  {name}: {medians[name]:.2f} s, {verdict} the bound 2 x pytest-memray + 2 s = {bound:.2f} s")
+    if args.suite_files > 0:
+        whole_suite(args.suite_files, args.suite_per_file, args.suite_repeats)
 
 
 if __name__ == "__main__":

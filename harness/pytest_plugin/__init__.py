@@ -31,7 +31,8 @@ Its parts:
 - :mod:`.launch`: starting the zygotes, asking them for each replicate, reading back what was measured;
 - :mod:`.limits`: the limits of a test and the report of a figure over its limit;
 - :mod:`.baseline`: pytest baselines, stored and compared;
-- :mod:`.summary`: the table of measured tests at the end of the session.
+- :mod:`.summary`: the summary of measured tests at the end of the session;
+- :mod:`.session_files`: the session's results file and HTML report, for CI.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class _Session:
 
     config: pytest.Config
     measured: list[MeasuredTest] = field(default_factory=list)
+    #: What the session's end wrote, one line each, for the summary.
+    written: list[str] = field(default_factory=list)
     _settings: Settings | None = None
     _baseline: Results | None = None
     _environment: Environment | None = None
@@ -147,19 +150,35 @@ class _Session:
         from harness.pytest_plugin.summary import summary_lines
 
         terminalreporter.section("harness: measured tests")
-        for line in summary_lines(self.measured, self.option("harness_baseline")):
+        baseline = self.option("harness_baseline")
+        tolerance = self.settings.tolerance_pct if baseline else None
+        for line in summary_lines(self.measured, baseline, self.option("harness_table"), tolerance):
+            terminalreporter.write_line(line)
+        for line in self.written:
             terminalreporter.write_line(line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """End the zygotes; store the measured tests as ``--harness-save`` names (once, not per xdist worker)."""
+        """End the zygotes; write what the session measured (once, not per xdist worker): the
+        ``--harness-save`` baseline, the ``--harness-json`` and ``--harness-html`` files. What was
+        written is said in the summary, on lines of its own."""
         self.close()
-        name = self.option("harness_save")
-        if not name or not self.measured or hasattr(self.config, "workerinput"):
+        if not self.measured or hasattr(self.config, "workerinput"):
             return
-        path = _save(self, name)
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"harness: baseline {name!r} saved to {path} ({len(self.measured)} measured tests)")
+        name = self.option("harness_save")
+        if name:
+            path = _save(self, name)
+            self.written.append(f"harness: baseline {name!r} saved to {path} ({len(self.measured)} measured tests)")
+        from harness.pytest_plugin.session_files import write_session_files
+
+        tests = [m.results for m in self.measured]
+        self.written += write_session_files(
+            tests,
+            Path(self.config.rootpath),
+            json_path=self.option("harness_json"),
+            html_path=self.option("harness_html"),
+            baseline=self.baseline() if self.option("harness_baseline") else None,
+            settings=self.settings,
+        )
 
 
 _SESSION = pytest.StashKey[_Session]()
@@ -298,7 +317,7 @@ def _judge(item: pytest.Function, measurement: Measurement) -> str | None:
         # The gate (and scipy) is imported only by a session that compares.
         from harness.pytest_plugin.baseline import compare_test
 
-        rows = compare_test(session.baseline(), results, settings)
+        rows = compare_test(session.baseline(), results, settings, Path(item.config.rootpath))
     item.stash[_MEASURED] = MeasuredTest(results, tuple(Delta.of(r) for r in rows), compared=bool(rows))
     root = str(item.config.rootpath).rstrip("/") + "/"
     over = over_limits(bounds, measurement.trials, root)
@@ -309,7 +328,9 @@ def _judge(item: pytest.Function, measurement: Measurement) -> str | None:
 
         regressed = regressions(rows)
         if regressed:
-            return regression_message(item.nodeid, baseline, regressed)
+            from harness.store.pytest_baseline import compact
+
+            return regression_message(item.nodeid, baseline, regressed, compact(results, Path(item.config.rootpath)))
     return None
 
 
@@ -346,5 +367,5 @@ def _save(session: _Session, name: str) -> Path:
     from harness.pytest_plugin.baseline import baseline_path, save_baseline
 
     path = baseline_path(session.settings, name)
-    save_baseline(path, [m.results for m in session.measured])
+    save_baseline(path, [m.results for m in session.measured], Path(session.config.rootpath))
     return path

@@ -27,6 +27,20 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="N",
         help=f"trials per measured test (default {REPLICATES_LIMITS}, {REPLICATES_BASELINE} with a baseline)",
     )
+    add_report_options(parser)
+
+
+def add_report_options(parser: pytest.Parser) -> None:
+    """The summary's length and the session's files for CI (in the group of :func:`add_options`)."""
+    group = parser.getgroup("harness")
+    group.addoption(
+        "--harness-table",
+        choices=("short", "all"),
+        default="short",
+        help="the summary: short (counts, regressions, the tests that moved most; the default) or all",
+    )
+    group.addoption("--harness-json", metavar="FILE", help="write the measured tests as a results file (JSON)")
+    group.addoption("--harness-html", metavar="FILE", help="write a self-contained HTML report of the session")
 
 
 def add_markers(config: pytest.Config) -> None:

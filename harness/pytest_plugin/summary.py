@@ -1,8 +1,11 @@
-"""The table of measured tests at the end of a pytest session (as pytest-benchmark prints its own).
+"""The summary of measured tests at the end of a pytest session (as pytest-benchmark prints its own).
 
-One row per test and phase: the mean of each figure over the replicates (with its spread
-when the replicates differ) and, with ``--harness-baseline``, the change of the test's goal
-against the baseline with its confidence interval.
+By default it fits a terminal, whatever the suite's size: a line of counts, then a table of
+the regressions and of the :data:`MOST` tests that moved most against the baseline (without
+one, that allocated most), then, with a baseline, how many tests moved by less than the
+tolerance. ``--harness-table=all`` shows every test. A row is a test and phase: the mean of
+each figure over the replicates (with its spread, at two replicates or more) and, with
+``--harness-baseline``, the change of the test's goal with its confidence interval.
 """
 
 from __future__ import annotations
@@ -36,10 +39,22 @@ class Delta:
     delta_pct: float | None
     ci_low_pct: float | None
     ci_high_pct: float | None
+    erratic: bool = False
 
     @classmethod
     def of(cls, row: ExperimentVerdict) -> Delta:
-        return cls(row.phase, row.goal, row.decision, row.delta_pct, row.ci_low_pct, row.ci_high_pct)
+        return cls(row.phase, row.goal, row.decision, row.delta_pct, row.ci_low_pct, row.ci_high_pct, row.erratic)
+
+    @property
+    def regressed(self) -> bool:
+        """The gate's rule, as :attr:`ExperimentVerdict.regressed` applies it."""
+        return self.decision == "regression" and not self.erratic
+
+    @property
+    def moved_under_tolerance(self) -> bool:
+        """Judged no change, though its interval excludes zero: a move smaller than the tolerance."""
+        low, high = self.ci_low_pct, self.ci_high_pct
+        return self.decision == "no_change" and low is not None and high is not None and (low > 0 or high < 0)
 
     def shown(self) -> str:
         if self.delta_pct is None:
@@ -80,13 +95,69 @@ class MeasuredTest:
         )
 
 
+#: Tests shown by default beside the regressions: those that moved (or allocated) most.
+MOST = 10
+#: What ``--harness-table`` chooses: the short summary, or every test.
+TABLES = ("short", "all")
+
+
 def _figure(values: Sequence[float], name: str) -> str:
     if not values:
         return "-"
+    if len(values) == 1:
+        return metric(name).format(values[0])  # one replicate has no spread to show
     return format_spread(values, metric(name).format)
 
 
-def summary_lines(tests: Sequence[MeasuredTest], baseline: str | None) -> list[str]:
+def _moved(test: MeasuredTest) -> float:
+    return max((abs(d.delta_pct) for d in test.deltas if d.delta_pct is not None), default=-1.0)
+
+
+def _allocated(test: MeasuredTest) -> float:
+    return max((float(p.metrics.get("alloc_bytes") or 0) for t in test.results.trials for p in t.phases), default=0.0)
+
+
+def summary_lines(
+    tests: Sequence[MeasuredTest], baseline: str | None, table: str = "short", tolerance_pct: float | None = None
+) -> list[str]:
+    """The summary: its counts, then the table (``short``: the regressions and the tests that
+    moved most; ``all``: every test), then how many tests moved under the tolerance."""
+    regressed = [t for t in tests if any(d.regressed for d in t.deltas)]
+    lines = [_counts(tests, regressed, baseline)]
+    shown = list(tests)
+    if table != "all":
+        ranked = sorted(tests, key=_moved if baseline else _allocated, reverse=True)
+        chosen = {id(t) for t in regressed} | {id(t) for t in ranked[:MOST] if not baseline or _moved(t) > 0}
+        shown = [t for t in tests if id(t) in chosen]
+    if shown:
+        title = "tests measured" if table == "all" else ("moved most" if baseline else "allocated most")
+        lines += [f"{title}:", *_table(shown, baseline)]
+    if len(shown) < len(tests):
+        hidden = f"{len(tests) - len(shown)} more" if shown else f"none of the {len(tests)} moved"
+        lines.append(f"({hidden}; --harness-table=all shows every test)")
+    under = [t for t in tests if any(d.moved_under_tolerance for d in t.deltas)]
+    if under and tolerance_pct is not None:
+        lines.append(
+            f"{len(under)} tests moved by less than the tolerance ({tolerance_pct:g}%) and passed:"
+            " see docs/pytest.md, 'Choosing a tolerance'"
+        )
+    return lines
+
+
+def _counts(tests: Sequence[MeasuredTest], regressed: Sequence[MeasuredTest], baseline: str | None) -> str:
+    replicates = sorted({len(t.results.trials) for t in tests})
+    counts = f"{len(tests)} measured tests at {'/'.join(map(str, replicates))} replicates"
+    if not baseline:
+        return counts
+    decisions = [d.decision for t in tests for d in t.deltas]
+    new = sum(1 for t in tests if not t.compared)
+    improved = sum(1 for t in tests if any(d.decision == "improvement" for d in t.deltas))
+    return f"{counts} against {baseline!r}: {len(regressed)} regressed, {improved} improved, {new} new" + (
+        f", {decisions.count('failed')} failed" if "failed" in decisions else ""
+    )
+
+
+def _table(tests: Sequence[MeasuredTest], baseline: str | None) -> list[str]:
     """The table, aligned, one line per test and phase."""
     header = ["test", "phase", "n", *COLUMNS]
     if baseline:

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from harness.store.pytest_baseline import read_baseline
+
 pytest_plugins = ["pytester"]
 
 LEAN = ("-p", "no:cacheprovider")
@@ -87,10 +89,11 @@ def test_baseline_passes_on_the_same_code_and_fails_on_a_regression(pytester: py
     args = ("-p", "no:cacheprovider", "--harness-replicates", "2")
     saved = pytester.runpytest_subprocess(*args, "--harness-save", "main")
     saved.assert_outcomes(passed=1)
-    baseline = json.loads(pytester.path.joinpath("baselines", "pytest", "main.json").read_text())
-    assert baseline["schema"] == "harness.results/1"
-    assert [e["id"] for e in baseline["experiments"]] == ["test_grow.py::test_build"]
-    assert len(baseline["trials"]) == 2 and all(t["status"] == "ok" for t in baseline["trials"])
+    path = pytester.path.joinpath("baselines", "pytest", "main.json")
+    assert json.loads(path.read_text())["schema"] == "harness.pytest-baseline/1"
+    baseline = read_baseline(path)
+    assert [e.id for e in baseline.experiments] == ["test_grow.py::test_build"]
+    assert len(baseline.trials) == 2 and all(t.ok for t in baseline.trials)
 
     same = pytester.runpytest_subprocess(*args, "--harness-baseline", "main")
     same.assert_outcomes(passed=1)
@@ -104,6 +107,12 @@ def test_baseline_passes_on_the_same_code_and_fails_on_a_regression(pytester: py
     delta = re.search(r"make\.alloc_bytes_per_op: \S+ \S+ -> \S+ \S+ \(\+(\d+\.\d)%", out)
     assert delta is not None, out
     assert float(delta.group(1)) > 20  # 8-item lists (120 B) instead of 1-item ones (64 B)
+    # The site that moved, by function, file and line: the dict comprehension's.
+    site = re.search(
+        r"call sites that moved most \(bytes per replicate\):\n\s+\+\S+ \S+\s+\S+ \(test_grow\.py:(\d+)\)", out
+    )
+    assert site is not None, out
+    assert "table = {" in pytester.path.joinpath("test_grow.py").read_text().splitlines()[int(site.group(1)) - 1]
     # The summary table shows the change against the baseline, with its interval.
     table = out[out.index("harness: measured tests") :]
     assert "change vs 'main'" in table
@@ -191,10 +200,10 @@ def _project(pytester: pytest.Pytester, tests: dict[str, str], harness: str = ""
 
 def _saved(pytester: pytest.Pytester, name: str) -> dict[str, dict[str, Any]]:
     """The phases of each test in the baseline ``name``, by node id: {nodeid: {phase: metrics}}."""
-    data = json.loads(pytester.path.joinpath("baselines", "pytest", f"{name}.json").read_text())
+    baseline = read_baseline(pytester.path.joinpath("baselines", "pytest", f"{name}.json"))
     out: dict[str, dict[str, Any]] = {}
-    for trial in data["trials"]:
-        out[trial["experiment"]] = {p["name"]: p["metrics"] for p in trial["phases"]}
+    for trial in baseline.trials:
+        out[trial.experiment] = {p.name: dict(p.metrics) for p in trial.phases}
     return out
 
 
@@ -474,7 +483,7 @@ def test_a_greedy_test_fails_on_the_memory_limit_and_a_hanging_one_on_its_timeou
     assert "_ test_greedy _" in failures, out
     assert "\nharness: memory limit 384 MiB exceeded (seed 1)\n" in failures, out
     assert "harness: the measuring process timed out after 20 s (seed 1)" in out, out
-    assert "tests/test_unruly.py::test_fine" in out.split("measured tests")[1]
+    assert "tests/test_unruly.py::test_fine" in out.split("harness: measured tests")[1]
 
 
 ORDERED = """
