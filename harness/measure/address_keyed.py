@@ -22,9 +22,10 @@ since every copy starts from one state (the full collections at the window's edg
 
 What the cache does *inside* the window, evicting a name the window made when another
 lookup lands in its slot, still depends on addresses, so it can move a window's peak by a
-string. Where the layout of the address space is fixed (no randomization), and what ran
-before the window is the same, the addresses and so the evictions are the same: the pytest
-plugin starts its zygotes that way (see :mod:`harness.pytest_plugin.launch`).
+string. The pytest plugin makes those addresses repeat where it can: its zygotes start with
+the layout of their address space fixed and from the same state whatever they served before
+(see :mod:`harness.pytest_plugin.launch` and :mod:`harness.pytest_plugin.zygote`). What is
+left is said in docs/pytest.md.
 """
 
 from __future__ import annotations

@@ -85,9 +85,9 @@ def test_300_tests_read_the_same_in_two_sessions_reversed_selected_and_under_xdi
         spread.assert_outcomes(passed=300)
         sessions.append("xdist")
     for name in sessions:
+        # What every test allocates, keeps and holds at its end: exactly. (The peak is not held
+        # to this yet: see docs/pytest.md, "Exact, whatever ran before".)
         assert _differing(_figures(pytester.path, name), first, HELD) == {}, name
-    # The peak is not held to this yet: a name the test made and the type cache evicts
-    # inside the window can move it by a string or two (see docs/pytest.md).
 
 
 def _assert_short_summary(lines: list[str], counts: str, shown: int) -> None:
