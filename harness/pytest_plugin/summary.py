@@ -146,7 +146,8 @@ def summary_lines(
 
 def _counts(tests: Sequence[MeasuredTest], regressed: Sequence[MeasuredTest], baseline: str | None) -> str:
     replicates = sorted({len(t.results.trials) for t in tests})
-    counts = f"{len(tests)} measured tests at {'/'.join(map(str, replicates))} replicates"
+    plural = "" if replicates == [1] else "s"
+    counts = f"{len(tests)} measured tests at {'/'.join(map(str, replicates))} replicate{plural}"
     if not baseline:
         return counts
     decisions = [d.decision for t in tests for d in t.deltas]

@@ -51,7 +51,7 @@ def test_300_tests_read_the_same_in_two_sessions_reversed_selected_and_under_xdi
     files = [str(p.relative_to(pytester.path)) for p in write_suite(pytester.path, files=6, per_file=50)]
     alone = pytester.runpytest_subprocess(*ONCE, "--harness-save", "first")
     alone.assert_outcomes(passed=300)
-    _assert_short_summary(alone.outlines, "300 measured tests at 1 replicates", shown=10)
+    _assert_short_summary(alone.outlines, "300 measured tests at 1 replicate", shown=10)
     gated = pytester.runpytest_subprocess(
         *ONCE,
         "--harness-save",
@@ -66,7 +66,7 @@ def test_300_tests_read_the_same_in_two_sessions_reversed_selected_and_under_xdi
     gated.assert_outcomes(passed=300)
     # Nothing moved: the counts, and no test to show.
     _assert_short_summary(
-        gated.outlines, "300 measured tests at 1 replicates against 'first': 0 regressed, 0 improved, 0 new", shown=0
+        gated.outlines, "300 measured tests at 1 replicate against 'first': 0 regressed, 0 improved, 0 new", shown=0
     )
     assert len(read_results(pytester.path / "s.json").experiments) == 300
     page = pytester.path.joinpath("s.html").read_text()
