@@ -35,6 +35,10 @@ class ResultsError(HarnessError):
     """A results, baseline or verdict file is missing, truncated, not JSON or of the wrong schema."""
 
 
+class OutputError(HarnessError):
+    """An output file (a verdict, a report, an export, a results file) cannot be written there."""
+
+
 class GitError(HarnessError):
     """Not a git repository, a ref that does not exist, or a worktree that cannot be made."""
 

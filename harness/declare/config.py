@@ -13,9 +13,11 @@ from harness.declare.spec import Bound
 from harness.declare.units import parse_quantity
 from harness.errors import ConfigError, HarnessError
 
-#: What can fail a gate besides failed trials: a goal that regressed, a bounds check that failed.
-REGRESSIONS, BOUNDS = "regressions", "bounds"
-GATES = (REGRESSIONS, BOUNDS)
+#: What can fail a gate besides failed trials, a candidate with no finished trial and an
+#: interrupted run (which always do): a goal that regressed, a bounds check that failed, an
+#: experiment (or a phase) of the baseline that the candidate lacks.
+REGRESSIONS, BOUNDS, MISSING = "regressions", "bounds", "missing"
+GATES = (REGRESSIONS, BOUNDS, MISSING)
 
 
 @dataclass(frozen=True)
