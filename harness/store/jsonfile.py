@@ -54,13 +54,18 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def check_writable(path: Path) -> None:
-    """:class:`OutputError` unless a file can be written at ``path`` (its directory is made, as
-    a write would make it): asked before a run, so that its output is not lost at the end."""
+    """:class:`OutputError` unless a file can be written at ``path``: asked before a run, so that
+    its output is not lost at the end. Nothing is left behind (a directory a write would make
+    is not made here)."""
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a directory")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot write {path}: {existing} is not a directory")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=existing)
     except OSError as exc:
         raise _cannot_write(path, exc) from None
     os.close(fd)
