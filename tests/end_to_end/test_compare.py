@@ -102,7 +102,8 @@ def test_a_baseline_that_crashes_fails_the_gate_and_names_the_baseline(tmp_path:
     new = project.commit("the store works again")
     out = tmp_path / "v.json"
 
-    done = project.harness("compare", old, new, "-n", "2", "--json", str(out))
+    page = tmp_path / "r.html"
+    done = project.harness("compare", old, new, "-n", "2", "--json", str(out), "--html", str(page))
 
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
@@ -115,6 +116,8 @@ def test_a_baseline_that_crashes_fails_the_gate_and_names_the_baseline(tmp_path:
     assert (row["decision"], row["failed_side"], row["replicates"]) == ("failed", "baseline", [0, 2])
     assert row["candidate_mean"] > PAYLOAD
     assert "failed (baseline)" in done.stdout
+    html = page.read_text()
+    assert "failed · baseline" in html and "baseline: 2 of 2 trials failed: " in html
 
 
 def test_a_candidate_that_crashes_fails_the_gate_and_names_the_candidate(tmp_path: Path) -> None:
