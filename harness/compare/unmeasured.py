@@ -72,11 +72,13 @@ def failed_side(failures: Sequence[SideFailure]) -> FailedSide | None:
 
 def unmeasured_reasons(candidate: Results, failures: Sequence[SideFailure], compared: Sequence[str]) -> list[str]:
     """The reasons to fail for what was not measured: an interrupted candidate run, a candidate
-    with no finished trial of the experiments ``compared``, and each failed side."""
+    with no finished trial of the experiments ``compared`` (said once, unless its failed
+    sides say why), and each failed side."""
     reasons = []
     if candidate.interrupted:
         reasons.append("the candidate run was interrupted: not every trial ran")
     declared = {e.id for e in candidate.experiments}
-    if not any(t.ok for i in compared if i in declared for t in candidate.trials_of(i)):
+    finished = any(t.ok for i in compared if i in declared for t in candidate.trials_of(i))
+    if not finished and not any(f.side == "candidate" for f in failures):
         reasons.append("the candidate has no finished trial: nothing was measured")
     return reasons + [f"{f.experiment}: {f.line}" for f in failures]

@@ -40,6 +40,8 @@ def fill(trial, new, n):
 PYPROJECT = '[project]\nname = "tiny"\n\n[tool.harness]\nworkloads = "workloads"\nreplicates = 2\n'
 #: The project's settings with a workloads directory that declares nothing.
 EMPTY_WORKLOADS = PYPROJECT.replace('workloads = "workloads"', 'workloads = "empty"')
+#: The project's settings with baselines where none can be written.
+UNWRITABLE_BASELINES = PYPROJECT + 'baselines = "/proc/harness-nowhere"\n'
 
 # Files: what a case writes before the command runs. bytes/str are contents; DIRECTORY makes
 # a directory there; a callable derives the contents from the good project (its results file
@@ -238,6 +240,7 @@ CASES += [
     ),
     # A stored baseline is replaced only with --force.
     Case("baseline:save-over-existing", ("baseline", "save", "main")),
+    Case("baseline:save-unwritable", ("baseline", "save", "other"), (("pyproject.toml", UNWRITABLE_BASELINES),)),
 ]
 
 #: Outputs that cannot be written: a directory that cannot exist (under /proc, even for root).
@@ -360,6 +363,25 @@ def test_an_output_that_cannot_be_written_is_one_line_and_exit_2(argv: tuple[str
     target = argv[argv.index("--html") + 1 if "--html" in argv else -1]
     assert lines[0].startswith(f"harness: error: cannot write {target}: "), lines[0]
     assert snapshot(template) == before
+
+
+def test_run_on_workloads_that_declare_nothing_writes_nothing(template: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(template, project)
+    (project / "empty").mkdir()
+    (project / "empty" / "_helpers.py").write_text("import harness\n")  # private: never imported
+    results = project / "reports" / "results.json"
+    before = results.read_bytes()
+
+    done = harness(project, ("run", "--workloads", "empty"))
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        "harness: error: workloads directory empty declares no experiment "
+        "(no family with a variant and a workload in its *.py files): nothing to run\n"
+    )
+    assert results.read_bytes() == before
+    assert not (project / "reports" / "results.json.journal").exists()
 
 
 def test_a_baseline_is_replaced_only_with_force(template: Path, tmp_path: Path) -> None:

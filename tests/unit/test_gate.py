@@ -191,7 +191,6 @@ def test_both_sides_failing_is_one_reason_per_side_not_one_per_goal() -> None:
     verdict = compare(results([exp], _crashed("a", 2, "exit code 3")), results([exp], _crashed("a", 2, "MemoryError")))
     assert {(r.decision, r.failed_side) for r in verdict.experiments} == {("failed", "both")}
     assert verdict.reasons == (
-        "the candidate has no finished trial: nothing was measured",
         "cache.churn[a]: baseline: 2 of 2 trials failed: exit code 3",
         "cache.churn[a]: candidate: 2 of 2 trials failed: MemoryError",
     )
