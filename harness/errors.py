@@ -68,7 +68,8 @@ class EnvironmentMismatch(HarnessError):
 
 
 class BisectError(HarnessError):
-    """A commit of the search could not be measured (the experiment is absent, or its trials failed)."""
+    """A bisection cannot go on: no commit in the range, the experiment absent at a commit, or
+    GOOD's trials fail."""
 
 
 class LimitError(HarnessError):

@@ -49,9 +49,10 @@ def side_failures(
     if base_info and cand_info:
         sides.insert(0, ("baseline", baseline))
     info = cand_info or base_info
+    if info is None:
+        return []
     failures = []
     for side, results in sides:
-        assert info is not None
         trials = results.trials_of(info.id)
         failed = [t for t in trials if not t.ok]
         if not trials:
@@ -62,6 +63,7 @@ def side_failures(
 
 
 def failed_side(failures: Sequence[SideFailure]) -> FailedSide | None:
+    """Whose trials of an experiment failed, from its failures; None when none did."""
     sides = {f.side for f in failures}
     if sides == {"baseline", "candidate"}:
         return "both"
