@@ -61,8 +61,15 @@ class Step:
 
     @property
     def failure(self) -> str:
-        """Why the commit's trials failed, on one line; "" when they all finished."""
-        return next((row.error or "trials failed" for row in self.rows if row.decision == "failed"), "")
+        """Why the commit's trials failed, on one line (``2 of 3 trials failed: ...``); "" when
+        they all finished. The commit is the one side measured here, so no side is named."""
+        if not any(row.decision == "failed" for row in self.rows):
+            return ""
+        failed = self.results.failed() if self.results else []
+        if not failed:
+            return "no trial ran"
+        trials = len(self.results.trials) if self.results else len(failed)
+        return f"{len(failed)} of {trials} trials failed: {one_line(failed[0].error or 'no reason given')}"
 
     @property
     def bad(self) -> bool:
