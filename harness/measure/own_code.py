@@ -52,7 +52,8 @@ class OwnCode:
 
     #: The side's directories (its build's install directory, or its checkout), resolved.
     directories: tuple[Path, ...]
-    #: The top-level modules and packages those directories hold.
+    #: The modules and packages those directories hold at their top (inside a namespace
+    #: package: at the namespace's top, ``google.myproj``).
     top_level: frozenset[str]
     #: The normalized names of the distributions installed there (``ckit-fixture``).
     distributions: frozenset[str]
@@ -78,18 +79,36 @@ def own_code(environ: Mapping[str, str] = os.environ) -> OwnCode | None:
     top_level: set[str] = set()
     distributions: set[str] = set()
     for directory in directories:
+        top_level.update(_modules_in(directory))
         try:
-            children = list(directory.iterdir())
+            distributions.update(
+                normalized(child.name.split("-", 1)[0]) for child in directory.glob("*.dist-info") if child.is_dir()
+            )
         except OSError:
             continue
-        for child in children:
-            if child.name.endswith(".dist-info"):
-                distributions.add(normalized(child.name.split("-", 1)[0]))
-            elif child.is_dir() and child.name.isidentifier():
-                top_level.add(child.name)
-            elif child.is_file() and child.name.endswith(tuple(importlib.machinery.all_suffixes())):
-                top_level.add(child.name.split(".", 1)[0])
     return OwnCode(directories, frozenset(top_level), frozenset(distributions))
+
+
+def _modules_in(directory: Path, prefix: str = "", depth: int = 0) -> set[str]:
+    """The modules and regular packages ``directory`` provides at its top; inside a namespace
+    package (a directory without ``__init__.py``), those it provides there (``google.myproj``),
+    so that another distribution's part of the namespace is not taken for the project's."""
+    try:
+        children = list(directory.iterdir())
+    except OSError:
+        return set()
+    found: set[str] = set()
+    suffixes = tuple(importlib.machinery.all_suffixes())
+    for child in children:
+        stem = child.name.split(".", 1)[0]
+        if child.is_dir() and child.name.isidentifier():
+            if (child / "__init__.py").is_file():
+                found.add(prefix + child.name)
+            elif depth < 2:
+                found.update(_modules_in(child, f"{prefix}{child.name}.", depth + 1))
+        elif child.is_file() and child.name.endswith(suffixes) and stem.isidentifier():
+            found.add(prefix + stem)
+    return found
 
 
 def normalized(name: str) -> str:
@@ -151,9 +170,14 @@ def foreign_modules(
         path = _resolved(Path(file))
         if _within(path, own_places):
             continue
-        if name.partition(".")[0] in names or _within(path, isolation.foreign_roots):
+        if _provided(name, names) or _within(path, isolation.foreign_roots):
             found.append((name, path))
     return found
+
+
+def _provided(module: str, names: Iterable[str]) -> bool:
+    """Whether ``module`` is one of ``names`` or inside one of them."""
+    return any(module == name or module.startswith(name + ".") for name in names)
 
 
 def refusal(own: OwnCode, found: Sequence[tuple[str, Path]]) -> str:
