@@ -15,7 +15,7 @@ A cached build is reused only when everything that could change it is the same:
   - every variable whose name appears in one of the project's build files
     (:data:`BUILD_FILES`: ``setup.py``, ``pyproject.toml``, ``CMakeLists.txt``, ...) at that
     commit, so that ``os.environ.get("MYLIB_NO_EXTENSIONS")`` in a setup.py counts;
-  - the names listed in ``[tool.harness] build-env``, for what a build reads elsewhere.
+  - the names listed in ``[tool.harness] build_env``, for what a build reads elsewhere.
 
 The variables that went in are recorded in the cache entry's ``meta.json`` (credentials in
 URLs masked), so ``harness cache`` can say why two builds of a commit differ.

@@ -41,7 +41,7 @@ class Settings:
     #: What fails a gate besides failed trials: some of :data:`GATES`.
     gate: tuple[str, ...] = GATES
     setup: str | None = None
-    #: ``[tool.harness] build-env``: environment variables that change a build of the project,
+    #: ``[tool.harness] build_env``: environment variables that change a build of the project,
     #: besides those harness counts by itself (see harness.commits.buildkey).
     build_env: tuple[str, ...] = ()
     #: How much the cache of built commits may hold, e.g. ``"2 GiB"`` (see harness.commits.buildcache).
