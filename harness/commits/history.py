@@ -4,8 +4,15 @@ A history store is a directory the user keeps (in a branch, an artifact): one re
 per measured commit (``<sha>.json``, the ordinary ``harness.results/1`` format) and an index,
 ``index.json`` (``harness.history/1``), that lists every commit tried: its subject, author
 date, and either its results file or why it could not be measured (the one line of a failed
-build). A commit already in the index is never measured again, so adding the newest commit
-of a branch measures that commit only, and an interrupted history resumes where it stopped.
+build). A commit already in the index is not measured again, so adding the newest commit of
+a branch measures that commit only, and an interrupted history resumes where it stopped.
+
+**Failed trials.** An experiment whose trials failed at a commit, any one of them, is failed
+there: its figures at that commit are no measurement (a mean of the replicates that survived
+is not one), and the index keeps, for each such experiment, the first failure's reason in one
+line (``trials_failed``). The commit's other experiments are measured as usual. The results
+file is kept too, for the failures' details. Unlike a failed build, a commit whose trials
+failed is measured again by the next history, unless that history is told to keep it.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ class Entry:
     #: Seconds spent making the commit ready (checkout, setup, build) and measuring it.
     ready_s: float | None = None
     measure_s: float | None = None
+    #: (experiment, the first failed trial's reason in one line) of each experiment whose
+    #: trials failed here, in the order of the results file.
+    trials_failed: tuple[tuple[str, str], ...] = ()
 
     @property
     def short(self) -> str:
@@ -46,11 +56,44 @@ class Entry:
         sha, subject, date = (str(data[key]) for key in ("sha", "subject", "author_date"))
         times = (data.get(key) for key in ("ready_s", "measure_s"))
         ready_s, measure_s = (float(t) if isinstance(t, int | float) else None for t in times)
-        return cls(sha, subject, date, data.get("results"), data.get("error"), ready_s, measure_s)
+        failed = tuple((str(k), str(v)) for k, v in dict(data.get("trials_failed") or {}).items())
+        return cls(sha, subject, date, data.get("results"), data.get("error"), ready_s, measure_s, failed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "trials_failed": dict(self.trials_failed)}
 
     @property
     def measured(self) -> bool:
+        """It has a results file (whose experiments may still have failed: :attr:`trials_failed`)."""
         return self.results is not None
+
+    @property
+    def failed_experiments(self) -> frozenset[str]:
+        return frozenset(experiment for experiment, _ in self.trials_failed)
+
+    @property
+    def failure(self) -> str | None:
+        """Why the commit, or one of its experiments, was not measured: one line, or None."""
+        if self.error is not None:
+            return self.error
+        if not self.trials_failed:
+            return None
+        experiment, reason = self.trials_failed[0]
+        more = len(self.trials_failed) - 1
+        return f"trials of {experiment} failed: {reason}" + (f" (and of {more} more experiments)" if more else "")
+
+
+def one_line(reason: str) -> str:
+    """A trial's reason, which may hold stderr lines or a stack, as one line."""
+    return " | ".join(line.strip() for line in reason.splitlines() if line.strip()) or "no reason given"
+
+
+def trials_failed(results: Results) -> tuple[tuple[str, str], ...]:
+    """(experiment, the first failure's reason) of each experiment of ``results`` with a failed trial."""
+    first: dict[str, str] = {}
+    for trial in sorted(results.failed(), key=lambda t: t.replicate):
+        first.setdefault(trial.experiment, one_line(trial.error or f"status {trial.status}"))
+    return tuple((info.id, first[info.id]) for info in results.experiments if info.id in first)
 
 
 class HistoryStore:
@@ -80,10 +123,12 @@ class HistoryStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         if results is not None:
             save_results(results, self.directory / f"{entry.sha}.json")
-            entry = dataclasses.replace(entry, results=f"{entry.sha}.json", error=None)
+            entry = dataclasses.replace(
+                entry, results=f"{entry.sha}.json", error=None, trials_failed=trials_failed(results)
+            )
         known = self.entries()
         known[entry.sha] = entry
-        write_json_atomic(self.directory / INDEX, {"schema": SCHEMA, "commits": [asdict(e) for e in known.values()]})
+        write_json_atomic(self.directory / INDEX, {"schema": SCHEMA, "commits": [e.to_json() for e in known.values()]})
 
     def results(self, entry: Entry) -> Results:
         assert entry.results is not None, f"{entry.short} was not measured"
