@@ -96,6 +96,12 @@ def trials_failed(results: Results) -> tuple[tuple[str, str], ...]:
     return tuple((info.id, first[info.id]) for info in results.experiments if info.id in first)
 
 
+def measured_part(entry: Entry, results: Results) -> Results:
+    """``results`` without the experiments whose trials failed at ``entry``: what was measured there."""
+    failed = entry.failed_experiments
+    return dataclasses.replace(results, experiments=tuple(e for e in results.experiments if e.id not in failed))
+
+
 class HistoryStore:
     """A directory of results files, one per commit, and its index."""
 

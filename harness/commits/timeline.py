@@ -27,7 +27,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.commits.history import Entry, HistoryStore
+from harness.commits.history import Entry, HistoryStore, measured_part
 from harness.commits.refs import Commit
 from harness.compare.changepoints import ChangePointsUnavailable, change_points
 from harness.compare.goal_figures import Figure, figures
@@ -207,9 +207,8 @@ def _series(measured: Sequence[_Measured]) -> tuple[Series, ...]:
     found: dict[tuple[str, str], tuple[Figure, list[Point]]] = {}
     for each in measured:
         infos.update({info.id: info for info in each.results.experiments})
-        for figure in figures(each.results):
-            if figure.experiment in each.entry.failed_experiments:
-                continue  # the replicates that survived a failure are no measurement
+        # The replicates that survived a failure are no measurement.
+        for figure in figures(measured_part(each.entry, each.results)):
             _, points = found.setdefault((figure.experiment, figure.measure), (figure, []))
             points.append(Point(each.position, figure.values, figure.seeds))
     out = []
