@@ -69,6 +69,10 @@ def test_the_only_allocation_step_is_at_the_regressing_commit(history: History) 
     assert f"{LRU_ID} fill.net_bytes_per_op" in steps and f"{LRU_ID} fill.alloc_count_per_op" in steps
     assert DICT_ID not in steps
     assert f"page: {history.store / 'index.html'}" in out
+    # The summary lists it again, as a build that failed (not as failed trials).
+    assert f"commits not measured: 1\n  {broken} " in out
+    assert f"  bump the version  [build or setup failed]\n    build of {broken} failed: " in out
+    assert "trial failure steps: 0\n" in out and "\nfailed " not in out
 
 
 def test_the_steps_call_paths_name_the_changed_function(history: History) -> None:
@@ -103,13 +107,17 @@ def test_the_page_draws_every_goal_and_links_each_step_to_its_flame_graph(histor
     assert sorted(charts) == goals
     # Every chart has a point per measured commit and the failed build's mark.
     assert set(each(page, "svg.history-chart", "e.querySelectorAll('circle.pt').length")) == {COMMITS - 1}
-    assert set(each(page, "svg.history-chart", "e.querySelectorAll('text.failed-mark').length")) == {1}
+    assert set(each(page, "svg.history-chart", "e.querySelectorAll('text.failed-mark.build').length")) == {1}
+    assert set(each(page, "svg.history-chart", "e.querySelectorAll('text.failed-mark.trials').length")) == {0}
     # The allocation steps are marked on the two goals of the LRU cache that moved, and only there.
     marks = each(page, "figure.history", "e.querySelectorAll('.step-mark').length")
     exact_marks = {chart: n for chart, n in zip(charts, marks, strict=True) if not chart[1].endswith("wall_s_per_op")}
     moved = {(LRU_ID, "fill.net_bytes_per_op"), (LRU_ID, "fill.alloc_count_per_op")}
     assert exact_marks == {chart: int(chart in moved) for chart in exact_marks}, exact_marks
     assert page.evaluate("document.querySelector('#failed-table').textContent").count("bump the version") == 1
+    assert each(page, "#failed-table tbody tr", "[e.className, e.cells[3].textContent]") == [
+        ["failed-commit build-failed", "build or setup"]
+    ]
     links = each(
         page,
         "#step-table tbody tr a.flame-link",
