@@ -7,11 +7,11 @@ tree, so that commits older than the workloads are measured too. Each commit's r
 to the history store (``--store``, default ``reports/history``) as soon as they exist: a
 directory of results files, one per commit, and ``index.json``. A commit already there is
 not measured again (unless its trials failed: see below), so a second run after one more
-commit measures that one, and an interrupted history resumes where it stopped. A commit that does not build, or whose code
-today's workloads cannot import (an API they use came later), is kept in the index with the
-line that says why, and skipped (``skipped``). With ``--every N`` only every Nth commit is
-measured at first (and the newest); each span whose allocation figures differ at its ends is
-then halved until the change is pinned to its commit.
+commit measures that one, and an interrupted history resumes where it stopped. A commit
+that does not build, or whose code today's workloads cannot import (an API they use came
+later), is kept in the index with the line that says why, and skipped (``skipped``). With
+``--every N`` only every Nth commit is measured at first (and the newest); each span whose
+allocation figures differ at its ends is then halved until the change is pinned to its commit.
 
 Failed trials: an experiment any of whose trials failed at a commit (a crash, an exception,
 a timeout, the memory limit) is failed there (``failed``): it has no figures at that commit,

@@ -109,6 +109,7 @@ class HistoryStore:
         if directory.exists() and not directory.is_dir():
             raise ResultsError(f"{directory}: not a directory (a history store is one)")
         self.directory = directory
+        self._failures: dict[str, tuple[tuple[str, str], ...]] = {}
 
     def entries(self) -> dict[str, Entry]:
         """The commits tried so far, by hash; none for a store not made yet."""
@@ -119,10 +120,20 @@ class HistoryStore:
             data = json.loads(index.read_text(encoding="utf-8"))
             if data.get("schema") != SCHEMA:
                 raise ValueError(f"schema {data.get('schema')!r}, not {SCHEMA!r}")
-            entries = [Entry.from_json(item) for item in data["commits"]]
+            items = [(Entry.from_json(item), "trials_failed" in item) for item in data["commits"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise ResultsError(f"{index}: not a history index ({exc})") from None
-        return {entry.sha: entry for entry in entries}
+        return {entry.sha: entry if told else self._read_failures(entry) for entry, told in items}
+
+    def _read_failures(self, entry: Entry) -> Entry:
+        """``entry`` of an index written before failed trials were kept in it, with the
+        failures of its results file: such an index called a commit whose trials all failed
+        measured."""
+        if entry.results is None:
+            return entry
+        if entry.sha not in self._failures:
+            self._failures[entry.sha] = trials_failed(self.results(entry))
+        return dataclasses.replace(entry, trials_failed=self._failures[entry.sha])
 
     def add(self, entry: Entry, results: Results | None) -> None:
         """Keep ``entry`` (and its results first, so that the index never names a missing file)."""

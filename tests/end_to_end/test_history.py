@@ -292,11 +292,22 @@ def test_a_commit_whose_trials_crash_is_kept_as_failed_and_measured_again(tmp_pa
     page = (store / "index.html").read_text()
     assert "No goal moved" not in page and "trials fail from here" in page
 
+    # An index written before failures were kept in it: they are read from the results file.
+    index = json.loads((store / "index.json").read_text())
+    for each_entry in index["commits"]:
+        del each_entry["trials_failed"]
+    (store / "index.json").write_text(json.dumps(index))
+    kept = project.harness(*run, "--keep-failed")
+    assert kept.returncode == 1, kept.stderr
+    assert "history of 2 commits (HEAD): 0 to measure" in kept.stdout
+    assert "tried 0 commits: 0 measured" in kept.stdout and f"commits not measured: 1\n  {crash[:10]}" in kept.stdout
+
     # The next history measures it again; with --keep-failed it keeps it as it is.
     again = project.harness(*run)
     assert again.returncode == 1, again.stderr
     assert "history of 2 commits (HEAD): 1 to measure (1 whose trials failed before, again)" in again.stdout
     assert failed in again.stdout and "tried 1 commit: 0 measured, 1 with failed trials" in again.stdout
+    assert list(index_of(store)[crash]["trials_failed"]) == [LRU_ID]
     kept = project.harness(*run, "--keep-failed")
     assert kept.returncode == 1, kept.stderr
     assert "history of 2 commits (HEAD): 0 to measure" in kept.stdout
