@@ -109,6 +109,8 @@ def test_the_page_draws_every_goal_and_links_each_step_to_its_flame_graph(histor
     assert set(each(page, "svg.history-chart", "e.querySelectorAll('circle.pt').length")) == {COMMITS - 1}
     assert set(each(page, "svg.history-chart", "e.querySelectorAll('text.failed-mark.build').length")) == {1}
     assert set(each(page, "svg.history-chart", "e.querySelectorAll('text.failed-mark.trials').length")) == {0}
+    # A failed build does not cut the line: only failed trials of the chart's own experiment do.
+    assert set(each(page, "svg.history-chart", "e.querySelectorAll('polyline.line').length")) == {1}
     # The allocation steps are marked on the two goals of the LRU cache that moved, and only there.
     marks = each(page, "figure.history", "e.querySelectorAll('.step-mark').length")
     exact_marks = {chart: n for chart, n in zip(charts, marks, strict=True) if not chart[1].endswith("wall_s_per_op")}
@@ -375,6 +377,9 @@ def test_the_page_marks_each_failing_commit_and_lists_it_with_its_reason(
     # Each chart of the experiment: a point per commit measured, a mark per commit whose trials failed.
     assert set(each(page, "svg.history-chart", "e.querySelectorAll('circle.pt').length")) == {5}
     assert set(each(page, "svg.history-chart", "e.querySelectorAll('text.failed-mark.trials').length")) == {4}
+    # No line crosses the failing commits: one through 0 and 4, one through 10, 12 and 13.
+    lines = each(page, "svg.history-chart", "[...e.querySelectorAll('polyline.line')].map(l => l.points.numberOfItems)")
+    assert set(map(tuple, lines)) == {(2, 3)}, lines
     marked = each(page, "svg.history-chart text.failed-mark.trials", "e.querySelector('title').textContent")
     assert all("lost the data while shrinking" in note for note in marked), marked
     assert {note.split()[2] for note in marked} == set(failing), marked

@@ -54,7 +54,8 @@ class HistoryChart:
     right: int
     top: int
     bottom: int
-    line: str
+    #: The polylines through the points: one, broken where the experiment's trials failed.
+    lines: tuple[str, ...]
     points: tuple[ChartPoint, ...]
     steps: tuple[ChartStep, ...]
     marks: tuple[ChartMark, ...]
@@ -154,7 +155,8 @@ def history_chart(
     ticks = tuple(Tick(y(t), fmt(t)) for t in nice_ticks(lo - pad, hi + pad, 3, binary=series.unit == "bytes"))
     shown = sorted({0, count, *(s.position for _, s in steps), *(f.position for _, f in failing)})
     columns = tuple(Tick(x(i), timeline.commits[i].short) for i in shown if i < len(timeline.commits))
-    line = " ".join(f"{p.x},{p.y}" for p in points)
+    failed = {i for i, e in enumerate(timeline.entries) if e is not None and series.experiment in e.failed_experiments}
+    lines = _lines(points, [x(i) for i in sorted(failed)])
     return HistoryChart(
         series.measure,
         series.exact,
@@ -164,7 +166,7 @@ def history_chart(
         RIGHT,
         TOP,
         BOTTOM,
-        line,
+        lines,
         points,
         chart_steps,
         marks,
@@ -197,6 +199,17 @@ def _step_row(anchor: str, step: Step, series: Series, flame: str | None) -> Ste
         flame,
         step.unmeasured_between,
     )
+
+
+def _lines(points: Sequence[ChartPoint], gaps: Sequence[float]) -> tuple[str, ...]:
+    """The polylines through ``points``, cut at each x of ``gaps``: no line crosses a commit
+    where the figure could not be measured because its trials failed."""
+    runs: list[list[ChartPoint]] = [[]]
+    for point in points:
+        if runs[-1] and any(runs[-1][-1].x < gap < point.x for gap in gaps):
+            runs.append([])
+        runs[-1].append(point)
+    return tuple(" ".join(f"{p.x},{p.y}" for p in run) for run in runs if run)
 
 
 def _marks(series: Series, timeline: Timeline, x: Scale, notes: Mapping[int, str]) -> tuple[ChartMark, ...]:
