@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.compare.unmeasured import one_line
 from harness.errors import ResultsError
 from harness.store.jsonfile import write_json_atomic
 from harness.store.results import Results, read_results, save_results
@@ -80,20 +81,20 @@ class Entry:
             return None
         experiment, reason = self.trials_failed[0]
         more = len(self.trials_failed) - 1
-        return f"trials of {experiment} failed: {reason}" + (f" (and of {more} more experiments)" if more else "")
-
-
-def one_line(reason: str) -> str:
-    """A trial's reason, which may hold stderr lines or a stack, as one line."""
-    return " | ".join(line.strip() for line in reason.splitlines() if line.strip()) or "no reason given"
+        return f"{experiment}: {reason}" + (f" (and the trials of {more} more experiments)" if more else "")
 
 
 def trials_failed(results: Results) -> tuple[tuple[str, str], ...]:
-    """(experiment, the first failure's reason) of each experiment of ``results`` with a failed trial."""
-    first: dict[str, str] = {}
-    for trial in sorted(results.failed(), key=lambda t: t.replicate):
-        first.setdefault(trial.experiment, one_line(trial.error or f"status {trial.status}"))
-    return tuple((info.id, first[info.id]) for info in results.experiments if info.id in first)
+    """(experiment, ``2 of 3 trials failed: <the first failure's reason on one line>``) of each
+    experiment of ``results`` with a failed trial."""
+    out = []
+    for info in results.experiments:
+        trials = results.trials_of(info.id)
+        failed = [t for t in trials if not t.ok]
+        if failed:
+            reason = one_line(failed[0].error or "no reason given")
+            out.append((info.id, f"{len(failed)} of {len(trials)} trials failed: {reason}"))
+    return tuple(out)
 
 
 def measured_part(entry: Entry, results: Results) -> Results:

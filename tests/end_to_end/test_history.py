@@ -276,7 +276,7 @@ def test_a_commit_whose_trials_crash_is_kept_as_failed_and_measured_again(tmp_pa
     # The newest commit's trials failed: exit 1, and never "nothing moved".
     assert first.returncode == 1, first.stderr
     assert f"measured {good[:10]}  first" in first.stdout
-    failed = f"failed   {crash[:10]}  shrink in place  (trials of {LRU_ID} failed: "
+    failed = f"failed   {crash[:10]}  shrink in place  ({LRU_ID}: 2 of 2 trials failed: "
     assert failed in first.stdout, first.stdout
     assert "SIGSEGV" in first.stdout.split(failed, 1)[1].splitlines()[0]
     assert "tried 2 commits: 1 measured, 1 with failed trials\n" in first.stdout
@@ -286,7 +286,7 @@ def test_a_commit_whose_trials_crash_is_kept_as_failed_and_measured_again(tmp_pa
     assert f"    {LRU_ID}: trials fail from here: " in steps
     assert f"commits not measured: 1\n  {crash[:10]} " in first.stdout
     assert "[trials failed]" in first.stdout
-    assert f"the newest commit, {crash[:10]}, was not measured: trials of {LRU_ID} failed" in first.stdout
+    assert f"the newest commit, {crash[:10]}, was not measured: {LRU_ID}: 2 of 2 trials failed: " in first.stdout
     entry = index_of(store)[crash]
     assert entry["error"] is None
     assert list(entry["trials_failed"]) == [LRU_ID] and "SIGSEGV" in entry["trials_failed"][LRU_ID]
@@ -361,7 +361,8 @@ def test_a_sampled_history_pins_the_first_failing_commit_and_the_fix(
     steps = done.stdout.split("trial failure steps: ", 1)[1].split("\ncommits not measured", 1)[0]
     assert steps.startswith("2\n"), steps
     assert f"  {commits[5][:10]} " in steps and f"  {commits[10][:10]} " in steps
-    assert f"    {LRU_ID}: trials fail from here: " in steps and "lost the data while shrinking" in steps
+    assert f"    {LRU_ID}: trials fail from here: 1 of 2 trials failed: " in steps
+    assert "lost the data while shrinking" in steps
     assert f"    {LRU_ID}: trials pass again from here (failed at {commits[9][:10]}: " in steps
     index = index_of(project.root / "reports" / "history")
     assert sorted(sha for sha, e in index.items() if e["trials_failed"]) == sorted(commits[i] for i in (5, 6, 8, 9))
@@ -398,7 +399,8 @@ def test_the_page_marks_each_failing_commit_and_lists_it_with_its_reason(
         "[e.cells[0].textContent, e.cells[3].textContent, e.cells[4].textContent]",
     )
     assert [row[0] for row in failed] == sorted(failing, key=lambda short: [c[:10] for c in commits].index(short))
-    assert all(row[1] == "trials" and row[2].startswith(f"{LRU_ID}: ") and "lost the data" in row[2] for row in failed)
+    reason = f"{LRU_ID}: 1 of 2 trials failed: RuntimeError: lost the data while shrinking"
+    assert all(row[1] == "trials" and row[2].startswith(reason) for row in failed), failed
     assert "No goal moved" not in page.evaluate("document.body.textContent")
     page.screenshot(artifacts_dir(store) / "history-failing.png", width=1280, height=1000)
 
