@@ -24,7 +24,18 @@ from typing import Any
 import pytest
 from _browser import Browser, artifacts_dir, browser, chromium_path, each, load
 from gitproject import GIT_ENV, Project
-from realprojects import BROKEN, COMMITS, DICT_ID, GOALS, LRU_CACHE, LRU_ID, REGRESSION, library_history, lrukit
+from realprojects import (
+    BROKEN,
+    COMMITS,
+    DICT_ID,
+    GOALS,
+    HISTORY_WORKLOADS,
+    LRU_CACHE,
+    LRU_ID,
+    REGRESSION,
+    library_history,
+    lrukit,
+)
 
 from harness.compare.goal_figures import figures
 from harness.store.results import read_results
@@ -334,7 +345,9 @@ WINDOW, FAILING = 14, range(5, 10)
 def failing_window(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Project, list[str], subprocess.CompletedProcess[str]]:
-    """14 commits whose second replicate fails at 5 to 9 (an exception), measured every 4th and narrowed."""
+    """14 commits whose LRU cache fails its second replicate at 5 to 9 (an exception), measured
+    every 4th and narrowed, with today's workloads of two experiments: the LRU cache, and a
+    dict beside it that does not use the package's cache and never fails."""
     project = lrukit(tmp_path_factory.mktemp("window") / "lrukit")
     commits = [project.git("rev-parse", "HEAD")]
     for position in range(1, WINDOW):
@@ -345,6 +358,7 @@ def failing_window(
         readme = project.root / "README.md"
         project.write("README.md", readme.read_text() + f"\nnote {position}\n")
         commits.append(project.commit(f"change {position}"))
+    project.write("benchmarks/allocations/lru.py", HISTORY_WORKLOADS)
     done = project.harness("history", "HEAD", "--every", "4", "-n", "2", "-j", "2")
     return project, commits, done
 
@@ -366,6 +380,9 @@ def test_a_sampled_history_pins_the_first_failing_commit_and_the_fix(
     assert f"    {LRU_ID}: trials pass again from here (failed at {commits[9][:10]}: " in steps
     index = index_of(project.root / "reports" / "history")
     assert sorted(sha for sha, e in index.items() if e["trials_failed"]) == sorted(commits[i] for i in (5, 6, 8, 9))
+    # Per experiment: only the LRU cache failed there; the dict beside it was measured.
+    assert {experiment for e in index.values() for experiment in e["trials_failed"]} == {LRU_ID}
+    assert DICT_ID not in steps
 
 
 def test_the_page_marks_each_failing_commit_and_lists_it_with_its_reason(
@@ -375,18 +392,24 @@ def test_the_page_marks_each_failing_commit_and_lists_it_with_its_reason(
     store = project.root / "reports" / "history"
     page = load(chromium, store / "index.html")
     failing = [commits[i][:10] for i in (5, 6, 8, 9)]
-    # Each chart of the experiment: a point per commit measured, a mark per commit whose trials failed.
-    assert set(each(page, "svg.history-chart", "e.querySelectorAll('circle.pt').length")) == {5}
-    assert set(each(page, "svg.history-chart", "e.querySelectorAll('text.failed-mark.trials').length")) == {4}
-    # No line crosses the failing commits: one through 0 and 4, one through 10, 12 and 13.
-    lines = each(page, "svg.history-chart", "[...e.querySelectorAll('polyline.line')].map(l => l.points.numberOfItems)")
-    assert set(map(tuple, lines)) == {(2, 3)}, lines
+    # Each chart of the LRU cache: a point per commit measured, a ! per commit whose trials
+    # failed, no line across them (one through 0 and 4, one through 10, 12 and 13), and the
+    # steps where its trials start and stop failing. The dict beside it has a point at every
+    # commit tried, and none of these.
+    charts = each(
+        page,
+        "figure.history",
+        "[e.closest('section').dataset.search, e.querySelectorAll('circle.pt').length,"
+        " e.querySelectorAll('text.failed-mark.trials').length,"
+        " [...e.querySelectorAll('polyline.line')].map(l => l.points.numberOfItems),"
+        " e.querySelectorAll('.step-mark.failing').length, e.querySelectorAll('.step-mark.passing').length]",
+    )
+    assert sorted(chart[0] for chart in charts) == sorted([LRU_ID, DICT_ID] * len(GOALS))
+    assert {tuple(map(str, chart[1:])) for chart in charts if chart[0] == LRU_ID} == {("5", "4", "[2, 3]", "1", "1")}
+    assert {tuple(map(str, chart[1:])) for chart in charts if chart[0] == DICT_ID} == {("9", "0", "[9]", "0", "0")}
     marked = each(page, "svg.history-chart text.failed-mark.trials", "e.querySelector('title').textContent")
     assert all("lost the data while shrinking" in note for note in marked), marked
     assert {note.split()[2] for note in marked} == set(failing), marked
-    # The two steps where the trials start and stop failing, on each chart and in the table.
-    assert set(each(page, "svg.history-chart", "e.querySelectorAll('.step-mark.failing').length")) == {1}
-    assert set(each(page, "svg.history-chart", "e.querySelectorAll('.step-mark.passing').length")) == {1}
     rows = each(page, "#step-table tr.trials-step", "[e.cells[0].textContent.trim(), e.cells[7].textContent.trim()]")
     assert rows == [
         [commits[5][:10], "trials fail from here"],
@@ -416,3 +439,4 @@ def test_the_export_of_a_history_leaves_out_the_experiments_whose_trials_failed(
     # one of its two replicates finished.
     assert len(exported) == 9
     assert {sha for sha, results in exported.items() if LRU_ID not in results} == {commits[i] for i in (5, 6, 8, 9)}
+    assert all(DICT_ID in results for results in exported.values())
