@@ -440,3 +440,21 @@ def test_the_export_of_a_history_leaves_out_the_experiments_whose_trials_failed(
     assert len(exported) == 9
     assert {sha for sha, results in exported.items() if LRU_ID not in results} == {commits[i] for i in (5, 6, 8, 9)}
     assert all(DICT_ID in results for results in exported.values())
+
+
+def test_a_newest_commit_that_does_not_build_exits_1_as_a_failed_build(tmp_path: Path) -> None:
+    project = lrukit(tmp_path / "lrukit")
+    pyproject = project.root / "pyproject.toml"
+    project.write("pyproject.toml", pyproject.read_text().replace('version = "1.0"', 'version = "not a version"'))
+    broken = project.commit("bump the version")
+    done = project.harness("history", "HEAD", "-n", "1")
+
+    assert done.returncode == 1, done.stderr
+    assert f"skipped  {broken[:10]}  bump the version  (build of {broken[:10]} failed: " in done.stdout
+    assert "tried 2 commits: 1 measured, 1 skipped (build or setup failed)\n" in done.stdout
+    assert f"  bump the version  [build or setup failed]\n    build of {broken[:10]} failed: " in done.stdout
+    assert f"the newest commit, {broken[:10]}, was not measured: build of {broken[:10]} failed: " in done.stdout
+    # A failed build is kept for good: the next history does not build it again.
+    again = project.harness("history", "HEAD", "-n", "1")
+    assert again.returncode == 1, again.stderr
+    assert "history of 2 commits (HEAD): 0 to measure" in again.stdout
