@@ -9,10 +9,11 @@ a branch measures that commit only, and an interrupted history resumes where it 
 
 **Failed trials.** An experiment whose trials failed at a commit, any one of them, is failed
 there: its figures at that commit are no measurement (a mean of the replicates that survived
-is not one), and the index keeps, for each such experiment, the first failure's reason in one
-line (``trials_failed``). The commit's other experiments are measured as usual. The results
-file is kept too, for the failures' details. Unlike a failed build, a commit whose trials
-failed is measured again by the next history, unless that history is told to keep it.
+is not one), and the index keeps, for each such experiment, how many of its trials failed and
+the first failure's reason, in one line (``trials_failed``). The commit's other experiments
+are measured as usual. The results file is kept too, for the failures' details. Unlike a
+failed build, a commit whose trials failed is measured again by the next history, unless
+that history is told to keep it.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ class Entry:
     #: Seconds spent making the commit ready (checkout, setup, build) and measuring it.
     ready_s: float | None = None
     measure_s: float | None = None
-    #: (experiment, the first failed trial's reason in one line) of each experiment whose
-    #: trials failed here, in the order of the results file.
+    #: (experiment, ``N of M trials failed: <the first failure's reason>``, one line) of each
+    #: experiment whose trials failed here, in the order of the results file.
     trials_failed: tuple[tuple[str, str], ...] = ()
 
     @property
