@@ -251,9 +251,10 @@ def _run_forked(work: Callable[[], int], stderr_file: IO[bytes], memory_limit: i
         os.setpgid(0, 0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.dup2(stderr_file.fileno(), 2)
-        # A crash leaves the Python stack in the copy's stderr (the zygote's handler wrote to
-        # what its stderr was).
-        faulthandler.enable(file=2)
+        # A crash leaves the Python stack in the copy's stderr file: its own descriptor, not
+        # 2, which pytest's capture of the test points elsewhere (and the zygote's handler
+        # wrote to what the zygote's stderr was).
+        faulthandler.enable(file=stderr_file)
         limit_memory(memory_limit)
         code = work()
     except BaseException:  # noqa: BLE001 - whatever happened, the copy must not go on as its parent

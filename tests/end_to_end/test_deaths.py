@@ -262,3 +262,38 @@ def test_the_resident_watch_holds_the_limit_and_says_what_the_trial_held(tmp_pat
     assert trial["error"].startswith(prefix) and trial["error"].endswith(suffix), trial["error"]
     # Killed within a reading or two of crossing it: a few 16 MiB blocks past it at most.
     assert 256 < float(trial["error"].removeprefix(prefix).removesuffix(suffix)) < 256 + 128, trial["error"]
+
+
+CRASHING_TEST = """
+import ctypes
+
+import pytest
+
+
+def fill(held):
+    held.append(1)
+    ctypes.string_at(0)
+
+
+@pytest.mark.harness
+def test_crashes(harness_trial):
+    held = []
+    with harness_trial.phase("grow"):
+        fill(held)
+"""
+
+
+def test_a_crashing_test_under_the_pytest_plugin_is_named_by_its_signal_and_frame(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.harness]\nmemory_limit = "1 GiB"\n', encoding="utf-8")
+    (tmp_path / "test_store.py").write_text(CRASHING_TEST, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--harness-replicates", "1", "test_store.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    line = "harness: the measuring process killed by SIGSEGV in fill (test_store.py:9) (seed 1)"
+    assert line in done.stdout, done.stdout
+    assert "memory limit" not in done.stdout
