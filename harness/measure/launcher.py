@@ -52,9 +52,10 @@ STDERR_TAIL_LINES = 40
 #: faulthandler's lines: its header, a thread's header, a frame, the list of extension modules.
 _FAULT_HEADER = re.compile(
     r"^(Fatal Python error|Current thread|Thread 0x|Stack \(most recent|Extension modules"
-    r"|<no Python frame>|Python runtime state|  File |  <)"
+    r"|<no Python frame>|Python runtime state|Traceback \(most recent|  File |  <|    )"
 )
 _FAULT_FRAME = re.compile(r'^\s+File "(?P<file>.+)", line (?P<line>\d+) in (?P<function>.+)$')
+_TRACEBACK_FRAME = re.compile(r'^\s+File "(?P<file>.+)", line (?P<line>\d+), in (?P<function>.+)$')
 #: How long a stopped server has to end of itself before its group is killed.
 _GRACE_S = 2.0
 
@@ -119,31 +120,41 @@ class Ended:
 
 
 def innermost_user_frame(stderr: str, root: str | Path | None = None) -> str | None:
-    """``fill (workloads/store.py:12)``: the innermost frame of the crashing thread that
-    faulthandler printed and that is neither the harness's nor the standard library's (the
-    innermost frame of all, when every frame is theirs); None without such a dump."""
+    """``fill (workloads/store.py:12)``: the innermost frame of the Python stack on stderr
+    (faulthandler's dump of the crashing thread, else the last traceback) that is neither the
+    harness's nor the standard library's (the innermost of all, when every frame is theirs);
+    None without a stack."""
     from harness.measure.own_frames import is_own_file
 
-    lines = stderr.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith(("Current thread", "Stack (most recent"))]
-    if not starts:
-        starts = [i for i, line in enumerate(lines) if line.startswith("Thread 0x")]
-    if not starts:
+    frames = _dumped_frames(stderr.splitlines()) or _traceback_frames(stderr.splitlines())
+    if not frames:
         return None
+    library = tuple(path for path in {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")} if path)
+    users = [f for f in frames if not is_own_file(f[0]) and not f[0].startswith(library) and not f[0].startswith("<")]
+    file, line, function = (users or frames)[0]
+    return f"{function} ({_shown_path(file, root)}:{line})"
+
+
+def _dumped_frames(lines: list[str]) -> list[tuple[str, str, str]]:
+    """The frames of the crashing thread in a faulthandler dump, innermost first, as it lists them."""
+    starts = [i for i, line in enumerate(lines) if line.startswith(("Current thread", "Stack (most recent"))]
+    starts = starts or [i for i, line in enumerate(lines) if line.startswith("Thread 0x")]
     frames = []
-    for line in lines[starts[-1] + 1 :]:
+    for line in lines[starts[-1] + 1 :] if starts else []:
         match = _FAULT_FRAME.match(line)
         if match is None:
             if line.strip().startswith("<"):  # "<no Python frame>", "<truncated>"
                 continue
             break
         frames.append((match["file"], match["line"], match["function"].strip()))
-    if not frames:
-        return None
-    library = tuple(path for path in {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")} if path)
-    users = [f for f in frames if not is_own_file(f[0]) and not f[0].startswith(library) and not f[0].startswith("<")]
-    file, line, function = (users or frames)[0]  # faulthandler lists the innermost first
-    return f"{function} ({_shown_path(file, root)}:{line})"
+    return frames
+
+
+def _traceback_frames(lines: list[str]) -> list[tuple[str, str, str]]:
+    """The frames of the last traceback, innermost first (a traceback lists it last)."""
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    matches = [_TRACEBACK_FRAME.match(line) for line in lines[starts[-1] + 1 :]] if starts else []
+    return [(m["file"], m["line"], m["function"].strip()) for m in matches if m is not None][::-1]
 
 
 def _shown_path(file: str, root: str | Path | None) -> str:
