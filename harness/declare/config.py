@@ -256,7 +256,7 @@ def _default_limit(jobs: int) -> tuple[int, str] | None:
     origin = f"{MEMORY_SHARE:.0%} of {format_bytes(total)} / {running} jobs"
     floor = min(MEMORY_FLOOR, share)
     if share / running < floor:
-        return int(floor), f"the floor for {origin}"
+        return int(floor), f"the floor, above {origin}"
     return int(share / running), origin
 
 
