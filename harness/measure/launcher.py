@@ -48,11 +48,12 @@ from harness.measure.memory_limit import ResidentWatch, limit_memory, memory_lim
 _OOM_WORDS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory", "Memory allocation")
 #: A reason is one line of at most this many characters; the stderr kept with it, this many lines.
 MAX_REASON_CHARS = 300
-STDERR_TAIL_LINES = 40
-#: faulthandler's lines: its header, a thread's header, a frame, the list of extension modules.
+STDERR_TAIL_LINES = 100
+#: faulthandler's lines (its header, a thread's header, a Python frame, a C frame, the list of
+#: extension modules) and a traceback's.
 _FAULT_HEADER = re.compile(
     r"^(Fatal Python error|Current thread|Thread 0x|Stack \(most recent|Extension modules"
-    r"|<no Python frame>|Python runtime state|Traceback \(most recent|  File |  <|    )"
+    r"|<no Python frame>|Python runtime state|Traceback \(most recent|  File |  Binary file |  <|    )"
 )
 _FAULT_FRAME = re.compile(r'^\s+File "(?P<file>.+)", line (?P<line>\d+) in (?P<function>.+)$')
 _TRACEBACK_FRAME = re.compile(r'^\s+File "(?P<file>.+)", line (?P<line>\d+), in (?P<function>.+)$')
@@ -77,7 +78,8 @@ class Ended:
         return "\n".join(lines[-n:])
 
     def stderr_tail(self) -> str:
-        """The last :data:`STDERR_TAIL_LINES` lines of stderr, as they were: kept with a failed trial."""
+        """The last :data:`STDERR_TAIL_LINES` lines of stderr, as they were: kept with a failed
+        trial (enough for a crash's Python stack and, from 3.14 on, its C stack after it)."""
         return "\n".join(self.stderr.rstrip().splitlines()[-STDERR_TAIL_LINES:])
 
     def out_of_memory(self) -> bool:
@@ -137,7 +139,8 @@ def innermost_user_frame(stderr: str, root: str | Path | None = None) -> str | N
 
 def _dumped_frames(lines: list[str]) -> list[tuple[str, str, str]]:
     """The frames of the crashing thread in a faulthandler dump, innermost first, as it lists them."""
-    starts = [i for i, line in enumerate(lines) if line.startswith(("Current thread", "Stack (most recent"))]
+    # "Current thread's C stack trace" (3.14 on) follows the Python one: not a Python stack.
+    starts = [i for i, line in enumerate(lines) if line.startswith(("Current thread 0x", "Stack (most recent"))]
     starts = starts or [i for i, line in enumerate(lines) if line.startswith("Thread 0x")]
     frames = []
     for line in lines[starts[-1] + 1 :] if starts else []:
