@@ -27,6 +27,7 @@ from harness.declare.config import (
     memory_limit_bytes,
     memory_limit_origin,
 )
+from harness.declare.units import format_bytes
 from harness.measure.executors import TrialJob, make_executor, run_in_child
 from harness.measure.launcher import MAX_REASON_CHARS, fork_child
 from harness.measure.trial import TrialSpec
@@ -330,3 +331,18 @@ def test_a_crashing_test_under_the_pytest_plugin_is_named_by_its_signal_and_fram
     line = "harness: the measuring process killed by SIGSEGV in fill (test_store.py:9) (seed 1)"
     assert line in done.stdout, done.stdout
     assert "memory limit" not in done.stdout
+
+
+def test_the_resident_watch_holds_the_limit_of_a_forked_copy_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_MEMORY_LIMIT_BY", "resident")
+    limit = 256 * 1024**2
+
+    def greedy() -> int:
+        held = []
+        while True:
+            held.append(bytearray(16 * 1024 * 1024))
+
+    ended = fork_child(greedy, timeout_s=60, memory_limit=limit)
+    assert ended.returncode == -9 and ended.killed_at_resident is not None
+    assert limit < ended.killed_at_resident < 2 * limit
+    assert ended.death(limit) == f"memory limit 256 MiB exceeded (resident {format_bytes(ended.killed_at_resident)})"
