@@ -44,7 +44,8 @@ def fill(trial, new, n):
 
 def check() -> str:
     """What the trial measured, or raises SystemExit with the reason."""
-    import harness._native  # noqa: F401  (the wheel's extension: an ImportError says it is missing)
+    # The wheel's extension first: an ImportError says it is missing.
+    import harness._native
 
     script = shutil.which("harness", path=str(Path(sys.executable).parent))
     command = [script] if script else [sys.executable, "-m", "harness"]
@@ -68,7 +69,8 @@ def check() -> str:
     kept = phase["metrics"]["kept_count"]
     if backend != "native" or trial["status"] != "ok" or not COUNT <= kept <= COUNT + LIST_BLOCKS:
         raise SystemExit(f"backend {backend}, trial {trial['status']}: kept {kept} blocks, expected {COUNT} + a few")
-    return f"native trial: {kept} blocks kept for {COUNT} byte strings (backend {backend})"
+    where = harness.__path__[0]
+    return f"native trial: {kept} blocks kept for {COUNT} byte strings (backend {backend}, harness in {where})"
 
 
 if __name__ == "__main__":
