@@ -235,6 +235,8 @@ def test_without_a_compiler_the_sdist_installs_and_run_says_how_to_get_native(
         " alloc-harness wheel from PyPI, or a C compiler and reinstall alloc-harness. To keep memray quietly:"
         " --backend memray (under pytest: --harness-backend memray)."
     )
+    # The README quotes it as it is.
+    assert notice in (ROOT / "README.md").read_text(encoding="utf-8")
     # Chosen, memray is used without a word.
     quiet = subprocess.run(
         [str(python.parent / "harness"), "run", "-n", "1", "--backend", "memray", "-o", "quiet.json"],
