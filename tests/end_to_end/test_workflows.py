@@ -300,6 +300,20 @@ def test_the_release_builds_wheels_on_both_architectures_for_every_supported_cpy
     minors = [int(s[1]) for s in selectors if s]
     assert minors == list(range(int(lowest[1]), max(minors) + 1))
     assert max(minors) >= 14
+    # What cibuildwheel makes of the config (it refuses an option it does not know).
+    listed = subprocess.run(
+        [str(BIN / "cibuildwheel"), "--print-build-identifiers", "--platform", "linux", "--archs", "x86_64,aarch64"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(listed.stdout.split()) == sorted(
+        f"cp3{minor}-{libc}_{arch}"
+        for minor in minors
+        for libc in ("manylinux", "musllinux")
+        for arch in ("x86_64", "aarch64")
+    )
     assert config["environment"] == {"HARNESS_REQUIRE_NATIVE": "1"}
     assert config["test-command"] == "python {project}/.ci/wheel-check.py"
 
