@@ -23,6 +23,10 @@ BACKENDS = ("native", "memray", "tracemalloc", "none")
 EVERY_HEAP_METRIC = ("alloc_bytes", "alloc_count", "kept_bytes", "kept_count", "net_bytes", "net_count", "peak_bytes")
 #: What ``auto`` chose, once per process (the fallback is said on stderr once).
 _auto_choice: str | None = None
+#: Why the C extension can be missing, and how to get it: said wherever native is asked for
+#: or was the default and is not there (README.md, "Installing", quotes the whole line).
+NATIVE_MISSING = "harness._native was not built at install time, most often for want of a C compiler"
+NATIVE_REMEDY = "install an alloc-harness wheel from PyPI, or a C compiler and reinstall alloc-harness"
 
 
 @dataclass(frozen=True)
@@ -88,11 +92,6 @@ def native_available() -> bool:
     return True
 
 
-#: Why the extension can be missing, and how to get it: said wherever the native backend is not there.
-NATIVE_MISSING = "harness._native was not built at install time, most often for want of a C compiler"
-NATIVE_REMEDY = "install an alloc-harness wheel from PyPI, or a C compiler and reinstall alloc-harness"
-
-
 def _native_unusable() -> str | None:
     """Why the native backend cannot run here, or None."""
     if not native_available():
@@ -103,7 +102,7 @@ def _native_unusable() -> str | None:
     return None
 
 
-def fallback_notice(unusable: str, chosen: str) -> str:
+def _fallback_notice(unusable: str, chosen: str) -> str:
     """The one line that says ``auto`` did not get native: why, what it measures instead (a
     baseline of one backend is never compared with another's figures), and what to do."""
     remedy = f" To get native: {NATIVE_REMEDY}." if not native_available() else ""
@@ -122,7 +121,7 @@ def resolve_backend(name: str) -> str:
             unusable = _native_unusable()
             _auto_choice = "native" if unusable is None else "memray" if memray_available() else "tracemalloc"
             if unusable is not None:
-                print(fallback_notice(unusable, _auto_choice), file=sys.stderr)
+                print(_fallback_notice(unusable, _auto_choice), file=sys.stderr)
         name = _auto_choice
     elif name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}, auto")
