@@ -261,8 +261,10 @@ RELEASE = WORKFLOWS / "release.yml"
 def test_the_release_publishes_on_a_version_tag_with_the_token_in_one_job_only() -> None:
     flow = load(RELEASE)
     on = triggers(flow)
-    assert set(on) == {"push", "workflow_dispatch"}
+    assert set(on) == {"push", "pull_request", "workflow_dispatch"}
     assert on["push"] == {"tags": ["v*"]}
+    # A change to the build is built and checked before a tag needs it.
+    assert {"setup.py", "pyproject.toml", "harness/measure/capture/_native*"} <= set(on["pull_request"]["paths"])
     assert flow["permissions"] == {}
     jobs = flow["jobs"]
     assert jobs["wheels"]["permissions"] == jobs["sdist"]["permissions"] == {"contents": "read"}
