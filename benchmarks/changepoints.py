@@ -38,7 +38,7 @@ def history(rng: random.Random, shift: float, load_cv: float = 0.0) -> list[list
 
 def found(rng: random.Random, shift: float, load_cv: float = 0.0) -> list[int]:
     samples = history(rng, shift, load_cv)
-    return [point.index for point in change_points(samples, confidence=0.9, tolerance_pct=5.0)]
+    return [point.index for point in change_points(samples, tolerance_pct=5.0)]
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ commit measures that one, and an interrupted history resumes where it stopped. A
 that does not build, or whose code today's workloads cannot import (an API they use came
 later), is kept in the index with the line that says why, and skipped (``skipped``). With
 ``--every N`` only every Nth commit is measured at first (and the newest); each span whose
-allocation figures differ at its ends is then halved until the change is pinned to its commit.
+allocation figures differ at its ends, or whose time step was confirmed (below), is then
+halved until the change is pinned to its commit.
 
 Failed trials: an experiment any of whose trials failed at a commit (a crash, an exception,
 a timeout, the memory limit) is failed there (``failed``): it has no figures at that commit,
@@ -25,9 +26,15 @@ unless ``--keep-failed``.
 It then lists the steps: every exact allocation figure of a goal that changed between two
 adjacent measured commits, with the commit, its author date, subject, and the change, and
 the ``harness explain`` command that shows which call paths moved between the commit and
-the one measured before it. Time is noisy, so its steps are change points instead: PELT
-(ruptures) with a penalty from the noise the replicates measured, each confirmed by Welch's
-interval of the levels around it at the gate's confidence and tolerance.
+the one measured before it. Time is noisy, and commits measured apart saw different loads,
+so a time step is a change point (PELT, ruptures, with a penalty from the noise the commits
+measured, beyond the tolerance) confirmed by measuring its two commits again, interleaved in
+one run (A B A B ...) with the replicates a noisy goal needs to gate (10 a side), and
+judged by the gate's rule; the change points that do not confirm are listed as not
+confirmed. Each confirmation costs 2 x 10 trials of one experiment, once: it is kept in the
+store (confirmations.json), so a re-run does not measure it again. Narrowing a confirmed
+time step between sampled commits measures the middle commit, then it and both ends again
+in one interleaved run (3 x 10 trials), the half that confirms the change holding the step.
 
 The history page, ``index.html`` in the store, draws every goal of every experiment across
 the commits with the steps marked, lists the steps (each linked to the delta flame graph of
@@ -76,8 +83,8 @@ def add_parser(sub: Any, name: str) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="measure every Nth commit, then narrow each allocation step, and each change between passing and"
-        " failing trials, to its commit by bisection (default 1: all)",
+        help="measure every Nth commit, then narrow each allocation step, each confirmed time step, and each"
+        " change between passing and failing trials, to its commit by bisection (default 1: all)",
     )
     parser.add_argument(
         "--keep-failed",
@@ -91,9 +98,9 @@ def add_parser(sub: Any, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.cli._common import executor_from, settings_from
     from harness.commits import sides
+    from harness.commits.confirm import Confirmer
     from harness.commits.historian import Historian, commits_of
     from harness.commits.history import HistoryStore
-    from harness.commits.timeline import timeline
     from harness.errors import ConfigError
     from harness.git import locate
     from harness.measure.capture import resolve_backend
@@ -132,9 +139,10 @@ def run(args: argparse.Namespace) -> int:
 
     historian.extend(store, commits, told, every=args.every)
     print(_tally(tried))
-    found = timeline(store, commits, confidence=settings.confidence, tolerance_pct=settings.tolerance_pct)
+    found = Confirmer(historian, store, commits, told, lambda line: print(line, flush=True)).confirm()
     _print_steps(store.directory, [s for s in found.steps if s.kind == "exact"], "allocation steps")
-    _print_steps(store.directory, [s for s in found.steps if s.kind != "exact"], "time steps (change points)")
+    _print_steps(store.directory, [s for s in found.steps if s.kind != "exact"], "time steps (confirmed change points)")
+    _print_candidates(found.candidates)
     if found.time_note:
         print(found.time_note)
     _print_failures(found)
@@ -202,6 +210,20 @@ def _print_steps(directory: Path, steps: list[Step], heading: str) -> None:
                 f"    call paths: harness explain {shlex.quote(step.experiment)} --baseline {shlex.quote(str(parent))}"
                 f" --results {shlex.quote(str(commit))}"
             )
+
+
+def _print_candidates(candidates: tuple[Step, ...]) -> None:
+    """The change points of time that are not steps, with what measuring again said."""
+    if not candidates:
+        return
+    print(f"time change points not confirmed: {len(candidates)}")
+    for step in candidates:
+        said = (
+            f"measured again: {step.delta_pct:+.2f}% [{step.ci_low_pct:+.2f}, {step.ci_high_pct:+.2f}]"
+            if step.kind == "not confirmed"
+            else "not measured again"
+        )
+        print(f"  {step.commit.short}  {step.experiment} {step.measure}: {said}")
 
 
 def _clock(seconds: float) -> str:

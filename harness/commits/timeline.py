@@ -8,8 +8,10 @@ measured commit, at the commit's position in the range.
 * A figure that repeats exactly for a seed (the allocation metrics) steps wherever two
   adjacent measured commits differ; the step is pinned to the later commit, with the paired
   interval of its Δ (exact, for a figure every seed repeats).
-* A noisy figure (time) steps at a change point of :mod:`harness.compare.changepoints`, with
-  Welch's interval of the two levels around it.
+* A noisy figure (time) steps only where measuring the two commits around a change point of
+  :mod:`harness.compare.changepoints` again, interleaved, confirmed it by the gate's rule
+  (:mod:`harness.commits.timesteps`), with the interval of that re-measurement; the other
+  change points are candidates, listed apart.
 
 * An experiment whose trials failed at a commit (:mod:`harness.commits.history`) has no point
   there, and a change between measured and failing is a step of its own, a
@@ -27,9 +29,11 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from harness.commits.confirmations import Confirmations
 from harness.commits.history import Entry, HistoryStore, measured_part
 from harness.commits.refs import Commit
-from harness.compare.changepoints import ChangePointsUnavailable, change_points
+from harness.commits.timesteps import CONFIRMED, time_steps
+from harness.compare.changepoints import ChangePointsUnavailable
 from harness.compare.goal_figures import Figure, figures
 from harness.compare.stats import DeltaEstimate, estimate_delta
 from harness.declare.metrics import metric
@@ -131,6 +135,8 @@ class Timeline:
     #: Why time has no steps here, when it cannot have any (the change-point library is missing).
     time_note: str | None = None
     failure_steps: tuple[FailureStep, ...] = ()
+    #: Change points of time that are not steps: not confirmed, or not measured again yet.
+    candidates: tuple[Step, ...] = ()
 
     @property
     def measured(self) -> list[int]:
@@ -155,22 +161,33 @@ class _Measured:
     results: Results
 
 
-def timeline(store: HistoryStore, commits: Sequence[Commit], *, confidence: float, tolerance_pct: float) -> Timeline:
-    """The series, steps and breaks of ``commits`` (oldest first) as ``store`` holds them."""
+def timeline(
+    store: HistoryStore,
+    commits: Sequence[Commit],
+    *,
+    confidence: float,
+    tolerance_pct: float,
+    confirmations: Confirmations | None = None,
+) -> Timeline:
+    """The series, steps and breaks of ``commits`` (oldest first) as ``store`` holds them; time
+    steps only where ``confirmations`` confirm them."""
     known = store.entries()
     entries = tuple(known.get(str(c.sha)) for c in commits)
     measured = [_Measured(i, e, store.results(e)) for i, e in enumerate(entries) if e is not None and e.measured]
     series = _series(measured)
     breaks = tuple(_breaks(measured))
     steps = list(_exact_steps(series, measured, breaks))
-    time_note = None
+    time_note: str | None = None
+    candidates: list[Step] = []
     try:
-        steps += _time_steps(series, measured, breaks, confidence, tolerance_pct)
+        for step in _time_steps(series, measured, breaks, confidence, tolerance_pct, confirmations):
+            (steps if step.kind == CONFIRMED else candidates).append(step)
     except ChangePointsUnavailable as exc:
         time_note = f"time has no steps here: {exc}"
     steps.sort(key=lambda s: (s.position, s.experiment, s.measure))
     failing = tuple(_failure_steps(measured))
-    return Timeline(tuple(commits), entries, series, tuple(steps), breaks, time_note, failing)
+    candidates.sort(key=lambda s: (s.position, s.experiment, s.measure))
+    return Timeline(tuple(commits), entries, series, tuple(steps), breaks, time_note, failing, tuple(candidates))
 
 
 def _failure_steps(measured: Sequence[_Measured]) -> list[FailureStep]:
@@ -269,17 +286,18 @@ def _time_steps(
     breaks: Sequence[EnvironmentBreak],
     confidence: float,
     tolerance_pct: float,
+    confirmations: Confirmations | None,
 ) -> list[Step]:
-    """The confirmed change points of each noisy series, within each run between environment breaks."""
+    """The change points of each noisy series, within each run between environment breaks:
+    the confirmed ones (kind ``change point``) and the candidates that are not."""
     by_position = {m.position: m for m in measured}
+    shas = {m.position: m.entry.sha for m in measured}
     cuts = [b.position for b in breaks]
     out = []
     for each in (s for s in series if not s.exact):
-        for run in _runs(each.points, cuts):
-            samples = [p.values for p in run]
-            for found in change_points(samples, confidence=confidence, tolerance_pct=tolerance_pct):
-                before, after = run[found.index - 1], run[found.index]
-                out.append(_step(each, before, after, by_position, found.estimate, "change point"))
+        runs = _runs(each.points, cuts)
+        for found in time_steps(each, runs, shas, confirmations, confidence=confidence, tolerance_pct=tolerance_pct):
+            out.append(_step(each, found.before, found.after, by_position, found.estimate, found.kind))
     return out
 
 
