@@ -1,11 +1,15 @@
-"""How often the change points of time cry wolf, and how often they find a real shift.
+"""How often the candidate change points of time cry wolf, and how often they find a real shift.
+
+Every candidate costs a confirmation (its two commits measured again, interleaved, 2 x 10
+trials; harness/commits/confirm.py), which is what makes it a step or not: the share of
+flat histories with a candidate is the share that pays for one.
 
 Simulated timing histories of 30 commits, 3 replicates a commit, each replicate Gaussian
 around its commit's level with a coefficient of variation of 5% (about what the bundled
 suite's timing goals show on these machines). Prints, at the gate's defaults (confidence
 0.9, tolerance 5%):
 
-* the share of flat histories with any change point (false alarms per history);
+* the share of flat histories with any candidate (a confirmation each pays for);
 * the same where each commit's replicates also share a load factor (CV 10%): a machine
   busier for one commit than the next, which the replicates' own spread does not show;
 * the share of histories with a +20% step at commit 15 where exactly that commit is found;

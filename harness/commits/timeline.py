@@ -87,7 +87,8 @@ class Step:
     ci_low_pct: float
     ci_high_pct: float
     method: str
-    #: ``exact`` (any change of a figure that repeats) or ``change point`` (of a noisy one).
+    #: ``exact`` (any change of a figure that repeats), ``change point`` (of a noisy one, confirmed by
+    #: measuring again), or, for the candidates of a timeline, ``not confirmed`` or ``to confirm``.
     kind: str
     #: Commits between the parent and the commit that have no results (failed or not tried).
     unmeasured_between: int
