@@ -56,7 +56,7 @@ def main() -> None:
     exact = sum(1 for _ in range(n) if found(rng, 0.20) == [AT])
     small = sum(1 for _ in range(n) if AT in found(rng, 0.06))
     print(f"{n} simulated histories each: {COMMITS} commits, {REPLICATES} replicates, CV {CV:.0%}")
-    print(f"  flat history, any change point:        {flat:4d}/{n} = {flat / n:6.1%}")
+    print(f"  flat history, any candidate:           {flat:4d}/{n} = {flat / n:6.1%}")
     print(f"  flat, load CV 10% per commit, any:     {loaded:4d}/{n} = {loaded / n:6.1%}")
     print(f"  +20% at commit {AT}, exactly that one:  {exact:4d}/{n} = {exact / n:6.1%}")
     print(f"  +6% at commit {AT}, found there:        {small:4d}/{n} = {small / n:6.1%}")

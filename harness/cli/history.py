@@ -32,9 +32,9 @@ measured, beyond the tolerance) confirmed by measuring its two commits again, in
 one run (A B A B ...) with the replicates a noisy goal needs to gate (10 a side), and
 judged by the gate's rule; the change points that do not confirm are listed as not
 confirmed. Each confirmation costs 2 x 10 trials of one experiment, once: it is kept in the
-store (confirmations.json), so a re-run does not measure it again. Narrowing a confirmed
-time step between sampled commits measures the middle commit, then it and both ends again
-in one interleaved run (3 x 10 trials), the half that confirms the change holding the step.
+store (confirmations.json), so a re-run does not measure it again. Narrowing a confirmed time step
+between sampled commits measures the middle commit, then it and both ends again in one
+interleaved run (3 x 10 trials), the half that confirms the change holding the step.
 
 The history page, ``index.html`` in the store, draws every goal of every experiment across
 the commits with the steps marked, lists the steps (each linked to the delta flame graph of

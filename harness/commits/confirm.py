@@ -6,9 +6,7 @@ moves their times as much as a slower commit does. So each candidate's two commi
 measured again on its experiment, interleaved in one run (a b a b ..., as ``compare`` runs
 its sides), with the replicates a noisy goal needs to gate (``noisy_replicates``, 10 a
 side), and judged by the gate's own rule (:mod:`harness.commits.confirmations`). Load then
-falls on both commits alike and cannot make a step. A run in which the gate sees a change
-on a row too noisy to judge (the machine was too busy even for that) is measured once more;
-if it stays too noisy, the change point is not confirmed.
+falls on both commits alike and cannot make a step.
 
 A confirmed step between two measured commits with untried commits between them (a sampled
 history, ``--every N``) is narrowed by bisection: the middle untried commit is measured into
@@ -19,9 +17,8 @@ change is spread over both and the step stays on the span. A middle commit that 
 measured is kept with its reason, and the next untried commit is taken.
 
 Cost: 2 x ``noisy_replicates`` trials of one experiment per candidate (20 at the default),
-twice that at most when the first run was too noisy, and once only: the runs are kept in the
-store, and a re-run measures nothing again. For each narrowing, the middle commit's own
-measurement plus 3 x ``noisy_replicates`` trials (at most twice).
+once only: the runs are kept in the store, and a re-run measures nothing again. For each
+narrowing, the middle commit's own measurement plus 3 x ``noisy_replicates`` trials.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from harness.commits import refs, sides
-from harness.commits.confirmations import Confirmations, options_of, undecided
+from harness.commits.confirmations import Confirmations, options_of
 from harness.commits.historian import Historian
 from harness.commits.history import Entry, HistoryStore
 from harness.commits.refs import Commit
@@ -65,7 +62,6 @@ class Confirmer:
     commits: Sequence[Commit]
     told: Callable[[Entry], None]
     say: Callable[[str], None]
-    runs: int = 0
     _tried: set[tuple[str, str, str]] = field(default_factory=set, repr=False)
     _failed: set[tuple[str, str, str]] = field(default_factory=set, repr=False)
 
@@ -132,7 +128,7 @@ class Confirmer:
         )
         self._measure_again(experiment, (str(older.sha), str(middle.sha), str(newer.sha)))
 
-    def _measure_again(self, experiment: str, shas: tuple[str, ...], *, tries: int = 2) -> None:
+    def _measure_again(self, experiment: str, shas: tuple[str, ...]) -> None:
         # Once per history: a pair or span whose run failed is neither confirmed nor narrowed again.
         self._tried.add((experiment, shas[0], shas[-1]))
         commits = [self._by_sha[sha] for sha in shas]
@@ -142,14 +138,7 @@ class Confirmer:
             self.say(f"could not measure {', '.join(c.short for c in commits)} again: {exc}")
             self._failed.add((experiment, shas[0], shas[-1]))
             return
-        run = self.confirmations.add(experiment, shas, results)
-        self.runs += 1
-        noisy = [
-            m for a, b in run.pairs for m, row in self.confirmations.rows(experiment, a, b).items() if undecided(row)
-        ]
-        if noisy and tries > 1:
-            self.say(f"{experiment} {noisy[0]}: too noisy to judge; measuring {len(shas)} commits once more")
-            self._measure_again(experiment, shas, tries=tries - 1)
+        self.confirmations.add(experiment, shas, results)
 
 
 def _key(step: Step) -> tuple[str, str, str]:

@@ -15,13 +15,15 @@ A run of commits a, b (, c) judges the pairs (a, b) (and (b, c)), each with
 :func:`harness.compare.gate.compare`, the gate's own rule, at the settings of the day: a
 change of the tolerance judges the kept runs again without measuring them again, and a
 re-run of the history measures nothing that is already here. A goal's change between two
-commits is confirmed when the gate would fail or pass a pull request on it: a regression or
-an improvement (its interval excludes 0, its Δ passes the tolerance) on a row that is not
-erratic (the replicates a noisy goal needs on each side, a spread under ``erratic_cv``). The
-``erratic`` list of the settings is not applied: it names goals that must not fail a pull
-request, often every timing goal (``harness calibrate`` suggests it), and a history gates
-nothing. A change on a row too noisy to judge is :func:`undecided`: the machine was too busy
-while it was measured again, and :mod:`harness.commits.confirm` measures it once more.
+commits is confirmed when the gate calls it a regression or an improvement (its interval
+excludes 0, its Δ passes the tolerance) on a row with the replicates a noisy goal needs to
+gate on each side (``noisy_replicates``). Two limits of a gate are left out, both about what
+may fail a pull request: the ``erratic`` list of the settings, which often names every
+timing goal (``harness calibrate`` suggests it), and ``erratic_cv``, the spread above which a
+row is not gated. A busy machine spreads the times of an interleaved run on both sides
+alike, and Welch's interval of 10 replicates a side widens with that spread; with the limit,
+a real threefold step measured again twice on a busy machine was called too noisy both times
+(+151 % [+131 %, +176 %]).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,18 +71,13 @@ class ConfirmationRun:
 
 
 def options_of(settings: Settings) -> GateOptions:
-    """The gate's options for judging a confirmation (the user's ``erratic`` list aside, see above)."""
-    return GateOptions.from_settings(settings, erratic=(), top_sites=0)
+    """The gate's options for judging a confirmation (without the two limits named above)."""
+    return GateOptions.from_settings(settings, erratic=(), erratic_cv=math.inf, top_sites=0)
 
 
 def confirms(row: ExperimentVerdict) -> bool:
     """Whether a re-measured goal's row says its change is real, by the gate's rule."""
     return row.decision in ("regression", "improvement") and not row.erratic
-
-
-def undecided(row: ExperimentVerdict) -> bool:
-    """Whether a re-measured goal changed by the gate's rule on a row too noisy to judge."""
-    return row.decision in ("regression", "improvement") and row.erratic
 
 
 class Confirmations:

@@ -3,8 +3,12 @@
 The candidates come from :func:`harness.compare.changepoints.change_points` on each run of
 a noisy series between environment breaks. A step of time is a pair of commits whose
 change the gate confirmed on measuring both again, interleaved in one run
-(:mod:`harness.commits.confirmations`), whether the pair was a candidate or a half of a
-confirmed step that narrowing split. A confirmed pair that holds a narrower confirmed pair
+(:mod:`harness.commits.confirmations`), in the direction the history saw it (up where the
+history's level rose, down where it fell), whether the pair was a
+candidate or a half of a confirmed step that narrowing split. The direction matters for
+what the history reports: a re-measurement of two equal commits passes the gate's rule by
+chance in either direction (at most 1 - confidence together), and only the half of those
+that agrees with the history's own noise can make a step. A confirmed pair that holds a narrower confirmed pair
 of the same goal gives way to it: the step is where narrowing pinned it. A candidate is
 otherwise shown as ``not confirmed`` (measured again, and the gate saw no change: the
 machine moved, not the code) or ``to confirm`` (not measured again yet), never as a step.
@@ -61,10 +65,15 @@ def time_steps(
             if row is None:
                 history = estimate_delta(before.values, after.values, confidence=confidence)
                 out.append(TimeStep(before, after, history, TO_CONFIRM))
-            elif not confirms(row):
+            elif not _agrees(row, before, after):
                 again = _estimate(row, confidence) or estimate_delta(before.values, after.values, confidence=confidence)
                 out.append(TimeStep(before, after, again, NOT_CONFIRMED))
     return out
+
+
+def _agrees(row: ExperimentVerdict, before: Point, after: Point) -> bool:
+    """Whether the gate confirms the change from ``before`` to ``after`` in the history's direction."""
+    return confirms(row) and row.delta_pct is not None and (row.delta_pct > 0) == (after.mean > before.mean)
 
 
 def _estimate(row: ExperimentVerdict, confidence: float) -> DeltaEstimate | None:
@@ -84,7 +93,8 @@ def _confirmed(
         if older not in points or newer not in points:
             continue
         row = confirmations.row(series.experiment, series.measure, older, newer)
-        estimate = _estimate(row, confidence) if row is not None and confirms(row) else None
+        agrees = row is not None and _agrees(row, points[older], points[newer])
+        estimate = _estimate(row, confidence) if row is not None and agrees else None
         if estimate is not None:
             found.append((points[older], points[newer], estimate))
     spans = {(a.position, b.position) for a, b, _ in found}

@@ -76,8 +76,10 @@ def once(trial, new):
 
 NAP_ID = "naps.once[napper]"
 COMMITS = 15
-#: Fast enough to keep the tests short, long enough to be a figure a busy machine moves.
-SLEEP_S, SPIN = 0.02, 150_000
+#: Short, to keep the tests fast; long enough that a shared machine's scheduling delays of a
+#: few milliseconds stay well under the gate's tolerance of 5 %. The spin is a little CPU work
+#: for the busy core to slow.
+SLEEP_S, SPIN = 0.05, 20_000
 
 
 def nap_project(root: Path, *, sleep: float, spin: int) -> Project:
@@ -158,13 +160,13 @@ def test_docs_commits_measured_while_load_comes_and_goes_have_no_time_step(tmp_p
     assert busy is not None and not slower.exists(), stdout
     assert f"measured {COMMITS} commits" in stdout
     assert stepped_commits(stdout) == [], stdout
-    # The load made change points where it came (4) and went (9); measuring their commits
-    # again, interleaved, without it, the gate saw no change.
+    # The load made change points where it came (4) and went (9) (and the shared machine may
+    # have made more); measuring their commits again, interleaved, the gate saw no change.
     unconfirmed = section(stdout, "time change points not confirmed")
-    assert [line.split()[0] for line in unconfirmed] == [commits[4][:10], commits[9][:10]], stdout
+    assert {commits[4][:10], commits[9][:10]} <= {line.split()[0] for line in unconfirmed}, stdout
     assert all(f"{NAP_ID} work.wall_s: measured again: " in line for line in unconfirmed), stdout
     runs = json.loads((project.root / "reports/history/confirmations.json").read_text())["runs"]
-    assert {tuple(run["commits"]) for run in runs} == {(commits[3], commits[4]), (commits[8], commits[9])}
+    assert {(commits[3], commits[4]), (commits[8], commits[9])} <= {tuple(run["commits"]) for run in runs}
     page = (project.root / "reports/history/index.html").read_text()
     assert 'class="step-mark' not in page
     print(stdout, f"history under load: {time.monotonic() - started:.1f} s")

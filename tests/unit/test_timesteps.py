@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.commits.confirmations import INDEX, Confirmations, confirms, undecided
+from harness.commits.confirmations import INDEX, Confirmations, confirms, options_of
 from harness.commits.timeline import Point, Series
 from harness.commits.timesteps import CONFIRMED, NOT_CONFIRMED, TO_CONFIRM, time_steps
-from harness.compare.gate import GateOptions
+from harness.declare.config import Settings
 from harness.declare.spec import Goal
 from harness.errors import ResultsError
 from harness.store.environment import Environment
@@ -30,6 +30,8 @@ MEASURE = "work.wall_s"
 INFO = ExperimentInfo(EXPERIMENT, "naps", "once", "napper", {}, (Goal.parse(MEASURE),), ())
 ENV = {"python_version": "3.11.7", "implementation": "CPython", "backend": "none", "project_root": "/a"}
 SHA = {position: f"{position:x}" * 40 for position in range(10)}
+#: The gate's options a history judges confirmations with, at the default settings.
+OPTIONS = options_of(Settings(Path("/a"), Path("/a/workloads"), Path("/a/baselines")))
 
 
 def timed(level: float, rng: random.Random, replicates: int = 10, spread: float = 0.01) -> Results:
@@ -64,10 +66,15 @@ def test_a_candidate_is_a_step_only_once_measuring_again_confirms_it(tmp_path: P
     rng = random.Random(1)
     history = series({0: 1.0, 1: 1.0, 2: 1.0, 3: 2.0, 4: 2.0, 5: 2.0}, rng)
     assert found(history, None) == [(2, 3, TO_CONFIRM)]
-    confirmations = Confirmations(tmp_path, GateOptions())
+    confirmations = Confirmations(tmp_path, OPTIONS)
     assert found(history, confirmations) == [(2, 3, TO_CONFIRM)]
     # Measured again, interleaved, the two commits run alike: the machine moved, not the code.
     add(confirmations, [(2, 1.0), (3, 1.0)], rng)
+    assert found(history, confirmations) == [(2, 3, NOT_CONFIRMED)]
+    # A change the other way than the history saw is not this step either.
+    add(confirmations, [(2, 1.0), (3, 0.5)], rng)
+    row = confirmations.row(EXPERIMENT, MEASURE, SHA[2], SHA[3])
+    assert row is not None and row.decision == "improvement" and confirms(row)
     assert found(history, confirmations) == [(2, 3, NOT_CONFIRMED)]
     # Measured again and twice as slow: the step is real, with the interval of the re-measurement.
     add(confirmations, [(2, 1.0), (3, 2.0)], rng)
@@ -79,7 +86,7 @@ def test_a_candidate_is_a_step_only_once_measuring_again_confirms_it(tmp_path: P
 @pytest.mark.skipif(not HAS_RUPTURES, reason="ruptures does not install on this CPython")
 def test_a_confirmed_span_gives_way_to_the_narrower_confirmed_half_inside_it(tmp_path: Path) -> None:
     rng = random.Random(2)
-    confirmations = Confirmations(tmp_path, GateOptions())
+    confirmations = Confirmations(tmp_path, OPTIONS)
     add(confirmations, [(4, 1.0), (8, 3.0)], rng)
     # Narrowing: 6 measured with both ends in one run; the change lies between 4 and 6.
     add(confirmations, [(4, 1.0), (6, 3.0), (8, 3.0)], rng)
@@ -90,13 +97,20 @@ def test_a_confirmed_span_gives_way_to_the_narrower_confirmed_half_inside_it(tmp
     assert confirmations.narrowed(EXPERIMENT, SHA[4], SHA[8]) and not confirmations.narrowed(EXPERIMENT, SHA[4], SHA[6])
 
 
-def test_a_change_too_noisy_to_judge_is_undecided_and_not_confirmed(tmp_path: Path) -> None:
+def test_a_change_is_confirmed_by_its_interval_on_a_busy_machine_never_with_too_few_replicates(
+    tmp_path: Path,
+) -> None:
     rng = random.Random(3)
-    confirmations = Confirmations(tmp_path, GateOptions())
+    confirmations = Confirmations(tmp_path, OPTIONS)
+    # Spread 30 % on both sides (a busy machine): far over the gate's erratic_cv, yet a threefold
+    # change is confirmed by its interval, and no change is not.
     confirmations.add(EXPERIMENT, [SHA[1], SHA[2]], [timed(1.0, rng, spread=0.3), timed(3.0, rng, spread=0.3)])
     row = confirmations.row(EXPERIMENT, MEASURE, SHA[1], SHA[2])
-    assert row is not None and row.decision == "regression" and row.erratic
-    assert undecided(row) and not confirms(row)
+    assert row is not None and row.decision == "regression" and row.cv is not None and row.cv > 0.1
+    assert confirms(row)
+    confirmations.add(EXPERIMENT, [SHA[1], SHA[2]], [timed(1.0, rng, spread=0.3), timed(1.0, rng, spread=0.3)])
+    row = confirmations.row(EXPERIMENT, MEASURE, SHA[1], SHA[2])
+    assert row is not None and row.decision == "no_change" and not confirms(row)
     # Too few replicates for a noisy goal: never confirmed, however large the change.
     confirmations.add(EXPERIMENT, [SHA[1], SHA[2]], [timed(1.0, rng, 5), timed(3.0, rng, 5)])
     row = confirmations.row(EXPERIMENT, MEASURE, SHA[1], SHA[2])
@@ -105,16 +119,16 @@ def test_a_change_too_noisy_to_judge_is_undecided_and_not_confirmed(tmp_path: Pa
 
 def test_the_runs_are_kept_beside_the_index_and_read_again(tmp_path: Path) -> None:
     rng = random.Random(4)
-    add(Confirmations(tmp_path, GateOptions()), [(1, 1.0), (2, 2.0)], rng)
+    add(Confirmations(tmp_path, OPTIONS), [(1, 1.0), (2, 2.0)], rng)
     index = json.loads((tmp_path / INDEX).read_text())
     assert index["schema"] == "harness.confirmations/1"
     (run,) = index["runs"]
     assert run["commits"] == [SHA[1], SHA[2]] and all((tmp_path / file).is_file() for file in run["results"])
-    again = Confirmations(tmp_path, GateOptions())
+    again = Confirmations(tmp_path, OPTIONS)
     assert again.pairs(EXPERIMENT) == [(SHA[1], SHA[2])]
     row = again.row(EXPERIMENT, MEASURE, SHA[1], SHA[2])
     assert row is not None and confirms(row)
     assert again.row(EXPERIMENT, MEASURE, SHA[2], SHA[3]) is None
     (tmp_path / INDEX).write_text('{"schema": "harness.confirmations/1", "runs": [{"experiment": "x"}]}')
     with pytest.raises(ResultsError, match="not an index of confirmations"):
-        Confirmations(tmp_path, GateOptions()).runs()
+        Confirmations(tmp_path, OPTIONS).runs()
