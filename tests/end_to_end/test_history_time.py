@@ -208,6 +208,9 @@ def test_a_three_times_slower_commit_is_the_time_step_sampled_or_not(tmp_path: P
     assert stepped_commits(sampled.stdout) == [commits[at][:10]], sampled.stdout
     index = json.loads((project.root / "sampled/index.json").read_text())["commits"]
     assert sorted(commits.index(e["sha"]) for e in index) == [0, 4, 5, 6, 8, 9]
+    # The page marks the step, on the chart and in the table, at that commit.
+    page = (project.root / "sampled/index.html").read_text()
+    assert page.count('class="step-mark regression"') == 1 and f">{commits[at][:10]}<" in page
 
     # A second run measures nothing again: the confirmations are kept in the store.
     again = project.harness("history", "HEAD", "-n", "3", "-j", "2", "--store", "sampled", "--every", "4")
