@@ -23,7 +23,7 @@ timing goal (``harness calibrate`` suggests it), and ``erratic_cv``, the spread 
 row is not gated. A busy machine spreads the times of an interleaved run on both sides
 alike, and Welch's interval of 10 replicates a side widens with that spread; with the limit,
 a real threefold step measured again twice on a busy machine was called too noisy both times
-(+151 % [+131 %, +176 %]).
+(the second: +151 % [+131 %, +176 %]).
 """
 
 from __future__ import annotations
