@@ -161,7 +161,7 @@ def test_docs_commits_measured_while_load_comes_and_goes_have_no_time_step(tmp_p
 
     assert process.returncode == 0, stderr
     assert busy is not None and not slower.exists(), stdout
-    assert f"measured {COMMITS} commits" in stdout
+    assert f"tried {COMMITS} commits: {COMMITS} measured\n" in stdout
     assert stepped_commits(stdout) == [], stdout
     # The load made change points where it came (4) and went (9) (and the shared machine may
     # have made more); measuring their commits again, interleaved, the gate saw no change.
@@ -207,7 +207,7 @@ def test_a_three_times_slower_commit_is_the_time_step_sampled_or_not(tmp_path: P
     sampled_s = time.monotonic() - started
     assert sampled.returncode == 0, sampled.stderr
     # Commits 0, 4, 8 and 9 first; the step between 4 and 8 is narrowed to commit 6, then 5.
-    assert "measured 4 commits" in sampled.stdout, sampled.stdout
+    assert "tried 4 commits: 4 measured\n" in sampled.stdout, sampled.stdout
     assert stepped_commits(sampled.stdout) == [commits[at][:10]], sampled.stdout
     index = json.loads((project.root / "sampled/index.json").read_text())["commits"]
     assert sorted(commits.index(e["sha"]) for e in index) == [0, 4, 5, 6, 8, 9]
