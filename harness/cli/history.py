@@ -2,14 +2,19 @@
 
 Every commit ``git rev-list --first-parent REVISIONS`` names (``v1.0..main``, or ``main``
 for its whole first-parent history) is checked out in a temporary worktree, built (with the
-build cache of compare and bisect) and measured with today's workloads, those of the working
-tree, so that commits older than the workloads are measured too. Each commit's results go
+build cache of compare and bisect) and measured with its own workloads, composed file by
+file (--workloads-from own, the default): each file under the workloads directory that the
+commit has is its own, and the working tree's fill in only the files it lacks, so a variant
+defined in the workloads is measured as it was at each commit, and commits older than the
+workloads are measured too (--workloads-from worktree: the working tree's workloads at every
+commit; each: a commit's own files only). Each commit's results go
 to the history store (``--store``, default ``reports/history``) as soon as they exist: a
 directory of results files, one per commit, and ``index.json``. A commit already there is
 not measured again, so a second run after one more commit measures that one, and an
-interrupted history resumes where it stopped. A commit that does not build, or whose code
-today's workloads cannot import (an API they use came later), is kept in the index with the
-line that says why, and skipped. With ``--every N`` only every Nth commit is
+interrupted history resumes where it stopped. A commit that does not build, or whose
+workloads do not import against its code (an API today's files use came later, or a helper
+of today's that its own files do not fit), is kept in the index with the line that says
+why, and skipped. With ``--every N`` only every Nth commit is
 measured at first (and the newest); each span whose allocation figures differ at its ends is
 then halved until the change is pinned to its commit.
 
@@ -37,6 +42,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from harness.commits.history import Entry, HistoryStore
     from harness.commits.timeline import Step
 
 COMMAND = "history"
@@ -44,7 +52,8 @@ DEFAULT_STORE = Path("reports/history")
 
 
 def add_parser(sub: Any, name: str) -> None:
-    from harness.cli._common import add_run_options
+    from harness.cli._common import add_run_options, add_workloads_from_option
+    from harness.commits.sides import WORKLOADS_FROM_COMMITS
 
     parser = sub.add_parser(
         name,
@@ -62,6 +71,7 @@ def add_parser(sub: Any, name: str) -> None:
         help="measure every Nth commit, then narrow each allocation step to its commit by bisection (default 1: all)",
     )
     add_run_options(parser)
+    add_workloads_from_option(parser, WORKLOADS_FROM_COMMITS, "the working tree's")
     parser.set_defaults(func=run)
 
 
@@ -69,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.cli._common import executor_from, settings_from
     from harness.commits import sides
     from harness.commits.historian import Historian, commits_of, sampled
-    from harness.commits.history import Entry, HistoryStore
+    from harness.commits.history import HistoryStore
     from harness.commits.timeline import timeline
     from harness.errors import ConfigError
     from harness.git import locate
@@ -106,15 +116,17 @@ def run(args: argparse.Namespace) -> int:
         subdir,
         settings,
         resolve_backend(settings.backend),
-        sides.workloads_from("worktree", settings, settings.project_root),
+        sides.workloads_from(args.workloads_from, settings, settings.project_root),
         tuple(args.patterns),
         executor_from(args, settings),
     )
     measured = historian.extend(store, commits, told, every=args.every)
     print(f"measured {measured} commits")
     found = timeline(store, commits, confidence=settings.confidence, tolerance_pct=settings.tolerance_pct)
-    _print_steps(store.directory, [s for s in found.steps if s.kind == "exact"], "allocation steps")
-    _print_steps(store.directory, [s for s in found.steps if s.kind != "exact"], "time steps (change points)")
+    subpath = sides.workloads_subpath(settings)
+    exact = [s for s in found.steps if s.kind == "exact"]
+    _print_steps(store, exact, "allocation steps", subpath)
+    _print_steps(store, [s for s in found.steps if s.kind != "exact"], "time steps (change points)", subpath)
     if found.time_note:
         print(found.time_note)
     page = write_history_page(store, found, revisions=args.revisions, title=f"harness · history · {repo.name}")
@@ -122,18 +134,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_steps(directory: Path, steps: list[Step], heading: str) -> None:
+def _print_steps(store: HistoryStore, steps: list[Step], heading: str, subpath: Path) -> None:
+    """Each step with its figures, the workload files that changed with it, and (for an
+    exact one) the command that shows its call paths."""
+    from harness.commits.sides import differing
     from harness.declare.metrics import metric
+
+    read: dict[str, Mapping[str, str]] = {}
+
+    def files(entry: Entry) -> Mapping[str, str]:
+        if entry.sha not in read:
+            read[entry.sha] = store.results(entry).environment.workloads_sha256 or {}
+        return read[entry.sha]
 
     print(f"{heading}: {len(steps)}")
     for step in steps:
         fmt = metric(step.measure.rsplit(".", 1)[1]).format
-        parent, commit = (directory / str(entry.results) for entry in (step.parent, step.commit))
+        parent, commit = (store.directory / str(entry.results) for entry in (step.parent, step.commit))
         print(
             f"  {step.commit.short} {step.commit.author_date[:10]}  {step.commit.subject}\n"
             f"    {step.experiment} {step.measure}: {fmt(step.before)} -> {fmt(step.after)}"
             f" ({step.delta_pct:+.2f}% [{step.ci_low_pct:+.2f}, {step.ci_high_pct:+.2f}])"
         )
+        before, after = (files(entry) for entry in (step.parent, step.commit))
+        if differ := differing(before, after, subpath):
+            # The step may be the workload's own change (a variant defined there, a parameter), not the code's.
+            print(f"    workload files that differ from {step.parent.short}: {', '.join(differ)}")
         if step.kind == "exact":
             print(
                 f"    call paths: harness explain {shlex.quote(step.experiment)} --baseline {shlex.quote(str(parent))}"
