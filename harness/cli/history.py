@@ -21,7 +21,9 @@ then halved until the change is pinned to its commit.
 It then lists the steps: every exact allocation figure of a goal that changed between two
 adjacent measured commits, with the commit, its author date, subject, and the change, and
 the ``harness explain`` command that shows which call paths moved between the commit and
-the one measured before it. Time is noisy, so its steps are change points instead: PELT
+the one measured before it. A step across which the workload files differ names them
+("workload files that differ from PARENT: workloads/lru.py"): the step may be the
+workload's own change, not the code's. Time is noisy, so its steps are change points instead: PELT
 (ruptures) with a penalty from the noise the replicates measured, each confirmed by Welch's
 interval of the levels around it at the gate's confidence and tolerance.
 
