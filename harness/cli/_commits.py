@@ -55,5 +55,8 @@ def run_commits(
         for side in pair:
             sys.stderr.write(f"{side.name} code: {side.provenance.code if side.provenance else 'the checkout'}\n")
         sys.stderr.write(f"workloads: {source.label}\n")
+        differ = pair[0].provenance.workloads_differ if pair[0].provenance else None
+        if differ:
+            sys.stderr.write(f"workload files that differ between the sides: {', '.join(differ)}\n")
         results = measure(chosen, settings, measure_options(args, settings, record=record))
     return settings, results

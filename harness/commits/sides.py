@@ -67,32 +67,46 @@ class Workloads:
     #: Whether a checkout's own files come first (``own``), or today's are the only ones.
     own_first: bool = False
 
-    def place(self, checkout: Checkout) -> tuple[Path, Path]:
-        """The workloads directory ``checkout`` runs and the root its file names are shown
-        relative to. For ``own``, the checkout's own directory (a temporary checkout, removed
-        with it), with today's files added where it has none, so that a workload reaching a
-        file beside it or elsewhere in the project finds its commit's. :class:`DiscoveryError`
-        when they cannot be added."""
+    def place(self, checkout: Checkout) -> Placed:
+        """Where ``checkout``'s workloads are. For ``own``, the checkout's own directory (a
+        temporary checkout, removed with it), with today's files added where it has none, so
+        that a workload reaching a file beside it or elsewhere in the project finds its
+        commit's. :class:`DiscoveryError` when they cannot be added."""
         own = checkout.project_root / self.subpath
         if self.today is None:
-            return own, checkout.project_root
+            return Placed(own, checkout.project_root)
         if not self.own_first:
-            return self.today, self.today_root or self.today
+            return Placed(self.today, self.today_root or self.today)
+        added: tuple[str, ...] = ()
         if not own.is_dir() or own.resolve() != self.today.resolve():
             try:
-                fill_in(own, self.today)
+                added = fill_in(own, self.today)
             except OSError as exc:
                 raise DiscoveryError(f"at {checkout.commit.short}: cannot add today's workload files: {exc}") from None
-        return own, checkout.project_root
+        return Placed(own, checkout.project_root, tuple((self.subpath / name).as_posix() for name in added))
 
 
-def fill_in(directory: Path, today: Path) -> None:
-    """Copy into ``directory`` each file of ``today`` that it lacks; its own files stay as they are."""
+@dataclass(frozen=True)
+class Placed:
+    """A side's workloads directory, the root its file names are shown relative to, and the
+    files of today's added to it (paths relative to the project)."""
+
+    directory: Path
+    root: Path
+    added: tuple[str, ...] = ()
+
+
+def fill_in(directory: Path, today: Path) -> tuple[str, ...]:
+    """Copy into ``directory`` each file of ``today`` that it lacks (its own files stay as
+    they are); the names copied, relative to it."""
+    added = []
     for name in workload_files(today):
         target = directory / name
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(today / name, target)
+            added.append(name)
+    return tuple(added)
 
 
 def workload_files(directory: Path) -> dict[str, str]:
@@ -158,10 +172,19 @@ def side_of(name: str, checkout: Checkout, settings: Settings, workloads: Worklo
         setup=settings.setup,
         cache=cache,
     )
-    directory, root = workloads.place(checkout)
+    placed = workloads.place(checkout)
+    directory, root = placed.directory, placed.root
     experiments: tuple[Experiment, ...] = ()
     if directory.is_dir():
-        experiments = list_experiments(directory, code, cwd=checkout.project_root, label=checkout.commit.short)
+        try:
+            experiments = list_experiments(directory, code, cwd=checkout.project_root, label=checkout.commit.short)
+        except DiscoveryError as exc:
+            if not placed.added:
+                raise
+            # A path in the message may be one of today's files, put there for the commit.
+            more = len(placed.added) - 5
+            shown = ", ".join(placed.added[:5]) + (f" and {more} more" if more > 0 else "")
+            raise DiscoveryError(f"{exc} (today's files it lacked: {shown})") from None
     provenance = Provenance(
         git_commit=checkout.head,
         git_dirty=checkout.dirty,

@@ -280,6 +280,7 @@ def test_a_commits_own_workload_that_todays_helper_does_not_fit_is_kept_with_the
     skipped = next(line for line in done.stdout.splitlines() if line.startswith("skipped"))
     assert skipped.startswith(f"skipped  {old[:10]}  sized payloads  (at {old[:10]}: ")
     assert "cannot import name 'PAYLOAD_SIZE' from 'sizes'" in skipped and "Traceback" not in skipped
+    assert "(today's files it lacked: workloads/sizes.py))" in skipped, skipped
     assert f"measured {new[:10]}  sizes among the workloads" in done.stdout
 
 
