@@ -35,6 +35,10 @@ class ResultsError(HarnessError):
     """A results, baseline or verdict file is missing, truncated, not JSON or of the wrong schema."""
 
 
+class OutputError(HarnessError):
+    """An output file (a verdict, a report, an export, a results file) cannot be written there."""
+
+
 class GitError(HarnessError):
     """Not a git repository, a ref that does not exist, or a worktree that cannot be made."""
 
@@ -64,7 +68,8 @@ class EnvironmentMismatch(HarnessError):
 
 
 class BisectError(HarnessError):
-    """A commit of the search could not be measured (the experiment is absent, or its trials failed)."""
+    """A bisection cannot go on: no commit in the range, the experiment absent at a commit, or
+    GOOD's trials fail."""
 
 
 class LimitError(HarnessError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from harness.declare.config import Settings, load_settings
 from harness.declare.discovery import Suite, discover
 
 if TYPE_CHECKING:
+    from harness.declare.spec import Experiment
     from harness.measure.executors import Executor
     from harness.measure.pipeline import MeasureOptions
 
@@ -99,6 +101,21 @@ def executor_from(args: argparse.Namespace, settings: Settings) -> Executor:
 
 def discover_suite(settings: Settings) -> Suite:
     return discover(settings.workloads, settings.project_root)
+
+
+def experiments_to_run(settings: Settings, patterns: Sequence[str]) -> list[Experiment]:
+    """The experiments ``patterns`` select from the project's workloads; a
+    :class:`~harness.errors.DiscoveryError` when the workloads declare none, since a run of
+    nothing would write results that a gate reads as measured."""
+    from harness.errors import DiscoveryError
+
+    suite = discover_suite(settings)
+    if not suite.experiments:
+        raise DiscoveryError(
+            f"workloads directory {settings.workloads} declares no experiment "
+            "(no family with a variant and a workload in its *.py files): nothing to run"
+        )
+    return suite.select(patterns)
 
 
 def note(line: str) -> None:

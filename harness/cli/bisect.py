@@ -12,17 +12,21 @@ default): each file under the workloads directory that the commit has is its own
 working tree's fill in only the files it lacks, so a variant made worse in the workloads is
 pinned to the commit that made it worse, and history older than the workloads is searched
 with today's. A measured commit whose workload files differ from GOOD's says which.
---workloads-from worktree runs the working tree's workloads on every commit, each a
+--workloads-from worktree runs the working tree's workloads on every commit; each, a
 commit's own files only. Its code under test is built from the commit, as `harness compare`
-does. A commit whose build or setup fails is skipped, like
-`git bisect skip`, and a neighbour is measured instead.
+does. A commit whose build or setup fails, or whose workloads do not import, is skipped,
+like `git bisect skip`, and a neighbour is measured instead. A commit whose trials fail (a
+crash, a timeout, an exception) is bad, as a failing test is to `git bisect run`: never good.
+The search then ends on the first commit that regressed or whose trials fail, and the last
+line says which: "first bad commit: SHA SUBJECT" or "first bad commit: SHA SUBJECT: trials
+fail from here: REASON". When GOOD's own trials fail there is nothing to judge against (exit 2).
 
 Each measured commit is printed with its subject and figures; the last line names the
 first bad commit. Settings (replicates, tolerance, backend, setup) are the current
 project's; a few replicates suffice for allocation goals, which repeat exactly.
 
-Exit codes: 0 the search finished (a first bad commit was found, or none regressed),
-2 bad input (refs, experiment, metric) or a commit whose trials failed.
+Exit codes: 0 the search finished (a first bad commit was found, or none was bad),
+2 bad input (refs, experiment, metric) or GOOD's trials fail.
 """
 
 from __future__ import annotations
@@ -117,6 +121,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"    {commit.sha} {commit.subject}")
     elif outcome.first_bad is None:
         print(f"no commit in {good.short}..{bad.short} regressed {args.experiment}")
+    elif outcome.failure:
+        print(
+            f"first bad commit: {outcome.first_bad.sha} {outcome.first_bad.subject}: "
+            f"trials fail from here: {outcome.failure}"
+        )
     else:
         print(f"first bad commit: {outcome.first_bad.sha} {outcome.first_bad.subject}")
     sys.stdout.flush()
@@ -130,8 +139,10 @@ def print_step(step: Step, good_sha: str | None) -> None:
     if step.skipped:
         print(f"skipped {step.commit.short}  {step.commit.subject}  ({step.skipped})", flush=True)
         return
-    label = "good" if step.commit.sha == good_sha else ("bad" if step.regressed else "ok")
+    label = "good" if step.commit.sha == good_sha else ("bad" if step.bad else "ok")
     print(f"measured {step.commit.short}  {step.commit.subject}  [{label}]", flush=True)
+    if step.failure:
+        print(f"    trials fail: {step.failure}", flush=True)
     if step.workloads_differ:
         print(f"    workload files that differ from GOOD's: {', '.join(step.workloads_differ)}", flush=True)
     for row in step.rows:

@@ -30,8 +30,10 @@ only REF_A is given. With no ref at all, REF_A is the merge-base of HEAD with th
 branch (origin/HEAD, else main or master): "what did my branch change?". The leading
 arguments that name commits are the refs, the others are experiment patterns.
 
-The settings of both sides (replicates, tolerance, setup, ...) come from the candidate's
-pyproject.toml, so a change to the gate's settings is judged by the rules it brings. The
+The settings of both sides (replicates, tolerance, goals, setup, ...) come from the
+pyproject.toml beside the workloads both sides run: the candidate's, so a change to the gate's
+settings is judged by the rules it brings; the working tree's when its workloads are run
+(both commits predate the workloads, or --workloads-from worktree). The
 optional ``[tool.harness] setup`` command is for what a build cannot do (a data file, a
 generated module): it runs in each checkout before its build, and a ``pip install`` in it
 goes to a scratch directory, never into your environment.
@@ -42,8 +44,11 @@ a journal beside them, so a compare killed hard continues with --resume.
 
 The verdict is shown exactly as ``harness gate`` shows it (--format, --out, --html; --json
 also writes the verdict JSON beside another format) and the exit code is the gate's:
-0 passed, 1 failed, 2 bad input. Worktrees are removed at the end,
-also after an error, Ctrl-C or SIGTERM.
+0 passed, 1 failed, 2 bad input. It fails when the trials of an experiment failed at either
+commit, naming the side (baseline, candidate or both) and the first failure's reason; a
+commit whose trials crash is never read as having no figures (``new``). An experiment the
+baseline has and the candidate lacks fails too, unless --allow-missing. Worktrees are
+removed at the end, also after an error, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -108,9 +113,11 @@ def compare_commits(
     """
 
     from harness.cli._commits import run_commits
-    from harness.cli._verdict_output import emit_verdict
+    from harness.cli._verdict_output import check_outputs, emit_verdict
     from harness.compare.gate import GateOptions, compare
 
+    check_outputs(args)
     settings, results = run_commits(args, repo, subdir, baseline, candidate, patterns, workloads)
-    verdict = compare(results["baseline"], results["candidate"], GateOptions.from_settings(settings))
+    options = GateOptions.from_settings(settings, allow_missing=args.allow_missing)
+    verdict = compare(results["baseline"], results["candidate"], options)
     return emit_verdict(verdict, args, baseline=results["baseline"], candidate=results["candidate"])

@@ -68,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise ConfigError("--top must be at least 1")
+    if args.html is not None:
+        from harness.store.jsonfile import check_writable
+
+        check_writable(args.html)  # before trials run, so that none is lost to a bad path
     if args.refs:
         if args.baseline or args.results or len(args.refs) != 2:
             raise ConfigError("give either --baseline B --results R, or two commits REF_A REF_B")

@@ -14,6 +14,12 @@ With n commits in the range the search measures GOOD and at most ceil(log2 n) co
 plus BAD when the search ends on it without having seen a bad commit. A commit whose build
 (or setup) fails, or whose workloads do not import, is skipped, like ``git bisect skip``,
 and a nearby commit is tried instead.
+
+A commit whose trials fail (a crash, a timeout, an exception in the measured code) is bad,
+as a failing test is to ``git bisect run``: it is never read as good, and the search finds
+the first commit that either regressed or whose trials fail, and says which (``trials fail
+from here``, with the first failure's reason). GOOD's own trials must run: when they fail
+there is nothing to judge against, a :class:`~harness.errors.BisectError`.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from harness.commits.buildcache import BuildCache
 from harness.commits.refs import Commit
 from harness.commits.sides import Workloads
 from harness.compare.gate import GateOptions, compare
+from harness.compare.unmeasured import one_line
 from harness.compare.verdict import ExperimentVerdict
 from harness.declare.config import REGRESSIONS, Settings
 from harness.declare.spec import Goal
@@ -56,12 +63,30 @@ class Step:
     def regressed(self) -> bool:
         return any(row.regressed for row in self.rows)
 
+    @property
+    def failure(self) -> str:
+        """Why the commit's trials failed, on one line (``2 of 3 trials failed: ...``); "" when
+        they all finished. The commit is the one side measured here, so no side is named."""
+        if not any(row.decision == "failed" for row in self.rows):
+            return ""
+        failed = self.results.failed() if self.results else []
+        if not failed:
+            return "no trial ran"
+        trials = len(self.results.trials) if self.results else len(failed)
+        return f"{len(failed)} of {trials} trials failed: {one_line(failed[0].error or 'no reason given')}"
+
+    @property
+    def bad(self) -> bool:
+        """What the search looks for: a regression, or trials that fail."""
+        return self.regressed or bool(self.failure)
+
 
 @dataclass(frozen=True)
 class Outcome:
     """Where the search ended.
 
-    ``first_bad`` is the first bad commit, or None when nothing in the range regressed or
+    ``first_bad`` is the first bad commit (it regressed, or its trials fail: see
+    :attr:`failure`), or None when nothing in the range regressed or
     skipped commits hide it; then ``candidates`` lists the commits it may be, oldest first.
     """
 
@@ -69,6 +94,14 @@ class Outcome:
     steps: tuple[Step, ...]
     searched: int
     candidates: tuple[Commit, ...] = ()
+
+    @property
+    def failure(self) -> str:
+        """Why the trials of :attr:`first_bad` fail, when that is what makes it bad; else ""."""
+        if self.first_bad is None:
+            return ""
+        sha = self.first_bad.sha
+        return next((step.failure for step in self.steps if step.commit.sha == sha and step.failure), "")
 
 
 def max_steps(commits: int) -> int:
@@ -102,7 +135,8 @@ class Bisector:
         self.cache = cache or BuildCache(cap_bytes=settings.build_cache_bytes)
 
     def measure(self, commit: Commit) -> Results:
-        """The experiment's trials at ``commit`` (its goals replaced by the chosen one).
+        """The experiment's trials at ``commit`` (its goals replaced by the chosen one), failed
+        ones included.
 
         Raises :class:`~harness.errors.BuildError` or :class:`~harness.errors.SetupError`
         when the commit's code cannot be made ready.
@@ -118,10 +152,7 @@ class Bisector:
                 chosen = (replace(chosen[0], goals=(self.goal,)),)
             side = replace(side, experiments=chosen)
             options = MeasureOptions(executor=self.executor, backend=self.backend)
-            results = measure([side], self.settings, options)["commit"]
-        if results.failed():
-            raise BisectError(f"trials failed at {commit.short} {commit.subject}: {results.failed()[0].error}")
-        return results
+            return measure([side], self.settings, options)["commit"]
 
     def judge(self, good: Results, commit: Commit, results: Results) -> Step:
         options = GateOptions.from_settings(self.settings, patterns=(self.experiment_id,), gates=(REGRESSIONS,))
@@ -151,6 +182,11 @@ class Bisector:
         if not commits:
             raise BisectError(f"no commit between {good.short} and {bad.short} on the first-parent line of BAD")
         good_results = self.measure(good)
+        if good_results.failed():
+            raise BisectError(
+                f"trials fail at GOOD {good.short} {good.subject}, so there is nothing to judge against: "
+                f"{one_line(good_results.failed()[0].error or 'no reason given')}"
+            )
         # GOOD judged against itself: rows carrying GOOD's own figures, no change by construction.
         good_step = self.judge(good_results, good, good_results)
         on_step(good_step)
@@ -174,7 +210,7 @@ class Bisector:
             step = probe(index)
             if step.skipped:
                 continue
-            if step.regressed:
+            if step.bad:
                 hi, hi_measured = index, True
             else:
                 lo = index + 1
@@ -187,7 +223,7 @@ class Bisector:
         step = probe(lo)
         if step.skipped:
             return Outcome(None, tuple(steps), len(commits), (commits[lo],))
-        return Outcome(commits[lo] if step.regressed else None, tuple(steps), len(commits))
+        return Outcome(commits[lo] if step.bad else None, tuple(steps), len(commits))
 
 
 def _nearest_untried(lo: int, hi: int, mid: int, skipped: set[int]) -> int | None:

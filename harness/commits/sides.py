@@ -171,6 +171,7 @@ def side_of(name: str, checkout: Checkout, settings: Settings, workloads: Worklo
         project_subdir=checkout.project_subdir,
         setup=settings.setup,
         cache=cache,
+        build_env=settings.build_env,
     )
     placed = workloads.place(checkout)
     directory, root = placed.directory, placed.root

@@ -10,7 +10,7 @@ Format ``harness.verdict/1`` (JSON, stable field names)::
                       "method", "replicates": [n_base, n_cand], "erratic", "cv",
                       "decision": "regression|improvement|no_change|new|missing|failed",
                       "fails_gate": bool,
-                      "error", "baseline_values", "candidate_values",
+                      "error", "failed_side": "baseline|candidate|both"|null, "baseline_values", "candidate_values",
                       "bounds": [{"name", "metric", "upper", "replicates_passed", "replicates",
                                   "passed", "worst"}],
                       "top_sites": [{"site", "baseline", "candidate", "delta"}],
@@ -20,7 +20,11 @@ Format ``harness.verdict/1`` (JSON, stable field names)::
 One row per experiment, phase and goal metric. ``decision`` is what the figures say;
 ``fails_gate`` whether the row counts against the verdict's gates: an erratic row's
 ``"regression"`` is shown, never counted, so a consumer counts ``fails_gate`` rows, not
-``"regression"`` decisions. An experiment's bounds checks appear once,
+``"regression"`` decisions. A ``failed`` row is an experiment whose trials failed (or of
+which no trial ran) on the side ``failed_side`` names; ``error`` gives each failed side's
+first reason on one line. ``gates`` lists what can fail the gate besides failed trials
+(``regressions``, ``bounds``, ``missing``); a ``missing`` row fails it unless ``missing`` was
+left out (``--allow-missing``). An experiment's bounds checks appear once,
 on the row of the bound's phase (else on the experiment's first row), so iterating the rows'
 bounds counts each check once. A figure that does not exist (no baseline for a ``new`` row)
 is ``null``; an infinite one (an interval that a single replicate leaves unbounded) is the
@@ -36,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from harness.declare.config import BOUNDS, GATES, REGRESSIONS
+from harness.declare.config import BOUNDS, GATES, MISSING, REGRESSIONS
 from harness.errors import ResultsError
 from harness.store.environment import Environment
 from harness.store.jsonfile import read_json, read_versioned
@@ -45,6 +49,9 @@ SCHEMA = "harness.verdict/1"
 
 Decision = Literal["regression", "improvement", "no_change", "new", "missing", "failed"]
 DECISIONS: tuple[Decision, ...] = ("regression", "improvement", "no_change", "new", "missing", "failed")
+#: Whose trials of a ``failed`` row failed.
+FailedSide = Literal["baseline", "candidate", "both"]
+FAILED_SIDES: tuple[FailedSide, ...] = ("baseline", "candidate", "both")
 
 
 @dataclass(frozen=True)
@@ -112,8 +119,10 @@ class ExperimentVerdict:
     erratic: bool = False
     #: The larger coefficient of variation of the two sides (None when not computed).
     cv: float | None = None
-    #: Why a ``failed`` row failed (the first failed candidate trial's error).
+    #: Why a ``failed`` row failed: per failed side, its first failed trial's error, on one line.
     error: str | None = None
+    #: Whose trials failed, on a ``failed`` row.
+    failed_side: FailedSide | None = None
     baseline_values: tuple[float, ...] = ()
     candidate_values: tuple[float, ...] = ()
     bounds: tuple[BoundCheck, ...] = ()
@@ -138,10 +147,13 @@ class ExperimentVerdict:
 
     def fails_gate(self, gates: tuple[str, ...] | list[str]) -> bool:
         """Whether this row counts against a gate of ``gates``: a failed experiment; a regression
-        that is not erratic, under the regressions gate; a failed bounds check, under the bounds gate."""
+        that is not erratic, under the regressions gate; a failed bounds check, under the bounds
+        gate; an experiment or phase the candidate lacks, under the missing gate."""
         if self.decision == "failed":
             return True
         if REGRESSIONS in gates and self.regressed:
+            return True
+        if MISSING in gates and self.decision == "missing":
             return True
         return BOUNDS in gates and any(not check.passed for check in self.bounds)
 
@@ -246,6 +258,7 @@ def _row_to_json(row: ExperimentVerdict) -> dict[str, Any]:
         "cv": _number_out(row.cv),
         "decision": row.decision,
         "error": row.error,
+        "failed_side": row.failed_side,
         "baseline_values": [_number_out(v) for v in row.baseline_values],
         "candidate_values": [_number_out(v) for v in row.candidate_values],
         "bounds": [
@@ -281,6 +294,9 @@ def _row_from_json(data: Mapping[str, Any]) -> ExperimentVerdict:
     if decision not in DECISIONS:
         raise ValueError(f"unknown decision {decision!r}")
     n_base, n_cand = data["replicates"]
+    failed_side = data.get("failed_side")
+    if failed_side is not None and failed_side not in FAILED_SIDES:
+        raise ValueError(f"unknown failed side {failed_side!r}")
     return ExperimentVerdict(
         id=str(data["id"]),
         family=str(data.get("family", "")),
@@ -300,6 +316,7 @@ def _row_from_json(data: Mapping[str, Any]) -> ExperimentVerdict:
         erratic=bool(data.get("erratic", False)),
         cv=_number_in(data.get("cv")),
         error=data.get("error"),
+        failed_side=cast(FailedSide | None, failed_side),
         baseline_values=tuple(_required_number(v) for v in data.get("baseline_values", ())),
         candidate_values=tuple(_required_number(v) for v in data.get("candidate_values", ())),
         bounds=tuple(
@@ -350,10 +367,12 @@ def is_verdict_file(path: Path) -> bool:
 
 __all__ = [
     "DECISIONS",
+    "FAILED_SIDES",
     "SCHEMA",
     "BoundCheck",
     "Decision",
     "ExperimentVerdict",
+    "FailedSide",
     "PathMove",
     "SiteMove",
     "Verdict",

@@ -13,9 +13,11 @@ from harness.declare.spec import Bound
 from harness.declare.units import parse_quantity
 from harness.errors import ConfigError, HarnessError
 
-#: What can fail a gate besides failed trials: a goal that regressed, a bounds check that failed.
-REGRESSIONS, BOUNDS = "regressions", "bounds"
-GATES = (REGRESSIONS, BOUNDS)
+#: What can fail a gate besides failed trials, a candidate with no finished trial and an
+#: interrupted run (which always do): a goal that regressed, a bounds check that failed, an
+#: experiment (or a phase) of the baseline that the candidate lacks.
+REGRESSIONS, BOUNDS, MISSING = "regressions", "bounds", "missing"
+GATES = (REGRESSIONS, BOUNDS, MISSING)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class Settings:
     #: What fails a gate besides failed trials: some of :data:`GATES`.
     gate: tuple[str, ...] = GATES
     setup: str | None = None
+    #: ``[tool.harness] build_env``: environment variables that change a build of the project,
+    #: besides those harness counts by itself (see harness.commits.buildkey).
+    build_env: tuple[str, ...] = ()
     #: How much the cache of built commits may hold, e.g. ``"2 GiB"`` (see harness.commits.buildcache).
     build_cache: str | int = "2 GiB"
     #: Memory a trial may use ("2 GiB", or "none"); default: a share of the machine's memory per job.
@@ -65,7 +70,7 @@ _NO_LIMIT = ("none", "off", "unlimited")
 _KEYS = {f.name for f in fields(Settings)} - {"project_root", "pytest_limits"}
 #: The keys of the ``[tool.harness.pytest]`` sub-table.
 _PYTEST_KEYS = ("limits",)
-_ALIASES = {"timeout": "timeout_s", "tolerance": "tolerance_pct"}
+_ALIASES = {"timeout": "timeout_s", "tolerance": "tolerance_pct", "build-env": "build_env"}
 
 
 def find_project_root(start: Path) -> Path:
@@ -105,10 +110,11 @@ def load_settings(start: Path | None = None) -> Settings:
             raise ConfigError(f"{pyproject}: [tool.harness].{directory} must be a path (a string)")
     values["workloads"] = root / values.get("workloads", "workloads")
     values["baselines"] = root / values.get("baselines", "baselines")
-    for listed in ("erratic", "gate"):
+    for listed in ("erratic", "gate", "build_env"):
         if listed in values:
             if not isinstance(values[listed], list) or not all(isinstance(v, str) for v in values[listed]):
-                raise ConfigError(f"{pyproject}: [tool.harness].{listed} must be a list of strings")
+                shown = listed.replace("_", "-")
+                raise ConfigError(f"{pyproject}: [tool.harness].{shown} must be a list of strings")
             values[listed] = tuple(values[listed])
     try:
         settings = Settings(project_root=root, **values)

@@ -47,7 +47,9 @@ def mark(row: ExperimentVerdict) -> str:
 
 
 def decision(row: ExperimentVerdict) -> str:
-    """The decision word, noting an erratic row (shown, not gated)."""
+    """The decision word, naming the side whose trials failed and noting an erratic row (shown, not gated)."""
+    if row.decision == "failed" and row.failed_side:
+        return f"failed ({row.failed_side})"
     return f"{row.decision} (erratic)" if row.erratic else row.decision
 
 

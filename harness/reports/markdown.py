@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 
 from harness.compare.verdict import ExperimentVerdict, Verdict
-from harness.declare.config import BOUNDS
+from harness.declare.config import BOUNDS, MISSING
 from harness.reports import figures
 
 MARKER = "<!-- harness-verdict -->"
@@ -240,6 +240,10 @@ def explanation(verdict: Verdict) -> list[str]:
         f"{verdict.erratic_cv:.0%} and `[tool.harness] erratic` does not name it.",
         "",
         "Bounds checks are absolute limits that every replicate of the candidate must meet.",
+        "",
+        "Nothing unmeasured passes: trials that failed on either side fail the gate, as does a candidate with "
+        "no finished trial"
+        + (", and an experiment of the baseline that the candidate lacks." if MISSING in verdict.gates else "."),
     ]
 
 

@@ -6,7 +6,17 @@ import re
 from pathlib import Path
 
 import pytest
-from gitproject import FILL_ID, PAYLOAD, PAYLOAD_PLUS_10, Project, listed, listed_id, set_payload, tiny_project
+from gitproject import (
+    FILL_ID,
+    PAYLOAD,
+    PAYLOAD_PLUS_10,
+    STORE,
+    Project,
+    listed,
+    listed_id,
+    set_payload,
+    tiny_project,
+)
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +129,48 @@ def test_bisect_pins_a_variant_made_worse_in_the_workloads_to_its_commit(tmp_pat
     )
     assert same.returncode == 0, same.stderr
     assert f"no commit in {commits[0][:10]}..{commits[-1][:10]} regressed" in same.stdout
+
+
+#: The store's ``add`` at a commit whose measured code crashes the interpreter.
+CRASHING_STORE = STORE.replace(
+    "        self.items.append(bytes(PAYLOAD))",
+    "        import os, signal\n        os.kill(os.getpid(), signal.SIGSEGV)",
+)
+
+
+def test_a_commit_whose_trials_fail_is_bad_and_named_so(tmp_path: Path) -> None:
+    """Four commits; the third crashes in the measured code, and so does the fourth."""
+    project = tiny_project(tmp_path / "p")
+    commits = [project.git("rev-parse", "HEAD")]
+    project.write("store.py", STORE + "# a comment\n")
+    commits.append(project.commit("a comment"))
+    project.write("store.py", CRASHING_STORE)
+    commits.append(project.commit("a store that segfaults"))
+    project.write("store.py", CRASHING_STORE + "# a comment\n")
+    commits.append(project.commit("another comment"))
+
+    done = project.harness("bisect", commits[0], commits[-1], "--experiment", FILL_ID, "-n", "1")
+
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"first bad commit: {commits[2]} a store that segfaults: trials fail from here: ")
+    assert last.split(": trials fail from here: ")[1].startswith("1 of 1 trials failed: ")
+    assert re.search(rf"^measured {commits[2][:10]} .*\[bad\]$", done.stdout, flags=re.MULTILINE)
+    assert "no commit in" not in done.stdout
+    assert len(project.worktrees()) == 1
+
+
+def test_a_good_commit_whose_trials_fail_is_one_line(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.write("store.py", CRASHING_STORE)
+    good = project.commit("a store that segfaults")
+    project.write("store.py", STORE)
+    project.commit("fixed")
+
+    done = project.harness("bisect", good, "HEAD", "--experiment", FILL_ID, "-n", "1")
+
+    assert done.returncode == 2
+    line = done.stderr.splitlines()[-1]  # after the progress of GOOD's trials
+    assert "Traceback" not in done.stderr
+    assert line.startswith(f"harness: error: trials fail at GOOD {good[:10]} a store that segfaults, so there is")
+    assert len(project.worktrees()) == 1

@@ -34,7 +34,10 @@ def die_with_parent(parent_pid: int) -> None:
 def main(argv: list[str]) -> int:
     parent_pid, *rest = argv
     die_with_parent(int(parent_pid))
+    from harness.measure.own_code import isolate, own_code
     from harness.measure.trial import main as run_trial
+
+    isolate(own_code())
 
     return run_trial(rest)
 

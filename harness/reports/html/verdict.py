@@ -69,6 +69,8 @@ class ExperimentRow:
     interval: str
     mark: ForestMark | None
     decision: str
+    #: Whose trials failed, on a failed row ("" otherwise).
+    failed_side: str
     erratic: bool
     replicates: str
     bounds: str
@@ -207,6 +209,7 @@ def _experiment_row(entry: ExperimentVerdict, anchor: str, scale: Scale) -> Expe
         f"[{format_pct(low, 1, '%')}, {format_pct(high, 1, '%')}]" if not (math.isnan(low) or math.isnan(high)) else "",
         forest_mark(scale, delta, low, high),
         entry.decision,
+        entry.failed_side or "",
         entry.erratic,
         f"{entry.replicates[0]} vs {entry.replicates[1]}",
         f"{sum(1 for b in entry.bounds if b.passed)}/{len(entry.bounds)}" if entry.bounds else "",
