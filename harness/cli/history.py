@@ -44,8 +44,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from harness.commits.history import Entry, HistoryStore
     from harness.commits.timeline import Step
 
@@ -125,10 +123,8 @@ def run(args: argparse.Namespace) -> int:
     measured = historian.extend(store, commits, told, every=args.every)
     print(f"measured {measured} commits")
     found = timeline(store, commits, confidence=settings.confidence, tolerance_pct=settings.tolerance_pct)
-    subpath = sides.workloads_subpath(settings)
-    exact = [s for s in found.steps if s.kind == "exact"]
-    _print_steps(store, exact, "allocation steps", subpath)
-    _print_steps(store, [s for s in found.steps if s.kind != "exact"], "time steps (change points)", subpath)
+    _print_steps(store, [s for s in found.steps if s.kind == "exact"], "allocation steps")
+    _print_steps(store, [s for s in found.steps if s.kind != "exact"], "time steps (change points)")
     if found.time_note:
         print(found.time_note)
     page = write_history_page(store, found, revisions=args.revisions, title=f"harness · history · {repo.name}")
@@ -136,19 +132,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_steps(store: HistoryStore, steps: list[Step], heading: str, subpath: Path) -> None:
-    """Each step with its figures, the workload files that changed with it, and (for an
+def _print_steps(store: HistoryStore, steps: list[Step], heading: str) -> None:
+    """Each step with its figures, the workload files that changed across it, and (for an
     exact one) the command that shows its call paths."""
-    from harness.commits.sides import differing
     from harness.declare.metrics import metric
+    from harness.reports.history_page import step_workloads_differ
 
-    read: dict[str, Mapping[str, str]] = {}
-
-    def files(entry: Entry) -> Mapping[str, str]:
-        if entry.sha not in read:
-            read[entry.sha] = store.results(entry).environment.workloads_sha256 or {}
-        return read[entry.sha]
-
+    differ = step_workloads_differ(store, steps)
     print(f"{heading}: {len(steps)}")
     for step in steps:
         fmt = metric(step.measure.rsplit(".", 1)[1]).format
@@ -158,10 +148,9 @@ def _print_steps(store: HistoryStore, steps: list[Step], heading: str, subpath: 
             f"    {step.experiment} {step.measure}: {fmt(step.before)} -> {fmt(step.after)}"
             f" ({step.delta_pct:+.2f}% [{step.ci_low_pct:+.2f}, {step.ci_high_pct:+.2f}])"
         )
-        before, after = (files(entry) for entry in (step.parent, step.commit))
-        if differ := differing(before, after, subpath):
+        if files := differ.get((step.parent.sha, step.commit.sha)):
             # The step may be the workload's own change (a variant defined there, a parameter), not the code's.
-            print(f"    workload files that differ from {step.parent.short}: {', '.join(differ)}")
+            print(f"    workload files that differ from {step.parent.short}: {', '.join(files)}")
         if step.kind == "exact":
             print(
                 f"    call paths: harness explain {shlex.quote(step.experiment)} --baseline {shlex.quote(str(parent))}"

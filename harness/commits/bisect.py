@@ -157,10 +157,7 @@ class Bisector:
     def judge(self, good: Results, commit: Commit, results: Results) -> Step:
         options = GateOptions.from_settings(self.settings, patterns=(self.experiment_id,), gates=(REGRESSIONS,))
         verdict = compare(good, results, options)
-        differ = sides.differing(
-            good.environment.workloads_sha256 or {}, results.environment.workloads_sha256 or {}, self.workloads.subpath
-        )
-        return Step(commit, results, verdict.experiments, workloads_differ=differ)
+        return Step(commit, results, verdict.experiments, workloads_differ=sides.results_differ(good, results))
 
     def probe(self, good: Results, commit: Commit) -> Step:
         """``commit`` measured and judged against GOOD, or skipped when its code cannot be built."""

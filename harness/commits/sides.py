@@ -37,6 +37,7 @@ from harness.errors import ConfigError, DiscoveryError, SetupError
 from harness.measure import interpreter
 from harness.measure.scheduling import Side
 from harness.store.environment import Provenance
+from harness.store.results import Results
 
 #: ``--workloads-from`` of compare: each side its own files with the candidate's filling in
 #: (else the working tree's), both sides the candidate's, both the working tree's, or each
@@ -121,10 +122,18 @@ def workload_files(directory: Path) -> dict[str, str]:
     }
 
 
-def differing(a: Mapping[str, str], b: Mapping[str, str], subpath: Path) -> tuple[str, ...]:
-    """The files (paths relative to the project) that one of ``a`` and ``b`` (as
-    :func:`workload_files` gives them) has and the other lacks, or has with other content."""
-    return tuple((subpath / name).as_posix() for name in sorted(a.keys() | b.keys()) if a.get(name) != b.get(name))
+def differing(a: Mapping[str, str] | None, b: Mapping[str, str] | None) -> tuple[str, ...]:
+    """The files that one of ``a`` and ``b`` (SHA-256 by path, as a side's provenance keeps
+    them) has and the other lacks, or has with other content; none when either is unknown
+    (results of an older harness)."""
+    if a is None or b is None:
+        return ()
+    return tuple(name for name in sorted(a.keys() | b.keys()) if a.get(name) != b.get(name))
+
+
+def results_differ(before: Results, after: Results) -> tuple[str, ...]:
+    """The workload files two measured commits ran in different versions (paths relative to the project)."""
+    return differing(before.environment.workloads_sha256, after.environment.workloads_sha256)
 
 
 def workloads_subpath(settings: Settings) -> Path:
@@ -193,7 +202,7 @@ def side_of(name: str, checkout: Checkout, settings: Settings, workloads: Worklo
         code=code.description,
         workloads_from=workloads.label,
         workloads_root=str(root),
-        workloads_sha256=workload_files(directory),
+        workloads_sha256={(workloads.subpath / k).as_posix(): sha for k, sha in workload_files(directory).items()},
         code_root=str(code.import_path[0]) if code.import_path[0] != checkout.project_root else None,
         build_s=round(code.build_s, 3),
     )
@@ -215,10 +224,8 @@ def sides_of(
     finally:
         # On an error or Ctrl-C, do not wait here for the other build: its worktree goes next.
         pool.shutdown(wait=False, cancel_futures=True)
-    files = [side.provenance.workloads_sha256 or {} if side.provenance else {} for side in built]
-    differ = tuple(
-        sorted({name for other in files[1:] for name in differing(files[0], other, workloads_subpath(settings))})
-    )
+    files = [side.provenance.workloads_sha256 if side.provenance else None for side in built]
+    differ = tuple(sorted({name for other in files[1:] for name in differing(files[0], other)}))
     return [with_workloads_differ(side, differ) for side in built]
 
 

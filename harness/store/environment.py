@@ -59,7 +59,7 @@ class Provenance:
     #: compare: a figure of an experiment they declare may have moved by the workload's change.
     workloads_differ: tuple[str, ...] | None = None
     #: The SHA-256 of every file of the workloads the side ran, by its path relative to the
-    #: workloads directory: what tells two commits' workloads apart after their checkouts are gone.
+    #: project: what tells two commits' workloads apart after their checkouts are gone.
     workloads_sha256: Mapping[str, str] | None = None
     #: Where the built code is imported from (a build's site directory): its call sites are
     #: named relative to it, so that two commits' builds name one file alike.

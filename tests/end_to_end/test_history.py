@@ -256,6 +256,9 @@ def test_a_variant_made_worse_in_the_workloads_is_a_step_at_its_commit(tmp_path:
     assert "+91.22%" in worse_step.split("\n")[1]
     assert f"    workload files that differ from {commits[1][:10]}: workloads/listed.py" in worse_step
     assert f"    workload files that differ from {first[:10]}: workloads/listed.py" in steps
+    page = (project.root / "reports" / "history" / "index.html").read_text()
+    assert page.count('class="small muted workloads-differ"') == 2
+    assert f"workload files that differ from {commits[1][:10]}: workloads/listed.py</span>" in page
     # With the working tree's workloads on every commit, the worse store is measured throughout.
     same = project.harness("history", "HEAD", "-n", "1", "--workloads-from", "worktree", "--store", "other")
     assert same.returncode == 0, same.stderr
