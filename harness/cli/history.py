@@ -10,13 +10,22 @@ workloads are measured too (--workloads-from worktree: the working tree's worklo
 commit; each: a commit's own files only). Each commit's results go
 to the history store (``--store``, default ``reports/history``) as soon as they exist: a
 directory of results files, one per commit, and ``index.json``. A commit already there is
-not measured again, so a second run after one more commit measures that one, and an
-interrupted history resumes where it stopped. A commit that does not build, or whose
-workloads do not import against its code (an API today's files use came later, or a helper
-of today's that its own files do not fit), is kept in the index with the line that says
-why, and skipped. With ``--every N`` only every Nth commit is
-measured at first (and the newest); each span whose allocation figures differ at its ends is
-then halved until the change is pinned to its commit.
+not measured again (unless its trials failed: see below), so a second run after one more
+commit measures that one, and an interrupted history resumes where it stopped. A commit
+that does not build, or whose workloads do not import against its code (an API today's
+files use came later, or a helper of today's that its own files do not fit), is kept in the
+index with the line that says why, and skipped (``skipped``). With
+``--every N`` only every Nth commit is measured at first (and the newest); each span whose
+allocation figures differ at its ends is then halved until the change is pinned to its commit.
+
+Failed trials: an experiment any of whose trials failed at a commit (a crash, an exception,
+a timeout, the memory limit) is failed there (``failed``): it has no figures at that commit,
+and the index keeps the first failure's reason in one line. The commit's other experiments
+are measured as usual. A change between measured and failing is a step of its own, "trials
+fail from here" at the first failing commit and "trials pass again from here" at the fix,
+which ``--every N`` narrows to its commit like an allocation step. A commit whose trials
+failed is measured again by the next history (the failure may have been the machine's),
+unless ``--keep-failed``.
 
 It then lists the steps: every exact allocation figure of a goal that changed between two
 adjacent measured commits, with the commit, its author date, subject, and the change, and
@@ -32,7 +41,11 @@ the commits with the steps marked, lists the steps (each linked to the delta fla
 its commit against its parent) and the commits that could not be measured. Open it from disk, or
 publish the store (docs/ci.md has a workflow).
 
-Exit codes: 0 done, 2 bad input (an unknown revision, a store that is not one), 130 interrupted.
+Exit codes: 0 done; 1 the newest commit of the range was not measured (the trials of one of
+its experiments failed, or its build or setup failed): the summary lists it, with every other
+commit that was not; 2 bad input (an unknown revision, a store that is not one); 130
+interrupted. Older commits whose trials failed are listed, but do not change the exit code:
+they are history.
 """
 
 from __future__ import annotations
@@ -44,8 +57,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from harness.commits.history import Entry, HistoryStore
-    from harness.commits.timeline import Step
+    from harness.commits.refs import Commit
+    from harness.commits.timeline import Step, Timeline
 
 COMMAND = "history"
 DEFAULT_STORE = Path("reports/history")
@@ -68,7 +84,13 @@ def add_parser(sub: Any, name: str) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="measure every Nth commit, then narrow each allocation step to its commit by bisection (default 1: all)",
+        help="measure every Nth commit, then narrow each allocation step, and each change between passing and"
+        " failing trials, to its commit by bisection (default 1: all)",
+    )
+    parser.add_argument(
+        "--keep-failed",
+        action="store_true",
+        help="keep the commits whose trials failed in an earlier history as they are (default: measure them again)",
     )
     add_run_options(parser)
     add_workloads_from_option(parser, WORKLOADS_FROM_COMMITS, "the working tree's")
@@ -78,7 +100,7 @@ def add_parser(sub: Any, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.cli._common import executor_from, settings_from
     from harness.commits import sides
-    from harness.commits.historian import Historian, commits_of, sampled
+    from harness.commits.historian import Historian, commits_of
     from harness.commits.history import HistoryStore
     from harness.commits.timeline import timeline
     from harness.errors import ConfigError
@@ -92,25 +114,6 @@ def run(args: argparse.Namespace) -> int:
     repo, subdir = locate(settings.project_root.resolve())
     commits = commits_of(repo, args.revisions)
     store = HistoryStore(args.store or settings.project_root / DEFAULT_STORE)
-    known = store.entries()
-    todo = [c for c in commits if c.sha not in known]
-    first = [c for c in sampled(commits, args.every) if c.sha not in known]
-    planned = f"{len(todo)} to measure" + (
-        f", {len(first)} of them first (every {args.every}th)" if args.every > 1 else ""
-    )
-    print(f"history of {len(commits)} commits ({args.revisions}): {planned}, store {store.directory}")
-    started, tried = time.monotonic(), 0
-
-    def told(entry: Entry) -> None:
-        nonlocal tried
-        tried += 1
-        where = f"{tried}/{len(first)}" if tried <= len(first) else f"{tried}, narrowing a step"
-        progress = f"[{where}, {_clock(time.monotonic() - started)}]"
-        if entry.results:
-            print(f"measured {entry.short}  {entry.subject}  {progress}", flush=True)
-        else:
-            print(f"skipped  {entry.short}  {entry.subject}  ({entry.error})  {progress}", flush=True)
-
     historian = Historian(
         repo,
         subdir,
@@ -119,17 +122,76 @@ def run(args: argparse.Namespace) -> int:
         sides.workloads_from(args.workloads_from, settings, settings.project_root),
         tuple(args.patterns),
         executor_from(args, settings),
+        keep_failed=args.keep_failed,
     )
-    measured = historian.extend(store, commits, told, every=args.every)
-    print(f"measured {measured} commits")
+    first = historian.first(store, commits, args.every)
+    print(f"history of {len(commits)} commits ({args.revisions}): {_plan(store, commits, first, args.every)}")
+    started, tried = time.monotonic(), []
+
+    def told(entry: Entry) -> None:
+        tried.append(entry)
+        where = f"{len(tried)}/{len(first)}" if len(tried) <= len(first) else f"{len(tried)}, narrowing a step"
+        progress = f"[{where}, {_clock(time.monotonic() - started)}]"
+        if entry.error is not None:
+            print(f"skipped  {entry.short}  {entry.subject}  ({entry.error})  {progress}", flush=True)
+        elif entry.trials_failed:
+            print(f"failed   {entry.short}  {entry.subject}  ({entry.failure})  {progress}", flush=True)
+        else:
+            print(f"measured {entry.short}  {entry.subject}  {progress}", flush=True)
+
+    historian.extend(store, commits, told, every=args.every)
+    print(_tally(tried))
     found = timeline(store, commits, confidence=settings.confidence, tolerance_pct=settings.tolerance_pct)
     _print_steps(store, [s for s in found.steps if s.kind == "exact"], "allocation steps")
     _print_steps(store, [s for s in found.steps if s.kind != "exact"], "time steps (change points)")
     if found.time_note:
         print(found.time_note)
+    _print_failures(found)
     page = write_history_page(store, found, revisions=args.revisions, title=f"harness · history · {repo.name}")
     print(f"page: {page}")
+    newest = found.entries[-1] if found.entries else None
+    if newest is not None and newest.failure is not None:
+        print(f"the newest commit, {newest.short}, was not measured: {newest.failure}")
+        return 1
     return 0
+
+
+def _plan(store: HistoryStore, commits: Sequence[Commit], first: Sequence[Commit], every: int) -> str:
+    """``12 to measure (1 whose trials failed before, again), 4 of them first (every 4th), store DIR``."""
+    known = store.entries()
+    again = sum(1 for c in first if c.sha in known)
+    todo = sum(1 for c in commits if c.sha not in known) + again
+    planned = f"{todo} to measure" + (f" ({again} whose trials failed before, again)" if again else "")
+    if every > 1:
+        planned += f", {len(first)} of them first (every {every}th)"
+    return f"{planned}, store {store.directory}"
+
+
+def _tally(tried: list[Entry]) -> str:
+    """``tried 5 commits: 3 measured, 1 with failed trials, 1 skipped (build or setup failed)``."""
+    failed = sum(1 for e in tried if e.error is None and e.trials_failed)
+    skipped = sum(1 for e in tried if e.error is not None)
+    parts = [f"{len(tried) - failed - skipped} measured"]
+    parts += [f"{failed} with failed trials"] if failed else []
+    parts += [f"{skipped} skipped (build or setup failed)"] if skipped else []
+    return f"tried {len(tried)} commit{'' if len(tried) == 1 else 's'}: {', '.join(parts)}"
+
+
+def _print_failures(found: Timeline) -> None:
+    """The steps between passing and failing trials, then every commit of the range not measured."""
+    print(f"trial failure steps: {len(found.failure_steps)}")
+    for step in found.failure_steps:
+        print(
+            f"  {step.commit.short} {step.commit.author_date[:10]}  {step.commit.subject}\n"
+            f"    {step.experiment}: {step.label}"
+            + (f": {step.reason}" if step.failing else f" (failed at {step.parent.short}: {step.reason})")
+        )
+    unmeasured = [found.entries[i] for i in sorted({*found.trials_failed, *found.not_measurable})]
+    print(f"commits not measured: {len(unmeasured)}")
+    for entry in unmeasured:
+        assert entry is not None
+        what = "build or setup failed" if entry.error is not None else "trials failed"
+        print(f"  {entry.short} {entry.author_date[:10]}  {entry.subject}  [{what}]\n    {entry.failure}")
 
 
 def _print_steps(store: HistoryStore, steps: list[Step], heading: str) -> None:

@@ -11,6 +11,11 @@ measured commit, at the commit's position in the range.
 * A noisy figure (time) steps at a change point of :mod:`harness.compare.changepoints`, with
   Welch's interval of the two levels around it.
 
+* An experiment whose trials failed at a commit (:mod:`harness.commits.history`) has no point
+  there, and a change between measured and failing is a step of its own, a
+  :class:`FailureStep`: "trials fail from here" at the first commit whose trials fail after
+  one where they passed, "trials pass again from here" at the fix.
+
 Two adjacent measured commits that ran on different interpreters or backends
 (:data:`~harness.store.environment.COMPARABLE_ON`) are not compared: that boundary is an
 environment break, drawn on the page, and never a step.
@@ -22,7 +27,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.commits.history import Entry, HistoryStore
+from harness.commits.history import Entry, HistoryStore, measured_part
 from harness.commits.refs import Commit
 from harness.compare.changepoints import ChangePointsUnavailable, change_points
 from harness.compare.goal_figures import Figure, figures
@@ -85,6 +90,28 @@ class Step:
 
 
 @dataclass(frozen=True)
+class FailureStep:
+    """The trials of ``experiment`` fail from ``commit`` on (``failing``) or pass again there,
+    against ``parent``, the commit with results before it."""
+
+    experiment: str
+    family: str
+    workload: str
+    variant: str
+    position: int
+    commit: Entry
+    parent: Entry
+    failing: bool
+    #: The first failure's reason at the commit that fails (the commit, or the parent for a fix).
+    reason: str
+    unmeasured_between: int
+
+    @property
+    def label(self) -> str:
+        return "trials fail from here" if self.failing else "trials pass again from here"
+
+
+@dataclass(frozen=True)
 class EnvironmentBreak:
     """Adjacent measured commits that ran in environments whose figures do not compare."""
 
@@ -103,10 +130,22 @@ class Timeline:
     breaks: tuple[EnvironmentBreak, ...]
     #: Why time has no steps here, when it cannot have any (the change-point library is missing).
     time_note: str | None = None
+    failure_steps: tuple[FailureStep, ...] = ()
 
     @property
     def measured(self) -> list[int]:
+        """The positions of the commits with results (some of whose experiments may have failed)."""
         return [i for i, e in enumerate(self.entries) if e is not None and e.measured]
+
+    @property
+    def trials_failed(self) -> list[int]:
+        """The positions of the commits where the trials of an experiment failed."""
+        return [i for i, e in enumerate(self.entries) if e is not None and e.trials_failed]
+
+    @property
+    def not_measurable(self) -> list[int]:
+        """The positions of the commits that have no results: their build or setup failed."""
+        return [i for i, e in enumerate(self.entries) if e is not None and e.error is not None]
 
 
 @dataclass(frozen=True)
@@ -130,7 +169,37 @@ def timeline(store: HistoryStore, commits: Sequence[Commit], *, confidence: floa
     except ChangePointsUnavailable as exc:
         time_note = f"time has no steps here: {exc}"
     steps.sort(key=lambda s: (s.position, s.experiment, s.measure))
-    return Timeline(tuple(commits), entries, series, tuple(steps), breaks, time_note)
+    failing = tuple(_failure_steps(measured))
+    return Timeline(tuple(commits), entries, series, tuple(steps), breaks, time_note, failing)
+
+
+def _failure_steps(measured: Sequence[_Measured]) -> list[FailureStep]:
+    """Each change of an experiment between measured and failing at adjacent commits that declare it."""
+    last: dict[str, _Measured] = {}
+    out = []
+    for each in measured:
+        reasons = dict(each.entry.trials_failed)
+        for info in each.results.experiments:
+            parent = last.get(info.id)
+            last[info.id] = each
+            if parent is None or (info.id in reasons) == (info.id in parent.entry.failed_experiments):
+                continue
+            reason = reasons.get(info.id) or dict(parent.entry.trials_failed)[info.id]
+            out.append(
+                FailureStep(
+                    info.id,
+                    info.family,
+                    info.workload,
+                    info.variant,
+                    each.position,
+                    each.entry,
+                    parent.entry,
+                    info.id in reasons,
+                    reason,
+                    each.position - parent.position - 1,
+                )
+            )
+    return out
 
 
 def _series(measured: Sequence[_Measured]) -> tuple[Series, ...]:
@@ -138,7 +207,8 @@ def _series(measured: Sequence[_Measured]) -> tuple[Series, ...]:
     found: dict[tuple[str, str], tuple[Figure, list[Point]]] = {}
     for each in measured:
         infos.update({info.id: info for info in each.results.experiments})
-        for figure in figures(each.results):
+        # The replicates that survived a failure are no measurement.
+        for figure in figures(measured_part(each.entry, each.results)):
             _, points = found.setdefault((figure.experiment, figure.measure), (figure, []))
             points.append(Point(each.position, figure.values, figure.seeds))
     out = []

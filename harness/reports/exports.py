@@ -11,7 +11,8 @@
 Both carry the experiments' goals, phase by phase, over the trials that succeeded; an
 experiment with no successful trial is left out (the gate, not a dashboard, reports it).
 
-A history store exports every measured commit, oldest author date first:
+A history store exports every measured commit, oldest author date first, each without the
+experiments whose trials failed there (:func:`harness.commits.history.measured_part`):
 
 - **bmf**: a list of ``{"commit", "author_date", "subject", "results"}``, ``results`` being
   that commit's BMF, for one ``bencher run --hash COMMIT`` each (Bencher takes one report
@@ -27,7 +28,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from harness.commits.history import Entry, HistoryStore
+from harness.commits.history import Entry, HistoryStore, measured_part
 from harness.compare.goal_figures import figures
 from harness.store.results import Results
 
@@ -89,7 +90,7 @@ def export_history(store: HistoryStore, format_name: str, *, name: str = "harnes
                 "commit": e.sha,
                 "author_date": e.author_date,
                 "subject": e.subject,
-                "results": bencher_metric_format(store.results(e)),
+                "results": bencher_metric_format(measured_part(e, store.results(e))),
             }
             for e in measured
         ]
@@ -98,7 +99,7 @@ def export_history(store: HistoryStore, format_name: str, *, name: str = "harnes
             "commit": {"id": e.sha, "message": e.subject, "timestamp": e.author_date, "url": ""},
             "date": _milliseconds(_dt.datetime.fromisoformat(e.author_date)),
             "tool": "customSmallerIsBetter",
-            "benches": github_action_benchmark(store.results(e)),
+            "benches": github_action_benchmark(measured_part(e, store.results(e))),
         }
         for e in measured
     ]

@@ -326,6 +326,17 @@ def test_the_write_token_is_only_in_the_job_that_runs_no_project_code() -> None:
     assert publish == ["actions/download-artifact", "", "actions/deploy-pages"]
 
 
+def test_a_history_whose_newest_commit_failed_is_still_kept_and_published() -> None:
+    # harness history exits 1 then: the measure job fails, and its store (which lists the failure) is not lost.
+    flow = load(HISTORY)
+    measure = flow["jobs"]["measure"]
+    assert measure["outputs"] == {"store": "${{ steps.history.outputs.store }}"}
+    uploads = [s for s in measure["steps"] if s.get("uses", "").startswith(("actions/upload-",))]
+    assert len(uploads) == 2
+    assert {s.get("if") for s in uploads} == {"${{ !cancelled() && steps.history.outputs.store != '' }}"}
+    assert flow["jobs"]["publish"]["if"] == "${{ !cancelled() && needs.measure.outputs.store != '' }}"
+
+
 def run_history_workflow(project: Project, runner: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """The measure step of the workflow, run in ``project`` on a runner whose temporary directory is ``runner``."""
     flow = load(HISTORY)

@@ -1,5 +1,6 @@
 """The history page's context: a chart per experiment and goal across the commits, the steps
-marked and listed, the commits that failed to build, and the filters by family, workload and variant."""
+marked and listed, the commits that could not be measured (their build failed, or their trials), and the
+filters by family, workload and variant."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.commits.timeline import Series, Step, Timeline
+from harness.commits.timeline import FailureStep, Series, Step, Timeline
 from harness.declare.metrics import metric
 from harness.declare.units import format_pct
 from harness.reports.html.charts import Scale, Tick, nice_ticks
@@ -35,7 +36,8 @@ class ChartStep:
 
 @dataclass(frozen=True)
 class ChartMark:
-    """A commit without results (``failed``) or an environment break (``break``) on the axis."""
+    """A commit without results (``failed``), one where this experiment's trials failed
+    (``trials``), or an environment break (``break``) on the axis."""
 
     x: float
     kind: str
@@ -52,7 +54,8 @@ class HistoryChart:
     right: int
     top: int
     bottom: int
-    line: str
+    #: The polylines through the points: one, broken where the experiment's trials failed.
+    lines: tuple[str, ...]
     points: tuple[ChartPoint, ...]
     steps: tuple[ChartStep, ...]
     marks: tuple[ChartMark, ...]
@@ -85,6 +88,27 @@ class StepRow:
     workloads_note: str = ""
 
 
+@dataclass(frozen=True)
+class FailureRow:
+    """A step between measured and failing trials, in the table of steps."""
+
+    anchor: str
+    sha: str
+    short: str
+    date: str
+    subject: str
+    experiment: str
+    family: str
+    workload: str
+    variant: str
+    label: str
+    before: str
+    after: str
+    direction: str
+    reason: str
+    unmeasured_between: int
+
+
 def _pct(value: float) -> str:
     return format_pct(value, places=2, suffix="%")
 
@@ -93,13 +117,21 @@ def step_anchor(index: int, step: Step) -> str:
     return _anchor("step", f"{step.commit.short}-{step.experiment}-{step.measure}", index)
 
 
+def failure_anchor(index: int, step: FailureStep) -> str:
+    return _anchor("trials", f"{step.commit.short}-{step.experiment}", index)
+
+
 def _direction(step: Step) -> str:
     # Every goal is a cost (bytes, counts, seconds): more is a regression.
     return "regression" if step.after > step.before else "improvement"
 
 
 def history_chart(
-    series: Series, timeline: Timeline, steps: Sequence[tuple[str, Step]], notes: Mapping[int, str]
+    series: Series,
+    timeline: Timeline,
+    steps: Sequence[tuple[str, Step]],
+    notes: Mapping[int, str],
+    failing: Sequence[tuple[str, FailureStep]] = (),
 ) -> HistoryChart:
     """The series across the range: x is the commit's position, y its mean (and, for time, the replicates' range)."""
     fmt = metric(series.metric).format
@@ -114,22 +146,19 @@ def history_chart(
         ChartPoint(x(p.position), y(p.mean), y(min(p.values)), y(max(p.values)), f"{notes[p.position]}: {fmt(p.mean)}")
         for p in series.points
     )
-    marks = [
-        ChartMark(x(i), "failed", f"{notes[i]}: {entry.error}")
-        for i, entry in enumerate(timeline.entries)
-        if entry is not None and not entry.measured
-    ]
-    marks += [
-        ChartMark(x(b.position), "break", f"{notes[b.position]}: {'; '.join(b.differences)}") for b in timeline.breaks
-    ]
+    marks = _marks(series, timeline, x, notes)
     chart_steps = tuple(
         ChartStep(x(s.position), anchor, _direction(s), f"{notes[s.position]}: {_pct(s.delta_pct)}")
         for anchor, s in steps
+    ) + tuple(
+        ChartStep(x(f.position), anchor, "failing" if f.failing else "passing", f"{notes[f.position]}: {f.label}")
+        for anchor, f in failing
     )
     ticks = tuple(Tick(y(t), fmt(t)) for t in nice_ticks(lo - pad, hi + pad, 3, binary=series.unit == "bytes"))
-    shown = sorted({0, count, *(s.position for _, s in steps)})
+    shown = sorted({0, count, *(s.position for _, s in steps), *(f.position for _, f in failing)})
     columns = tuple(Tick(x(i), timeline.commits[i].short) for i in shown if i < len(timeline.commits))
-    line = " ".join(f"{p.x},{p.y}" for p in points)
+    failed = {i for i, e in enumerate(timeline.entries) if e is not None and series.experiment in e.failed_experiments}
+    lines = _lines(points, [x(i) for i in sorted(failed)])
     return HistoryChart(
         series.measure,
         series.exact,
@@ -139,10 +168,10 @@ def history_chart(
         RIGHT,
         TOP,
         BOTTOM,
-        line,
+        lines,
         points,
         chart_steps,
-        tuple(marks),
+        marks,
         ticks,
         columns,
     )
@@ -173,6 +202,78 @@ def _step_row(anchor: str, step: Step, series: Series, flame: str | None, differ
         step.unmeasured_between,
         f"workload files that differ from {step.parent.short}: {', '.join(differ)}" if differ else "",
     )
+
+
+def _lines(points: Sequence[ChartPoint], gaps: Sequence[float]) -> tuple[str, ...]:
+    """The polylines through ``points``, cut at each x of ``gaps``: no line crosses a commit
+    where the figure could not be measured because its trials failed."""
+    runs: list[list[ChartPoint]] = [[]]
+    for point in points:
+        if runs[-1] and any(runs[-1][-1].x < gap < point.x for gap in gaps):
+            runs.append([])
+        runs[-1].append(point)
+    return tuple(" ".join(f"{p.x},{p.y}" for p in run) for run in runs if run)
+
+
+def _marks(series: Series, timeline: Timeline, x: Scale, notes: Mapping[int, str]) -> tuple[ChartMark, ...]:
+    """The commits without results, those where the series' experiment failed, and the environment breaks."""
+    marks = [
+        ChartMark(x(i), "failed", f"{notes[i]}: {entry.error}")
+        for i, entry in enumerate(timeline.entries)
+        if entry is not None and not entry.measured
+    ]
+    marks += [
+        ChartMark(x(i), "trials", f"{notes[i]}: {reason}")
+        for i, entry in enumerate(timeline.entries)
+        if entry is not None
+        for experiment, reason in entry.trials_failed
+        if experiment == series.experiment
+    ]
+    marks += [
+        ChartMark(x(b.position), "break", f"{notes[b.position]}: {'; '.join(b.differences)}") for b in timeline.breaks
+    ]
+    return tuple(marks)
+
+
+def _failure_row(anchor: str, step: FailureStep) -> FailureRow:
+    states = ("measured", "trials failed") if step.failing else ("trials failed", "measured")
+    return FailureRow(
+        anchor,
+        step.commit.sha,
+        step.commit.short,
+        step.commit.author_date[:10],
+        step.commit.subject,
+        step.experiment,
+        step.family,
+        step.workload,
+        step.variant,
+        step.label,
+        *states,
+        "regression" if step.failing else "improvement",
+        step.reason,
+        step.unmeasured_between,
+    )
+
+
+def _not_measured(timeline: Timeline) -> list[dict[str, Any]]:
+    """The commits without results, and those where an experiment's trials failed, oldest first."""
+    rows = []
+    for commit, entry in zip(timeline.commits, timeline.entries, strict=True):
+        if entry is None or entry.failure is None:
+            continue
+        reasons = [("", entry.error)] if entry.error is not None else list(entry.trials_failed)
+        what = "build or setup" if entry.error is not None else "trials"
+        rows.append(
+            {
+                "short": commit.short,
+                "sha": entry.sha,
+                "date": entry.author_date[:10],
+                "subject": commit.subject,
+                "what": what,
+                "reasons": reasons,
+            }
+        )
+    return rows
 
 
 def _step_rows(
@@ -207,10 +308,13 @@ def history_context(
     notes = {i: f"{c.short} {c.subject}" for i, c in enumerate(timeline.commits)}
     anchored = [(step_anchor(i, s), s) for i, s in enumerate(timeline.steps)]
     rows = _step_rows(timeline, anchored, flames, workloads_differ or {})
+    failing = [(failure_anchor(i, f), f) for i, f in enumerate(timeline.failure_steps)]
+    failure_rows = [_failure_row(anchor, f) for anchor, f in failing]
     experiments: dict[str, list[HistoryChart]] = {}
     for each in timeline.series:
         own = [(a, s) for a, s in anchored if (s.experiment, s.measure) == (each.experiment, each.measure)]
-        experiments.setdefault(each.experiment, []).append(history_chart(each, timeline, own, notes))
+        own_failing = [(a, f) for a, f in failing if f.experiment == each.experiment]
+        experiments.setdefault(each.experiment, []).append(history_chart(each, timeline, own, notes, own_failing))
     first = {s.experiment: s for s in reversed(timeline.series)}
     sections = [
         {
@@ -220,25 +324,24 @@ def history_context(
             "workload": first[experiment].workload,
             "variant": first[experiment].variant,
             "charts": charts,
-            "steps": sum(1 for r in rows if r.experiment == experiment),
+            "steps": sum(1 for r in rows if r.experiment == experiment)
+            + sum(1 for f in failure_rows if f.experiment == experiment),
         }
         for index, (experiment, charts) in enumerate(experiments.items())
     ]
-    failed = [
-        {"short": c.short, "sha": c.sha, "date": e.author_date[:10], "subject": c.subject, "error": e.error}
-        for c, e in zip(timeline.commits, timeline.entries, strict=True)
-        if e is not None and not e.measured
-    ]
+    failed = _not_measured(timeline)
     untried = sum(1 for e in timeline.entries if e is None)
     return {
         "kind": "history",
         "title": title,
         "revisions": revisions,
         "n_commits": len(timeline.commits),
-        "n_measured": len(timeline.measured),
-        "n_failed": len(failed),
+        "n_measured": len(set(timeline.measured) - set(timeline.trials_failed)),
+        "n_failed": len(timeline.not_measurable),
+        "n_trials_failed": len(timeline.trials_failed),
         "n_untried": untried,
         "steps": rows,
+        "failure_steps": failure_rows,
         "failed": failed,
         "breaks": timeline.breaks,
         "sections": sections,
