@@ -48,7 +48,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--memory-limit",
         metavar="SIZE",
-        help="memory one trial may use, e.g. '2 GiB', or 'none' (default: half the machine's memory / --jobs)",
+        help="memory one trial may use, e.g. '2 GiB', or 'none' "
+        "(default: half the machine's memory / --jobs, at least 512 MiB)",
     )
 
 

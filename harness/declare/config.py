@@ -63,6 +63,9 @@ class Settings:
 
 #: The share of the machine's memory that the trials running at once may use together, by default.
 MEMORY_SHARE = 0.5
+#: The least a default limit gives one trial, however many run at once: a trial with numpy
+#: loaded maps about 100 MiB of data before its workload runs (OpenBLAS's buffers, per core).
+MEMORY_FLOOR = 512 * 1024**2
 #: Below this a fresh interpreter cannot even start: a smaller limit is a typo ("2" for "2 GiB").
 MIN_MEMORY_LIMIT = 64 * 1024**2
 _NO_LIMIT = ("none", "off", "unlimited")
@@ -226,17 +229,56 @@ def machine_memory() -> int | None:
         return None
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its affinity, where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def usable_jobs(jobs: int) -> int:
+    """How many trials run at once on this machine for ``-j jobs``: never more than its cores,
+    since a trial keeps one busy and more at once would only share them."""
+    return max(1, min(jobs, available_cores()))
+
+
+def _default_limit(jobs: int) -> tuple[int, str] | None:
+    """The default limit and where it came from: :data:`MEMORY_SHARE` of the machine's memory
+    divided by the trials that run at once, never below :data:`MEMORY_FLOOR`."""
+    from harness.declare.units import format_bytes
+
+    total = machine_memory()
+    if not total:
+        return None
+    share = total * MEMORY_SHARE
+    running = usable_jobs(jobs)
+    origin = f"{MEMORY_SHARE:.0%} of {format_bytes(total)} / {running} jobs"
+    floor = min(MEMORY_FLOOR, share)
+    if share / running < floor:
+        return int(floor), f"the floor, above {origin}"
+    return int(share / running), origin
+
+
+def memory_limit_origin(settings: Settings) -> str:
+    """Where the limit of :func:`memory_limit_bytes` came from when the user set none
+    ("50% of 23.4 GiB / 2 jobs"); "" when they set it."""
+    default = _default_limit(settings.jobs) if settings.memory_limit is None else None
+    return default[1] if default else ""
+
+
 def memory_limit_bytes(settings: Settings) -> int | None:
     """The bytes one trial may use: ``memory_limit`` when set ("none" for no limit), else
-    :data:`MEMORY_SHARE` of the machine's memory divided by ``jobs``, so that the trials running
-    at once cannot exhaust it together. :class:`ConfigError` for a limit that does not parse."""
+    :data:`MEMORY_SHARE` of the machine's memory divided by the trials that run at once
+    (:func:`usable_jobs`), so that they cannot exhaust it together, and never below
+    :data:`MEMORY_FLOOR`. :class:`ConfigError` for a limit that does not parse."""
     from harness.declare.units import format_bytes, parse_quantity
     from harness.errors import HarnessError
 
     limit = settings.memory_limit
     if limit is None:
-        total = machine_memory()
-        return int(total * MEMORY_SHARE / max(settings.jobs, 1)) if total else None
+        default = _default_limit(settings.jobs)
+        return default[0] if default else None
     if isinstance(limit, str) and limit.strip().lower() in _NO_LIMIT:
         return None
     if not isinstance(limit, str | int) or isinstance(limit, bool):

@@ -55,7 +55,8 @@ from _pytest.runner import runtestprotocol
 
 from harness.measure.capture import Capture, make_capture
 from harness.measure.capture.reach import settle_preload
-from harness.measure.launcher import fork_child, memory_limit_reason, on_stop_kill_forked_children
+from harness.measure.launcher import fork_child, on_stop_kill_forked_children
+from harness.measure.memory_limit import memory_limit_reason
 from harness.measure.trial import Trial, calibrate, measured_phases
 from harness.pytest_plugin.markers import FIXTURE, add_markers, add_options, ops_of
 from harness.store.jsonfile import write_json_atomic
