@@ -239,6 +239,7 @@ def test_a_variant_made_worse_in_the_workloads_is_a_regression_named_with_its_wo
     assert rows[FILL_ID]["decision"] == "no_change"
     line = "workload files that differ between the sides: workloads/listed.py ("
     assert line in done.stdout
+    assert "workload files that differ between the sides: workloads/listed.py\n" in done.stderr
     assert json.loads(out.read_text())["candidate"]["workloads_differ"] == ["workloads/listed.py"]
     assert "Workload files that differ between the sides: workloads/listed.py (" in html.read_text()
     markdown = render_markdown(read_verdict(out))
