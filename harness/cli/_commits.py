@@ -47,16 +47,19 @@ def run_commits(
     with refs.checkouts(repo, [baseline, candidate], subdir, outputs) as (base_checkout, cand_checkout):
         settings = _settings(args, cand_checkout.project_root, workloads)
         source = sides.workloads_from(choice, settings, working_tree, cand_checkout)
-        if source.shared_root == working_tree:
+        if source.today_root == working_tree:
             # The working tree's workloads run: its settings (goals, replicates, tolerance) go with them.
             settings = _settings(args, working_tree, workloads)
-            source = sides.workloads_from("worktree", settings, working_tree)
+            source = sides.workloads_from(choice, settings, working_tree)
         cache = BuildCache(cap_bytes=settings.build_cache_bytes)
         pair = sides.sides_of([("baseline", base_checkout), ("candidate", cand_checkout)], settings, source, cache)
         chosen = sides.select(pair, patterns)
         for side in pair:
             sys.stderr.write(f"{side.name} code: {side.provenance.code if side.provenance else 'the checkout'}\n")
         sys.stderr.write(f"workloads: {source.label}\n")
+        differ = pair[0].provenance.workloads_differ if pair[0].provenance else None
+        if differ:
+            sys.stderr.write(f"workload files that differ between the sides: {', '.join(differ)}\n")
         results = measure(chosen, settings, measure_options(args, settings, record=record))
     return settings, results
 

@@ -62,14 +62,18 @@ def add_resume_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_workloads_from_option(parser: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
-    """``--workloads-from``: whether every commit runs one set of workloads (the default) or its own."""
+def add_workloads_from_option(parser: argparse.ArgumentParser, choices: tuple[str, ...], today: str) -> None:
+    """``--workloads-from``: each commit's own workload files with today's filling in (the
+    default), one set for all, or each commit's own only; ``today`` says whose are today's."""
+    one_set = ", ".join(c for c in choices if c not in ("own", "each"))
     parser.add_argument(
         "--workloads-from",
         choices=choices,
         default=choices[0],
-        help=f"whose workloads the commits run: {', '.join(choices)} (default {choices[0]}: one set for all, so "
-        "commits older than the workloads can be measured; each: every commit its own)",
+        help=f"whose workloads the commits run. own (default): every file under the workloads directory that a "
+        f"commit has is its own, and {today} fill in only the files it lacks (so a variant defined in the "
+        f"workloads is measured as it is at each commit, and commits older than the workloads are measured "
+        f"too); {one_set}: that one set for every commit; each: a commit's own files only",
     )
 
 

@@ -7,14 +7,19 @@ rule: a regression is a change in the bad direction of at least the tolerance wh
 interval excludes zero. The metric is the experiment's first goal unless --metric names
 another (``alloc_bytes_per_op``, or ``churn.alloc_bytes_per_op`` for one phase).
 
-Every commit runs the working tree's workloads by default (--workloads-from each: its own),
-so history older than the workloads can be searched; its code under test is built from the
-commit, as `harness compare` does. A commit whose build or setup fails is skipped, like
-`git bisect skip`, and a neighbour is measured instead. A commit whose trials fail (a crash,
-a timeout, an exception) is bad, as a failing test is to `git bisect run`: never good. The
-search then ends on the first commit that regressed or whose trials fail, and the last line
-says which: "first bad commit: SHA SUBJECT" or "first bad commit: SHA SUBJECT: trials fail
-from here: REASON". When GOOD's own trials fail there is nothing to judge against (exit 2).
+Every commit runs its own workloads, composed file by file (--workloads-from own, the
+default): each file under the workloads directory that the commit has is its own, and the
+working tree's fill in only the files it lacks, so a variant made worse in the workloads is
+pinned to the commit that made it worse, and history older than the workloads is searched
+with today's. A measured commit whose workload files differ from GOOD's says which.
+--workloads-from worktree runs the working tree's workloads on every commit; each, a
+commit's own files only. Its code under test is built from the commit, as `harness compare`
+does. A commit whose build or setup fails, or whose workloads do not import, is skipped,
+like `git bisect skip`, and a neighbour is measured instead. A commit whose trials fail (a
+crash, a timeout, an exception) is bad, as a failing test is to `git bisect run`: never good.
+The search then ends on the first commit that regressed or whose trials fail, and the last
+line says which: "first bad commit: SHA SUBJECT" or "first bad commit: SHA SUBJECT: trials
+fail from here: REASON". When GOOD's own trials fail there is nothing to judge against (exit 2).
 
 Each measured commit is printed with its subject and figures; the last line names the
 first bad commit. Settings (replicates, tolerance, backend, setup) are the current
@@ -39,7 +44,7 @@ def add_parser(sub: Any, name: str) -> None:
     from pathlib import Path
 
     from harness.cli._common import add_workloads_from_option
-    from harness.commits.sides import WORKLOADS_FROM_BISECT
+    from harness.commits.sides import WORKLOADS_FROM_COMMITS
 
     parser = sub.add_parser(
         name,
@@ -65,7 +70,7 @@ def add_parser(sub: Any, name: str) -> None:
     parser.add_argument(
         "--scheduler", metavar="ADDR", help="Dask scheduler, e.g. tcp://host:8786 (default: a local cluster of --jobs)"
     )
-    add_workloads_from_option(parser, WORKLOADS_FROM_BISECT)
+    add_workloads_from_option(parser, WORKLOADS_FROM_COMMITS, "the working tree's")
     parser.set_defaults(func=run)
 
 
@@ -138,6 +143,8 @@ def print_step(step: Step, good_sha: str | None) -> None:
     print(f"measured {step.commit.short}  {step.commit.subject}  [{label}]", flush=True)
     if step.failure:
         print(f"    trials fail: {step.failure}", flush=True)
+    if step.workloads_differ:
+        print(f"    workload files that differ from GOOD's: {', '.join(step.workloads_differ)}", flush=True)
     for row in step.rows:
         change = "" if step.commit.sha == good_sha else f"  {figures.delta(row)} {figures.interval(row)}"
         decision = "" if step.commit.sha == good_sha else f"  {figures.decision(row)}"

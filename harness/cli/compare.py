@@ -12,11 +12,18 @@ checkout's root. Builds are cached by commit (`harness cache` shows and clears t
 second compare of the same commits builds nothing. Dependencies come from the current
 environment, which is never modified. harness itself is the installed one.
 
-Both sides run the candidate's workloads by default, as asv runs today's benchmarks against
-old commits, so commits older than the workloads can be compared; where the candidate has
-no workloads either, the working tree's are run (--workloads-from worktree asks for those).
---workloads-from each gives each commit its own workloads (an experiment present at one
-commit only is then new or missing).
+Each side runs its own commit's workloads, composed file by file (--workloads-from own, the
+default): every file under the workloads directory (helper modules included) that the
+commit has is its own, and the candidate's files (the working tree's where the candidate
+has none) fill in only the files it lacks. So a variant whose code lives in the workloads
+is measured as it is at each commit, a workload the candidate adds is measured on the
+baseline too, and commits older than the workloads are compared with today's. The verdict
+names the workload files that differ between the sides ("workload files that differ
+between the sides: workloads/lru.py"): a figure of theirs may have moved by the workload's
+change, and a changed parameter changes the experiment's id (new and missing rows).
+--workloads-from candidate runs the candidate's workloads on both sides (as asv runs
+today's benchmarks against old commits), worktree the working tree's, each every commit's
+own files only (an experiment present at one commit only is then new or missing).
 
 REF_B may be WORKTREE, the working tree with its uncommitted changes; it is the default when
 only REF_A is given. With no ref at all, REF_A is the merge-base of HEAD with the default
@@ -70,7 +77,7 @@ def add_parser(sub: Any, name: str) -> None:
     )
     add_run_options(parser)
     add_resume_option(parser)
-    add_workloads_from_option(parser, WORKLOADS_FROM_COMPARE)
+    add_workloads_from_option(parser, WORKLOADS_FROM_COMPARE, "the candidate's (else the working tree's)")
     add_output_options(parser)
     parser.set_defaults(func=run)
 

@@ -2,14 +2,19 @@
 
 Every commit ``git rev-list --first-parent REVISIONS`` names (``v1.0..main``, or ``main``
 for its whole first-parent history) is checked out in a temporary worktree, built (with the
-build cache of compare and bisect) and measured with today's workloads, those of the working
-tree, so that commits older than the workloads are measured too. Each commit's results go
+build cache of compare and bisect) and measured with its own workloads, composed file by
+file (--workloads-from own, the default): each file under the workloads directory that the
+commit has is its own, and the working tree's fill in only the files it lacks, so a variant
+defined in the workloads is measured as it was at each commit, and commits older than the
+workloads are measured too (--workloads-from worktree: the working tree's workloads at every
+commit; each: a commit's own files only). Each commit's results go
 to the history store (``--store``, default ``reports/history``) as soon as they exist: a
 directory of results files, one per commit, and ``index.json``. A commit already there is
 not measured again (unless its trials failed: see below), so a second run after one more
 commit measures that one, and an interrupted history resumes where it stopped. A commit
-that does not build, or whose code today's workloads cannot import (an API they use came
-later), is kept in the index with the line that says why, and skipped (``skipped``). With
+that does not build, or whose workloads do not import against its code (an API today's
+files use came later, or a helper of today's that its own files do not fit), is kept in the
+index with the line that says why, and skipped (``skipped``). With
 ``--every N`` only every Nth commit is measured at first (and the newest); each span whose
 allocation figures differ at its ends, or whose time step was confirmed (below), is then
 halved until the change is pinned to its commit.
@@ -26,7 +31,9 @@ unless ``--keep-failed``.
 It then lists the steps: every exact allocation figure of a goal that changed between two
 adjacent measured commits, with the commit, its author date, subject, and the change, and
 the ``harness explain`` command that shows which call paths moved between the commit and
-the one measured before it. Time is noisy, and commits measured apart saw different loads,
+the one measured before it. A step across which the workload files differ names them
+("workload files that differ from PARENT: workloads/lru.py"): the step may be the
+workload's own change, not the code's. Time is noisy, and commits measured apart saw different loads,
 so a time step is a change point (PELT, ruptures, with a penalty from the noise the commits
 measured, beyond the tolerance) confirmed by measuring its two commits again, interleaved in
 one run (A B A B ...) with the replicates a noisy goal needs to gate (10 a side), and
@@ -68,7 +75,8 @@ DEFAULT_STORE = Path("reports/history")
 
 
 def add_parser(sub: Any, name: str) -> None:
-    from harness.cli._common import add_run_options
+    from harness.cli._common import add_run_options, add_workloads_from_option
+    from harness.commits.sides import WORKLOADS_FROM_COMMITS
 
     parser = sub.add_parser(
         name,
@@ -92,6 +100,7 @@ def add_parser(sub: Any, name: str) -> None:
         help="keep the commits whose trials failed in an earlier history as they are (default: measure them again)",
     )
     add_run_options(parser)
+    add_workloads_from_option(parser, WORKLOADS_FROM_COMMITS, "the working tree's")
     parser.set_defaults(func=run)
 
 
@@ -117,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         subdir,
         settings,
         resolve_backend(settings.backend),
-        sides.workloads_from("worktree", settings, settings.project_root),
+        sides.workloads_from(args.workloads_from, settings, settings.project_root),
         tuple(args.patterns),
         executor_from(args, settings),
         keep_failed=args.keep_failed,
@@ -140,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
     historian.extend(store, commits, told, every=args.every)
     print(_tally(tried))
     found = Confirmer(historian, store, commits, told, lambda line: print(line, flush=True)).confirm()
-    _print_steps(store.directory, [s for s in found.steps if s.kind == "exact"], "allocation steps")
-    _print_steps(store.directory, [s for s in found.steps if s.kind != "exact"], "time steps (confirmed change points)")
+    _print_steps(store, [s for s in found.steps if s.kind == "exact"], "allocation steps")
+    _print_steps(store, [s for s in found.steps if s.kind != "exact"], "time steps (confirmed change points)")
     _print_candidates(found.candidates)
     if found.time_note:
         print(found.time_note)
@@ -193,18 +202,25 @@ def _print_failures(found: Timeline) -> None:
         print(f"  {entry.short} {entry.author_date[:10]}  {entry.subject}  [{what}]\n    {entry.failure}")
 
 
-def _print_steps(directory: Path, steps: list[Step], heading: str) -> None:
+def _print_steps(store: HistoryStore, steps: list[Step], heading: str) -> None:
+    """Each step with its figures, the workload files that changed across it, and (for an
+    exact one) the command that shows its call paths."""
     from harness.declare.metrics import metric
+    from harness.reports.history_page import step_workloads_differ
 
+    differ = step_workloads_differ(store, steps)
     print(f"{heading}: {len(steps)}")
     for step in steps:
         fmt = metric(step.measure.rsplit(".", 1)[1]).format
-        parent, commit = (directory / str(entry.results) for entry in (step.parent, step.commit))
+        parent, commit = (store.directory / str(entry.results) for entry in (step.parent, step.commit))
         print(
             f"  {step.commit.short} {step.commit.author_date[:10]}  {step.commit.subject}\n"
             f"    {step.experiment} {step.measure}: {fmt(step.before)} -> {fmt(step.after)}"
             f" ({step.delta_pct:+.2f}% [{step.ci_low_pct:+.2f}, {step.ci_high_pct:+.2f}])"
         )
+        if files := differ.get((step.parent.sha, step.commit.sha)):
+            # The step may be the workload's own change (a variant defined there, a parameter), not the code's.
+            print(f"    workload files that differ from {step.parent.short}: {', '.join(files)}")
         if step.kind == "exact":
             print(
                 f"    call paths: harness explain {shlex.quote(step.experiment)} --baseline {shlex.quote(str(parent))}"

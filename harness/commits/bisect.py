@@ -2,16 +2,18 @@
 
 The commits searched are ``git rev-list --first-parent GOOD..BAD``, oldest first: the main
 line only, each merge one step, as ``git bisect --first-parent`` walks it. GOOD is measured
-once; every commit probed is built and measured in its own worktree (by default with the
-working tree's workloads, so history older than the workloads can be searched) with the
-same seeds, and judged
+once; every commit probed is built and measured in its own worktree (by default with its
+own workload files, the working tree's filling in those it lacks, so a variant made worse
+in the workloads is pinned to its commit and history older than the workloads can be
+searched) with the same seeds, and judged
 against GOOD's figures by the gate's rule (:func:`harness.compare.gate.compare`): it regressed when
 the goal is worse by at least the tolerance with an interval that excludes zero, on a row
 that is not erratic. As in ``git bisect``, BAD is taken to be bad; it is measured only when
 the search ends on it, to tell "BAD is the first bad commit" from "nothing regressed".
 With n commits in the range the search measures GOOD and at most ceil(log2 n) commits,
 plus BAD when the search ends on it without having seen a bad commit. A commit whose build
-(or setup) fails is skipped, like ``git bisect skip``, and a nearby commit is tried instead.
+(or setup) fails, or whose workloads do not import, is skipped, like ``git bisect skip``,
+and a nearby commit is tried instead.
 
 A commit whose trials fail (a crash, a timeout, an exception in the measured code) is bad,
 as a failing test is to ``git bisect run``: it is never read as good, and the search finds
@@ -36,7 +38,7 @@ from harness.compare.unmeasured import one_line
 from harness.compare.verdict import ExperimentVerdict
 from harness.declare.config import REGRESSIONS, Settings
 from harness.declare.spec import Goal
-from harness.errors import BisectError, BuildError, SelectionError, SetupError
+from harness.errors import BisectError, BuildError, DiscoveryError, SelectionError, SetupError
 from harness.measure.executors import Executor
 from harness.measure.pipeline import MeasureOptions, measure
 from harness.store.results import Results
@@ -54,6 +56,8 @@ class Step:
     results: Results | None
     rows: tuple[ExperimentVerdict, ...] = ()
     skipped: str = ""
+    #: The workload files (paths relative to the project) this commit has in another version than GOOD.
+    workloads_differ: tuple[str, ...] = ()
 
     @property
     def regressed(self) -> bool:
@@ -153,13 +157,14 @@ class Bisector:
     def judge(self, good: Results, commit: Commit, results: Results) -> Step:
         options = GateOptions.from_settings(self.settings, patterns=(self.experiment_id,), gates=(REGRESSIONS,))
         verdict = compare(good, results, options)
-        return Step(commit, results, verdict.experiments)
+        return Step(commit, results, verdict.experiments, workloads_differ=sides.results_differ(good, results))
 
     def probe(self, good: Results, commit: Commit) -> Step:
         """``commit`` measured and judged against GOOD, or skipped when its code cannot be built."""
         try:
             results = self.measure(commit)
-        except (BuildError, SetupError) as exc:
+        except (BuildError, SetupError, DiscoveryError) as exc:
+            # Not measurable here: its code does not build, or its workloads do not import.
             return Step(commit, None, skipped=str(exc))
         return self.judge(good, commit, results)
 

@@ -1,11 +1,11 @@
-"""Measuring a history: the commits of a range that its store lacks, built and run with today's workloads.
+"""Measuring a history: the commits of a range that its store lacks, built and run with the chosen workloads.
 
 Every commit, or (``every`` > 1) every Nth commit with the first and the newest, after which
 each span between two measured commits whose exact figures differ is halved until the
 change is pinned to one commit: the commit in the middle of the span's untried commits is
 measured, and the halves that still differ are halved again. A commit that does not build
 is kept with its reason and the next untried commit of the span is taken instead; so is a
-commit whose code today's workloads cannot import (an older API). Time is
+commit whose workloads do not import against its code (an older API). Time is
 not narrowed this way: its figures differ between any two commits.
 
 An experiment whose trials failed at one end of a span and not at the other differs too, so
@@ -74,7 +74,7 @@ class Historian:
         self.cache = BuildCache(cap_bytes=self.settings.build_cache_bytes)
 
     def measure(self, commit: Commit) -> tuple[Results, float]:
-        """Today's workloads at ``commit``, and the seconds it took to make it ready;
+        """The workloads at ``commit`` (its own files first, by default), and the seconds it took to make it ready;
         :class:`BuildError` or :class:`SetupError` when it cannot be made ready."""
         started = time.perf_counter()
         with refs.checkouts(self.repo, [commit], self.subdir) as (checkout,):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from harness.compare.verdict import BoundCheck, ExperimentVerdict, Verdict
 from harness.declare.metrics import metric
 from harness.declare.units import format_pct
@@ -82,6 +84,28 @@ def side(env: Environment) -> str:
         parts.append(f"commit {env.git_commit[:8]}{'-dirty' if env.git_dirty else ''}")
     where = f"({env.interpreter}, {env.backend or '?'})"
     return " ".join([", ".join(parts), where]) if parts else where
+
+
+#: What the line of :func:`workloads_differ` starts with, in every format.
+WORKLOADS_DIFFER = "workload files that differ between the sides"
+
+
+def workloads_differ(verdict: Verdict) -> tuple[str, ...]:
+    """The workload files the two sides ran in different versions (paths relative to the
+    project), as the sides' provenance names them; empty when none did, or none was said."""
+    return tuple(dict.fromkeys((verdict.baseline.workloads_differ or ()) + (verdict.candidate.workloads_differ or ())))
+
+
+def workloads_differ_line(verdict: Verdict, name: Callable[[str], str] = str) -> str:
+    """``workload files that differ between the sides: workloads/lru.py (why it matters)``,
+    each file written by ``name`` (a code span in markdown); "" when none differed."""
+    files = workloads_differ(verdict)
+    if not files:
+        return ""
+    return (
+        f"{WORKLOADS_DIFFER}: {', '.join(name(f) for f in files)} (each side ran its own version: an experiment "
+        "they declare may have moved, or come and gone, by the workload's change rather than the code's)"
+    )
 
 
 def verdict_line(verdict: Verdict) -> str:

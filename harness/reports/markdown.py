@@ -76,8 +76,15 @@ def heading(verdict: Verdict) -> list[str]:
         "",
         f"**Baseline:** {figures.side(verdict.baseline)}  ",
         f"**Candidate:** {figures.side(verdict.candidate)}",
+        *workloads_differ(verdict),
         "",
     ]
+
+
+def workloads_differ(verdict: Verdict) -> list[str]:
+    """The line naming the workload files that differ between the sides, when any did."""
+    line = figures.workloads_differ_line(verdict, code)
+    return ["", line[0].upper() + line[1:]] if line else []
 
 
 def goals(verdict: Verdict) -> list[str]:

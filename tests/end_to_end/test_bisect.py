@@ -6,7 +6,17 @@ import re
 from pathlib import Path
 
 import pytest
-from gitproject import FILL_ID, PAYLOAD, PAYLOAD_PLUS_10, STORE, Project, set_payload, tiny_project
+from gitproject import (
+    FILL_ID,
+    PAYLOAD,
+    PAYLOAD_PLUS_10,
+    STORE,
+    Project,
+    listed,
+    listed_id,
+    set_payload,
+    tiny_project,
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +99,36 @@ def test_bisect_runs_its_trials_on_a_dask_cluster(history: tuple[Project, list[s
     assert f"first bad commit: {commits[4]} change 5" in done.stdout
     assert "trials run on: dask" in done.stdout
     assert len(project.worktrees()) == 1
+
+
+def test_bisect_pins_a_variant_made_worse_in_the_workloads_to_its_commit(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.write("workloads/listed.py", listed())
+    commits = [project.commit("a store in the workloads")]
+    for number in range(2, 7):
+        if number == 4:
+            project.write("workloads/listed.py", listed(worse=True))
+        else:
+            project.write("store.py", (project.root / "store.py").read_text() + f"# note {number}\n")
+        commits.append(project.commit(f"change {number}"))
+
+    done = project.harness("bisect", commits[0], commits[-1], "--experiment", listed_id(), "-n", "2")
+
+    assert done.returncode == 0, done.stderr
+    assert "workloads: own, else working tree" in done.stdout
+    assert f"first bad commit: {commits[3]} change 4" in done.stdout
+    # Each commit measured after the change says that its workload file is not GOOD's.
+    differ = "    workload files that differ from GOOD's: workloads/listed.py"
+    blocks = done.stdout.split("measured ")[1:]
+    worse = {commit[:10] for commit in commits[3:]}
+    assert [differ in block for block in blocks] == [block.split()[0] in worse for block in blocks]
+    assert commits[3][:10] in measured(done.stdout)
+    # With the working tree's workloads on every commit, the variant never changed.
+    same = project.harness(
+        "bisect", commits[0], commits[-1], "--experiment", listed_id(), "-n", "2", "--workloads-from", "worktree"
+    )
+    assert same.returncode == 0, same.stderr
+    assert f"no commit in {commits[0][:10]}..{commits[-1][:10]} regressed" in same.stdout
 
 
 #: The store's ``add`` at a commit whose measured code crashes the interpreter.

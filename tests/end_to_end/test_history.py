@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from _browser import Browser, artifacts_dir, browser, chromium_path, each, load
-from gitproject import GIT_ENV, Project
+from gitproject import GIT_ENV, Project, listed, listed_id, tiny_project
 from realprojects import (
     BROKEN,
     COMMITS,
@@ -208,7 +208,7 @@ def test_a_commit_older_than_the_api_the_workloads_use_is_kept_with_the_reason(t
         .replace("import LRUCache", "import DEFAULT_CAPACITY, LRUCache")
         .replace("capacity=100_000", "capacity=DEFAULT_CAPACITY")
     )
-    done = project.harness("history", "HEAD", "-n", "1")
+    done = project.harness("history", "HEAD", "-n", "1", "--workloads-from", "worktree")
 
     assert done.returncode == 0, done.stderr
     skipped = next(line for line in done.stdout.splitlines() if line.startswith("skipped"))
@@ -251,6 +251,85 @@ def test_an_interrupted_history_keeps_each_finished_commit_and_resumes_with_the_
     assert resumed.returncode == 0, resumed.stderr
     assert f"history of 5 commits (HEAD): {5 - len(kept)} to measure" in resumed.stdout
     assert json.loads((store / "index.json").read_text())["commits"][: len(kept)] == kept
+
+
+def test_a_variant_made_worse_in_the_workloads_is_a_step_at_its_commit(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.write("workloads/listed.py", listed())
+    commits = [project.commit("a store in the workloads")]
+    for number in range(2, 6):
+        if number == 3:
+            project.write("workloads/listed.py", listed(worse=True))
+        else:
+            project.write("store.py", (project.root / "store.py").read_text() + f"# note {number}\n")
+        commits.append(project.commit(f"change {number}"))
+
+    done = project.harness("history", "HEAD", "-n", "1")
+
+    assert done.returncode == 0, done.stderr
+    steps = steps_of(done.stdout)
+    # The first commit, older than the workload file, ran today's (the worse store); the file's
+    # own first version is a step down, its worse one a step up: each names the file.
+    assert steps.startswith("2\n"), steps
+    first, added, worse = project.git("rev-list", "--max-count=1", "HEAD~5"), commits[0], commits[2]
+    assert f"  {added[:10]} " in steps and f"  {worse[:10]} " in steps, steps
+    assert steps.count(f"{listed_id()} fill.net_bytes_per_op: 105.8 B -> 202.4 B (+91.22%") == 1, steps
+    worse_step = steps.split(f"  {worse[:10]} ", 1)[1]
+    assert "+91.22%" in worse_step.split("\n")[1]
+    assert f"    workload files that differ from {commits[1][:10]}: workloads/listed.py" in worse_step
+    assert f"    workload files that differ from {first[:10]}: workloads/listed.py" in steps
+    page = (project.root / "reports" / "history" / "index.html").read_text()
+    assert page.count('class="small muted workloads-differ"') == 2
+    assert f"workload files that differ from {commits[1][:10]}: workloads/listed.py</span>" in page
+    # With the working tree's workloads on every commit, the worse store is measured throughout.
+    same = project.harness("history", "HEAD", "-n", "1", "--workloads-from", "worktree", "--store", "other")
+    assert same.returncode == 0, same.stderr
+    assert steps_of(same.stdout) == "0", same.stdout
+
+
+def test_a_commits_own_workload_that_todays_helper_does_not_fit_is_kept_with_the_reason(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.write("sizes.py", "PAYLOAD_SIZE = 64\n")
+    project.write("workloads/sized.py", SIZED.format(name="PAYLOAD_SIZE"))
+    old = project.commit("sized payloads")
+    # The helper moves into the workloads, its constant renamed: today's `sizes` shadows the
+    # project's at the older commit, whose own workload still imports the old name.
+    project.remove("sizes.py")
+    project.write("workloads/sizes.py", "SIZE = 64\n")
+    project.write("workloads/sized.py", SIZED.format(name="SIZE"))
+    new = project.commit("sizes among the workloads")
+
+    done = project.harness("history", "HEAD", "-n", "1")
+
+    assert done.returncode == 0, done.stderr
+    skipped = next(line for line in done.stdout.splitlines() if line.startswith("skipped"))
+    assert skipped.startswith(f"skipped  {old[:10]}  sized payloads  (at {old[:10]}: ")
+    assert "cannot import name 'PAYLOAD_SIZE' from 'sizes'" in skipped and "Traceback" not in skipped
+    assert "(today's files it lacked: workloads/sizes.py))" in skipped, skipped
+    assert f"measured {new[:10]}  sizes among the workloads" in done.stdout
+
+
+#: A workload that imports its payload size from a helper module ``sizes``.
+SIZED = """\
+import harness
+from sizes import {name}
+
+sized = harness.family("sized", "payloads of a helper's size")
+
+
+@sized.variant("kept")
+def kept():
+    return []
+
+
+@sized.workload(goal="fill.net_bytes_per_op")
+def fill(trial, new):
+    kept = trial.keep(new())
+    with trial.phase("fill"):
+        for _ in range(100):
+            kept.append(bytes({name}))
+        trial.ops(100)
+"""
 
 
 CRASH = "        import os, signal\n        os.kill(os.getpid(), signal.SIGSEGV)\n"
@@ -346,9 +425,10 @@ def failing_window(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Project, list[str], subprocess.CompletedProcess[str]]:
     """14 commits whose LRU cache fails its second replicate at 5 to 9 (an exception), measured
-    every 4th and narrowed, with today's workloads of two experiments: the LRU cache, and a
-    dict beside it that does not use the package's cache and never fails."""
-    project = lrukit(tmp_path_factory.mktemp("window") / "lrukit")
+    every 4th and narrowed, with today's workloads of two experiments (the commits have none
+    of their own): the LRU cache, and a dict beside it that does not use the package's cache
+    and never fails."""
+    project = lrukit(tmp_path_factory.mktemp("window") / "lrukit", with_workloads=False)
     commits = [project.git("rev-parse", "HEAD")]
     for position in range(1, WINDOW):
         if position == FAILING.start:

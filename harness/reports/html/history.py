@@ -84,6 +84,8 @@ class StepRow:
     direction: str
     flame: str | None
     unmeasured_between: int
+    #: ``workload files that differ from PARENT: ...``, or "" when the step's workloads are its parent's.
+    workloads_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ def history_chart(
     )
 
 
-def _step_row(anchor: str, step: Step, series: Series, flame: str | None) -> StepRow:
+def _step_row(anchor: str, step: Step, series: Series, flame: str | None, differ: Sequence[str] = ()) -> StepRow:
     fmt = metric(series.metric).format
     interval = f"[{_pct(step.ci_low_pct)}, {_pct(step.ci_high_pct)}]"
     return StepRow(
@@ -198,6 +200,7 @@ def _step_row(anchor: str, step: Step, series: Series, flame: str | None) -> Ste
         _direction(step),
         flame,
         step.unmeasured_between,
+        f"workload files that differ from {step.parent.short}: {', '.join(differ)}" if differ else "",
     )
 
 
@@ -273,22 +276,38 @@ def _not_measured(timeline: Timeline) -> list[dict[str, Any]]:
     return rows
 
 
-def history_context(
-    timeline: Timeline, *, title: str, revisions: str, flames: Mapping[tuple[str, str], str]
-) -> dict[str, Any]:
-    """The context of ``history.html.j2``; ``flames`` maps (commit sha, experiment) to the flame page's path."""
-    notes = {i: f"{c.short} {c.subject}" for i, c in enumerate(timeline.commits)}
+def _step_rows(
+    timeline: Timeline,
+    anchored: Sequence[tuple[str, Step]],
+    flames: Mapping[tuple[str, str], str],
+    differ: Mapping[tuple[str, str], Sequence[str]],
+) -> list[StepRow]:
     by_key = {(s.experiment, s.measure): s for s in timeline.series}
-    anchored = [(step_anchor(i, s), s) for i, s in enumerate(timeline.steps)]
-    rows = [
+    return [
         _step_row(
             anchor,
             s,
             by_key[(s.experiment, s.measure)],
             flames.get((s.commit.sha, s.experiment)) if s.kind == "exact" else None,
+            differ.get((s.parent.sha, s.commit.sha), ()),
         )
         for anchor, s in anchored
     ]
+
+
+def history_context(
+    timeline: Timeline,
+    *,
+    title: str,
+    revisions: str,
+    flames: Mapping[tuple[str, str], str],
+    workloads_differ: Mapping[tuple[str, str], Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """The context of ``history.html.j2``; ``flames`` maps (commit sha, experiment) to the flame
+    page's path, ``workloads_differ`` (parent sha, commit sha) to the workload files that differ."""
+    notes = {i: f"{c.short} {c.subject}" for i, c in enumerate(timeline.commits)}
+    anchored = [(step_anchor(i, s), s) for i, s in enumerate(timeline.steps)]
+    rows = _step_rows(timeline, anchored, flames, workloads_differ or {})
     failing = [(failure_anchor(i, f), f) for i, f in enumerate(timeline.failure_steps)]
     failure_rows = [_failure_row(anchor, f) for anchor, f in failing]
     experiments: dict[str, list[HistoryChart]] = {}

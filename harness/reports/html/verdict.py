@@ -12,6 +12,7 @@ from harness.compare.verdict import DECISIONS, ExperimentVerdict, Verdict
 from harness.declare.metrics import metric
 from harness.declare.selection import matches_any
 from harness.declare.units import format_bytes, format_pct
+from harness.reports.figures import workloads_differ_line
 from harness.reports.flame import FlameGraph, flame_anchor, flame_graph
 from harness.reports.html.charts import (
     ForestMark,
@@ -312,6 +313,7 @@ def verdict_context(
         "tolerance": verdict.tolerance_pct,
         "erratic_cv": verdict.erratic_cv,
         "notices": list(dict.fromkeys(verdict.baseline.blind_spots + verdict.candidate.blind_spots)),
+        "workloads_differ": workloads_differ_line(verdict),
         "baseline_env": _environment_rows(verdict.baseline),
         "candidate_env": _environment_rows(verdict.candidate),
         "baseline_commit": _commit(verdict.baseline),
