@@ -91,6 +91,17 @@ class RunStopped(HarnessError):
         self.results = dict(results)
 
 
+class ChangePointsUnavailable(Exception):
+    """The change-point library (ruptures) is not installed on this interpreter: a history then
+    says that time has no steps, instead of guessing. Not a :class:`HarnessError`: a history
+    without time steps is still a history."""
+
+
+class ChildTestFailed(Exception):
+    """A test measured by the pytest plugin failed in its child; the plugin's report shows the
+    child's own account. Not a :class:`HarnessError`: the test failed, the input was fine."""
+
+
 class Interrupted(Exception):
     """Ctrl-C or SIGTERM stopped the run after ``trials`` finished trials, saved in ``saved``
     when the run was recorded; the CLI exits 130. Not a :class:`HarnessError`: nothing was wrong."""

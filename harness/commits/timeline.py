@@ -33,10 +33,10 @@ from harness.commits.confirmations import Confirmations
 from harness.commits.history import Entry, HistoryStore, measured_part
 from harness.commits.refs import Commit
 from harness.commits.timesteps import CONFIRMED, time_steps
-from harness.compare.changepoints import ChangePointsUnavailable
 from harness.compare.goal_figures import Figure, figures
 from harness.compare.stats import DeltaEstimate, estimate_delta
 from harness.declare.metrics import metric
+from harness.errors import ChangePointsUnavailable
 from harness.store.results import ExperimentInfo, Results
 
 

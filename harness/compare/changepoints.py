@@ -41,13 +41,11 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from harness.errors import ChangePointsUnavailable
+
 #: Below this many measured commits, a change point cannot be told from noise.
 MIN_COMMITS = 4
 PENALTY_FACTOR = 3.0
-
-
-class ChangePointsUnavailable(RuntimeError):
-    """The change-point library is not installed on this interpreter."""
 
 
 @dataclass(frozen=True)

@@ -187,8 +187,7 @@ def harness_trial() -> Any:
     return _MeasuredInChild()
 
 
-class _FromChild(Exception):
-    """The test failed in its child; the report shows the child's own account (see makereport)."""
+from harness.errors import ChildTestFailed as _FromChild  # noqa: E402  (beside its use)
 
 
 def _fail(message: str) -> NoReturn:

@@ -10,7 +10,8 @@ import random
 
 import pytest
 
-from harness.compare.changepoints import MIN_COMMITS, ChangePointsUnavailable, change_points
+from harness.compare.changepoints import MIN_COMMITS, change_points
+from harness.errors import ChangePointsUnavailable
 
 HAS_RUPTURES = importlib.util.find_spec("ruptures") is not None
 
