@@ -59,7 +59,9 @@ def add_parser(sub: Any, name: str) -> None:
     )
     parser.add_argument("--metric", "-m", metavar="M", help="goal judged (default: the experiment's first goal)")
     parser.add_argument("-n", "--replicates", type=int, help="trials per commit (default: the project's)")
-    parser.add_argument("--backend", help="memray or tracemalloc (default: the project's)")
+    parser.add_argument(
+        "--backend", help="native, memray, tracemalloc or none, as for `harness run` (default: the project's)"
+    )
     parser.add_argument("-j", "--jobs", type=int, help="trials run in parallel")
     parser.add_argument("--timeout", type=float, dest="timeout_s", help="seconds before a trial is killed")
     parser.add_argument("--seed", type=int, dest="base_seed", help="base seed: replicate i runs with seed+i")

@@ -11,9 +11,13 @@ experiment of the baseline is missing in the candidate (unless --allow-missing, 
 ``gate`` in [tool.harness] leaves out "missing"), when the candidate has no finished trial
 at all (a results file with 0 trials included), and when its run was interrupted.
 
+With ``--results FILE`` no trial runs, so the options that only shape trials (-n, --backend,
+-j, --timeout, --seed, --workloads, --executor, --scheduler, --memory-limit, --resume) are
+refused there rather than ignored; patterns still choose what is compared.
+
 Exit codes: 0 the gate passed, 1 it failed, 2 bad input (a missing or corrupt baseline,
 an unknown experiment, a bound that does not parse, a goal the backend does not measure,
-an output that cannot be written).
+an output that cannot be written, an option that --results makes meaningless).
 """
 
 from __future__ import annotations
@@ -49,11 +53,43 @@ def add_parser(sub: Any, name: str) -> None:
     parser.set_defaults(func=run)
 
 
+#: The options of a gate that runs its trials, by their argparse dest: a gate of ``--results``
+#: runs none, so each of them would be silently ignored there.
+TRIAL_OPTIONS = {
+    "replicates": "-n/--replicates",
+    "backend": "--backend",
+    "jobs": "-j/--jobs",
+    "timeout_s": "--timeout",
+    "base_seed": "--seed",
+    "workloads": "--workloads",
+    "executor": "--executor",
+    "scheduler": "--scheduler",
+    "memory_limit": "--memory-limit",
+    "resume": "--resume",
+}
+
+
+def check_trial_options(args: argparse.Namespace) -> None:
+    """A :class:`~harness.errors.ConfigError` for an option that only a gate running trials reads,
+    given with ``--results`` (which runs none)."""
+    from harness.errors import ConfigError
+
+    if args.results is None:
+        return
+    given = [flag for dest, flag in TRIAL_OPTIONS.items() if getattr(args, dest, None) not in (None, False)]
+    if given:
+        raise ConfigError(
+            f"{', '.join(given)} only apply when gate runs the trials, and --results {args.results} runs none: "
+            "drop them, or drop --results"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from harness.cli._verdict_output import check_outputs, emit_verdict
     from harness.store.baselines import read_baseline
     from harness.store.results import read_results
 
+    check_trial_options(args)
     settings = _settings(args)
     check_outputs(args)
     baseline = read_baseline(args.baseline, settings.baselines)

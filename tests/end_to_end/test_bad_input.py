@@ -193,6 +193,13 @@ CASES += [Case("pyproject:gate-bound-unparsable", ("gate", "--baseline", "main")
 
 # Flags, names and ids.
 CASES += [
+    # A gate of a results file runs no trial: options of trials are refused, never ignored.
+    Case(
+        "flag:gate-results-replicates", ("gate", "--baseline", "main", "--results", "reports/results.json", "-n", "3")
+    ),
+    Case(
+        "flag:gate-results-jobs", ("gate", "--results", "reports/results.json", "tiny", "-j", "2", "--baseline", "main")
+    ),
     Case("flag:memory-limit-words", ("run", "--memory-limit", "lots")),
     Case("flag:memory-limit-negative", ("run", "--memory-limit", "-2 GiB")),
     Case("flag:memory-limit-infinite", ("run", "--memory-limit", "1e400 GiB")),

@@ -291,6 +291,6 @@ def test_the_cache_lists_and_clears_the_builds(lru: tuple[Project, list[str]], t
     assert {commits[0][:10], commits[1][:10]} <= set(re.findall(r"  (\w{10})$", listed.stdout, flags=re.MULTILINE))
     assert "2 builds" in listed.stdout
 
-    cleared = project.harness("cache", "clear", env=own)
+    cleared = project.harness("cache", "clear", "--yes", env=own)
     assert cleared.returncode == 0 and cleared.stdout.startswith("removed 2 builds")
     assert "0 builds" in project.harness("cache", env=own).stdout
