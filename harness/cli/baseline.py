@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         f"run {baseline.results.created}",
         highlight=False,
     )
-    out.print(summary_table(baseline.results))
+    out.print(summary_table(baseline.results, out.width))
     return 0
 
 

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     options = measure_options(args, settings, record=out, strict_goals=False)
     results = measure([side], settings, options)[side.name]
     console = make_console()
-    console.print(summary_table(results))
+    console.print(summary_table(results, console.width))
     err = make_console(stderr=True)
     for line in failure_lines(results):
         err.print(f"[red]failed[/red] {escape(line)}", highlight=False)
