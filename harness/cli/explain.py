@@ -63,11 +63,20 @@ def add_parser(sub: Any, name: str) -> None:
     parser.set_defaults(func=run)
 
 
+#: The options of the trials ``explain REF_A REF_B`` runs, by their argparse dest.
+TRIAL_OPTIONS = {"replicates": "-n/--replicates", "backend": "--backend", "jobs": "-j/--jobs"}
+
+
 def run(args: argparse.Namespace) -> int:
     from harness.errors import ConfigError
 
     if args.top < 1:
         raise ConfigError("--top must be at least 1")
+    given = [flag for dest, flag in TRIAL_OPTIONS.items() if getattr(args, dest) is not None]
+    if given and not args.refs:
+        raise ConfigError(
+            f"{', '.join(given)} only apply when explain runs two commits REF_A REF_B, and results files run none"
+        )
     if args.html is not None:
         from harness.store.jsonfile import check_writable
 

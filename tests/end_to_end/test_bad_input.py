@@ -198,6 +198,10 @@ CASES += [
         "flag:gate-results-replicates", ("gate", "--baseline", "main", "--results", "reports/results.json", "-n", "3")
     ),
     Case(
+        "flag:explain-results-replicates",
+        ("explain", "tiny", "--baseline", "main", "--results", "reports/results.json", "-n", "2"),
+    ),
+    Case(
         "flag:gate-results-jobs", ("gate", "--results", "reports/results.json", "tiny", "-j", "2", "--baseline", "main")
     ),
     Case("flag:memory-limit-words", ("run", "--memory-limit", "lots")),
