@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import build_parser, command_modules
-
 #: Long ids and five phases, so that the full table is far wider than 100 columns.
 WORKLOAD = """
 import harness
@@ -113,34 +111,6 @@ def test_a_wide_terminal_shows_every_column(project: Path, tmp_path: Path) -> No
     for title in ("experiment", "phase", "B/op", "allocs/op", "kept", "net", "peak", "wall"):
         assert title in header
     assert "not shown" not in ran.stdout and "…" not in ran.stdout
-
-
-def test_options_and_patterns_in_any_order_in_every_command() -> None:
-    parser = build_parser()
-    compare = parser.parse_args(["compare", "A", "B", "-j", "2", "lru_cache", "--debug"])
-    assert (compare.patterns, compare.jobs, compare.debug) == (["A", "B", "lru_cache"], 2, True)
-    run = parser.parse_args(["run", "flow", "-n", "1", "lru", "--backend", "none", "sack"])
-    assert (run.patterns, run.replicates, run.backend, run.debug) == (["flow", "lru", "sack"], 1, "none", False)
-    explain = parser.parse_args(["explain", "x", "--figure", "kept_bytes", "main", "--phase", "p", "HEAD"])
-    assert (explain.experiment, explain.refs, explain.figure, explain.phase) == (
-        "x",
-        ["main", "HEAD"],
-        "kept_bytes",
-        "p",
-    )
-    history = parser.parse_args(["history", "--every", "2", "v1..main", "-n", "1", "lru"])
-    assert (history.revisions, history.patterns, history.every) == ("v1..main", ["lru"], 2)
-    save = parser.parse_args(["baseline", "save", "--force", "main", "--debug"])
-    assert (save.name, save.force, save.debug) == ("main", True, True)
-    # Every subcommand's parser takes --debug after its own arguments.
-    for module in command_modules():
-        argv = {"baseline": ["baseline", "list"], "bisect": ["bisect", "G", "B", "-e", "x"]}.get(
-            module.COMMAND, [module.COMMAND]
-        )
-        needs = {"report": ["r.json", "--html", "x.html"], "export": ["r.json", "--format", "bmf"]}
-        needs |= {"history": ["HEAD"], "explain": ["x"], "gate": ["--baseline", "main"]}
-        args = parser.parse_args([*argv, *needs.get(module.COMMAND, []), "--debug"])
-        assert args.debug is True, module.COMMAND
 
 
 def test_debug_before_or_after_the_subcommand_shows_the_traceback(project: Path) -> None:
