@@ -69,3 +69,12 @@ def test_every_exception_class_lives_in_errors_py() -> None:
     assert ("errors.py", "HarnessError") in found
     elsewhere = {key: bases for key, bases in found.items() if key[0] != "errors.py"}
     assert set(elsewhere) == set(EXCEPTIONS_ELSEWHERE)
+
+
+def test_no_two_test_modules_share_a_name() -> None:
+    """pytest imports test modules by their base name (the tests are no packages): two of one
+    name stop the whole run at collection, and with it the README's test command."""
+    tests = PACKAGE.parent / "tests"
+    names = [path.name for path in tests.rglob("test_*.py")]
+    assert len(names) > 30
+    assert sorted({n for n in names if names.count(n) > 1}) == []
