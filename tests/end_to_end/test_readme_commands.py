@@ -145,10 +145,11 @@ def test_the_commands_of_a_document_run(document: str, clone: Path, tmp_path: Pa
         "HARNESS_CACHE_DIR": str(tmp_path / "build-cache"),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    to_run = [c for c in shown_commands(document) if c not in NOT_RUN]
+    if not to_run:
+        pytest.skip(f"{document} shows no command this test can run (see NOT_RUN)")
     ran = []
-    for command in shown_commands(document):
-        if command in NOT_RUN:
-            continue
+    for command in to_run:
         started = time.monotonic()
         done = subprocess.run(
             ["bash", "-c", command],
