@@ -47,7 +47,7 @@ Typical use:
   harness report reports/results.json --html reports/report.html
                                           one self-contained HTML page
 
-Options and arguments go in any order, in every command; --debug goes anywhere.
+Options go before, between or after a command's arguments; --debug goes anywhere.
 Exit codes: 0 pass, 1 gate failed or trials failed, 2 bad usage or input, 130 interrupted.
 """
 
