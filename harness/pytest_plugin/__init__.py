@@ -38,17 +38,19 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from harness.pytest_plugin.kinds import NotMeasured, unmeasurable
 from harness.pytest_plugin.markers import (
     REPLICATES_BASELINE,
     REPLICATES_LIMITS,
     add_markers,
     add_options,
-    is_measured,
+    is_marked,
 )
 
 if TYPE_CHECKING:
@@ -81,7 +83,9 @@ class _Session:
 
     config: pytest.Config
     measured: list[MeasuredTest] = field(default_factory=list)
+    not_measured: list[NotMeasured] = field(default_factory=list)
     _settings: Settings | None = None
+    _measure_all: bool | None = None
     _baseline: Results | None = None
     _environment: Environment | None = None
     _zygotes: Zygotes | None = None
@@ -96,6 +100,20 @@ class _Session:
 
     def option(self, name: str) -> Any:
         return self.config.getoption(name)
+
+    def selects(self, item: pytest.Item) -> bool:
+        """Whether ``item`` is to be measured: it is marked, or every test is (``--harness``, ``measure = "all"``)."""
+        if self._measure_all is None:
+            self._measure_all = bool(self.option("harness_all")) or self._settings_measure_all()
+        return self._measure_all or is_marked(item)
+
+    def _settings_measure_all(self) -> bool:
+        from harness.errors import HarnessError
+
+        try:
+            return self.settings.pytest_measure == "all"
+        except HarnessError:
+            return False  # the error is each measured test's, at its setup (see pytest_runtest_setup)
 
     def replicates(self) -> int:
         given = self.option("harness_replicates")
@@ -140,15 +158,31 @@ class _Session:
             from harness.pytest_plugin.summary import MeasuredTest
 
             self.measured.append(MeasuredTest.from_json(data))
+        reason = getattr(report, "harness_not_measured", None)
+        if reason is not None and report.when == "setup":
+            self.not_measured.append(NotMeasured(report.nodeid, reason))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.measured or hasattr(self.config, "workerinput"):
+        if hasattr(self.config, "workerinput"):
             return
-        from harness.pytest_plugin.summary import summary_lines
+        if self.measured:
+            from harness.pytest_plugin.summary import summary_lines
 
-        terminalreporter.section("harness: measured tests")
-        for line in summary_lines(self.measured, self.option("harness_baseline")):
-            terminalreporter.write_line(line)
+            terminalreporter.section("harness: measured tests")
+            for line in summary_lines(self.measured, self.option("harness_baseline")):
+                terminalreporter.write_line(line)
+        if self.not_measured:
+            from harness.pytest_plugin.kinds import not_measured_lines
+
+            terminalreporter.section("harness: tests not measured")
+            for line in not_measured_lines(self.not_measured):
+                terminalreporter.write_line(line)
+        if self.measured and _under_coverage(self.config):
+            terminalreporter.write_line(
+                f"harness: coverage leaves out the {len(self.measured)} measured tests: they ran in measuring"
+                " processes, where coverage is off (its tracer would be inside their windows);"
+                " run with -p no:harness to cover them"
+            )
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """End the zygotes; store the measured tests as ``--harness-save`` names (once, not per xdist worker)."""
@@ -162,11 +196,18 @@ class _Session:
             reporter.write_line(f"harness: baseline {name!r} saved to {path} ({len(self.measured)} measured tests)")
 
 
+def _under_coverage(config: pytest.Config) -> bool:
+    """Whether pytest-cov measures this session's coverage (``--cov`` given, ``--no-cov`` not)."""
+    return config.pluginmanager.get_plugin("_cov") is not None and not config.getoption("no_cov", False)
+
+
 _SESSION = pytest.StashKey[_Session]()
 #: On a measured test: what its children made of it (set in its setup).
 _MEASUREMENT = pytest.StashKey["Measurement"]()
 #: On a measured test whose children passed: its results and deltas (set in its call).
 _MEASURED = pytest.StashKey["MeasuredTest"]()
+#: On a test to be measured that cannot be: why (it runs as usual, and the summary lists it).
+_NOT_MEASURED = pytest.StashKey[str]()
 
 
 def _session(config: pytest.Config) -> _Session:
@@ -197,12 +238,18 @@ def _fail(message: str) -> NoReturn:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None]:
-    """Set a measured test up without its fixtures, then run its children."""
-    if not is_measured(item):
+    """Set a measured test up without its fixtures, then run its children; its own run here only judges them."""
+    if not _session(item.config).selects(item):
         return (yield)
-    assert isinstance(item, pytest.Function)
+    reason = unmeasurable(item)
+    if reason is not None:
+        item.stash[_NOT_MEASURED] = reason
+        return (yield)
     # The child makes the fixtures; here they would only cost time and side effects.
-    item.fixturenames = []
+    item.fixturenames = []  # type: ignore[attr-defined]
+    # The test runs in its children only, whatever kind it is (a unittest method or a doctest
+    # does not run through pytest_pyfunc_call): here, its run is its children's outcome, judged.
+    item.runtest = partial(_run_judged, item)  # type: ignore[method-assign]
     yield
     from harness.errors import HarnessError
 
@@ -219,7 +266,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None]:
     _raise_as_child(measurement, "setup")
 
 
-def _measure(item: pytest.Function, session: _Session) -> Measurement:
+def _measure(item: pytest.Item, session: _Session) -> Measurement:
     from harness.measure.capture import resolve_backend
     from harness.measure.scheduling import seed_of
 
@@ -248,26 +295,22 @@ def _raise_as_child(measurement: Measurement, when: str) -> None:
     raise _FromChild(report.head_line or when)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Give the test its child's outcome, then hold its figures to its limits and baseline."""
-    measurement = pyfuncitem.stash.get(_MEASUREMENT, None)
-    if measurement is None:
-        return None
+def _run_judged(item: pytest.Item) -> None:
+    """A measured test's run here: its child's outcome, then its figures held to its limits and baseline."""
+    measurement = item.stash[_MEASUREMENT]
     _raise_as_child(measurement, "call")
     from harness.errors import HarnessError, LimitError
 
     message = None
     try:
-        message = _judge(pyfuncitem, measurement)
+        message = _judge(item, measurement)
     except (HarnessError, LimitError) as exc:
         message = f"harness: {exc}"
     if message:
         _fail(message)
-    return True
 
 
-def _judge(item: pytest.Function, measurement: Measurement) -> str | None:
+def _judge(item: pytest.Item, measurement: Measurement) -> str | None:
     """Why the measured test fails (a figure over its limit, a regression), or None."""
     from harness.declare.spec import Goal
     from harness.measure.capture import measured_metrics, resolve_backend
@@ -285,7 +328,8 @@ def _judge(item: pytest.Function, measurement: Measurement) -> str | None:
     bounds = limits_of(item, settings.pytest_limits)
     callspec = getattr(item, "callspec", None)
     params = {"id": callspec.id} if callspec is not None else {}
-    info = ExperimentInfo(item.nodeid, "pytest", item.originalname, "test", params, goals, bounds)
+    name = getattr(item, "originalname", item.name)
+    info = ExperimentInfo(item.nodeid, "pytest", name, "test", params, goals, bounds)
     results = Results(
         environment=session.environment(backend),
         settings=RunSettings(replicates=session.replicates(), base_seed=settings.base_seed, backend=backend),
@@ -325,6 +369,9 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     """A measured test's report carries its child's account and output, and its figures."""
     report: pytest.TestReport = yield
+    reason = item.stash.get(_NOT_MEASURED, None)
+    if reason is not None and call.when == "setup":
+        report.harness_not_measured = reason  # type: ignore[attr-defined]
     measurement = item.stash.get(_MEASUREMENT, None)
     if measurement is None:
         return report

@@ -11,8 +11,9 @@ one interpreter is not exact, since a warm interpreter allocates less than a fre
 zygotes live while the session measures tests of their file, and end when it moves to another
 file or ends.
 
-A zygote is ``python -m pytest FILE`` with the parent's rootdir, ini file (its ``addopts``
-included), working directory and traceback options, made lean: no cache provider, no random
+A zygote is ``python -m pytest FILE`` with the options of the parent's command line
+(:mod:`harness.pytest_plugin.forward`), its rootdir, ini file (its ``addopts`` included),
+working directory and traceback options, made lean: no cache provider, no random
 reordering, no distribution (``-n 0``), no coverage, no memray (the test would be traced
 twice), no XML report, a base temporary directory of its own. Its stdout is dropped; reports
 come back as data.
@@ -35,6 +36,7 @@ import pytest
 from harness.declare.config import Settings, memory_limit_bytes
 from harness.measure.capture.reach import child_environment
 from harness.measure.launcher import Ended, Server
+from harness.pytest_plugin.forward import forwarded_options
 from harness.pytest_plugin.zygote import Collected, Request, ZygoteSpec
 from harness.store.results import PhaseResult, TrialResult
 
@@ -64,7 +66,9 @@ class Measurement:
 
 def zygote_command(config: pytest.Config, test_file: Path, spec_path: Path, basetemp: Path) -> list[str]:
     """``python -m pytest FILE ...``: the same project and ini as ``config``'s session, lean."""
-    command = [sys.executable, "-m", "pytest", str(test_file), "--rootdir", str(config.rootpath)]
+    # The user's options first: where the zygote's own repeat one, they come later and win.
+    command = [sys.executable, "-m", "pytest", str(test_file), *forwarded_options(config)]
+    command += ["--rootdir", str(config.rootpath)]
     if config.inipath is not None:
         command += ["-c", str(config.inipath)]
     for name in _BLOCKED:
