@@ -1,13 +1,18 @@
 """pytest plugin ``harness``: allocation limits and baselines for tests, each measured in a fresh copy of one state.
 
 A test is *measured* when it takes the ``harness_trial`` fixture or carries a
-``harness_limits`` or ``harness`` marker; every other test runs as pytest runs it, and the
-plugin costs it nothing. A measured test is not run in this process: its setup here makes no
-fixture, and the plugin has it run, per replicate, by a forked copy of a zygote, a pytest
-session of the same project that has started and collected the test's file with
-``PYTHONHASHSEED`` pinned (:mod:`harness.pytest_plugin.launch`), and whose plugin measures
-the test function's own body only (:mod:`harness.pytest_plugin.zygote`). Fixtures, conftest
-files, classes, relative imports, markers and parametrize values all work::
+``harness_limits`` or ``harness`` marker, or every test is (``--harness``, or
+``[tool.harness.pytest] measure = "all"``); every other test runs as pytest runs it, and the
+plugin costs it nothing. Test functions (async ones under pytest-asyncio or anyio too),
+``unittest.TestCase`` methods and doctests are measured, each run once, in its measuring
+copy; a kind that cannot be is run here and listed as not measured (:mod:`.kinds`).
+
+A measured test is not run in this process: its setup here makes no fixture, and the plugin
+has it run, per replicate, by a forked copy of a zygote, a pytest session of the same
+project that has started and collected the test's file with ``PYTHONHASHSEED`` pinned
+(:mod:`harness.pytest_plugin.launch`), and whose plugin measures the test's own code only
+(:mod:`harness.pytest_plugin.zygote`). Fixtures, conftest files, classes, relative imports,
+markers and parametrize values all work::
 
     @pytest.mark.harness_limits(alloc_count_per_op=3, net_bytes="1 MiB")
     def test_put(harness_trial, cache, keys):      # cache, keys: fixtures
@@ -26,10 +31,13 @@ session. See docs/pytest.md.
 
 Its parts:
 
-- :mod:`.markers`: options, markers and which tests are measured (shared by both processes);
+- :mod:`.markers`: options, markers and which tests ask to be measured (shared by both processes);
+- :mod:`.kinds`: which kinds of test can be measured, and why the others are not;
+- :mod:`.forward`: the options of the user's command line that the zygotes get;
 - :mod:`.zygote`: the plugin of the zygote, and of its copies that each measure one test;
 - :mod:`.launch`: starting the zygotes, asking them for each replicate, reading back what was measured;
 - :mod:`.limits`: the limits of a test and the report of a figure over its limit;
+- :mod:`.judge`: the verdict on a measured test (its limits, its baseline);
 - :mod:`.baseline`: pytest baselines, stored and compared;
 - :mod:`.summary`: the table of measured tests at the end of the session.
 """
@@ -86,6 +94,8 @@ class _Session:
     not_measured: list[NotMeasured] = field(default_factory=list)
     _settings: Settings | None = None
     _measure_all: bool | None = None
+    #: Tests to measure per file, as collected (their zygotes end with the last).
+    _to_measure: dict[Path, int] = field(default_factory=dict)
     _baseline: Results | None = None
     _environment: Environment | None = None
     _zygotes: Zygotes | None = None
@@ -142,7 +152,7 @@ class _Session:
         if self._zygotes is None:
             from harness.pytest_plugin.launch import Zygotes
 
-            self._zygotes = Zygotes()
+            self._zygotes = Zygotes(self._to_measure)
         return self._zygotes
 
     def close(self) -> None:
@@ -150,6 +160,13 @@ class _Session:
         if self._zygotes is not None:
             self._zygotes.close()
             self._zygotes = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Count the tests to measure per file (after deselection), for the zygotes' lifetimes."""
+        for item in items:
+            if self.selects(item) and unmeasurable(item) is None:
+                self._to_measure[item.path] = self._to_measure.get(item.path, 0) + 1
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Gather the measured tests (in an xdist controller, from its workers' reports)."""
@@ -275,7 +292,11 @@ def _measure(item: pytest.Item, session: _Session) -> Measurement:
         session.baseline()  # a missing baseline fails before any copy runs
     backend = resolve_backend(session.option("harness_backend"))
     seeds = [(r, seed_of(settings, r)) for r in range(session.replicates())]
-    return session.zygotes().measure(item, settings, backend, seeds)
+    zygotes = session.zygotes()
+    try:
+        return zygotes.measure(item, settings, backend, seeds)
+    finally:
+        zygotes.measured(item.path)
 
 
 def _raise_as_child(measurement: Measurement, when: str) -> None:
@@ -300,61 +321,16 @@ def _run_judged(item: pytest.Item) -> None:
     measurement = item.stash[_MEASUREMENT]
     _raise_as_child(measurement, "call")
     from harness.errors import HarnessError, LimitError
+    from harness.pytest_plugin.judge import judge
 
+    session = _session(item.config)
     message = None
     try:
-        message = _judge(item, measurement)
+        item.stash[_MEASURED], message = judge(item, measurement, session)
     except (HarnessError, LimitError) as exc:
         message = f"harness: {exc}"
     if message:
         _fail(message)
-
-
-def _judge(item: pytest.Item, measurement: Measurement) -> str | None:
-    """Why the measured test fails (a figure over its limit, a regression), or None."""
-    from harness.declare.spec import Goal
-    from harness.measure.capture import measured_metrics, resolve_backend
-    from harness.pytest_plugin.limits import limits_of, over_limits
-    from harness.pytest_plugin.summary import Delta, MeasuredTest
-    from harness.store.results import ExperimentInfo, Results, RunSettings
-
-    session = _session(item.config)
-    settings = session.settings
-    backend = resolve_backend(session.option("harness_backend"))
-    marker = item.get_closest_marker("harness")
-    default_goal = "alloc_bytes" if "alloc_bytes" in measured_metrics(backend) else "net_bytes"
-    goal = marker.kwargs.get("goal", default_goal) if marker else default_goal
-    goals = tuple(Goal.parse(g) for g in ([goal] if isinstance(goal, str) else goal))
-    bounds = limits_of(item, settings.pytest_limits)
-    callspec = getattr(item, "callspec", None)
-    params = {"id": callspec.id} if callspec is not None else {}
-    name = getattr(item, "originalname", item.name)
-    info = ExperimentInfo(item.nodeid, "pytest", name, "test", params, goals, bounds)
-    results = Results(
-        environment=session.environment(backend),
-        settings=RunSettings(replicates=session.replicates(), base_seed=settings.base_seed, backend=backend),
-        experiments=(info,),
-        trials=measurement.trials,
-    )
-    baseline = session.option("harness_baseline")
-    rows = []
-    if baseline:
-        # The gate (and scipy) is imported only by a session that compares.
-        from harness.pytest_plugin.baseline import compare_test
-
-        rows = compare_test(session.baseline(), results, settings)
-    item.stash[_MEASURED] = MeasuredTest(results, tuple(Delta.of(r) for r in rows), compared=bool(rows))
-    root = str(item.config.rootpath).rstrip("/") + "/"
-    over = over_limits(bounds, measurement.trials, root)
-    if over:
-        return f"harness limit exceeded in {item.nodeid}\n" + "\n".join(over)
-    if baseline:
-        from harness.pytest_plugin.baseline import regression_message, regressions
-
-        regressed = regressions(rows)
-        if regressed:
-            return regression_message(item.nodeid, baseline, regressed)
-    return None
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)

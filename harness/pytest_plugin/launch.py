@@ -8,8 +8,8 @@ Replicate ``r`` of a test is measured with seed ``base_seed + r`` by a copy that
 a fresh copy of one state for every test and replicate, so no figure depends on what ran
 before (measured by ``benchmarks/pytest_plugin.py``: running replicates one after another in
 one interpreter is not exact, since a warm interpreter allocates less than a fresh one). The
-zygotes live while the session measures tests of their file, and end when it moves to another
-file or ends.
+zygotes of a file live until its last test to measure is measured, across changes of file,
+within a bound (:class:`Zygotes`).
 
 A zygote is ``python -m pytest FILE`` with the options of the parent's command line
 (:mod:`harness.pytest_plugin.forward`), its rootdir, ini file (its ``addopts`` included),
@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -163,30 +164,70 @@ def _account(ended: Ended, seed: int, memory_limit: int | None) -> str:
     return f"exited with code {ended.returncode} (seed {seed}):\n{ended.last_lines(5) or 'no output'}"
 
 
-class Zygotes:
-    """The zygotes of the test file being measured, one per seed; a session has one of these."""
+#: The most zygotes a session keeps at once (an idle one holds about 35 MiB of a small
+#: project): past it, the zygotes of the file measured least recently end.
+ZYGOTES_KEPT = 16
 
-    def __init__(self) -> None:
-        self._file: Path | None = None
-        self._zygotes: dict[int, _Zygote] = {}
+
+class Zygotes:
+    """The zygotes of the files being measured, one per file and seed; a session has one of these.
+
+    They are kept across files, so that a session whose order goes back and forth between
+    files (a session-scoped parametrized fixture runs every file once per value) starts one
+    zygote per file and seed, not one per change of file. The zygotes of a file end when the
+    last of its tests to measure is measured, or when more than :data:`ZYGOTES_KEPT` would
+    be kept.
+    """
+
+    def __init__(self, to_measure: Mapping[Path, int] | None = None) -> None:
+        #: Most recently used last.
+        self._zygotes: dict[tuple[Path, int], _Zygote] = {}
+        #: Tests still to measure per file (unknown files: kept until room is needed).
+        self._remaining = dict(to_measure or {})
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._started = itertools.count()
 
     def _for(self, item: pytest.Item, settings: Settings, backend: str, seeds: list[int]) -> list[_Zygote]:
-        if item.path != self._file:
-            self.close()
-            self._file = item.path
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="harness-pytest-")
         spec = ZygoteSpec(backend, settings.top_sites, settings.timeout_s, memory_limit_bytes(settings))
-        for seed in seeds:
-            known = self._zygotes.get(seed)
-            if known is None or not known.alive():
-                if known is not None:
-                    known.close()
+        keys = [(item.path, seed) for seed in seeds]
+        for key in keys:
+            known = self._zygotes.pop(key, None)
+            if known is not None and known.alive():
+                self._zygotes[key] = known  # now the most recently used
+            elif known is not None:
+                self._end(known)
+        self._make_room(len([key for key in keys if key not in self._zygotes]), keep=item.path)
+        for key in keys:
+            if key not in self._zygotes:
                 workdir = Path(self._tmp.name) / f"zygote-{next(self._started)}"
-                self._zygotes[seed] = _Zygote(item.config, item.path, spec, seed, workdir)
-        return [self._zygotes[seed] for seed in seeds]
+                self._zygotes[key] = _Zygote(item.config, item.path, spec, key[1], workdir)
+        return [self._zygotes[key] for key in keys]
+
+    def _make_room(self, needed: int, keep: Path) -> None:
+        """End the least recently used files' zygotes until ``needed`` more fit (never ``keep``'s)."""
+        while len(self._zygotes) + needed > ZYGOTES_KEPT:
+            oldest = next((path for path, _ in self._zygotes if path != keep), None)
+            if oldest is None:
+                return
+            self._end_file(oldest)
+
+    def _end_file(self, path: Path) -> None:
+        for key in [key for key in self._zygotes if key[0] == path]:
+            self._end(self._zygotes.pop(key))
+
+    @staticmethod
+    def _end(zygote: _Zygote) -> None:
+        zygote.close()
+        shutil.rmtree(zygote.workdir, ignore_errors=True)
+
+    def measured(self, path: Path) -> None:
+        """One more test of ``path`` is measured: its zygotes end with its last."""
+        if path in self._remaining:
+            self._remaining[path] -= 1
+            if self._remaining[path] <= 0:
+                self._end_file(path)
 
     def measure(self, item: pytest.Item, settings: Settings, backend: str, seeds: list[tuple[int, int]]) -> Measurement:
         """Measure ``item`` once per (replicate, seed), each in a fresh copy; stop at the first that does not pass."""
@@ -228,7 +269,6 @@ class Zygotes:
         for zygote in self._zygotes.values():
             zygote.close()
         self._zygotes.clear()
-        self._file = None
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

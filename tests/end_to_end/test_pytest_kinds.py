@@ -296,3 +296,58 @@ def test_coverage_says_in_one_line_that_it_leaves_the_measured_tests_out(pyteste
     assert line in covered.stdout.str()
     plain = pytester.runpytest_subprocess(*ONCE, "--harness")
     assert "coverage leaves out" not in plain.stdout.str()
+
+
+# -- zygotes kept across files
+
+INTERLEAVING_CONFTEST = """
+import os
+
+import pytest
+
+# Imported once by each pytest process: the session, and each zygote (its copies are forked after).
+with open("starts.txt", "a") as starts:
+    starts.write(f"{os.getpid()}\\n")
+
+
+@pytest.fixture(scope="session", params=["first", "second", "third"])
+def flavour(request):
+    return request.param
+"""
+
+INTERLEAVED = """
+def test_uses(flavour):
+    assert flavour
+"""
+
+
+def test_a_session_scoped_parametrized_fixture_interleaving_files_starts_one_zygote_per_file(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(INTERLEAVING_CONFTEST)
+    pytester.makepyfile(**{f"test_file_{n}": INTERLEAVED for n in range(4)})
+    result = pytester.runpytest_subprocess(*ONCE, "--harness", "-v")
+    result.assert_outcomes(passed=12)
+    # pytest runs the files in turn for each value of the fixture: 0 1 2 3 0 1 2 3 0 1 2 3.
+    order = re.findall(r"test_file_(\d)\.py::test_uses\[\w+\] PASSED", result.stdout.str())
+    assert order == [str(n) for n in range(4)] * 3, order
+    processes = pytester.path.joinpath("starts.txt").read_text().split()
+    assert len(processes) == 1 + 4  # this session, and one zygote per file
+
+
+def test_the_options_forwarded_are_the_command_line_s_less_its_paths_and_what_a_zygote_must_not_do(
+    pytester: pytest.Pytester,
+) -> None:
+    from harness.pytest_plugin.forward import forwarded_options
+
+    pytester.makepyfile(test_a="def test_one():\n    pass\n")
+    args = [
+        *("-vx", "-k", "one", "test_a.py::test_one", "-o", "console_output_style=classic"),
+        *("--lf", "-Werror", "-p", "no:randomly", "--pdb", "--tb=short", "--maxfail", "2", "."),
+        *("--cov", "--cov-report=", "--", "test_a.py"),
+    ]
+    config = pytester.parseconfig(*args)
+    assert forwarded_options(config) == [
+        *("-vx", "-k", "one", "-o", "console_output_style=classic", "-Werror", "-p", "no:randomly"),
+        *("--tb=short", "--maxfail", "2", "--cov", "--cov-report="),
+    ]
