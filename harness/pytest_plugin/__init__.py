@@ -150,9 +150,13 @@ class _Session:
 
     def zygotes(self) -> Zygotes:
         if self._zygotes is None:
-            from harness.pytest_plugin.launch import Zygotes
+            from harness.pytest_plugin.launch import ZYGOTES_KEPT, Zygotes
 
-            self._zygotes = Zygotes(self._to_measure)
+            # An xdist worker runs some of the tests it collected, so its files' zygotes
+            # rarely end with their last test: the workers share the bound.
+            workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
+            kept = max(self.replicates(), ZYGOTES_KEPT // max(workers, 1))
+            self._zygotes = Zygotes(self._to_measure, kept)
         return self._zygotes
 
     def close(self) -> None:

@@ -165,7 +165,8 @@ def _account(ended: Ended, seed: int, memory_limit: int | None) -> str:
 
 
 #: The most zygotes a session keeps at once (an idle one holds about 35 MiB of a small
-#: project): past it, the zygotes of the file measured least recently end.
+#: project), shared among xdist's workers: past it, the zygotes of the file measured least
+#: recently end.
 ZYGOTES_KEPT = 16
 
 
@@ -175,11 +176,12 @@ class Zygotes:
     They are kept across files, so that a session whose order goes back and forth between
     files (a session-scoped parametrized fixture runs every file once per value) starts one
     zygote per file and seed, not one per change of file. The zygotes of a file end when the
-    last of its tests to measure is measured, or when more than :data:`ZYGOTES_KEPT` would
-    be kept.
+    last of its tests to measure is measured, or when more than ``kept`` (a share of
+    :data:`ZYGOTES_KEPT`) would be kept.
     """
 
-    def __init__(self, to_measure: Mapping[Path, int] | None = None) -> None:
+    def __init__(self, to_measure: Mapping[Path, int] | None = None, kept: int = ZYGOTES_KEPT) -> None:
+        self._kept = kept
         #: Most recently used last.
         self._zygotes: dict[tuple[Path, int], _Zygote] = {}
         #: Tests still to measure per file (unknown files: kept until room is needed).
@@ -207,7 +209,7 @@ class Zygotes:
 
     def _make_room(self, needed: int, keep: Path) -> None:
         """End the least recently used files' zygotes until ``needed`` more fit (never ``keep``'s)."""
-        while len(self._zygotes) + needed > ZYGOTES_KEPT:
+        while len(self._zygotes) + needed > self._kept:
             oldest = next((path for path, _ in self._zygotes if path != keep), None)
             if oldest is None:
                 return
