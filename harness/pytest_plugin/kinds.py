@@ -1,16 +1,15 @@
 """Which kinds of test the plugin measures, and why it measures no other.
 
 Measured: test functions and methods (sync, or async under pytest-asyncio or anyio),
-``unittest.TestCase`` methods (``setUp`` and ``tearDown`` with them) and doctests. Any other
-item a plugin collects (a linter's check, a YAML case, an ``IsolatedAsyncioTestCase`` whose
-event loop runs ``setUp`` and the test) runs as pytest runs it, and the session lists it as
-*not measured*, with the reason, at its end: never silently.
+``unittest.TestCase`` methods (``IsolatedAsyncioTestCase``'s too; ``setUp`` and ``tearDown``
+with them) and doctests. Any other item a plugin collects (a linter's check, a YAML case),
+an async generator test, or an async test no known plugin runs, runs as pytest runs it, and
+the session lists it as *not measured*, with the reason, at its end: never silently.
 """
 
 from __future__ import annotations
 
 import inspect
-import unittest
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,11 +41,7 @@ def unmeasurable(item: pytest.Item) -> str | None:
     if not isinstance(item, pytest.Function):
         return f"a {type(item).__name__} item: only test functions, unittest methods and doctests are measured"
     if is_unittest(item):
-        if item.cls is not None and issubclass(item.cls, unittest.IsolatedAsyncioTestCase):
-            return "an IsolatedAsyncioTestCase method: its own event loop runs setUp and the test"
-        if inspect.iscoroutinefunction(getattr(item.cls, item.name, None)):
-            return "an async unittest method"
-        return None
+        return None  # IsolatedAsyncioTestCase's too: its event loop runs inside the window
     function = item.function
     if inspect.isasyncgenfunction(function):
         return "an async generator test"

@@ -20,13 +20,10 @@ reply) allocates and frees the same objects every time. Its heap is frozen (``gc
 before the first fork, so each copy's full collections at the window's edges scan only what
 the copy made, not pytest's whole session.
 
-**The window holds the test function's own body only.** At the call, the copy puts its own
-wrapper in place of the test function, before any other plugin wraps it: the wrapper is the
-innermost, and it opens the window (the phase ``test``, or the test's own
-``harness_trial.phase`` blocks) right around the function. What pytest and its plugins do
-around the call (hooks, warning capture, logging, other plugins' wrappers) runs outside.
-The function is called with its fixtures as positional arguments bound before the window
-opens: a call with keyword arguments would allocate its keyword names inside it.
+**The window holds the test's own code only.** At the call, the copy puts its own wrapper
+in place of what pytest calls, before any other plugin wraps it: the wrapper is the
+innermost, and it opens the window right around the test's own code
+(:mod:`harness.pytest_plugin.window`, for each kind of test).
 
 The capture backend starts before fixture setup (so a phase sees frees of what setup built)
 and stops at the end of the call: neither setup nor teardown is in any phase. The copy
@@ -37,16 +34,15 @@ the parent shows the copy's assertion messages as they are) and the phases it me
 from __future__ import annotations
 
 import gc
-import inspect
 import json
 import os
 import random
 import resource
 import sys
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import asdict, dataclass
-from functools import partial, wraps
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +53,10 @@ from harness.measure.capture import Capture, make_capture
 from harness.measure.capture.reach import settle_preload
 from harness.measure.launcher import fork_child, on_stop_kill_forked_children
 from harness.measure.memory_limit import memory_limit_reason
-from harness.measure.trial import Trial, calibrate, measured_phases
-from harness.pytest_plugin.kinds import is_doctest, is_unittest
-from harness.pytest_plugin.markers import FIXTURE, add_markers, add_options, ops_of
+from harness.measure.trial import Trial, measured_phases
+from harness.pytest_plugin.markers import add_markers, add_options
+from harness.pytest_plugin.window import put_window
 from harness.store.jsonfile import write_json_atomic
-
-#: The phase a test that does not take ``harness_trial`` is measured as, whole.
-WHOLE_TEST_PHASE = "test"
 
 
 @dataclass(frozen=True)
@@ -222,7 +215,7 @@ class _Zygote:
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None]:
         """Put the window around the test's own code, innermost; stop the backend after the call."""
         assert self.current is not None
-        _put_window(item, self.current.trial)
+        put_window(item, self.current.trial)
         try:
             yield
         except BaseException:
@@ -245,137 +238,6 @@ class _Zygote:
         data["harness_over_memory"] = f"{memory_limit_reason(limit)} (seed {seed})" if over_memory and limit else None
         self.reports.append(json.loads(json.dumps(data, default=str)))
         return report
-
-
-def _put_window(item: pytest.Item, trial: Trial) -> None:
-    """Put the window around ``item``'s own code, in place of what pytest (and any plugin) calls.
-
-    A test function: its body (an async one: its coroutine, awaited inside the window). A
-    ``unittest.TestCase`` method: ``setUp``, the method and ``tearDown``, as one phase. A
-    doctest: its examples, each compiled, run and its output compared by doctest's runner.
-    The copy is thrown away after the test, so what is replaced here is never put back.
-    """
-    ops = ops_of(item)
-    if is_doctest(item):
-        # Inside run(), the part that runs the examples: run() itself first makes a debugger
-        # and redirects the output, which are doctest's, not the test's.
-        runner = item.runner  # type: ignore[attr-defined]
-        runner._DocTestRunner__run = _windowed_call(runner._DocTestRunner__run, trial, ops)
-    elif is_unittest(item):
-        assert isinstance(item, pytest.Function)
-        item.obj = _windowed_case(item, trial, ops)
-    else:
-        assert isinstance(item, pytest.Function)
-        item.obj = _windowed(item, trial)
-
-
-def _windowed(item: pytest.Function, trial: Trial) -> Callable[..., Any]:
-    """The test function wrapped in its window: what pytest (and any plugin's wrapper) calls."""
-    function = item.obj
-    takes_trial = FIXTURE in item._fixtureinfo.argnames
-    ops = ops_of(item)
-    if inspect.iscoroutinefunction(function):
-        return _windowed_coroutine(function, trial, ops, takes_trial)
-
-    def measured(**fixtures: Any) -> Any:
-        __tracebackhide__ = True
-        call, args, keywords = _bound(function, fixtures)
-        calibrate(trial)
-        if takes_trial:
-            return call(*args, **keywords)
-        if keywords:
-            with trial.phase(WHOLE_TEST_PHASE):
-                result = call(*args, **keywords)
-                trial.ops(ops)
-            return result
-        with trial.phase(WHOLE_TEST_PHASE):
-            result = call(*args)
-            trial.ops(ops)
-        return result
-
-    return measured
-
-
-def _windowed_coroutine(function: Callable[..., Any], trial: Trial, ops: int, takes_trial: bool) -> Callable[..., Any]:
-    """An async test in its window: pytest-asyncio's or anyio's runner awaits this coroutine,
-    which makes the test's coroutine outside the window and awaits it inside, so the window
-    holds the test's body (and the event loop's work whenever the body suspends)."""
-
-    async def measured(**fixtures: Any) -> Any:
-        __tracebackhide__ = True
-        call, args, keywords = _bound(function, fixtures)
-        calibrate(trial)
-        coroutine = call(*args, **keywords)  # its body has not run yet
-        if takes_trial:
-            return await coroutine
-        with trial.phase(WHOLE_TEST_PHASE):
-            result = await coroutine
-            trial.ops(ops)
-        return result
-
-    return measured
-
-
-def _windowed_case(item: pytest.Function, trial: Trial, ops: int) -> Callable[[], None]:
-    """A ``unittest.TestCase`` method with its ``setUp`` and ``tearDown`` in one window.
-
-    unittest calls the instance's ``setUp``, the method and ``tearDown`` with its own
-    machinery (outcome records, context managers) between them; here the instance's
-    ``setUp`` and ``tearDown`` do nothing, and the method unittest calls runs the real ones
-    around the test inside the window, with unittest's rules: no ``tearDown`` after a failed
-    ``setUp``, a ``tearDown`` after a failed test.
-    """
-    case = item.instance
-    method = item.obj
-    set_up, tear_down = case.setUp, case.tearDown
-    case.setUp = case.tearDown = _nothing
-
-    @wraps(method)  # unittest's skip and expected-failure flags, as the method had them
-    def measured() -> None:
-        __tracebackhide__ = True
-        calibrate(trial)
-        with trial.phase(WHOLE_TEST_PHASE):
-            set_up()
-            try:
-                method()
-            finally:
-                tear_down()
-            trial.ops(ops)
-
-    return measured
-
-
-def _nothing() -> None:
-    pass
-
-
-def _windowed_call(call: Callable[..., Any], trial: Trial, ops: int) -> Callable[..., Any]:
-    """``call`` (the doctest runner's running of the examples) inside the window."""
-
-    def measured(*args: Any, **keywords: Any) -> Any:
-        __tracebackhide__ = True
-        calibrate(trial)
-        with trial.phase(WHOLE_TEST_PHASE):
-            result = call(*args, **keywords)
-            trial.ops(ops)
-        return result
-
-    return measured
-
-
-def _bound(
-    function: Callable[..., Any], fixtures: dict[str, Any]
-) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
-    """``function`` and its fixtures as positional arguments (a method as its function and
-    instance), so that calling it allocates nothing; keyword-only ones stay keywords."""
-    try:
-        bound = inspect.signature(function).bind(**fixtures)
-    except (TypeError, ValueError):
-        return function, (), fixtures
-    args, keywords = tuple(bound.args), dict(bound.kwargs)
-    if inspect.ismethod(function):
-        return function.__func__, (function.__self__, *args), keywords
-    return function, args, keywords
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -92,13 +92,42 @@ class TestStore(unittest.TestCase):
     @unittest.skip("not today")
     def test_skipped(self):
         raise AssertionError("never runs")
+
+
+class TestLoop(unittest.IsolatedAsyncioTestCase):
+    async def asyncSetUp(self):
+        self.block = bytearray(5_000_000)
+
+    @pytest.mark.harness_limits(alloc_bytes="1 MiB")
+    async def test_awaits(self):
+        self.made = [list(range(10)) for _ in range(100)]
+
+
+class TestExpected(unittest.TestCase):
+    @unittest.expectedFailure
+    def test_expected(self):
+        self.assertEqual(1, 2)
+
+
+class TestBrokenSetUp(unittest.TestCase):
+    def setUp(self):
+        raise RuntimeError("broken setUp")
+
+    @unittest.expectedFailure
+    def test_expected_but_its_setup_breaks(self):
+        pass
 """
 
 
 def test_a_unittest_suite_runs_once_measured_with_setup_and_judged(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_store=CASES.replace("{width}", "1"))
+    # Without the plugin: what unittest makes of each test, which the plugin must not change.
+    bare = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:harness")
+    bare.assert_outcomes(passed=3, failed=2, skipped=1, xfailed=1)
+    pytester.path.joinpath("runs.txt").unlink()
     result = pytester.runpytest_subprocess(*ONCE, "--harness")
-    result.assert_outcomes(passed=1, failed=2, skipped=1)
+    # The same, but the two tests over their limits fail.
+    result.assert_outcomes(passed=1, failed=4, skipped=1, xfailed=1)
     out = result.stdout.str()
     # Each test ran once, in its measuring copy: setUp wrote one line per test, none for the skipped one.
     runs = pytester.path.joinpath("runs.txt").read_text().split()
@@ -108,8 +137,11 @@ def test_a_unittest_suite_runs_once_measured_with_setup_and_judged(pytester: pyt
     lines = pytester.path.joinpath("test_store.py").read_text().splitlines()
     set_up_line = next(n for n, line in enumerate(lines, 1) if "self.rows = [[0]" in line)
     assert f"<listcomp> (test_store.py:{set_up_line})" in out, out  # setUp's lists, in the window
-    # unittest's own failure is the test's failure.
+    # An IsolatedAsyncioTestCase's asyncSetUp (5 MB), run by its event loop, in the window too.
+    assert _figure(out, "test_store.py::TestLoop::test_awaits", "alloc_bytes") >= 5_000_000
+    # unittest's own failures are the tests' failures; a setUp that breaks is no expected failure.
     assert "AssertionError: 50 != 49" in out
+    assert "RuntimeError: broken setUp" in out
     assert "test_store.py::TestStore::test_grows" in out[out.index("harness: measured tests") :]
 
 
@@ -175,13 +207,9 @@ def doubled(items):
     return [list(item) for item in items * 2]
 '''
 
-ASYNC_CASE = """
-import unittest
-
-
-class TestLoop(unittest.IsolatedAsyncioTestCase):
-    async def test_awaits(self):
-        self.assertTrue(True)
+NO_RUNNER = """
+async def test_awaits():
+    pass
 """
 
 CONFTEST_ITEMS = """
@@ -207,19 +235,19 @@ def pytest_collect_file(file_path, parent):
 def test_a_doctest_is_measured_and_a_kind_that_cannot_be_is_listed_with_its_reason(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makepyfile(shapes=MODULE, test_loop=ASYNC_CASE, conftest=CONFTEST_ITEMS)
+    pytester.makepyfile(shapes=MODULE, test_no_runner=NO_RUNNER, conftest=CONFTEST_ITEMS)
     pytester.path.joinpath("data.check").write_text("ok\n")
     pytester.makefile(".toml", pyproject="[tool.harness.pytest]\nlimits = {alloc_count = 500}\n")
     result = pytester.runpytest_subprocess(*ONCE, "--harness", "--doctest-modules")
-    # The doctest is measured and held to the limit; the other two run here, as usual.
-    result.assert_outcomes(passed=2, failed=1)
+    # The doctest is measured and held to the limit; the other two run here, as usual (pytest
+    # fails an async test that no plugin runs).
+    result.assert_outcomes(passed=1, failed=2)
     out = result.stdout.str()
     assert _figure(out, "shapes.py::shapes.doubled", "alloc_count") >= 1000
     listed = out[out.index("harness: tests not measured") :]
-    assert (
-        "1 not measured, an IsolatedAsyncioTestCase method: its own event loop runs setUp and the test:"
-        " test_loop.py::TestLoop::test_awaits"
-    ) in listed
+    assert "1 not measured, an async test run by neither pytest-asyncio nor anyio: test_no_runner.py::test_awaits" in (
+        listed
+    )
     assert "1 not measured, a CheckItem item: only test functions, unittest methods and doctests are measured:" in (
         listed
     )
