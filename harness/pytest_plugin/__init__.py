@@ -180,7 +180,7 @@ class _Session:
 
             self.measured.append(MeasuredTest.from_json(data))
         reason = getattr(report, "harness_not_measured", None)
-        if reason is not None and report.when == "setup":
+        if reason is not None and report.when in ("setup", "call"):
             self.not_measured.append(NotMeasured(report.nodeid, reason))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -324,6 +324,10 @@ def _run_judged(item: pytest.Item) -> None:
     """A measured test's run here: its child's outcome, then its figures held to its limits and baseline."""
     measurement = item.stash[_MEASUREMENT]
     _raise_as_child(measurement, "call")
+    if not any(trial.phases for trial in measurement.trials):
+        # A plugin ran the test without calling what the copy wrapped, or the test's own
+        # harness_trial opened no phase: say so rather than show nothing.
+        item.stash[_NOT_MEASURED] = "no phase was measured: its window never opened"
     from harness.errors import HarnessError, LimitError
     from harness.pytest_plugin.judge import judge
 
@@ -350,8 +354,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """A measured test's report carries its child's account and output, and its figures."""
     report: pytest.TestReport = yield
     reason = item.stash.get(_NOT_MEASURED, None)
-    if reason is not None and call.when == "setup":
+    if reason is not None and call.when in ("setup", "call"):
         report.harness_not_measured = reason  # type: ignore[attr-defined]
+        del item.stash[_NOT_MEASURED]  # reported once
     measurement = item.stash.get(_MEASUREMENT, None)
     if measurement is None:
         return report

@@ -210,6 +210,10 @@ def doubled(items):
 NO_RUNNER = """
 async def test_awaits():
     pass
+
+
+def test_opens_no_phase(harness_trial):
+    pass
 """
 
 CONFTEST_ITEMS = """
@@ -239,9 +243,9 @@ def test_a_doctest_is_measured_and_a_kind_that_cannot_be_is_listed_with_its_reas
     pytester.path.joinpath("data.check").write_text("ok\n")
     pytester.makefile(".toml", pyproject="[tool.harness.pytest]\nlimits = {alloc_count = 500}\n")
     result = pytester.runpytest_subprocess(*ONCE, "--harness", "--doctest-modules")
-    # The doctest is measured and held to the limit; the other two run here, as usual (pytest
-    # fails an async test that no plugin runs).
-    result.assert_outcomes(passed=1, failed=2)
+    # The doctest is measured and held to the limit; the async test and the check run here, as
+    # usual (pytest fails an async test that no plugin runs).
+    result.assert_outcomes(passed=2, failed=2)
     out = result.stdout.str()
     assert _figure(out, "shapes.py::shapes.doubled", "alloc_count") >= 1000
     listed = out[out.index("harness: tests not measured") :]
@@ -249,6 +253,10 @@ def test_a_doctest_is_measured_and_a_kind_that_cannot_be_is_listed_with_its_reas
         listed
     )
     assert "1 not measured, a CheckItem item: only test functions, unittest methods and doctests are measured:" in (
+        listed
+    )
+    # A test measured in its copy whose window never opened is said to be so, not shown empty.
+    assert "1 not measured, no phase was measured: its window never opened: test_no_runner.py::test_opens_no_phase" in (
         listed
     )
 
