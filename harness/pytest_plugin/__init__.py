@@ -156,8 +156,17 @@ class _Session:
             # rarely end with their last test: the workers share the bound.
             workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
             kept = max(self.replicates(), ZYGOTES_KEPT // max(workers, 1))
-            self._zygotes = Zygotes(self._to_measure, kept)
+            self._zygotes = Zygotes(kept)
         return self._zygotes
+
+    def done(self, item: pytest.Item) -> None:
+        """``item``'s turn is over (measured, skipped, or failed at setup): its file's zygotes end with its last."""
+        left = self._to_measure.get(item.path)
+        if left is None:
+            return
+        self._to_measure[item.path] = left - 1
+        if left <= 1 and self._zygotes is not None:
+            self._zygotes.end_file(item.path)
 
     def close(self) -> None:
         """End the zygotes (at the session's end, however it ends)."""
@@ -229,6 +238,8 @@ _MEASUREMENT = pytest.StashKey["Measurement"]()
 _MEASURED = pytest.StashKey["MeasuredTest"]()
 #: On a test to be measured that cannot be: why (it runs as usual, and the summary lists it).
 _NOT_MEASURED = pytest.StashKey[str]()
+#: On a test to be measured: its turn ends at its teardown (see _Session.done).
+_TO_MEASURE = pytest.StashKey[bool]()
 
 
 def _session(config: pytest.Config) -> _Session:
@@ -266,6 +277,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None]:
     if reason is not None:
         item.stash[_NOT_MEASURED] = reason
         return (yield)
+    item.stash[_TO_MEASURE] = True
     # The child makes the fixtures; here they would only cost time and side effects.
     item.fixturenames = []  # type: ignore[attr-defined]
     # The test runs in its children only, whatever kind it is (a unittest method or a doctest
@@ -296,11 +308,7 @@ def _measure(item: pytest.Item, session: _Session) -> Measurement:
         session.baseline()  # a missing baseline fails before any copy runs
     backend = resolve_backend(session.option("harness_backend"))
     seeds = [(r, seed_of(settings, r)) for r in range(session.replicates())]
-    zygotes = session.zygotes()
-    try:
-        return zygotes.measure(item, settings, backend, seeds)
-    finally:
-        zygotes.measured(item.path)
+    return session.zygotes().measure(item, settings, backend, seeds)
 
 
 def _raise_as_child(measurement: Measurement, when: str) -> None:
@@ -344,6 +352,8 @@ def _run_judged(item: pytest.Item) -> None:
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None]:
     yield
+    if item.stash.get(_TO_MEASURE, False):
+        _session(item.config).done(item)
     measurement = item.stash.get(_MEASUREMENT, None)
     if measurement is not None:
         _raise_as_child(measurement, "teardown")

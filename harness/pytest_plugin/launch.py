@@ -180,12 +180,10 @@ class Zygotes:
     :data:`ZYGOTES_KEPT`) would be kept.
     """
 
-    def __init__(self, to_measure: Mapping[Path, int] | None = None, kept: int = ZYGOTES_KEPT) -> None:
+    def __init__(self, kept: int = ZYGOTES_KEPT) -> None:
         self._kept = kept
         #: Most recently used last.
         self._zygotes: dict[tuple[Path, int], _Zygote] = {}
-        #: Tests still to measure per file (unknown files: kept until room is needed).
-        self._remaining = dict(to_measure or {})
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._started = itertools.count()
 
@@ -213,9 +211,10 @@ class Zygotes:
             oldest = next((path for path, _ in self._zygotes if path != keep), None)
             if oldest is None:
                 return
-            self._end_file(oldest)
+            self.end_file(oldest)
 
-    def _end_file(self, path: Path) -> None:
+    def end_file(self, path: Path) -> None:
+        """End the zygotes of ``path`` (its last test to measure is done)."""
         for key in [key for key in self._zygotes if key[0] == path]:
             self._end(self._zygotes.pop(key))
 
@@ -223,13 +222,6 @@ class Zygotes:
     def _end(zygote: _Zygote) -> None:
         zygote.close()
         shutil.rmtree(zygote.workdir, ignore_errors=True)
-
-    def measured(self, path: Path) -> None:
-        """One more test of ``path`` is measured: its zygotes end with its last."""
-        if path in self._remaining:
-            self._remaining[path] -= 1
-            if self._remaining[path] <= 0:
-                self._end_file(path)
 
     def measure(self, item: pytest.Item, settings: Settings, backend: str, seeds: list[tuple[int, int]]) -> Measurement:
         """Measure ``item`` once per (replicate, seed), each in a fresh copy; stop at the first that does not pass."""

@@ -5,6 +5,7 @@ cannot measure, the user's options in the measuring process, and coverage."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -387,3 +388,41 @@ def test_the_options_forwarded_are_the_command_line_s_less_its_paths_and_what_a_
         *("-vx", "-k", "one", "-o", "console_output_style=classic", "-Werror", "-p", "no:randomly"),
         *("--tb=short", "--maxfail", "2", "--cov", "--cov-report="),
     ]
+
+
+FIRST_FILE = """
+import pytest
+
+
+def test_measured():
+    pass
+
+
+@pytest.mark.skip(reason="not today")
+def test_skipped():
+    pass
+"""
+
+SECOND_FILE = """
+from pathlib import Path
+
+
+def test_the_first_file_s_zygotes_have_ended():
+    alive = []
+    for process in Path("/proc").iterdir():
+        try:
+            command = (process / "cmdline").read_bytes().split(b"\\0")
+        except OSError:
+            continue
+        zygote = any(c.startswith(b"--harness-zygote") for c in command)
+        if zygote and any(c.endswith(b"test_first.py") for c in command):
+            alive.append(process.name)
+    assert alive == []
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads the processes in /proc")
+def test_a_file_s_zygotes_end_with_its_last_test_even_a_skipped_one(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_first=FIRST_FILE, test_second=SECOND_FILE)
+    result = pytester.runpytest_subprocess(*ONCE, "--harness", "-p", "no:randomly")
+    result.assert_outcomes(passed=2, skipped=1)
