@@ -9,7 +9,9 @@ the same ini file). What does not reach it:
 - the paths and node ids to test: a zygote collects the one file whose tests it measures;
 - options that would make it do what the parent does, or wait for a person: the last-failed
   cache and stepwise (it has no cache provider), debuggers (``--pdb``, ``--trace``), xdist's
-  ``--looponfail``;
+  ``--looponfail``, output capture (``-s``: the copy captures a test's output to hand it
+  back), and files the parent writes (``--log-file``, ``--report-log``, ``--html``,
+  ``--json-report-file``: a zygote would truncate them);
 - options of plugins it never loads (pytest-memray, pytest-randomly).
 
 The zygote's own options come after these, so where both give one (``--basetemp``, ``-n``,
@@ -39,6 +41,11 @@ _KEPT_BACK_DESTS = frozenset(
         "usepdb_cls",
         "trace",
         "looponfail",
+        "capture",
+        "log_file",
+        "report_log",
+        "htmlpath",
+        "json_report_file",
     }
 )
 #: Option groups of plugins a zygote never loads.

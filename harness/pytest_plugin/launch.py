@@ -78,7 +78,8 @@ def zygote_command(config: pytest.Config, test_file: Path, spec_path: Path, base
     # take a separate value for a path to test, and look for the ini file above it.
     command += ["-p", "harness.pytest_plugin.zygote", f"--harness-zygote={spec_path}"]
     command.append("--harness-pipes={requests},{replies}")  # filled in by the launcher
-    command += ["--basetemp", str(basetemp), "-q", "--no-header", f"--tb={config.option.tbstyle}"]
+    # The ini's log file is the parent's: a zygote would open it anew, truncating it.
+    command += ["-o", "log_file=", "--basetemp", str(basetemp), "-q", "--no-header", f"--tb={config.option.tbstyle}"]
     command += ["-v"] * max(config.option.verbose, 0)
     if config.option.showlocals:
         command.append("-l")

@@ -44,7 +44,7 @@ from collections.abc import Generator
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from _pytest.runner import runtestprotocol
@@ -146,7 +146,7 @@ class _Zygote:
             self.collect_errors.append(report.longreprtext)
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+    def pytest_runtestloop(self, session: pytest.Session) -> NoReturn:
         """Answer requests instead of running the tests: one forked copy per request."""
         capture = session.config.pluginmanager.getplugin("capturemanager")
         if capture is not None:
@@ -165,7 +165,11 @@ class _Zygote:
                     memory_limit=self.spec.memory_limit,
                 )
                 self._reply(ended.to_json())
-        return True
+        # The parent is done with this zygote. It ran no test, so it ends here, before any
+        # plugin writes its end-of-session report (an HTML or JSON file the parent writes).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
     def _reply(self, line: str) -> None:
         os.write(self.replies, line.encode() + b"\n")

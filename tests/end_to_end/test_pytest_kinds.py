@@ -426,3 +426,31 @@ def test_a_file_s_zygotes_end_with_its_last_test_even_a_skipped_one(pytester: py
     pytester.makepyfile(test_first=FIRST_FILE, test_second=SECOND_FILE)
     result = pytester.runpytest_subprocess(*ONCE, "--harness", "-p", "no:randomly")
     result.assert_outcomes(passed=2, skipped=1)
+
+
+LOGGING = """
+import logging
+
+import pytest
+
+
+def test_unmeasured_logs():
+    logging.getLogger("suite").warning("written by the session")
+
+
+@pytest.mark.harness
+def test_measured():
+    pass
+"""
+
+
+def test_the_session_s_log_file_and_output_capture_stay_the_session_s(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_logging=LOGGING)
+    pytester.makefile(".toml", pyproject='[tool.pytest.ini_options]\nlog_file = "ini.log"\n')
+    # The measured test's zygote starts after the first test logged: it must not truncate either log.
+    result = pytester.runpytest_subprocess(*ONCE, "--log-file=given.log", "-s", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    assert "written by the session" in pytester.path.joinpath("given.log").read_text()
+    pytester.path.joinpath("given.log").unlink()
+    pytester.runpytest_subprocess(*ONCE, "-p", "no:randomly").assert_outcomes(passed=2)
+    assert "written by the session" in pytester.path.joinpath("ini.log").read_text()
