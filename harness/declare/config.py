@@ -50,6 +50,8 @@ class Settings:
     memory_limit: str | int | None = None
     #: ``[tool.harness.pytest] limits``: the limits of every test the pytest plugin measures.
     pytest_limits: dict[str, str | int | float] = field(default_factory=dict)
+    #: ``[tool.harness.pytest] measure``: which tests the pytest plugin measures, ``"marked"`` or ``"all"``.
+    pytest_measure: str = "marked"
 
     @property
     def build_cache_bytes(self) -> int:
@@ -70,9 +72,11 @@ MEMORY_FLOOR = 512 * 1024**2
 MIN_MEMORY_LIMIT = 64 * 1024**2
 _NO_LIMIT = ("none", "off", "unlimited")
 
-_KEYS = {f.name for f in fields(Settings)} - {"project_root", "pytest_limits"}
+_KEYS = {f.name for f in fields(Settings)} - {"project_root", "pytest_limits", "pytest_measure"}
 #: The keys of the ``[tool.harness.pytest]`` sub-table.
-_PYTEST_KEYS = ("limits",)
+_PYTEST_KEYS = ("limits", "measure")
+#: The values of ``[tool.harness.pytest] measure``: the marked tests (the default), or every test.
+PYTEST_MEASURE = ("marked", "all")
 _ALIASES = {"timeout": "timeout_s", "tolerance": "tolerance_pct", "build-env": "build_env"}
 
 
@@ -102,7 +106,9 @@ def load_settings(start: Path | None = None) -> Settings:
         table = dict(harness_table)
     values: dict[str, Any] = {}
     if "pytest" in table:
-        values["pytest_limits"] = _pytest_limits(table.pop("pytest"), pyproject)
+        pytest_table = table.pop("pytest")
+        values["pytest_limits"] = _pytest_limits(pytest_table, pyproject)
+        values["pytest_measure"] = _pytest_measure(pytest_table, pyproject)
     for key, value in table.items():
         name = _ALIASES.get(key, key)
         if name not in _KEYS:
@@ -193,6 +199,17 @@ def _pytest_limits(table: Any, pyproject: Path) -> dict[str, str | int | float]:
                 f"known: {', '.join(sorted(METRICS))}"
             )
     return dict(limits)
+
+
+def _pytest_measure(table: dict[str, Any], pyproject: Path) -> str:
+    """``[tool.harness.pytest] measure``: ``"marked"`` (the default) or ``"all"``."""
+    measure = table.get("measure", "marked")
+    if measure not in PYTEST_MEASURE:
+        raise ConfigError(
+            f"{pyproject}: [tool.harness.pytest] measure must be one of {', '.join(map(repr, PYTEST_MEASURE))}, "
+            f"not {measure!r}"
+        )
+    return str(measure)
 
 
 def validate(settings: Settings) -> Settings:
