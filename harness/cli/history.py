@@ -44,7 +44,6 @@ they are history.
 from __future__ import annotations
 
 import argparse
-import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.commits.history import HistoryStore
     from harness.commits.timeline import timeline
     from harness.errors import ConfigError
-    from harness.git import locate
+    from harness.git import locate, remote_url, web_url
     from harness.measure.capture import resolve_backend
     from harness.reports.history_page import write_history_page
 
@@ -138,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     if found.time_note:
         print(found.time_note)
     _print_failures(found)
-    page = write_history_page(store, found, revisions=args.revisions, title=f"harness · history · {repo.name}")
+    title = f"harness · history · {repo.name}"
+    page = write_history_page(store, found, revisions=args.revisions, title=title, web=web_url(remote_url(repo)))
     print(f"page: {page}")
     newest = found.entries[-1] if found.entries else None
     if newest is not None and newest.failure is not None:
@@ -187,21 +187,18 @@ def _print_failures(found: Timeline) -> None:
 
 def _print_steps(directory: Path, steps: list[Step], heading: str) -> None:
     from harness.declare.metrics import metric
+    from harness.reports.step_command import explain_command
 
     print(f"{heading}: {len(steps)}")
     for step in steps:
         fmt = metric(step.measure.rsplit(".", 1)[1]).format
-        parent, commit = (directory / str(entry.results) for entry in (step.parent, step.commit))
         print(
             f"  {step.commit.short} {step.commit.author_date[:10]}  {step.commit.subject}\n"
             f"    {step.experiment} {step.measure}: {fmt(step.before)} -> {fmt(step.after)}"
             f" ({step.delta_pct:+.2f}% [{step.ci_low_pct:+.2f}, {step.ci_high_pct:+.2f}])"
         )
         if step.kind == "exact":
-            print(
-                f"    call paths: harness explain {shlex.quote(step.experiment)} --baseline {shlex.quote(str(parent))}"
-                f" --results {shlex.quote(str(commit))}"
-            )
+            print(f"    call paths: {explain_command(step, directory)}")
 
 
 def _clock(seconds: float) -> str:

@@ -48,15 +48,18 @@ def write_step_flames(store: HistoryStore, steps: Sequence[Step]) -> dict[tuple[
             ):
                 trees += trees_of(experiment, baseline, candidate, figure=figure, phases=[phase])
             caption = f"{commit.short} {commit.subject}, against the commit measured before it: {parent.short}"
-            write_flame_page(trees, target, against=experiment, caption=caption)
+            write_flame_page(trees, target, against=experiment, caption=caption, back=f"../{PAGE}")
         written[(sha, experiment)] = relative
     return written
 
 
-def write_history_page(store: HistoryStore, timeline: Timeline, *, revisions: str, title: str) -> Path:
-    """Write the page (and the flame pages it links to) into the store; the page's path."""
+def write_history_page(
+    store: HistoryStore, timeline: Timeline, *, revisions: str, title: str, web: str | None = None
+) -> Path:
+    """Write the page (and the flame pages it links to) into the store; the page's path.
+    ``web`` is the repository's web page, which each commit links to (none without it)."""
     flames = write_step_flames(store, timeline.steps)
-    context = history_context(timeline, title=title, revisions=revisions, flames=flames)
+    context = history_context(timeline, title=title, revisions=revisions, flames=flames, store=store.directory, web=web)
     target = store.directory / PAGE
     write_text_atomic(target, render(context))
     return target
