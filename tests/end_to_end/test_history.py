@@ -158,6 +158,7 @@ def test_the_page_draws_every_goal_and_links_each_step_to_its_flame_graph(histor
     )
     page.screenshot(artifacts_dir(history.store) / "history-1920.png", width=1920, height=1000)
     page.screenshot(artifacts_dir(history.store) / "history.png", width=1280, height=1000)
+    page.element_screenshot(artifacts_dir(history.store) / "history-charts.png", "section.experiment")
 
     # At 1280 px, the steps table fits the window: no column cut off, no subject wrapped.
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
