@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
-from harness.reports.html.charts import forest_axis, forest_mark, labelled_ticks, nice_ticks, phase_chart, strip_chart
+from harness.reports.html.charts import (
+    Scale,
+    forest_axis,
+    forest_mark,
+    labelled_ticks,
+    nice_ticks,
+    phase_chart,
+    strip_chart,
+)
 
 MIB = 1024**2
 
@@ -90,3 +99,20 @@ def test_tick_labels_never_repeat_however_narrow_the_range() -> None:
     assert len(ticks) >= 2 and all(2.0062 <= value <= 2.0088 for value, _ in ticks)
     # A range no label can tell apart gets one tick.
     assert len(labelled_ticks(2.00801, 2.00802, fmt, 4)) == 1
+
+
+def test_commit_labels_thin_out_to_never_overlap_and_keep_the_steps() -> None:
+    from harness.reports.html.history_axis import LABEL_GAP, LEFT, RIGHT, spaced
+
+    x = Scale(0, 199, LEFT, RIGHT)
+    # 200 commits on 470 px: about one in six has room; the steps' commits always do, even
+    # two steps side by side give way to each other only where they would overlap.
+    steps = [57, 58, 120]
+    kept = spaced(range(200), x, LABEL_GAP, first=steps)
+    assert kept == sorted(kept) and {57, 120} <= set(kept)
+    gaps = [x(b) - x(a) for a, b in itertools.pairwise(kept)]
+    assert min(gaps) >= LABEL_GAP
+    assert 25 <= len(kept) <= (RIGHT - LEFT) / LABEL_GAP + 1
+    # Where every commit has room, every commit is labelled.
+    few = Scale(0, 30, LEFT, RIGHT)
+    assert spaced(range(31), few, LABEL_GAP) == list(range(31))
