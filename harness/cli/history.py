@@ -24,15 +24,18 @@ unless ``--keep-failed``.
 
 It then lists the steps: every exact allocation figure of a goal that changed between two
 adjacent measured commits, with the commit, its author date, subject, and the change, and
-the ``harness explain`` command that shows which call paths moved between the commit and
-the one measured before it. Time is noisy, so its steps are change points instead: PELT
+the ``harness explain`` command that shows which call paths of the step's phase moved its
+figure (``--figure kept_bytes --phase pop_miss``) between the commit and the one measured
+before it. Time is noisy, so its steps are change points instead: PELT
 (ruptures) with a penalty from the noise the replicates measured, each confirmed by Welch's
 interval of the levels around it at the gate's confidence and tolerance.
 
 The history page, ``index.html`` in the store, draws every goal of every experiment across
-the commits with the steps marked, lists the steps (each linked to the delta flame graph of
-its commit against its parent) and the commits that could not be measured. Open it from disk, or
-publish the store (docs/ci.md has a workflow).
+the commits with the steps marked, a short hash and the dates under the axis, lists the
+steps (each linked to the delta flame graph of its commit against its parent, with its
+explain command) and the commits that could not be measured. Where the remote ``origin`` is
+on GitHub or GitLab, each commit links to its page there. Open it from disk, or publish the
+store (docs/ci.md has a workflow).
 
 Exit codes: 0 done; 1 the newest commit of the range was not measured (the trials of one of
 its experiments failed, or its build or setup failed): the summary lists it, with every other
