@@ -184,6 +184,9 @@ def test_the_page_draws_every_goal_and_links_each_step_to_its_flame_graph(histor
     days = history.project.git("log", "--reverse", "--format=%aI").split()
     dates = each(page, "svg.history-chart", "Array.from(e.querySelectorAll('text.date-label')).map(t => t.textContent)")
     assert all(chart[0] == days[0][:10] and set(chart) <= {d[:10] for d in days} for chart in dates), dates
+    # The y ticks of every chart read apart: no label twice.
+    ticks = each(page, "svg.history-chart", "Array.from(e.querySelectorAll('text.y-tick')).map(t => t.textContent)")
+    assert all(chart and len(set(chart)) == len(chart) for chart in ticks), ticks
     # No label overlaps another: their boxes, as drawn, do not intersect.
     boxes = each(
         page,
