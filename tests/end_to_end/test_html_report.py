@@ -192,6 +192,20 @@ def test_gate_writes_the_same_page(project: Path, chromium: Browser) -> None:
     assert shown == expected
 
 
+def test_each_reason_is_shown_once(project: Path, chromium: Browser, tmp_path: Path) -> None:
+    # A verdict whose side failed repeats that side's reason on every row: the page says it once.
+    verdict = json.loads((project / "verdict.json").read_text())
+    reasons = verdict["reasons"]
+    assert reasons
+    verdict["reasons"] = reasons * 3
+    stored = tmp_path / "repeated.json"
+    stored.write_text(json.dumps(verdict))
+    done = harness_cli(project, "report", str(stored), "--html", str(tmp_path / "repeated.html"))
+    assert done.returncode == 0, done.stderr
+    page = load(chromium, tmp_path / "repeated.html")
+    assert each(page, "header.page ul.bad li") == reasons
+
+
 def test_hostile_user_text_is_shown_as_text(project: Path, chromium: Browser) -> None:
     for name in ("verdict.html", "variants.html"):
         page = load(chromium, project / name)
