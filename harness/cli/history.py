@@ -30,8 +30,9 @@ unless ``--keep-failed``.
 
 It then lists the steps: every exact allocation figure of a goal that changed between two
 adjacent measured commits, with the commit, its author date, subject, and the change, and
-the ``harness explain`` command that shows which call paths moved between the commit and
-the one measured before it. A step across which the workload files differ names them
+the ``harness explain`` command that shows which call paths of the step's phase moved its
+figure (``--figure kept_bytes --phase pop_miss``) between the commit and the one measured
+before it. A step across which the workload files differ names them
 ("workload files that differ from PARENT: workloads/lru.py"): the step may be the
 workload's own change, not the code's. Time is noisy, and commits measured apart saw different loads,
 so a time step is a change point (PELT, ruptures, with a penalty from the noise the commits
@@ -44,9 +45,11 @@ between sampled commits measures the middle commit, then it and both ends again 
 interleaved run (3 x 10 trials), the half that confirms the change holding the step.
 
 The history page, ``index.html`` in the store, draws every goal of every experiment across
-the commits with the steps marked, lists the steps (each linked to the delta flame graph of
-its commit against its parent) and the commits that could not be measured. Open it from disk, or
-publish the store (docs/ci.md has a workflow).
+the commits with the steps marked, a short hash and the dates under the axis, lists the
+steps (each linked to the delta flame graph of its commit against its parent, with its
+explain command) and the commits that could not be measured. Where the remote ``origin`` is
+on GitHub or GitLab, each commit links to its page there. Open it from disk, or publish the
+store (docs/ci.md has a workflow).
 
 Exit codes: 0 done; 1 the newest commit of the range was not measured (the trials of one of
 its experiments failed, or its build or setup failed): the summary lists it, with every other
@@ -58,7 +61,6 @@ they are history.
 from __future__ import annotations
 
 import argparse
-import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.commits.historian import Historian, commits_of
     from harness.commits.history import HistoryStore
     from harness.errors import ConfigError
-    from harness.git import locate
+    from harness.git import locate, remote_url, web_url
     from harness.measure.capture import resolve_backend
     from harness.reports.history_page import write_history_page
 
@@ -155,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
     if found.time_note:
         print(found.time_note)
     _print_failures(found)
-    page = write_history_page(store, found, revisions=args.revisions, title=f"harness · history · {repo.name}")
+    title = f"harness · history · {repo.name}"
+    page = write_history_page(store, found, revisions=args.revisions, title=title, web=web_url(remote_url(repo)))
     print(f"page: {page}")
     newest = found.entries[-1] if found.entries else None
     if newest is not None and newest.failure is not None:
@@ -207,12 +210,12 @@ def _print_steps(store: HistoryStore, steps: list[Step], heading: str) -> None:
     exact one) the command that shows its call paths."""
     from harness.declare.metrics import metric
     from harness.reports.history_page import step_workloads_differ
+    from harness.reports.step_command import explain_command
 
     differ = step_workloads_differ(store, steps)
     print(f"{heading}: {len(steps)}")
     for step in steps:
         fmt = metric(step.measure.rsplit(".", 1)[1]).format
-        parent, commit = (store.directory / str(entry.results) for entry in (step.parent, step.commit))
         print(
             f"  {step.commit.short} {step.commit.author_date[:10]}  {step.commit.subject}\n"
             f"    {step.experiment} {step.measure}: {fmt(step.before)} -> {fmt(step.after)}"
@@ -222,10 +225,7 @@ def _print_steps(store: HistoryStore, steps: list[Step], heading: str) -> None:
             # The step may be the workload's own change (a variant defined there, a parameter), not the code's.
             print(f"    workload files that differ from {step.parent.short}: {', '.join(files)}")
         if step.kind == "exact":
-            print(
-                f"    call paths: harness explain {shlex.quote(step.experiment)} --baseline {shlex.quote(str(parent))}"
-                f" --results {shlex.quote(str(commit))}"
-            )
+            print(f"    call paths: {explain_command(step, store.directory)}")
 
 
 def _print_candidates(candidates: tuple[Step, ...]) -> None:

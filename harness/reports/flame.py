@@ -2,7 +2,7 @@
 
 A flame graph here is an icicle: the root on top, callees below their callers. Each frame is
 as wide as its share of the candidate's figure and coloured by its Δ against the baseline:
-red where the candidate allocates more, blue where less, grey where nothing changed, the
+red where the candidate allocates more, green where less (as in the tables), grey where nothing changed, the
 hue's strength scaled to the largest |Δ| of the graph. The graph is laid out here as plain
 numbers (percent of the width, rows) that the template draws as nested SVG, so it reads
 without script; the page's one script adds zoom, search and a line of figures on hover.
@@ -29,7 +29,8 @@ MAX_FRAMES = 700
 ROW = 18
 NEUTRAL = (227, 230, 234)
 MORE = (200, 48, 40)
-LESS = (40, 104, 200)
+#: Less is green, more is red, as in every table of the reports (one meaning for each colour).
+LESS = (30, 125, 50)
 
 
 def flame_anchor(experiment: str, phase: str, goal: str) -> str:

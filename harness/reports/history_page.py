@@ -50,7 +50,7 @@ def write_step_flames(store: HistoryStore, steps: Sequence[Step]) -> dict[tuple[
             ):
                 trees += trees_of(experiment, baseline, candidate, figure=figure, phases=[phase])
             caption = f"{commit.short} {commit.subject}, against the commit measured before it: {parent.short}"
-            write_flame_page(trees, target, against=experiment, caption=caption)
+            write_flame_page(trees, target, against=experiment, caption=caption, back=f"../{PAGE}")
         written[(sha, experiment)] = relative
     return written
 
@@ -70,14 +70,19 @@ def step_workloads_differ(store: HistoryStore, steps: Sequence[Step]) -> dict[tu
     return {key: names for key, names in differ.items() if names}
 
 
-def write_history_page(store: HistoryStore, timeline: Timeline, *, revisions: str, title: str) -> Path:
-    """Write the page (and the flame pages it links to) into the store; the page's path."""
+def write_history_page(
+    store: HistoryStore, timeline: Timeline, *, revisions: str, title: str, web: str | None = None
+) -> Path:
+    """Write the page (and the flame pages it links to) into the store; the page's path.
+    ``web`` is the repository's web page, which each commit links to (none without it)."""
     flames = write_step_flames(store, timeline.steps)
     context = history_context(
         timeline,
         title=title,
         revisions=revisions,
         flames=flames,
+        store=store.directory,
+        web=web,
         workloads_differ=step_workloads_differ(store, timeline.steps),
     )
     target = store.directory / PAGE

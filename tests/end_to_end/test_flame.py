@@ -410,6 +410,28 @@ def test_the_explain_page_opens_without_errors_and_stays_small(project: Path, ch
         assert (project / html).stat().st_size < 2 * 1024 * 1024
 
 
+@needs_chromium
+def test_less_is_green_in_the_flame_graph_as_in_the_tables(project: Path, chromium: Browser) -> None:
+    # The two sides swapped: from_left now allocates less than in the "baseline".
+    done = harness_cli(
+        project, "explain", PLAIN, "--baseline", "cand.json", "--results", "base.json", "--html", "less.html"
+    )
+    assert done.returncode == 0, done.stderr
+    page = chromium.open((project / "less.html").resolve().as_uri())
+    assert page.errors == []
+    frames = page.evaluate(FRAMES.replace("ANCHOR", "''"))
+    shrunk = [f for f in frames if f["name"] == "from_left" and f["delta"] < 0]
+    assert shrunk, frames
+    for frame in shrunk:
+        red, green, blue = (int(frame["fill"][i : i + 2], 16) for i in (1, 3, 5))
+        assert green > red and green > blue, frame["fill"]
+    # The legend's "less" is the tables' green.
+    swatch = "getComputedStyle(document.querySelector('.swatch.SIDE')).backgroundColor"
+    good = "(() => { const e = document.createElement('span'); e.className = 'good'; document.body.append(e);"
+    good += " return getComputedStyle(e).color; })()"
+    assert page.evaluate(swatch.replace("SIDE", "less")) == page.evaluate(good)
+
+
 CALLERS = """\
 EXTRA = 0
 

@@ -40,6 +40,8 @@ from realprojects import (
 from harness.compare.goal_figures import figures
 from harness.store.results import read_results
 
+REPOSITORY = "octo/lrukit"
+
 
 @dataclass(frozen=True)
 class History:
@@ -52,6 +54,8 @@ class History:
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> History:
     project, commits = library_history(tmp_path_factory.mktemp("history") / "lrukit")
+    # The page links each commit to its page on the host the remote names.
+    project.git("remote", "add", "origin", f"git@github.com:{REPOSITORY}.git")
     done = project.harness("history", "HEAD", "-n", "2", "-j", "2")
     assert done.returncode == 0, done.stderr
     return History(project, commits, project.root / "reports" / "history", done)
@@ -91,6 +95,10 @@ def test_the_steps_call_paths_name_the_changed_function(history: History) -> Non
     explain = next(line for line in steps.splitlines() if "call paths: harness explain" in line)
     parent, commit = (history.store / f"{history.commits[i]}.json" for i in (REGRESSION - 1, REGRESSION))
     assert f"--baseline {parent} --results {commit}" in explain
+    # Each step's command asks about the step's own phase and figure: net bytes per insert is
+    # explained by net bytes, the allocation count by the count, both in the phase "fill".
+    commands = [line.split("--results ", 1)[1].split(" ", 1)[1] for line in steps.splitlines() if "call paths:" in line]
+    assert sorted(commands) == ["--figure alloc_count --phase fill", "--figure net_bytes --phase fill"], steps
     paths = history.project.harness(*shlex.split(explain.split("call paths: harness ", 1)[1]))
     assert paths.returncode == 0, paths.stderr
     # Both builds name the package's file alike, relative to where each was installed.
@@ -148,11 +156,69 @@ def test_the_page_draws_every_goal_and_links_each_step_to_its_flame_graph(histor
         "(() => { const s = document.querySelector('select[name=variant]'); s.value = '';"
         " s.dispatchEvent(new Event('change', {bubbles: true})); })()"
     )
+    page.screenshot(artifacts_dir(history.store) / "history-1920.png", width=1920, height=1000)
     page.screenshot(artifacts_dir(history.store) / "history.png", width=1280, height=1000)
+    page.element_screenshot(artifacts_dir(history.store) / "history-charts.png", "section.experiment")
 
-    flame = load(chromium, history.store / links[0][1])
+    # At 1280 px, the steps table fits the window: no column cut off, no subject wrapped.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert max(each(page, "#step-table tr > *", "e.getBoundingClientRect().right")) <= 1280
+    heights = each(
+        page,
+        "#step-table tbody td.subject > div",
+        "[e.getBoundingClientRect().height, parseFloat(getComputedStyle(e).lineHeight)]",
+    )
+    assert heights and all(height <= line + 1 for height, line in heights), heights
+
+    # Each commit has its label, and a link to its page on the remote's host, in every chart.
+    pages = {f"https://github.com/{REPOSITORY}/commit/{sha}" for sha in history.commits}
+    per_chart = each(
+        page, "svg.history-chart", "Array.from(e.querySelectorAll('a.commit-link')).map(a => a.getAttribute('href'))"
+    )
+    assert all(set(hrefs) == pages for hrefs in per_chart), per_chart
+    assert set(each(page, "svg.history-chart", "e.querySelectorAll('text.commit-label').length")) == {COMMITS}
+    rows = each(page, "#step-table tbody tr", "[e.cells[0].title, e.cells[0].querySelector('a').getAttribute('href')]")
+    assert rows and all(href == f"https://github.com/{REPOSITORY}/commit/{sha}" for sha, href in rows), rows
+    assert history.commits[REGRESSION] in {sha for sha, _ in rows}
+    # Dates on the axis: the author dates of the commits, the oldest first.
+    days = history.project.git("log", "--reverse", "--format=%aI").split()
+    dates = each(page, "svg.history-chart", "Array.from(e.querySelectorAll('text.date-label')).map(t => t.textContent)")
+    assert all(chart[0] == days[0][:10] and set(chart) <= {d[:10] for d in days} for chart in dates), dates
+    # The y ticks of every chart read apart: no label twice.
+    ticks = each(page, "svg.history-chart", "Array.from(e.querySelectorAll('text.y-tick')).map(t => t.textContent)")
+    assert all(chart and len(set(chart)) == len(chart) for chart in ticks), ticks
+    # No label overlaps another: their boxes, as drawn, do not intersect.
+    boxes = each(
+        page,
+        "svg.history-chart",
+        "Array.from(e.querySelectorAll('text.commit-label, text.date-label, text.failed-mark')).map(t => {"
+        " const r = t.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })",
+    )
+    for chart in boxes:
+        overlaps = [
+            (a, b)
+            for i, a in enumerate(chart)
+            for b in chart[i + 1 :]
+            if a[0] < b[2] - 0.5 and b[0] < a[2] - 0.5 and a[1] < b[3] - 0.5 and b[1] < a[3] - 0.5
+        ]
+        assert not overlaps, overlaps
+    # Each step names its own phase and figure in the explain command it shows, which runs.
+    commands = each(page, "code.explain-command", "[e.dataset.phase, e.dataset.figure, e.textContent]")
+    assert sorted((phase, figure) for phase, figure, _ in commands) == [("fill", "alloc_count"), ("fill", "net_bytes")]
+    for phase, figure, command in commands:
+        assert command.endswith(f" --figure {figure} --phase {phase}"), command
+    explained = history.project.harness(*shlex.split(commands[0][2])[1:])
+    phase, figure = commands[0][:2]
+    assert explained.returncode == 0, explained.stderr
+    assert f" · {phase} · {figure.replace('_', ' ')} per replicate" in explained.stdout, explained.stdout
+
+    flame = load(chromium, history.store / links[0][1].split("#")[0])
     grown = each(flame, "svg.frame", "[e.dataset.name, e.dataset.file, parseFloat(e.dataset.delta)]")
     assert any(name == "put" and file == "lrukit/cache.py" and delta > 0 for name, file, delta in grown), grown
+    # The step's link opens its own graph on the commit's page, and the page links back.
+    assert flame.evaluate(f"document.getElementById({json.dumps(links[0][1].split('#')[1])}) !== null")
+    assert flame.evaluate("document.querySelector('a[rel=up]').href") == (history.store / "index.html").as_uri()
+    flame.screenshot(artifacts_dir(history.store) / "history-flame.png", width=1280, height=700)
 
 
 def test_every_fourth_commit_then_bisection_pins_the_same_step_with_fewer_builds(history: History) -> None:

@@ -5,16 +5,33 @@ filters by family, workload and variant."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from harness.commits.timeline import FailureStep, Series, Step, Timeline
+from harness.compare.calltree import explains, figure_of_goal
 from harness.declare.metrics import metric
 from harness.declare.units import format_pct
-from harness.reports.html.charts import Scale, Tick, nice_ticks
+from harness.git import commit_url
+from harness.reports.flame import flame_anchor
+from harness.reports.html.charts import Scale, Tick, labelled_ticks
 from harness.reports.html.common import _anchor
-
-WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 560, 170, 78, 548, 12, 132
+from harness.reports.html.history_axis import (
+    BOTTOM,
+    DATES,
+    HEIGHT,
+    LABELS,
+    LEFT,
+    RIGHT,
+    TOP,
+    WIDTH,
+    CommitLabel,
+    DateLabel,
+    commit_labels,
+    date_labels,
+)
+from harness.reports.step_command import explain_command
 
 
 @dataclass(frozen=True)
@@ -24,6 +41,8 @@ class ChartPoint:
     low_y: float
     high_y: float
     note: str
+    #: The commit's page (from the repository's remote), or None.
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,19 +67,22 @@ class ChartMark:
 class HistoryChart:
     title: str
     exact: bool
-    width: int
-    height: int
-    left: int
-    right: int
-    top: int
-    bottom: int
     #: The polylines through the points: one, broken where the experiment's trials failed.
     lines: tuple[str, ...]
     points: tuple[ChartPoint, ...]
     steps: tuple[ChartStep, ...]
     marks: tuple[ChartMark, ...]
     ticks: tuple[Tick, ...]
-    columns: tuple[Tick, ...]
+    labels: tuple[CommitLabel, ...]
+    dates: tuple[DateLabel, ...]
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    right: int = RIGHT
+    top: int = TOP
+    bottom: int = BOTTOM
+    labels_top: int = LABELS
+    dates_top: int = DATES
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,7 @@ class StepRow:
     anchor: str
     sha: str
     short: str
+    url: str | None
     date: str
     subject: str
     experiment: str
@@ -75,6 +98,8 @@ class StepRow:
     workload: str
     variant: str
     measure: str
+    phase: str
+    figure: str
     kind: str
     before: str
     after: str
@@ -83,6 +108,8 @@ class StepRow:
     interval: str
     direction: str
     flame: str | None
+    #: The ``harness explain`` command of the step's own phase and figure (allocation steps only).
+    explain: str | None
     unmeasured_between: int
     #: ``workload files that differ from PARENT: ...``, or "" when the step's workloads are its parent's.
     workloads_note: str = ""
@@ -95,6 +122,7 @@ class FailureRow:
     anchor: str
     sha: str
     short: str
+    url: str | None
     date: str
     subject: str
     experiment: str
@@ -132,11 +160,14 @@ def history_chart(
     steps: Sequence[tuple[str, Step]],
     notes: Mapping[int, str],
     failing: Sequence[tuple[str, FailureStep]] = (),
+    urls: Sequence[str | None] = (),
 ) -> HistoryChart:
-    """The series across the range: x is the commit's position, y its mean (and, for time, the replicates' range)."""
+    """The series across the range: x is the commit's position, y its mean (and, for time, the
+    replicates' range); ``urls`` holds each commit's page, in the timeline's order."""
     fmt = metric(series.metric).format
     count = max(len(timeline.commits) - 1, 1)
     x = Scale(0, count, LEFT, RIGHT)
+    url_of = dict(enumerate(urls))
     values = [v for p in series.points for v in (p.values if not series.exact else (p.mean,))]
     lo, hi = min(values), max(values)
     # A flat series (most allocation figures are, most of the time) sits in the middle.
@@ -146,6 +177,8 @@ def history_chart(
         ChartPoint(x(p.position), y(p.mean), y(min(p.values)), y(max(p.values)), f"{notes[p.position]}: {fmt(p.mean)}")
         for p in series.points
     )
+    # Each point links to its commit's page.
+    points = tuple(replace(p, url=url_of.get(s.position)) for p, s in zip(points, series.points, strict=True))
     marks = _marks(series, timeline, x, notes)
     chart_steps = tuple(
         ChartStep(x(s.position), anchor, _direction(s), f"{notes[s.position]}: {_pct(s.delta_pct)}")
@@ -154,36 +187,35 @@ def history_chart(
         ChartStep(x(f.position), anchor, "failing" if f.failing else "passing", f"{notes[f.position]}: {f.label}")
         for anchor, f in failing
     )
-    ticks = tuple(Tick(y(t), fmt(t)) for t in nice_ticks(lo - pad, hi + pad, 3, binary=series.unit == "bytes"))
-    shown = sorted({0, count, *(s.position for _, s in steps), *(f.position for _, f in failing)})
-    columns = tuple(Tick(x(i), timeline.commits[i].short) for i in shown if i < len(timeline.commits))
+    binary = series.unit == "bytes"
+    ticks = tuple(Tick(y(t), label) for t, label in labelled_ticks(lo - pad, hi + pad, fmt, 3, binary=binary))
+    first = [*(s.position for _, s in steps), *(f.position for _, f in failing)]
+    labels = commit_labels(timeline, x, first, url_of, notes)
     failed = {i for i, e in enumerate(timeline.entries) if e is not None and series.experiment in e.failed_experiments}
     lines = _lines(points, [x(i) for i in sorted(failed)])
     return HistoryChart(
-        series.measure,
-        series.exact,
-        WIDTH,
-        HEIGHT,
-        LEFT,
-        RIGHT,
-        TOP,
-        BOTTOM,
-        lines,
-        points,
-        chart_steps,
-        marks,
-        ticks,
-        columns,
+        series.measure, series.exact, lines, points, chart_steps, marks, ticks, labels, date_labels(timeline, x)
     )
 
 
-def _step_row(anchor: str, step: Step, series: Series, flame: str | None, differ: Sequence[str] = ()) -> StepRow:
+def _step_row(
+    anchor: str,
+    step: Step,
+    series: Series,
+    flame: str | None,
+    explain: str | None,
+    url: str | None,
+    differ: Sequence[str] = (),
+) -> StepRow:
     fmt = metric(series.metric).format
     interval = f"[{_pct(step.ci_low_pct)}, {_pct(step.ci_high_pct)}]"
+    phase, goal = step.measure.rsplit(".", 1)
+    figure = figure_of_goal(goal)
     return StepRow(
         anchor,
         step.commit.sha,
         step.commit.short,
+        url,
         step.commit.author_date[:10],
         step.commit.subject,
         step.experiment,
@@ -191,6 +223,8 @@ def _step_row(anchor: str, step: Step, series: Series, flame: str | None, differ
         series.workload,
         series.variant,
         step.measure,
+        phase,
+        figure,
         step.kind,
         fmt(step.before),
         fmt(step.after),
@@ -198,7 +232,9 @@ def _step_row(anchor: str, step: Step, series: Series, flame: str | None, differ
         step.delta_pct,
         interval,
         _direction(step),
-        flame,
+        # The step's own graph on the commit's flame page (a page holds each phase and figure).
+        f"{flame}#{flame_anchor(step.experiment, phase, figure)}" if flame else None,
+        explain,
         step.unmeasured_between,
         f"workload files that differ from {step.parent.short}: {', '.join(differ)}" if differ else "",
     )
@@ -235,12 +271,13 @@ def _marks(series: Series, timeline: Timeline, x: Scale, notes: Mapping[int, str
     return tuple(marks)
 
 
-def _failure_row(anchor: str, step: FailureStep) -> FailureRow:
+def _failure_row(anchor: str, step: FailureStep, url: str | None) -> FailureRow:
     states = ("measured", "trials failed") if step.failing else ("trials failed", "measured")
     return FailureRow(
         anchor,
         step.commit.sha,
         step.commit.short,
+        url,
         step.commit.author_date[:10],
         step.commit.subject,
         step.experiment,
@@ -255,7 +292,7 @@ def _failure_row(anchor: str, step: FailureStep) -> FailureRow:
     )
 
 
-def _not_measured(timeline: Timeline) -> list[dict[str, Any]]:
+def _not_measured(timeline: Timeline, web: str | None) -> list[dict[str, Any]]:
     """The commits without results, and those where an experiment's trials failed, oldest first."""
     rows = []
     for commit, entry in zip(timeline.commits, timeline.entries, strict=True):
@@ -267,6 +304,7 @@ def _not_measured(timeline: Timeline) -> list[dict[str, Any]]:
             {
                 "short": commit.short,
                 "sha": entry.sha,
+                "url": commit_url(web, entry.sha),
                 "date": entry.author_date[:10],
                 "subject": commit.subject,
                 "what": what,
@@ -281,7 +319,10 @@ def _step_rows(
     anchored: Sequence[tuple[str, Step]],
     flames: Mapping[tuple[str, str], str],
     differ: Mapping[tuple[str, str], Sequence[str]],
+    store: Path,
+    urls: Sequence[str | None],
 ) -> list[StepRow]:
+    """A row per step: an allocation step links its flame graph and shows its explain command."""
     by_key = {(s.experiment, s.measure): s for s in timeline.series}
     return [
         _step_row(
@@ -289,6 +330,8 @@ def _step_rows(
             s,
             by_key[(s.experiment, s.measure)],
             flames.get((s.commit.sha, s.experiment)) if s.kind == "exact" else None,
+            explain_command(s, store) if s.kind == "exact" and explains(s.measure.rsplit(".", 1)[1]) else None,
+            urls[s.position],
             differ.get((s.parent.sha, s.commit.sha), ()),
         )
         for anchor, s in anchored
@@ -301,20 +344,26 @@ def history_context(
     title: str,
     revisions: str,
     flames: Mapping[tuple[str, str], str],
+    store: Path,
+    web: str | None = None,
     workloads_differ: Mapping[tuple[str, str], Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """The context of ``history.html.j2``; ``flames`` maps (commit sha, experiment) to the flame
-    page's path, ``workloads_differ`` (parent sha, commit sha) to the workload files that differ."""
+    page's path, ``store`` is the store's directory as the reader names it (in the ``explain``
+    commands), ``web`` the repository's web page (:func:`harness.git.web_url`), or None,
+    ``workloads_differ`` (parent sha, commit sha) to the workload files that differ."""
     notes = {i: f"{c.short} {c.subject}" for i, c in enumerate(timeline.commits)}
+    urls = [commit_url(web, c.sha) if c.sha else None for c in timeline.commits]
     anchored = [(step_anchor(i, s), s) for i, s in enumerate(timeline.steps)]
-    rows = _step_rows(timeline, anchored, flames, workloads_differ or {})
+    rows = _step_rows(timeline, anchored, flames, workloads_differ or {}, store, urls)
     failing = [(failure_anchor(i, f), f) for i, f in enumerate(timeline.failure_steps)]
-    failure_rows = [_failure_row(anchor, f) for anchor, f in failing]
+    failure_rows = [_failure_row(anchor, f, urls[f.position]) for anchor, f in failing]
     experiments: dict[str, list[HistoryChart]] = {}
     for each in timeline.series:
         own = [(a, s) for a, s in anchored if (s.experiment, s.measure) == (each.experiment, each.measure)]
         own_failing = [(a, f) for a, f in failing if f.experiment == each.experiment]
-        experiments.setdefault(each.experiment, []).append(history_chart(each, timeline, own, notes, own_failing))
+        chart = history_chart(each, timeline, own, notes, own_failing, urls)
+        experiments.setdefault(each.experiment, []).append(chart)
     first = {s.experiment: s for s in reversed(timeline.series)}
     sections = [
         {
@@ -329,7 +378,7 @@ def history_context(
         }
         for index, (experiment, charts) in enumerate(experiments.items())
     ]
-    failed = _not_measured(timeline)
+    failed = _not_measured(timeline, web)
     untried = sum(1 for e in timeline.entries if e is None)
     return {
         "kind": "history",

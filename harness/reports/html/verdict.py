@@ -83,6 +83,8 @@ class ExperimentDetail:
     id: str
     family: str
     decisions: tuple[str, ...]
+    #: (phase · goal, decision) of each row, so that each badge of the header says what it judges.
+    badges: tuple[tuple[str, str], ...]
     params: str
     errors: tuple[str, ...]
     strips: tuple[StripChart, ...]
@@ -256,6 +258,7 @@ def _experiment_detail(
         eid,
         first.family,
         tuple(dict.fromkeys(e.decision for e in group)),
+        tuple((f"{e.phase} · {e.goal.replace('_', ' ')}", e.decision) for e in group),
         _params_text(info.params if info else first.params),
         tuple(dict.fromkeys(e.error for e in group if e.error)),
         tuple(strips),
@@ -307,7 +310,8 @@ def verdict_context(
         "kind": "verdict",
         "title": f"harness · gate {'passed' if verdict.passed else 'failed'}",
         "passed": verdict.passed,
-        "reasons": verdict.reasons,
+        # Once each: the reasons of a failed side repeat on every row of that side.
+        "reasons": list(dict.fromkeys(verdict.reasons)),
         "gates": verdict.gates,
         "confidence": verdict.confidence,
         "tolerance": verdict.tolerance_pct,
