@@ -277,9 +277,10 @@ def test_top_movers_match_a_function_whose_lines_moved_in_another_checkout() -> 
     (row,) = compare(baseline, candidate).experiments
     assert row.decision == "regression"
     assert [(s.site, s.baseline, s.candidate, s.delta) for s in row.top_sites] == [
-        ("put (workloads/cache.py)", 1000.0, 2000.0, 1000.0),
-        ("evict (workloads/cache.py)", 300.0, 0.0, -300.0),
-        ("grow (workloads/cache.py)", 0.0, 100.0, 100.0),
+        # Named by the candidate's line where it allocates more, by the baseline's where less.
+        ("put (workloads/cache.py:14)", 1000.0, 2000.0, 1000.0),
+        ("evict (workloads/cache.py:30)", 300.0, 0.0, -300.0),
+        ("grow (workloads/cache.py:40)", 0.0, 100.0, 100.0),
     ]
 
 
