@@ -48,10 +48,11 @@ def _site_moves(row: ExperimentVerdict, *sides: Sequence[TrialResult], roots: tu
         return []
     line_before, line_after = (profile_of(side, row.phase, root=root) for side, root in zip(sides, roots, strict=True))
     lines = changed_sites(line_before, line_after, figure)
-    return [
-        SiteMove(site_label(m.site, _lines_of(m, lines)), m.baseline, m.candidate, m.delta)
-        for m in changed_sites(before, after, figure)
-    ]
+    moves = []
+    for m in changed_sites(before, after, figure):
+        where = _lines_of(m, lines)
+        moves.append(SiteMove(site_label(m.site, where), m.baseline, m.candidate, m.delta, *m.site[:2], tuple(where)))
+    return moves
 
 
 def _lines_of(function: Move, lines: Sequence[Move]) -> list[int]:

@@ -14,7 +14,8 @@ Format ``harness.verdict/1`` (JSON, stable field names)::
                       "error", "failed_side": "baseline|candidate|both"|null, "baseline_values", "candidate_values",
                       "bounds": [{"name", "metric", "upper", "replicates_passed", "replicates",
                                   "passed", "worst"}],
-                      "top_sites": [{"site", "baseline", "candidate", "delta"}],
+                      "top_sites": [{"site", "function", "file", "lines", "baseline", "candidate",
+                                     "delta"}],
                       "top_paths": [{"stack", "frames": [{"function", "file", "line"}],
                                      "baseline_bytes", "candidate_bytes", "delta_bytes",
                                      "delta_count"}]}]}
@@ -44,7 +45,8 @@ Places in the code are named ``function (file:line)``, the file relative to the 
 (see :func:`harness.store.sites.site_label`). ``top_sites`` are keyed by function (a line
 that only moved is no change), and each ``site`` names the lines the change happened on (its
 lines whose figure changed the function's way), largest first:
-``requests (workloads/churn.py:201, 202)``. Each
+``requests (workloads/churn.py:201, 202)``, also held apart as ``function``, ``file`` and
+``lines`` (``[201, 202]``). Each
 ``top_paths[].stack`` entry is a frame with the line of its call (the innermost frame's line
 is the allocating line). ``top_paths[].frames`` gives the same frames as
 ``{"function", "file", "line"}`` (``line`` 0 where unknown).
@@ -97,12 +99,24 @@ class BoundCheck:
 
 @dataclass(frozen=True)
 class SiteMove:
-    """A call site whose bytes changed between baseline and candidate (means per replicate)."""
+    """A call site whose bytes changed between baseline and candidate (means per replicate):
+    ``site`` reads ``function (file:201, 202)``, which ``function``, ``file`` and ``lines`` hold apart."""
 
     site: str
     baseline: float
     candidate: float
     delta: float
+    function: str = ""
+    file: str = ""
+    #: The lines the change happened on, the largest change first.
+    lines: tuple[int, ...] = ()
+
+    @property
+    def where(self) -> str:
+        """``file:201, 202``: the site's place without its function (the label's inside when not held apart)."""
+        if not self.file:
+            return self.site.partition(" (")[2].removesuffix(")")
+        return f"{self.file}:{', '.join(map(str, self.lines))}" if self.lines else self.file
 
 
 @dataclass(frozen=True)

@@ -80,20 +80,8 @@ def row_to_json(row: ExperimentVerdict) -> dict[str, Any]:
             }
             for b in row.bounds
         ],
-        "top_sites": [
-            {"site": s.site, "baseline": s.baseline, "candidate": s.candidate, "delta": s.delta} for s in row.top_sites
-        ],
-        "top_paths": [
-            {
-                "stack": list(p.stack),
-                "frames": [{"function": f, "file": file, "line": line} for f, file, line in p.frames],
-                "baseline_bytes": p.baseline_bytes,
-                "candidate_bytes": p.candidate_bytes,
-                "delta_bytes": p.delta_bytes,
-                "delta_count": p.delta_count,
-            }
-            for p in row.top_paths
-        ],
+        "top_sites": [_site_move_to_json(s) for s in row.top_sites],
+        "top_paths": [_path_move_to_json(p) for p in row.top_paths],
     }
 
 
@@ -139,19 +127,53 @@ def row_from_json(data: Mapping[str, Any]) -> ExperimentVerdict:
             )
             for b in data.get("bounds", ())
         ),
-        top_sites=tuple(
-            SiteMove(str(s["site"]), float(s["baseline"]), float(s["candidate"]), float(s["delta"]))
-            for s in data.get("top_sites", ())
-        ),
-        top_paths=tuple(
-            PathMove(
-                tuple(str(f) for f in p["stack"]),
-                float(p["baseline_bytes"]),
-                float(p["candidate_bytes"]),
-                float(p["delta_bytes"]),
-                float(p["delta_count"]),
-                tuple((str(f["function"]), str(f["file"]), int(f["line"])) for f in p.get("frames", ())),
-            )
-            for p in data.get("top_paths", ())
-        ),
+        top_sites=tuple(_site_move_from_json(s) for s in data.get("top_sites", ())),
+        top_paths=tuple(_path_move_from_json(p) for p in data.get("top_paths", ())),
+    )
+
+
+def _site_move_to_json(move: SiteMove) -> dict[str, Any]:
+    return {
+        "site": move.site,
+        "function": move.function,
+        "file": move.file,
+        "lines": list(move.lines),
+        "baseline": move.baseline,
+        "candidate": move.candidate,
+        "delta": move.delta,
+    }
+
+
+def _site_move_from_json(data: Mapping[str, Any]) -> SiteMove:
+    # function, file and lines are absent from verdicts written before they were held apart.
+    return SiteMove(
+        str(data["site"]),
+        float(data["baseline"]),
+        float(data["candidate"]),
+        float(data["delta"]),
+        str(data.get("function", "")),
+        str(data.get("file", "")),
+        tuple(int(n) for n in data.get("lines", ())),
+    )
+
+
+def _path_move_to_json(move: PathMove) -> dict[str, Any]:
+    return {
+        "stack": list(move.stack),
+        "frames": [{"function": function, "file": file, "line": line} for function, file, line in move.frames],
+        "baseline_bytes": move.baseline_bytes,
+        "candidate_bytes": move.candidate_bytes,
+        "delta_bytes": move.delta_bytes,
+        "delta_count": move.delta_count,
+    }
+
+
+def _path_move_from_json(data: Mapping[str, Any]) -> PathMove:
+    return PathMove(
+        tuple(str(f) for f in data["stack"]),
+        float(data["baseline_bytes"]),
+        float(data["candidate_bytes"]),
+        float(data["delta_bytes"]),
+        float(data["delta_count"]),
+        tuple((str(f["function"]), str(f["file"]), int(f["line"])) for f in data.get("frames", ())),
     )

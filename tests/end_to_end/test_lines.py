@@ -134,6 +134,8 @@ def test_the_verdict_names_the_lines_of_the_movers_and_paths(project: Path) -> N
     (mover,) = [s for s in pop["top_sites"] if s["site"].startswith("requests ")]
     lines = mover["site"].removeprefix("requests (workloads/lines.py:").removesuffix(")")
     assert sorted(int(n) for n in lines.split(", ")) == [STR_LINE, BYTES_LINE]
+    assert (mover["function"], mover["file"]) == ("requests", "workloads/lines.py")
+    assert sorted(mover["lines"]) == [STR_LINE, BYTES_LINE]
     innermost = {p["frames"][-1]["line"] for p in pop["top_paths"] if p["frames"][-1]["function"] == "requests"}
     assert innermost == {STR_LINE, BYTES_LINE}
     assert {p["stack"][-1] for p in pop["top_paths"] if p["frames"][-1]["function"] == "requests"} == {
@@ -219,3 +221,23 @@ def test_the_flame_graph_names_each_line_and_merges_them_by_function(
     assert page.evaluate(shown) == [""]
     page.element_screenshot(artifacts_dir(tmp_path) / "flame-lines.png", anchor)
     assert page.errors == []
+
+
+@needs_chromium
+def test_the_gate_page_names_the_lines_of_its_movers_and_writes_changes_from_zero_absolute(
+    project: Path, chromium: Browser
+) -> None:
+    from harness.declare.units import format_bytes
+
+    page = chromium.open((project / "report.html").resolve().as_uri())
+    assert page.errors == [], page.errors
+    movers = page.evaluate(
+        """Array.from(document.querySelectorAll('figure.sites')).filter(f => /top movers/.test(f.textContent))
+        .flatMap(f => Array.from(f.querySelectorAll('tbody tr')))
+        .map(r => Array.from(r.cells).map(c => c.textContent))"""
+    )
+    (requests,) = [row for row in movers if row[0] == "requests"]
+    assert requests[1] in {f"workloads/lines.py:{a}, {b}" for a, b in ((STR_LINE, BYTES_LINE), (BYTES_LINE, STR_LINE))}
+    table = page.evaluate("document.querySelector('#experiments').innerText")
+    grown = format_bytes(rows(project)["fill"]["candidate_mean"])
+    assert f"0 B → {grown} (+{grown})" in table and "∞" not in table, table

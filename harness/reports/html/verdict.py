@@ -103,16 +103,15 @@ def _trials_by_id(results: Results | None) -> dict[str, list[TrialResult]]:
 
 
 def _mover_table(row: ExperimentVerdict) -> SiteTable | None:
-    """The verdict's top movers of one row: sites (function and file) whose bytes moved most."""
+    """The verdict's top movers of one row: sites (function, file and lines) whose bytes moved most."""
     if not row.top_sites:
         return None
     rows = []
     for move in row.top_sites:
-        function, _, where = move.site.partition(" (")
         rows.append(
             SiteRow(
-                function,
-                where.removesuffix(")"),
+                move.function or move.site.partition(" (")[0],
+                move.where,
                 (format_bytes(move.baseline), format_bytes(move.candidate)),
                 format_bytes(move.delta, signed=True),
                 (move.delta > 0) - (move.delta < 0),
