@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.declare.config import BOUNDS, GATES, MISSING, REGRESSIONS
-from harness.declare.metrics import metric
+from harness.declare.metrics import absolute_change
 from harness.declare.units import format_pct
 from harness.errors import ResultsError
 from harness.store.environment import Environment
@@ -186,17 +186,11 @@ class ExperimentVerdict:
         return self.from_zero or to_zero
 
     def absolute_change(self) -> str | None:
-        """``0 B → 711 KiB (+711 KiB)`` for a change from or to zero; None for any other row.
-
-        The one way every report writes such a change, in place of a percent that is ±∞ or -100."""
-        if not self.absolute or self.baseline_mean is None or self.candidate_mean is None:
+        """``0 B → 711 KiB (+711 KiB)`` for a change from or to zero; None for any other row
+        (see :func:`harness.declare.metrics.absolute_change`)."""
+        if self.baseline_mean is None or self.candidate_mean is None:
             return None
-        unit = metric(self.goal)
-        change = self.candidate_mean - self.baseline_mean
-        signed = unit.format(change, signed=True)
-        if not signed.startswith(("+", "-")):
-            signed = ("+" if change > 0 else "-") + unit.format(abs(change))
-        return f"{unit.format(self.baseline_mean)} → {unit.format(self.candidate_mean)} ({signed})"
+        return absolute_change(self.goal, self.baseline_mean, self.candidate_mean)
 
     def change_text(self) -> str:
         """``+10.00% [+9.80%, +10.20%]``, or the absolute change of a row from or to zero."""
