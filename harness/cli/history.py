@@ -208,7 +208,7 @@ def _print_failures(found: Timeline) -> None:
 def _print_steps(store: HistoryStore, steps: list[Step], heading: str) -> None:
     """Each step with its figures, the workload files that changed across it, and (for an
     exact one) the command that shows its call paths."""
-    from harness.declare.metrics import metric
+    from harness.declare.metrics import absolute_change, metric
     from harness.reports.history_page import step_workloads_differ
     from harness.reports.step_command import explain_command
 
@@ -216,10 +216,12 @@ def _print_steps(store: HistoryStore, steps: list[Step], heading: str) -> None:
     print(f"{heading}: {len(steps)}")
     for step in steps:
         fmt = metric(step.measure.rsplit(".", 1)[1]).format
+        # From or to zero: the absolute change (the percent would be ±∞ or -100).
+        absolute = absolute_change(step.measure.rsplit(".", 1)[1], step.before, step.after)
         print(
             f"  {step.commit.short} {step.commit.author_date[:10]}  {step.commit.subject}\n"
             f"    {step.experiment} {step.measure}: {fmt(step.before)} -> {fmt(step.after)}"
-            f" ({step.delta_pct:+.2f}% [{step.ci_low_pct:+.2f}, {step.ci_high_pct:+.2f}])"
+            f" ({absolute or f'{step.delta_pct:+.2f}% [{step.ci_low_pct:+.2f}, {step.ci_high_pct:+.2f}]'})"
         )
         if files := differ.get((step.parent.sha, step.commit.sha)):
             # The step may be the workload's own change (a variant defined there, a parameter), not the code's.

@@ -35,7 +35,6 @@ from harness.declare.config import BOUNDS, GATES, MISSING, REGRESSIONS, Configur
 from harness.declare.metrics import METRICS, metric
 from harness.declare.selection import check_patterns, matches, matches_any
 from harness.declare.spec import Bound, Goal
-from harness.declare.units import format_pct
 from harness.errors import ConfigError, EnvironmentMismatch, MetricNotMeasured
 from harness.store.environment import BaselineInfo
 from harness.store.results import ExperimentInfo, PhaseResult, Results, TrialResult
@@ -154,10 +153,7 @@ def _reasons(rows: Sequence[ExperimentVerdict], gates: Sequence[str], declared: 
             what = row.id if row.id not in declared else f"{row.id} {row.phase}.{row.goal}"
             reasons.append(f"{what}: missing in the candidate (--allow-missing lets it pass)")
         elif row.regressed and REGRESSIONS in gates:
-            reasons.append(
-                f"{row.id} {row.phase}.{row.goal}: regression {format_pct(row.delta_pct, suffix='%')} "
-                f"[{format_pct(row.ci_low_pct, suffix='%')}, {format_pct(row.ci_high_pct, suffix='%')}]"
-            )
+            reasons.append(f"{row.id} {row.phase}.{row.goal}: regression {row.change_text()}")
         if BOUNDS in gates:
             for check in row.bounds:
                 if not check.passed:
@@ -295,15 +291,15 @@ def _judge(
         return ExperimentVerdict(decision=decision, erratic=erratic, cv=cv, **common)
     estimate = estimate_delta(base_values, cand_values, confidence=opts.confidence, paired=paired)
     common.update(baseline_mean=estimate.baseline_mean, candidate_mean=estimate.candidate_mean)
-    if failed:
-        decision = "failed"
-    else:
-        decision = decide(goal, estimate.delta_pct, estimate.ci_low_pct, estimate.ci_high_pct, opts.tolerance_pct)
+    pcts = (estimate.delta_pct, estimate.ci_low_pct, estimate.ci_high_pct)
+    decision = "failed" if failed else decide(goal, *pcts, opts.tolerance_pct)
+    # A change from nothing has no percent (it is infinite): the row reads by its absolute change.
+    delta_pct, ci_low_pct, ci_high_pct = (None,) * 3 if estimate.baseline_mean == 0 != estimate.candidate_mean else pcts
     return ExperimentVerdict(
         decision=decision,
-        delta_pct=estimate.delta_pct,
-        ci_low_pct=estimate.ci_low_pct,
-        ci_high_pct=estimate.ci_high_pct,
+        delta_pct=delta_pct,
+        ci_low_pct=ci_low_pct,
+        ci_high_pct=ci_high_pct,
         method=estimate.method,
         erratic=erratic,
         cv=cv,
@@ -315,7 +311,10 @@ def decide(goal: str, delta_pct: float, ci_low_pct: float, ci_high_pct: float, t
     """``regression``, ``improvement`` or ``no_change`` for a Δ % and its interval (erratic aside).
 
     A change counts when ``|Δ| >= tolerance`` and the interval excludes zero; its direction is
-    bad or good by the metric's ``lower_is_better``.
+    bad or good by the metric's ``lower_is_better``. A change from zero is ±∞ %: it counts,
+    whatever the tolerance, when its interval excludes zero, which :func:`estimate_delta`
+    grants only to exact figures (every replicate 0 before, every one the same after); a
+    noisy figure from zero has the interval (-∞, +∞) and reads as no change.
     """
     excludes_zero = ci_low_pct > 0 or ci_high_pct < 0
     if not (excludes_zero and abs(delta_pct) >= tolerance_pct):

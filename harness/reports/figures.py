@@ -19,14 +19,18 @@ pct = format_pct
 
 
 def interval(row: ExperimentVerdict, places: int = 2) -> str:
-    """``[+9.80, +10.20]``, or the row's decision when it has no interval (``new``, ``failed``)."""
-    if row.ci_low_pct is None or row.ci_high_pct is None:
+    """``[+9.80, +10.20]``; empty when the row has none (``new``, ``failed``, from or to zero)."""
+    if row.ci_low_pct is None or row.ci_high_pct is None or row.absolute:
         return ""
     return f"[{pct(row.ci_low_pct, places)}, {pct(row.ci_high_pct, places)}]"
 
 
 def delta(row: ExperimentVerdict, places: int = 2) -> str:
-    """Δ mean % of the row, or what stands in for it (``new``, ``missing``, ``failed``)."""
+    """Δ mean % of the row, or what stands in for it: the absolute change of a row from or to
+    zero (``0 B → 711 KiB (+711 KiB)``), else the decision (``new``, ``missing``, ``failed``)."""
+    absolute = row.absolute_change()
+    if absolute is not None:
+        return absolute
     if row.delta_pct is None:
         return row.decision
     return pct(row.delta_pct, places)

@@ -126,7 +126,8 @@ def test_ten_percent_more_per_op_is_a_regression_whose_interval_holds_ten(projec
     assert row["candidate_values"] == [t.phases[0].metrics["net_bytes_per_op"] for t in cand.trials_of(EXPERIMENT)]
     # Where: the variant's add() keeps the extra blobs, about 10% of 2000 blobs of ~1 KiB.
     top = row["top_sites"][0]
-    assert top["site"] == "add (workloads/store.py)"
+    extra_line = next(n for n, text in enumerate(WORKLOAD.splitlines(), 1) if "2 * i + 1" in text)
+    assert top["site"] == f"add (workloads/store.py:{extra_line})"
     assert 0.06 * top["baseline"] < top["delta"] < 0.14 * top["baseline"]
     assert verdict["baseline"]["baseline"]["name"] == "main"
 

@@ -82,6 +82,28 @@ def test_a_deterministic_rise_past_the_tolerance_is_a_regression_at_its_exact_si
     assert one([200.0] * 5, [208.0] * 5, GateOptions(tolerance_pct=3))[1].decision == "regression"
 
 
+def test_an_exact_figure_from_zero_is_a_regression_whatever_the_tolerance_and_reads_absolute() -> None:
+    verdict, row = one([0.0] * 3, [24.0] * 3, GateOptions(tolerance_pct=1e9))
+    assert (row.decision, row.from_zero, row.delta_abs) == ("regression", True, 24.0)
+    assert row.delta_pct is row.ci_low_pct is row.ci_high_pct is None
+    assert verdict.reasons == ("cache.churn[a] work.alloc_bytes_per_op: regression 0 B → 24 B (+24 B)",)
+    data = verdict.to_json()["experiments"][0]
+    assert (data["from_zero"], data["delta_abs"], data["delta_pct"], data["ci_low_pct"]) == (True, 24.0, None, None)
+    # To zero keeps its percent (-100) and reads absolute too; it is no change from zero.
+    _, fixed = one([24.0] * 3, [0.0] * 3)
+    assert (fixed.decision, fixed.from_zero, fixed.delta_pct) == ("improvement", False, -100.0)
+    assert fixed.change_text() == "24 B → 0 B (-24 B)"
+
+
+def test_a_noisy_figure_from_zero_is_no_change() -> None:
+    goal = "work.wall_s_per_op"
+    base = results([info("a", goal)], trials("a", [0.0, 0.0, 0.0], metric="wall_s_per_op"))
+    cand = results([info("a", goal)], trials("a", [0.1, 0.3, 0.2], metric="wall_s_per_op"))
+    (row,) = compare(base, cand).experiments
+    assert (row.decision, row.from_zero, row.delta_pct) == ("no_change", True, None)
+    assert row.change_text().startswith("0 ns → 200 ms (+200 ms")
+
+
 def test_replicates_pair_by_seed_and_the_pairing_removes_seed_noise() -> None:
     base = [100.0, 140.0, 90.0, 120.0, 110.0]
     cand = [v * 1.07 for v in base]
@@ -277,9 +299,10 @@ def test_top_movers_match_a_function_whose_lines_moved_in_another_checkout() -> 
     (row,) = compare(baseline, candidate).experiments
     assert row.decision == "regression"
     assert [(s.site, s.baseline, s.candidate, s.delta) for s in row.top_sites] == [
-        ("put (workloads/cache.py)", 1000.0, 2000.0, 1000.0),
-        ("evict (workloads/cache.py)", 300.0, 0.0, -300.0),
-        ("grow (workloads/cache.py)", 0.0, 100.0, 100.0),
+        # Named by the candidate's line where it allocates more, by the baseline's where less.
+        ("put (workloads/cache.py:14)", 1000.0, 2000.0, 1000.0),
+        ("evict (workloads/cache.py:30)", 300.0, 0.0, -300.0),
+        ("grow (workloads/cache.py:40)", 0.0, 100.0, 100.0),
     ]
 
 

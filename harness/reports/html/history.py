@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.commits.timeline import FailureStep, Series, Step, Timeline
 from harness.compare.calltree import explains, figure_of_goal
-from harness.declare.metrics import metric
+from harness.declare.metrics import absolute_change, metric
 from harness.declare.units import format_pct
 from harness.git import commit_url
 from harness.reports.flame import flame_anchor
@@ -141,6 +141,11 @@ def _pct(value: float) -> str:
     return format_pct(value, places=2, suffix="%")
 
 
+def _change(step: Step, name: str) -> str:
+    """A step's Δ %, or its absolute change from or to zero."""
+    return absolute_change(name, step.before, step.after) or _pct(step.delta_pct)
+
+
 def step_anchor(index: int, step: Step) -> str:
     return _anchor("step", f"{step.commit.short}-{step.experiment}-{step.measure}", index)
 
@@ -181,7 +186,7 @@ def history_chart(
     points = tuple(replace(p, url=url_of.get(s.position)) for p, s in zip(points, series.points, strict=True))
     marks = _marks(series, timeline, x, notes)
     chart_steps = tuple(
-        ChartStep(x(s.position), anchor, _direction(s), f"{notes[s.position]}: {_pct(s.delta_pct)}")
+        ChartStep(x(s.position), anchor, _direction(s), f"{notes[s.position]}: {_change(s, series.metric)}")
         for anchor, s in steps
     ) + tuple(
         ChartStep(x(f.position), anchor, "failing" if f.failing else "passing", f"{notes[f.position]}: {f.label}")
@@ -208,7 +213,8 @@ def _step_row(
     differ: Sequence[str] = (),
 ) -> StepRow:
     fmt = metric(series.metric).format
-    interval = f"[{_pct(step.ci_low_pct)}, {_pct(step.ci_high_pct)}]"
+    absolute = absolute_change(series.metric, step.before, step.after)
+    interval = "" if absolute else f"[{_pct(step.ci_low_pct)}, {_pct(step.ci_high_pct)}]"
     phase, goal = step.measure.rsplit(".", 1)
     figure = figure_of_goal(goal)
     return StepRow(
@@ -228,7 +234,7 @@ def _step_row(
         step.kind,
         fmt(step.before),
         fmt(step.after),
-        _pct(step.delta_pct),
+        absolute or _pct(step.delta_pct),
         step.delta_pct,
         interval,
         _direction(step),

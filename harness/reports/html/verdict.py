@@ -105,16 +105,15 @@ def _trials_by_id(results: Results | None) -> dict[str, list[TrialResult]]:
 
 
 def _mover_table(row: ExperimentVerdict) -> SiteTable | None:
-    """The verdict's top movers of one row: sites (function and file) whose bytes moved most."""
+    """The verdict's top movers of one row: sites (function, file and lines) whose bytes moved most."""
     if not row.top_sites:
         return None
     rows = []
     for move in row.top_sites:
-        function, _, where = move.site.partition(" (")
         rows.append(
             SiteRow(
-                function,
-                where.removesuffix(")"),
+                move.function or move.site.partition(" (")[0],
+                move.where,
                 (format_bytes(move.baseline), format_bytes(move.candidate)),
                 format_bytes(move.delta, signed=True),
                 (move.delta > 0) - (move.delta < 0),
@@ -192,6 +191,15 @@ def _triple(entry: ExperimentVerdict) -> tuple[float, float, float]:
     )
 
 
+def _delta_key(entry: ExperimentVerdict, delta: float) -> float:
+    """The Δ column's sort key: a change from zero (no percent) sorts past every percent, by its sign."""
+    if entry.from_zero and entry.delta_abs is not None:
+        delta = math.copysign(math.inf, entry.delta_abs)
+    if math.isfinite(delta):
+        return delta
+    return 1e300 if delta > 0 else -1e300 if delta < 0 else 0.0
+
+
 def _experiment_row(entry: ExperimentVerdict, anchor: str, scale: Scale) -> ExperimentRow:
     """One row of the verdict table, with its sort keys and its mark on the forest plot."""
     delta, low, high = _triple(entry)
@@ -206,9 +214,11 @@ def _experiment_row(entry: ExperimentVerdict, anchor: str, scale: Scale) -> Expe
         entry.baseline_mean if entry.baseline_mean is not None else -1e300,
         fmt(entry.candidate_mean) if entry.candidate_mean is not None else "",
         entry.candidate_mean if entry.candidate_mean is not None else -1e300,
-        format_pct(delta, 1, "%"),
-        delta if math.isfinite(delta) else (1e300 if delta > 0 else -1e300 if delta < 0 else 0.0),
-        f"[{format_pct(low, 1, '%')}, {format_pct(high, 1, '%')}]" if not (math.isnan(low) or math.isnan(high)) else "",
+        entry.absolute_change() or format_pct(delta, 1, "%"),
+        _delta_key(entry, delta),
+        ""
+        if entry.absolute or math.isnan(low) or math.isnan(high)
+        else f"[{format_pct(low, 1, '%')}, {format_pct(high, 1, '%')}]",
         forest_mark(scale, delta, low, high),
         entry.decision,
         entry.failed_side or "",
