@@ -10,11 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.commits.timeline import FailureStep, Series, Step, Timeline
-from harness.compare.calltree import explains, figure_of_goal
-from harness.declare.metrics import absolute_change, metric
-from harness.declare.units import format_pct
+from harness.declare.metrics import metric
 from harness.git import commit_url
-from harness.reports.flame import flame_anchor
 from harness.reports.html.charts import Scale, Tick, labelled_ticks
 from harness.reports.html.common import _anchor
 from harness.reports.html.history_axis import (
@@ -31,7 +28,13 @@ from harness.reports.html.history_axis import (
     commit_labels,
     date_labels,
 )
-from harness.reports.step_command import explain_command
+from harness.reports.html.history_rows import (
+    change,
+    direction,
+    failure_row,
+    not_measured,
+    step_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -85,78 +88,12 @@ class HistoryChart:
     dates_top: int = DATES
 
 
-@dataclass(frozen=True)
-class StepRow:
-    anchor: str
-    sha: str
-    short: str
-    url: str | None
-    date: str
-    subject: str
-    experiment: str
-    family: str
-    workload: str
-    variant: str
-    measure: str
-    phase: str
-    figure: str
-    kind: str
-    before: str
-    after: str
-    delta: str
-    delta_pct: float
-    interval: str
-    direction: str
-    flame: str | None
-    #: The ``harness explain`` command of the step's own phase and figure (allocation steps only).
-    explain: str | None
-    unmeasured_between: int
-    #: ``workload files that differ from PARENT: ...``, or "" when the step's workloads are its parent's.
-    workloads_note: str = ""
-
-
-@dataclass(frozen=True)
-class FailureRow:
-    """A step between measured and failing trials, in the table of steps."""
-
-    anchor: str
-    sha: str
-    short: str
-    url: str | None
-    date: str
-    subject: str
-    experiment: str
-    family: str
-    workload: str
-    variant: str
-    label: str
-    before: str
-    after: str
-    direction: str
-    reason: str
-    unmeasured_between: int
-
-
-def _pct(value: float) -> str:
-    return format_pct(value, places=2, suffix="%")
-
-
-def _change(step: Step, name: str) -> str:
-    """A step's Δ %, or its absolute change from or to zero."""
-    return absolute_change(name, step.before, step.after) or _pct(step.delta_pct)
-
-
 def step_anchor(index: int, step: Step) -> str:
     return _anchor("step", f"{step.commit.short}-{step.experiment}-{step.measure}", index)
 
 
 def failure_anchor(index: int, step: FailureStep) -> str:
     return _anchor("trials", f"{step.commit.short}-{step.experiment}", index)
-
-
-def _direction(step: Step) -> str:
-    # Every goal is a cost (bytes, counts, seconds): more is a regression.
-    return "regression" if step.after > step.before else "improvement"
 
 
 def history_chart(
@@ -186,7 +123,7 @@ def history_chart(
     points = tuple(replace(p, url=url_of.get(s.position)) for p, s in zip(points, series.points, strict=True))
     marks = _marks(series, timeline, x, notes)
     chart_steps = tuple(
-        ChartStep(x(s.position), anchor, _direction(s), f"{notes[s.position]}: {_change(s, series.metric)}")
+        ChartStep(x(s.position), anchor, direction(s), f"{notes[s.position]}: {change(s, series.metric)}")
         for anchor, s in steps
     ) + tuple(
         ChartStep(x(f.position), anchor, "failing" if f.failing else "passing", f"{notes[f.position]}: {f.label}")
@@ -200,49 +137,6 @@ def history_chart(
     lines = _lines(points, [x(i) for i in sorted(failed)])
     return HistoryChart(
         series.measure, series.exact, lines, points, chart_steps, marks, ticks, labels, date_labels(timeline, x)
-    )
-
-
-def _step_row(
-    anchor: str,
-    step: Step,
-    series: Series,
-    flame: str | None,
-    explain: str | None,
-    url: str | None,
-    differ: Sequence[str] = (),
-) -> StepRow:
-    fmt = metric(series.metric).format
-    absolute = absolute_change(series.metric, step.before, step.after)
-    interval = "" if absolute else f"[{_pct(step.ci_low_pct)}, {_pct(step.ci_high_pct)}]"
-    phase, goal = step.measure.rsplit(".", 1)
-    figure = figure_of_goal(goal)
-    return StepRow(
-        anchor,
-        step.commit.sha,
-        step.commit.short,
-        url,
-        step.commit.author_date[:10],
-        step.commit.subject,
-        step.experiment,
-        series.family,
-        series.workload,
-        series.variant,
-        step.measure,
-        phase,
-        figure,
-        step.kind,
-        fmt(step.before),
-        fmt(step.after),
-        absolute or _pct(step.delta_pct),
-        step.delta_pct,
-        interval,
-        _direction(step),
-        # The step's own graph on the commit's flame page (a page holds each phase and figure).
-        f"{flame}#{flame_anchor(step.experiment, phase, figure)}" if flame else None,
-        explain,
-        step.unmeasured_between,
-        f"workload files that differ from {step.parent.short}: {', '.join(differ)}" if differ else "",
     )
 
 
@@ -277,73 +171,6 @@ def _marks(series: Series, timeline: Timeline, x: Scale, notes: Mapping[int, str
     return tuple(marks)
 
 
-def _failure_row(anchor: str, step: FailureStep, url: str | None) -> FailureRow:
-    states = ("measured", "trials failed") if step.failing else ("trials failed", "measured")
-    return FailureRow(
-        anchor,
-        step.commit.sha,
-        step.commit.short,
-        url,
-        step.commit.author_date[:10],
-        step.commit.subject,
-        step.experiment,
-        step.family,
-        step.workload,
-        step.variant,
-        step.label,
-        *states,
-        "regression" if step.failing else "improvement",
-        step.reason,
-        step.unmeasured_between,
-    )
-
-
-def _not_measured(timeline: Timeline, web: str | None) -> list[dict[str, Any]]:
-    """The commits without results, and those where an experiment's trials failed, oldest first."""
-    rows = []
-    for commit, entry in zip(timeline.commits, timeline.entries, strict=True):
-        if entry is None or entry.failure is None:
-            continue
-        reasons = [("", entry.error)] if entry.error is not None else list(entry.trials_failed)
-        what = "build or setup" if entry.error is not None else "trials"
-        rows.append(
-            {
-                "short": commit.short,
-                "sha": entry.sha,
-                "url": commit_url(web, entry.sha),
-                "date": entry.author_date[:10],
-                "subject": commit.subject,
-                "what": what,
-                "reasons": reasons,
-            }
-        )
-    return rows
-
-
-def _step_rows(
-    timeline: Timeline,
-    anchored: Sequence[tuple[str, Step]],
-    flames: Mapping[tuple[str, str], str],
-    differ: Mapping[tuple[str, str], Sequence[str]],
-    store: Path,
-    urls: Sequence[str | None],
-) -> list[StepRow]:
-    """A row per step: an allocation step links its flame graph and shows its explain command."""
-    by_key = {(s.experiment, s.measure): s for s in timeline.series}
-    return [
-        _step_row(
-            anchor,
-            s,
-            by_key[(s.experiment, s.measure)],
-            flames.get((s.commit.sha, s.experiment)) if s.kind == "exact" else None,
-            explain_command(s, store) if s.kind == "exact" and explains(s.measure.rsplit(".", 1)[1]) else None,
-            urls[s.position],
-            differ.get((s.parent.sha, s.commit.sha), ()),
-        )
-        for anchor, s in anchored
-    ]
-
-
 def history_context(
     timeline: Timeline,
     *,
@@ -361,9 +188,9 @@ def history_context(
     notes = {i: f"{c.short} {c.subject}" for i, c in enumerate(timeline.commits)}
     urls = [commit_url(web, c.sha) if c.sha else None for c in timeline.commits]
     anchored = [(step_anchor(i, s), s) for i, s in enumerate(timeline.steps)]
-    rows = _step_rows(timeline, anchored, flames, workloads_differ or {}, store, urls)
+    rows = step_rows(timeline, anchored, flames, workloads_differ or {}, store, urls)
     failing = [(failure_anchor(i, f), f) for i, f in enumerate(timeline.failure_steps)]
-    failure_rows = [_failure_row(anchor, f, urls[f.position]) for anchor, f in failing]
+    failure_rows = [failure_row(anchor, f, urls[f.position]) for anchor, f in failing]
     experiments: dict[str, list[HistoryChart]] = {}
     for each in timeline.series:
         own = [(a, s) for a, s in anchored if (s.experiment, s.measure) == (each.experiment, each.measure)]
@@ -384,7 +211,7 @@ def history_context(
         }
         for index, (experiment, charts) in enumerate(experiments.items())
     ]
-    failed = _not_measured(timeline, web)
+    failed = not_measured(timeline, web)
     untried = sum(1 for e in timeline.entries if e is None)
     return {
         "kind": "history",
