@@ -29,6 +29,8 @@ from harness.reports.html.history_axis import (
     date_labels,
 )
 from harness.reports.html.history_rows import (
+    FailureRow,
+    StepRow,
     change,
     direction,
     failure_row,
@@ -171,6 +173,29 @@ def _marks(series: Series, timeline: Timeline, x: Scale, notes: Mapping[int, str
     return tuple(marks)
 
 
+def _sections(
+    timeline: Timeline,
+    experiments: Mapping[str, list[HistoryChart]],
+    rows: Sequence[StepRow],
+    failure_rows: Sequence[FailureRow],
+) -> list[dict[str, Any]]:
+    """A section per experiment: its charts, and how many steps of either kind it has."""
+    first = {s.experiment: s for s in reversed(timeline.series)}
+    return [
+        {
+            "id": experiment,
+            "anchor": _anchor("experiment", experiment, index),
+            "family": first[experiment].family,
+            "workload": first[experiment].workload,
+            "variant": first[experiment].variant,
+            "charts": charts,
+            "steps": sum(1 for r in rows if r.experiment == experiment)
+            + sum(1 for f in failure_rows if f.experiment == experiment),
+        }
+        for index, (experiment, charts) in enumerate(experiments.items())
+    ]
+
+
 def history_context(
     timeline: Timeline,
     *,
@@ -197,20 +222,7 @@ def history_context(
         own_failing = [(a, f) for a, f in failing if f.experiment == each.experiment]
         chart = history_chart(each, timeline, own, notes, own_failing, urls)
         experiments.setdefault(each.experiment, []).append(chart)
-    first = {s.experiment: s for s in reversed(timeline.series)}
-    sections = [
-        {
-            "id": experiment,
-            "anchor": _anchor("experiment", experiment, index),
-            "family": first[experiment].family,
-            "workload": first[experiment].workload,
-            "variant": first[experiment].variant,
-            "charts": charts,
-            "steps": sum(1 for r in rows if r.experiment == experiment)
-            + sum(1 for f in failure_rows if f.experiment == experiment),
-        }
-        for index, (experiment, charts) in enumerate(experiments.items())
-    ]
+    sections = _sections(timeline, experiments, rows, failure_rows)
     failed = not_measured(timeline, web)
     untried = sum(1 for e in timeline.entries if e is None)
     return {
