@@ -9,7 +9,8 @@
 #   2. runs `harness history RANGE $HISTORY_PATTERNS --store $HISTORY_STORE $HISTORY_ARGS`,
 #      which measures the commits of RANGE the store does not hold yet;
 #   3. appends the output to $GITHUB_STEP_SUMMARY and sets the step outputs store and range.
-# It exits with the code of harness history (0 done, 2 bad input).
+# It exits with the code of harness history (0 done, 1 the newest commit was not measured,
+# 2 bad input); the outputs are set whatever the code.
 #
 # Inputs (environment): HISTORY_STORE (default reports/history), HISTORY_BRANCH (default
 # none: no restore), HISTORY_REMOTE (default origin), HISTORY_RANGE (a range of git

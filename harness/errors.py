@@ -35,6 +35,10 @@ class ResultsError(HarnessError):
     """A results, baseline or verdict file is missing, truncated, not JSON or of the wrong schema."""
 
 
+class OutputError(HarnessError):
+    """An output file (a verdict, a report, an export, a results file) cannot be written there."""
+
+
 class GitError(HarnessError):
     """Not a git repository, a ref that does not exist, or a worktree that cannot be made."""
 
@@ -64,7 +68,8 @@ class EnvironmentMismatch(HarnessError):
 
 
 class BisectError(HarnessError):
-    """A commit of the search could not be measured (the experiment is absent, or its trials failed)."""
+    """A bisection cannot go on: no commit in the range, the experiment absent at a commit, or
+    GOOD's trials fail."""
 
 
 class LimitError(HarnessError):
@@ -84,6 +89,17 @@ class RunStopped(HarnessError):
     def __init__(self, reason: str, results: Mapping[str, Any]) -> None:
         super().__init__(reason)
         self.results = dict(results)
+
+
+class ChangePointsUnavailable(Exception):
+    """The change-point library (ruptures) is not installed on this interpreter: a history then
+    says that time has no steps, instead of guessing. Not a :class:`HarnessError`: a history
+    without time steps is still a history."""
+
+
+class ChildTestFailed(Exception):
+    """A test measured by the pytest plugin failed in its child; the plugin's report shows the
+    child's own account. Not a :class:`HarnessError`: the test failed, the input was fine."""
 
 
 class Interrupted(Exception):

@@ -7,7 +7,9 @@ the same code, compare and bisect check commits out), so it sits beside the stag
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
+import urllib.parse
 from pathlib import Path
 
 from harness.errors import GitError
@@ -73,3 +75,53 @@ def diff_digest(directory: Path) -> str | None:
     except (GitError, OSError):
         return None
     return hashlib.sha256(diff).hexdigest()[:16]
+
+
+def remote_url(repo: Path, remote: str = "origin") -> str | None:
+    """The URL of ``remote`` (``git remote get-url``); None without that remote, outside a
+    repository or without git."""
+    try:
+        done = git_answer(repo, "remote", "get-url", remote, timeout_s=10)
+    except GitError:
+        return None
+    url = done.stdout.decode("utf-8", "replace").strip()
+    return url if done.returncode == 0 and url else None
+
+
+#: Hosts whose web pages of a commit are known, and the path from the repository to one.
+_COMMIT_PATHS = (("gitlab", "/-/commit/"), ("github", "/commit/"))
+
+
+def web_url(remote: str | None) -> str | None:
+    """The repository's web page for a GitHub or GitLab remote, in any of the forms git takes:
+    ``https://github.com/o/r(.git)``, ``git@github.com:o/r.git``, ``ssh://git@host[:port]/o/r.git``,
+    ``https://gitlab.com/group/sub/r``; None for another host or form (a local path)."""
+    if not remote:
+        return None
+    text = remote.strip()
+    scp = re.fullmatch(r"(?:[\w.+-]+@)?([\w.-]+):(?!//)(?!\d+/)(.+)", text)
+    if "://" in text:
+        parsed = urllib.parse.urlsplit(text)
+        if parsed.scheme not in ("https", "http", "ssh", "git", "git+ssh"):
+            return None
+        host, path = parsed.hostname or "", parsed.path
+    elif scp:
+        host, path = scp.group(1), scp.group(2)
+    else:
+        return None
+    path = path.strip("/").removesuffix(".git").strip("/")
+    if not host or "/" not in path or _commit_path(host) is None:
+        return None
+    return f"https://{host.lower()}/{path}"
+
+
+def _commit_path(host: str) -> str | None:
+    return next((tail for name, tail in _COMMIT_PATHS if name in host.lower()), None)
+
+
+def commit_url(web: str | None, sha: str) -> str | None:
+    """The page of commit ``sha`` under the repository page ``web`` (from :func:`web_url`)."""
+    if web is None:
+        return None
+    tail = _commit_path(urllib.parse.urlsplit(web).hostname or "")
+    return f"{web}{tail}{sha}" if tail else None

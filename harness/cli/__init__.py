@@ -14,6 +14,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any, NoReturn
 
 #: The subcommand modules of this package, in help order: learn, measure, judge, look, tend.
 MODULES = (
@@ -46,12 +47,39 @@ Typical use:
   harness report reports/results.json --html reports/report.html
                                           one self-contained HTML page
 
+Options go before, between or after a command's arguments; --debug goes anywhere.
 Exit codes: 0 pass, 1 gate failed or trials failed, 2 bad usage or input, 130 interrupted.
 """
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    """One grammar for every command: options and positionals in any order
+    (``compare A B -j 2 lru_cache`` as ``compare -j 2 A B lru_cache``), ``--debug`` before or
+    after the subcommand, and bad usage as one line with exit code 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._intermixing = False
+        # SUPPRESS: a subcommand that is not given --debug leaves the top level's value alone.
+        self.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks instead of one-line errors"
+        )
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # argparse takes positionals only in one run unless asked to intermix; it cannot
+        # intermix a parser that has subcommands, so those (harness, baseline) parse as usual
+        # and hand the rest to their subcommand's parser, which intermixes.
+        if self._intermixing or self._subparsers is not None:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return super().parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+    def error(self, message: str) -> NoReturn:
         # One line and exit 2, like every other bad input.
         sys.stderr.write(f"harness: error: {message} (see `{self.prog} --help`)\n")
         sys.exit(EXIT_USAGE)
@@ -66,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.version import __version__
 
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    parser.set_defaults(debug=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in command_modules():
         module.add_parser(sub, module.COMMAND)

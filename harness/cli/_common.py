@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from harness.declare.config import Settings, load_settings
 from harness.declare.discovery import Suite, discover
 
 if TYPE_CHECKING:
+    from harness.declare.spec import Experiment
     from harness.measure.executors import Executor
     from harness.measure.pipeline import MeasureOptions
 
@@ -46,7 +48,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--memory-limit",
         metavar="SIZE",
-        help="memory one trial may use, e.g. '2 GiB', or 'none' (default: half the machine's memory / --jobs)",
+        help="memory one trial may use, e.g. '2 GiB', or 'none' "
+        "(default: half the machine's memory / --jobs, at least 512 MiB)",
     )
 
 
@@ -59,14 +62,18 @@ def add_resume_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_workloads_from_option(parser: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
-    """``--workloads-from``: whether every commit runs one set of workloads (the default) or its own."""
+def add_workloads_from_option(parser: argparse.ArgumentParser, choices: tuple[str, ...], today: str) -> None:
+    """``--workloads-from``: each commit's own workload files with today's filling in (the
+    default), one set for all, or each commit's own only; ``today`` says whose are today's."""
+    one_set = ", ".join(c for c in choices if c not in ("own", "each"))
     parser.add_argument(
         "--workloads-from",
         choices=choices,
         default=choices[0],
-        help=f"whose workloads the commits run: {', '.join(choices)} (default {choices[0]}: one set for all, so "
-        "commits older than the workloads can be measured; each: every commit its own)",
+        help=f"whose workloads the commits run. own (default): every file under the workloads directory that a "
+        f"commit has is its own, and {today} fill in only the files it lacks (so a variant defined in the "
+        f"workloads is measured as it is at each commit, and commits older than the workloads are measured "
+        f"too); {one_set}: that one set for every commit; each: a commit's own files only",
     )
 
 
@@ -95,6 +102,21 @@ def executor_from(args: argparse.Namespace, settings: Settings) -> Executor:
 
 def discover_suite(settings: Settings) -> Suite:
     return discover(settings.workloads, settings.project_root)
+
+
+def experiments_to_run(settings: Settings, patterns: Sequence[str]) -> list[Experiment]:
+    """The experiments ``patterns`` select from the project's workloads; a
+    :class:`~harness.errors.DiscoveryError` when the workloads declare none, since a run of
+    nothing would write results that a gate reads as measured."""
+    from harness.errors import DiscoveryError
+
+    suite = discover_suite(settings)
+    if not suite.experiments:
+        raise DiscoveryError(
+            f"workloads directory {settings.workloads} declares no experiment "
+            "(no family with a variant and a workload in its *.py files): nothing to run"
+        )
+    return suite.select(patterns)
 
 
 def note(line: str) -> None:

@@ -4,7 +4,8 @@
 printed on stdout or, with ``--out FILE``, written there instead; ``--json FILE`` also
 writes the verdict JSON and ``--html FILE`` the report page, so that one comparison can
 give a pull-request comment, a machine-readable verdict and a report at once. The exit
-code is 0 when the gate passed and 1 when it failed.
+code is 0 when the gate passed and 1 when it failed; an output that cannot be written is
+bad input (one line, exit 2), found before any trial runs.
 """
 
 from __future__ import annotations
@@ -39,6 +40,21 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, metavar="FILE", help="write the verdict there instead of stdout")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the verdict JSON (harness.verdict/1)")
     parser.add_argument("--html", type=Path, metavar="FILE", help="also write an HTML report of the verdict")
+    parser.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="pass although experiments of the baseline are missing in the candidate (they fail the gate by default)",
+    )
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """One :class:`~harness.errors.OutputError` line for a ``--out``, ``--json`` or ``--html``
+    that cannot be written: asked before the trials, so that no run is lost for a typo."""
+    from harness.store.jsonfile import check_writable
+
+    for path in (args.out, getattr(args, "json", None), args.html):
+        if path is not None:
+            check_writable(path)
 
 
 def emit_verdict(

@@ -2,7 +2,9 @@
 
 ``harness baseline save NAME [--from FILE]`` copies a results file (default: the last
 ``harness run``, reports/results.json) to ``baselines/NAME.json`` with when and from what it
-was made; commit it, and ``harness gate --baseline NAME`` compares later runs with it.
+was made; commit it, and ``harness gate --baseline NAME`` compares later runs with it. A
+baseline of that name is replaced only with ``--force`` (without it: one line, exit 2, the
+old file untouched).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def add_parser(sub: Any, name: str) -> None:
     save.add_argument(
         "--from", dest="source", type=Path, help="results file (default: reports/results.json in the project)"
     )
+    save.add_argument("--force", action="store_true", help="replace a baseline of that name")
     save.set_defaults(func=run)
     listing = actions.add_parser("list", help="the stored baselines")
     listing.set_defaults(func=run)
@@ -48,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "save":
         source = args.source or settings.project_root / DEFAULT_OUT
         results = read_results(source)
-        path = save_baseline(results, args.name, _shown(source, settings.project_root), settings.baselines)
+        path = save_baseline(
+            results, args.name, _shown(source, settings.project_root), settings.baselines, force=args.force
+        )
         failed = len(results.failed())
         note = f", {failed} failed trials kept as failed" if failed else ""
         out.print(
@@ -83,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         f"run {baseline.results.created}",
         highlight=False,
     )
-    out.print(summary_table(baseline.results))
+    out.print(summary_table(baseline.results, out.width))
     return 0
 
 

@@ -7,17 +7,26 @@ rule: a regression is a change in the bad direction of at least the tolerance wh
 interval excludes zero. The metric is the experiment's first goal unless --metric names
 another (``alloc_bytes_per_op``, or ``churn.alloc_bytes_per_op`` for one phase).
 
-Every commit runs the working tree's workloads by default (--workloads-from each: its own),
-so history older than the workloads can be searched; its code under test is built from the
-commit, as `harness compare` does. A commit whose build or setup fails is skipped, like
-`git bisect skip`, and a neighbour is measured instead.
+Every commit runs its own workloads, composed file by file (--workloads-from own, the
+default): each file under the workloads directory that the commit has is its own, and the
+working tree's fill in only the files it lacks, so a variant made worse in the workloads is
+pinned to the commit that made it worse, and history older than the workloads is searched
+with today's. A measured commit whose workload files differ from GOOD's says which.
+--workloads-from worktree runs the working tree's workloads on every commit; each, a
+commit's own files only. Its code under test is built from the commit, as `harness compare`
+does. A commit whose build or setup fails, or whose workloads do not import, is skipped,
+like `git bisect skip`, and a neighbour is measured instead. A commit whose trials fail (a
+crash, a timeout, an exception) is bad, as a failing test is to `git bisect run`: never good.
+The search then ends on the first commit that regressed or whose trials fail, and the last
+line says which: "first bad commit: SHA SUBJECT" or "first bad commit: SHA SUBJECT: trials
+fail from here: REASON". When GOOD's own trials fail there is nothing to judge against (exit 2).
 
 Each measured commit is printed with its subject and figures; the last line names the
 first bad commit. Settings (replicates, tolerance, backend, setup) are the current
 project's; a few replicates suffice for allocation goals, which repeat exactly.
 
-Exit codes: 0 the search finished (a first bad commit was found, or none regressed),
-2 bad input (refs, experiment, metric) or a commit whose trials failed.
+Exit codes: 0 the search finished (a first bad commit was found, or none was bad),
+2 bad input (refs, experiment, metric) or GOOD's trials fail.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ def add_parser(sub: Any, name: str) -> None:
     from pathlib import Path
 
     from harness.cli._common import add_workloads_from_option
-    from harness.commits.sides import WORKLOADS_FROM_BISECT
+    from harness.commits.sides import WORKLOADS_FROM_COMMITS
 
     parser = sub.add_parser(
         name,
@@ -50,7 +59,9 @@ def add_parser(sub: Any, name: str) -> None:
     )
     parser.add_argument("--metric", "-m", metavar="M", help="goal judged (default: the experiment's first goal)")
     parser.add_argument("-n", "--replicates", type=int, help="trials per commit (default: the project's)")
-    parser.add_argument("--backend", help="memray or tracemalloc (default: the project's)")
+    parser.add_argument(
+        "--backend", help="native, memray, tracemalloc or none, as for `harness run` (default: the project's)"
+    )
     parser.add_argument("-j", "--jobs", type=int, help="trials run in parallel")
     parser.add_argument("--timeout", type=float, dest="timeout_s", help="seconds before a trial is killed")
     parser.add_argument("--seed", type=int, dest="base_seed", help="base seed: replicate i runs with seed+i")
@@ -61,7 +72,7 @@ def add_parser(sub: Any, name: str) -> None:
     parser.add_argument(
         "--scheduler", metavar="ADDR", help="Dask scheduler, e.g. tcp://host:8786 (default: a local cluster of --jobs)"
     )
-    add_workloads_from_option(parser, WORKLOADS_FROM_BISECT)
+    add_workloads_from_option(parser, WORKLOADS_FROM_COMMITS, "the working tree's")
     parser.set_defaults(func=run)
 
 
@@ -112,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"    {commit.sha} {commit.subject}")
     elif outcome.first_bad is None:
         print(f"no commit in {good.short}..{bad.short} regressed {args.experiment}")
+    elif outcome.failure:
+        print(
+            f"first bad commit: {outcome.first_bad.sha} {outcome.first_bad.subject}: "
+            f"trials fail from here: {outcome.failure}"
+        )
     else:
         print(f"first bad commit: {outcome.first_bad.sha} {outcome.first_bad.subject}")
     sys.stdout.flush()
@@ -125,8 +141,12 @@ def print_step(step: Step, good_sha: str | None) -> None:
     if step.skipped:
         print(f"skipped {step.commit.short}  {step.commit.subject}  ({step.skipped})", flush=True)
         return
-    label = "good" if step.commit.sha == good_sha else ("bad" if step.regressed else "ok")
+    label = "good" if step.commit.sha == good_sha else ("bad" if step.bad else "ok")
     print(f"measured {step.commit.short}  {step.commit.subject}  [{label}]", flush=True)
+    if step.failure:
+        print(f"    trials fail: {step.failure}", flush=True)
+    if step.workloads_differ:
+        print(f"    workload files that differ from GOOD's: {', '.join(step.workloads_differ)}", flush=True)
     for row in step.rows:
         change = "" if step.commit.sha == good_sha else f"  {figures.delta(row)} {figures.interval(row)}"
         decision = "" if step.commit.sha == good_sha else f"  {figures.decision(row)}"

@@ -7,14 +7,23 @@ The cache holds at most ``[tool.harness] build_cache`` (default 2 GiB); the leas
 used builds are removed first.
 
   harness cache            list the builds, most recently used first, and their size
-  harness cache clear      remove every build
+  harness cache clear      remove every build, of every project (asks first; --yes does not)
   harness cache dir        print where the cache is
+
+The cache is shared by all your projects, so ``clear`` asks before it removes anything when
+it runs on a terminal; ``--yes`` skips the question (for scripts). Without a terminal and
+without ``--yes`` it removes nothing: one line, exit 2. Exit codes: 0 done, 1 the question
+was answered no (nothing removed), 2 bad usage.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.commits.buildcache import BuildCache
 
 COMMAND = "cache"
 
@@ -27,6 +36,7 @@ def add_parser(sub: Any, name: str) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("action", nargs="?", choices=("list", "clear", "dir"), default="list")
+    parser.add_argument("-y", "--yes", action="store_true", help="clear without asking")
     parser.set_defaults(func=run)
 
 
@@ -41,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
         print(cache.root)
         return 0
     if args.action == "clear":
+        if not args.yes and not _confirmed(cache):
+            print("nothing removed", file=sys.stderr)
+            return 1
         removed = cache.clear()
         freed = sum(b.size_bytes for b in removed)
         plural = "s" if len(removed) != 1 else ""
@@ -53,3 +66,24 @@ def run(args: argparse.Namespace) -> int:
     total = sum(b.size_bytes for b in entries)
     print(f"{len(entries)} build{'s' if len(entries) != 1 else ''}, {format_bytes(total)}, in {cache.root}")
     return 0
+
+
+def _confirmed(cache: BuildCache) -> bool:
+    """Whether the user at the terminal agrees to remove every build; a
+    :class:`~harness.errors.ConfigError` when there is no terminal to ask on."""
+    from harness.declare.units import format_bytes
+    from harness.errors import ConfigError
+
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            f"cache clear removes the builds of every project in {cache.root} and there is no terminal to ask: "
+            "add --yes to clear without asking"
+        )
+    entries = cache.entries()
+    size = format_bytes(sum(b.size_bytes for b in entries))
+    sys.stderr.write(
+        f"remove {len(entries)} build{'s' if len(entries) != 1 else ''} ({size}) from {cache.root}, "
+        "shared by all your projects? [y/N] "
+    )
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")

@@ -12,19 +12,28 @@ checkout's root. Builds are cached by commit (`harness cache` shows and clears t
 second compare of the same commits builds nothing. Dependencies come from the current
 environment, which is never modified. harness itself is the installed one.
 
-Both sides run the candidate's workloads by default, as asv runs today's benchmarks against
-old commits, so commits older than the workloads can be compared; where the candidate has
-no workloads either, the working tree's are run (--workloads-from worktree asks for those).
---workloads-from each gives each commit its own workloads (an experiment present at one
-commit only is then new or missing).
+Each side runs its own commit's workloads, composed file by file (--workloads-from own, the
+default): every file under the workloads directory (helper modules included) that the
+commit has is its own, and the candidate's files (the working tree's where the candidate
+has none) fill in only the files it lacks. So a variant whose code lives in the workloads
+is measured as it is at each commit, a workload the candidate adds is measured on the
+baseline too, and commits older than the workloads are compared with today's. The verdict
+names the workload files that differ between the sides ("workload files that differ
+between the sides: workloads/lru.py"): a figure of theirs may have moved by the workload's
+change, and a changed parameter changes the experiment's id (new and missing rows).
+--workloads-from candidate runs the candidate's workloads on both sides (as asv runs
+today's benchmarks against old commits), worktree the working tree's, each every commit's
+own files only (an experiment present at one commit only is then new or missing).
 
 REF_B may be WORKTREE, the working tree with its uncommitted changes; it is the default when
 only REF_A is given. With no ref at all, REF_A is the merge-base of HEAD with the default
 branch (origin/HEAD, else main or master): "what did my branch change?". The leading
 arguments that name commits are the refs, the others are experiment patterns.
 
-The settings of both sides (replicates, tolerance, setup, ...) come from the candidate's
-pyproject.toml, so a change to the gate's settings is judged by the rules it brings. The
+The settings of both sides (replicates, tolerance, goals, setup, ...) come from the
+pyproject.toml beside the workloads both sides run: the candidate's, so a change to the gate's
+settings is judged by the rules it brings; the working tree's when its workloads are run
+(both commits predate the workloads, or --workloads-from worktree). The
 optional ``[tool.harness] setup`` command is for what a build cannot do (a data file, a
 generated module): it runs in each checkout before its build, and a ``pip install`` in it
 goes to a scratch directory, never into your environment.
@@ -35,8 +44,11 @@ a journal beside them, so a compare killed hard continues with --resume.
 
 The verdict is shown exactly as ``harness gate`` shows it (--format, --out, --html; --json
 also writes the verdict JSON beside another format) and the exit code is the gate's:
-0 passed, 1 failed, 2 bad input. Worktrees are removed at the end,
-also after an error, Ctrl-C or SIGTERM.
+0 passed, 1 failed, 2 bad input. It fails when the trials of an experiment failed at either
+commit, naming the side (baseline, candidate or both) and the first failure's reason; a
+commit whose trials crash is never read as having no figures (``new``). An experiment the
+baseline has and the candidate lacks fails too, unless --allow-missing. Worktrees are
+removed at the end, also after an error, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -65,7 +77,7 @@ def add_parser(sub: Any, name: str) -> None:
     )
     add_run_options(parser)
     add_resume_option(parser)
-    add_workloads_from_option(parser, WORKLOADS_FROM_COMPARE)
+    add_workloads_from_option(parser, WORKLOADS_FROM_COMPARE, "the candidate's (else the working tree's)")
     add_output_options(parser)
     parser.set_defaults(func=run)
 
@@ -101,9 +113,11 @@ def compare_commits(
     """
 
     from harness.cli._commits import run_commits
-    from harness.cli._verdict_output import emit_verdict
+    from harness.cli._verdict_output import check_outputs, emit_verdict
     from harness.compare.gate import GateOptions, compare
 
+    check_outputs(args)
     settings, results = run_commits(args, repo, subdir, baseline, candidate, patterns, workloads)
-    verdict = compare(results["baseline"], results["candidate"], GateOptions.from_settings(settings))
+    options = GateOptions.from_settings(settings, allow_missing=args.allow_missing)
+    verdict = compare(results["baseline"], results["candidate"], options)
     return emit_verdict(verdict, args, baseline=results["baseline"], candidate=results["candidate"])

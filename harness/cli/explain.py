@@ -13,6 +13,8 @@ replicate (means over the replicates both sides ran with the same seeds), then t
 
 ``--figure`` chooses what is compared (alloc_bytes, alloc_count, kept_bytes, net_bytes);
 ``--peek FUNCTION`` adds, like ``pprof -peek``, each matching frame's callers and callees;
+Each frame names the line of its call, ``requests (workloads/churn.py:201)``: two lines of a
+function that changed show as two paths; ``--by function`` merges them, as pprof does.
 ``--format json`` prints the paths and the whole frame tree; ``--html FILE`` writes the delta
 flame graph of each phase. Exit codes: 0 explained, 2 bad input (an unknown experiment or
 phase, a missing file, refs that do not resolve).
@@ -54,6 +56,12 @@ def add_parser(sub: Any, name: str) -> None:
     parser.add_argument(
         "--peek", metavar="FUNCTION", help="also show the callers and callees of the frames whose name contains this"
     )
+    parser.add_argument(
+        "--by",
+        choices=("line", "function"),
+        default="line",
+        help="frames by the line of each call (default) or by function, its lines merged",
+    )
     parser.add_argument("--top", type=int, default=10, metavar="N", help="call paths to show per phase (default 10)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
     parser.add_argument("--html", type=Path, metavar="FILE", help="also write the delta flame graphs there")
@@ -63,11 +71,24 @@ def add_parser(sub: Any, name: str) -> None:
     parser.set_defaults(func=run)
 
 
+#: The options of the trials ``explain REF_A REF_B`` runs, by their argparse dest.
+TRIAL_OPTIONS = {"replicates": "-n/--replicates", "backend": "--backend", "jobs": "-j/--jobs"}
+
+
 def run(args: argparse.Namespace) -> int:
     from harness.errors import ConfigError
 
     if args.top < 1:
         raise ConfigError("--top must be at least 1")
+    given = [flag for dest, flag in TRIAL_OPTIONS.items() if getattr(args, dest) is not None]
+    if given and not args.refs:
+        raise ConfigError(
+            f"{', '.join(given)} only apply when explain runs two commits REF_A REF_B, and results files run none"
+        )
+    if args.html is not None:
+        from harness.store.jsonfile import check_writable
+
+        check_writable(args.html)  # before trials run, so that none is lost to a bad path
     if args.refs:
         if args.baseline or args.results or len(args.refs) != 2:
             raise ConfigError("give either --baseline B --results R, or two commits REF_A REF_B")
@@ -141,7 +162,9 @@ def _trees(
     from harness.errors import SelectionError
 
     phases = [args.phase] if args.phase else None
-    trees = trees_of(experiment, baseline, candidate, figure=args.figure, phases=phases, baseline_experiment=against)
+    trees = trees_of(
+        experiment, baseline, candidate, figure=args.figure, phases=phases, baseline_experiment=against, grain=args.by
+    )
     measured = [t for t in trees if t.candidate_replicates or t.baseline_replicates]
     if not measured:
         what = f"phase {args.phase!r}" if args.phase else "any phase"

@@ -14,6 +14,8 @@ oldest first: for bmf, a list of {commit, author_date, subject, results} with on
 (``bencher run --hash COMMIT`` takes one); for github-action-benchmark, the action's own
 data file, {lastUpdate, repoUrl, entries: {harness: [{commit, date, tool, benches}]}}, which
 ``--out data.js`` writes as the ``window.BENCHMARK_DATA = ...`` script its dashboard loads.
+Its repoUrl and each commit's url are the web pages of the repository the store lies in, from
+its remote ``origin`` (GitHub or GitLab); empty without one.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.commits.history import INDEX, HistoryStore
+    from harness.git import remote_url, web_url
     from harness.reports.exports import export, export_history
     from harness.store.jsonfile import write_json_atomic, write_text_atomic
     from harness.store.results import read_results
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             from harness.errors import ResultsError
 
             raise ResultsError(f"{source}: no history here (no {INDEX}, or no commit in it)")
-        data = export_history(store, args.format)
+        data = export_history(store, args.format, web=web_url(remote_url(store.directory)))
     else:
         data = export(read_results(source), args.format)
     if args.out is None:

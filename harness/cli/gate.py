@@ -5,8 +5,19 @@ the baseline experiment by experiment, and prints the verdict. A goal regresses 
 in its bad direction by at least the tolerance and its confidence interval excludes zero;
 erratic experiments are shown but do not gate; bounds checks must pass on every replicate.
 
+Nothing unmeasured passes: the gate also fails when the trials of a compared experiment
+failed on either side (the verdict names the side and the first failure's reason), when an
+experiment of the baseline is missing in the candidate (unless --allow-missing, or
+``gate`` in [tool.harness] leaves out "missing"), when the candidate has no finished trial
+at all (a results file with 0 trials included), and when its run was interrupted.
+
+With ``--results FILE`` no trial runs, so the options that only shape trials (-n, --backend,
+-j, --timeout, --seed, --workloads, --executor, --scheduler, --memory-limit, --resume) are
+refused there rather than ignored; patterns still choose what is compared.
+
 Exit codes: 0 the gate passed, 1 it failed, 2 bad input (a missing or corrupt baseline,
-an unknown experiment, a bound that does not parse, a goal the backend does not measure).
+an unknown experiment, a bound that does not parse, a goal the backend does not measure,
+an output that cannot be written, an option that --results makes meaningless).
 """
 
 from __future__ import annotations
@@ -42,12 +53,45 @@ def add_parser(sub: Any, name: str) -> None:
     parser.set_defaults(func=run)
 
 
+#: The options of a gate that runs its trials, by their argparse dest: a gate of ``--results``
+#: runs none, so each of them would be silently ignored there.
+TRIAL_OPTIONS = {
+    "replicates": "-n/--replicates",
+    "backend": "--backend",
+    "jobs": "-j/--jobs",
+    "timeout_s": "--timeout",
+    "base_seed": "--seed",
+    "workloads": "--workloads",
+    "executor": "--executor",
+    "scheduler": "--scheduler",
+    "memory_limit": "--memory-limit",
+    "resume": "--resume",
+}
+
+
+def check_trial_options(args: argparse.Namespace) -> None:
+    """A :class:`~harness.errors.ConfigError` for an option that only a gate running trials reads,
+    given with ``--results`` (which runs none)."""
+    from harness.errors import ConfigError
+
+    if args.results is None:
+        return
+    given = [flag for dest, flag in TRIAL_OPTIONS.items() if getattr(args, dest, None) not in (None, False)]
+    if given:
+        raise ConfigError(
+            f"{', '.join(given)} only apply when gate runs the trials, and --results {args.results} runs none: "
+            "drop them, or drop --results"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
-    from harness.cli._verdict_output import emit_verdict
+    from harness.cli._verdict_output import check_outputs, emit_verdict
     from harness.store.baselines import read_baseline
     from harness.store.results import read_results
 
+    check_trial_options(args)
     settings = _settings(args)
+    check_outputs(args)
     baseline = read_baseline(args.baseline, settings.baselines)
     if args.results is not None:
         candidate = read_results(args.results)
@@ -61,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         settings,
         patterns=tuple(args.patterns),
         allow_env_mismatch=args.allow_env_mismatch,
+        allow_missing=args.allow_missing,
     )
     info = baseline.info or BaselineInfo(args.baseline, "", "")
     verdict = compare(baseline.results, candidate, options, baseline_info=info)
@@ -75,14 +120,16 @@ def _settings(args: argparse.Namespace) -> Any:
 
 def _run_candidate(args: argparse.Namespace, settings: Any, baseline_backend: Any) -> Any:
     """Run the selected experiments; the baseline's backend unless ``--backend`` says otherwise."""
-    from harness.cli._common import DEFAULT_OUT, discover_suite, measure_options
+    from harness.cli._common import DEFAULT_OUT, experiments_to_run, measure_options
     from harness.measure.pipeline import measure
     from harness.measure.scheduling import Side
+    from harness.store.jsonfile import check_writable
 
     wanted = args.backend or (baseline_backend if isinstance(baseline_backend, str) else settings.backend)
-    experiments = discover_suite(settings).select(args.patterns)
+    experiments = experiments_to_run(settings, args.patterns)
     side = Side("", settings.project_root, settings.workloads, tuple(experiments))
     out = settings.project_root / DEFAULT_OUT
+    check_writable(out)
     results = measure([side], settings, measure_options(args, settings, record=out, backend=wanted))[side.name]
     sys.stderr.write(f"results: {out} ({len(results.trials)} trials, backend {results.settings.backend})\n")
     return results

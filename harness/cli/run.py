@@ -7,6 +7,10 @@ writes the results atomically; Ctrl-C keeps the trials already finished.
 Each finished trial is also appended to a journal beside the results file (FILE.journal),
 removed once the run is complete; after a run killed hard, ``--resume`` reuses the trials
 it holds and runs only the rest. A trial over its memory limit fails on its own.
+
+Workloads that declare no experiment, or a pattern that matches none, are bad input (one
+line, exit 2) and leave the results file as it was, as does a results file that cannot be
+written. Exit codes: 0 every trial finished, 1 some trial failed, 2 bad input.
 """
 
 from __future__ import annotations
@@ -36,22 +40,23 @@ def add_parser(sub: Any, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from harness.cli._common import DEFAULT_OUT, discover_suite, measure_options, settings_from
+    from harness.cli._common import DEFAULT_OUT, experiments_to_run, measure_options, settings_from
     from harness.cli._console import console as make_console
     from harness.measure.pipeline import measure
     from harness.measure.scheduling import Side
     from harness.reports.summary import failure_lines, summary_table
+    from harness.store.jsonfile import check_writable
 
     settings = settings_from(args)
-    suite = discover_suite(settings)
-    experiments = suite.select(args.patterns)
+    experiments = experiments_to_run(settings, args.patterns)
     out = args.out or settings.project_root / DEFAULT_OUT
+    check_writable(out)
     side = Side("", settings.project_root, settings.workloads, tuple(experiments))
     # run judges nothing: a goal its backend cannot measure is said, not refused (gate refuses it).
     options = measure_options(args, settings, record=out, strict_goals=False)
     results = measure([side], settings, options)[side.name]
     console = make_console()
-    console.print(summary_table(results))
+    console.print(summary_table(results, console.width))
     err = make_console(stderr=True)
     for line in failure_lines(results):
         err.print(f"[red]failed[/red] {escape(line)}", highlight=False)

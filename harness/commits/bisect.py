@@ -2,16 +2,24 @@
 
 The commits searched are ``git rev-list --first-parent GOOD..BAD``, oldest first: the main
 line only, each merge one step, as ``git bisect --first-parent`` walks it. GOOD is measured
-once; every commit probed is built and measured in its own worktree (by default with the
-working tree's workloads, so history older than the workloads can be searched) with the
-same seeds, and judged
+once; every commit probed is built and measured in its own worktree (by default with its
+own workload files, the working tree's filling in those it lacks, so a variant made worse
+in the workloads is pinned to its commit and history older than the workloads can be
+searched) with the same seeds, and judged
 against GOOD's figures by the gate's rule (:func:`harness.compare.gate.compare`): it regressed when
 the goal is worse by at least the tolerance with an interval that excludes zero, on a row
 that is not erratic. As in ``git bisect``, BAD is taken to be bad; it is measured only when
 the search ends on it, to tell "BAD is the first bad commit" from "nothing regressed".
 With n commits in the range the search measures GOOD and at most ceil(log2 n) commits,
 plus BAD when the search ends on it without having seen a bad commit. A commit whose build
-(or setup) fails is skipped, like ``git bisect skip``, and a nearby commit is tried instead.
+(or setup) fails, or whose workloads do not import, is skipped, like ``git bisect skip``,
+and a nearby commit is tried instead.
+
+A commit whose trials fail (a crash, a timeout, an exception in the measured code) is bad,
+as a failing test is to ``git bisect run``: it is never read as good, and the search finds
+the first commit that either regressed or whose trials fail, and says which (``trials fail
+from here``, with the first failure's reason). GOOD's own trials must run: when they fail
+there is nothing to judge against, a :class:`~harness.errors.BisectError`.
 """
 
 from __future__ import annotations
@@ -26,10 +34,11 @@ from harness.commits.buildcache import BuildCache
 from harness.commits.refs import Commit
 from harness.commits.sides import Workloads
 from harness.compare.gate import GateOptions, compare
+from harness.compare.unmeasured import one_line
 from harness.compare.verdict import ExperimentVerdict
 from harness.declare.config import REGRESSIONS, Settings
 from harness.declare.spec import Goal
-from harness.errors import BisectError, BuildError, SelectionError, SetupError
+from harness.errors import BisectError, BuildError, DiscoveryError, SelectionError, SetupError
 from harness.measure.executors import Executor
 from harness.measure.pipeline import MeasureOptions, measure
 from harness.store.results import Results
@@ -47,17 +56,37 @@ class Step:
     results: Results | None
     rows: tuple[ExperimentVerdict, ...] = ()
     skipped: str = ""
+    #: The workload files (paths relative to the project) this commit has in another version than GOOD.
+    workloads_differ: tuple[str, ...] = ()
 
     @property
     def regressed(self) -> bool:
         return any(row.regressed for row in self.rows)
+
+    @property
+    def failure(self) -> str:
+        """Why the commit's trials failed, on one line (``2 of 3 trials failed: ...``); "" when
+        they all finished. The commit is the one side measured here, so no side is named."""
+        if not any(row.decision == "failed" for row in self.rows):
+            return ""
+        failed = self.results.failed() if self.results else []
+        if not failed:
+            return "no trial ran"
+        trials = len(self.results.trials) if self.results else len(failed)
+        return f"{len(failed)} of {trials} trials failed: {one_line(failed[0].error or 'no reason given')}"
+
+    @property
+    def bad(self) -> bool:
+        """What the search looks for: a regression, or trials that fail."""
+        return self.regressed or bool(self.failure)
 
 
 @dataclass(frozen=True)
 class Outcome:
     """Where the search ended.
 
-    ``first_bad`` is the first bad commit, or None when nothing in the range regressed or
+    ``first_bad`` is the first bad commit (it regressed, or its trials fail: see
+    :attr:`failure`), or None when nothing in the range regressed or
     skipped commits hide it; then ``candidates`` lists the commits it may be, oldest first.
     """
 
@@ -65,6 +94,14 @@ class Outcome:
     steps: tuple[Step, ...]
     searched: int
     candidates: tuple[Commit, ...] = ()
+
+    @property
+    def failure(self) -> str:
+        """Why the trials of :attr:`first_bad` fail, when that is what makes it bad; else ""."""
+        if self.first_bad is None:
+            return ""
+        sha = self.first_bad.sha
+        return next((step.failure for step in self.steps if step.commit.sha == sha and step.failure), "")
 
 
 def max_steps(commits: int) -> int:
@@ -98,7 +135,8 @@ class Bisector:
         self.cache = cache or BuildCache(cap_bytes=settings.build_cache_bytes)
 
     def measure(self, commit: Commit) -> Results:
-        """The experiment's trials at ``commit`` (its goals replaced by the chosen one).
+        """The experiment's trials at ``commit`` (its goals replaced by the chosen one), failed
+        ones included.
 
         Raises :class:`~harness.errors.BuildError` or :class:`~harness.errors.SetupError`
         when the commit's code cannot be made ready.
@@ -114,21 +152,19 @@ class Bisector:
                 chosen = (replace(chosen[0], goals=(self.goal,)),)
             side = replace(side, experiments=chosen)
             options = MeasureOptions(executor=self.executor, backend=self.backend)
-            results = measure([side], self.settings, options)["commit"]
-        if results.failed():
-            raise BisectError(f"trials failed at {commit.short} {commit.subject}: {results.failed()[0].error}")
-        return results
+            return measure([side], self.settings, options)["commit"]
 
     def judge(self, good: Results, commit: Commit, results: Results) -> Step:
         options = GateOptions.from_settings(self.settings, patterns=(self.experiment_id,), gates=(REGRESSIONS,))
         verdict = compare(good, results, options)
-        return Step(commit, results, verdict.experiments)
+        return Step(commit, results, verdict.experiments, workloads_differ=sides.results_differ(good, results))
 
     def probe(self, good: Results, commit: Commit) -> Step:
         """``commit`` measured and judged against GOOD, or skipped when its code cannot be built."""
         try:
             results = self.measure(commit)
-        except (BuildError, SetupError) as exc:
+        except (BuildError, SetupError, DiscoveryError) as exc:
+            # Not measurable here: its code does not build, or its workloads do not import.
             return Step(commit, None, skipped=str(exc))
         return self.judge(good, commit, results)
 
@@ -143,6 +179,11 @@ class Bisector:
         if not commits:
             raise BisectError(f"no commit between {good.short} and {bad.short} on the first-parent line of BAD")
         good_results = self.measure(good)
+        if good_results.failed():
+            raise BisectError(
+                f"trials fail at GOOD {good.short} {good.subject}, so there is nothing to judge against: "
+                f"{one_line(good_results.failed()[0].error or 'no reason given')}"
+            )
         # GOOD judged against itself: rows carrying GOOD's own figures, no change by construction.
         good_step = self.judge(good_results, good, good_results)
         on_step(good_step)
@@ -166,7 +207,7 @@ class Bisector:
             step = probe(index)
             if step.skipped:
                 continue
-            if step.regressed:
+            if step.bad:
                 hi, hi_measured = index, True
             else:
                 lo = index + 1
@@ -179,7 +220,7 @@ class Bisector:
         step = probe(lo)
         if step.skipped:
             return Outcome(None, tuple(steps), len(commits), (commits[lo],))
-        return Outcome(commits[lo] if step.regressed else None, tuple(steps), len(commits))
+        return Outcome(commits[lo] if step.bad else None, tuple(steps), len(commits))
 
 
 def _nearest_untried(lo: int, hi: int, mid: int, skipped: set[int]) -> int | None:

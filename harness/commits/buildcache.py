@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CACHE_ENV = "HARNESS_CACHE_DIR"
 #: How much the cache may hold before the least recently used builds are removed.
@@ -79,7 +80,7 @@ class BuildCache:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
-    def store(self, key: str, staged: Path, meta: Mapping[str, str]) -> Path:
+    def store(self, key: str, staged: Path, meta: Mapping[str, Any]) -> Path:
         """Move a complete staged build into the cache; its site directory. Older builds may go."""
         (staged / "meta.json").write_text(json.dumps({**meta, "key": key, "built": time.time()}), encoding="utf-8")
         entry = self.builds / key

@@ -12,18 +12,17 @@ The build runs without build isolation when the build requirements are installed
 (faster, and it works offline); otherwise with isolation, which fetches them. A project
 without a build backend is imported from its checkout's root, as it lies.
 
-Builds are cached (see :mod:`harness.commits.buildcache`) by what determines them: the commit (or the
-content of the working tree), where the project lies in it, the setup command, and the
-interpreter and environment they were built for.
+Builds are cached (see :mod:`harness.commits.buildcache`) by what determines them (see
+:mod:`harness.commits.buildkey`): the commit (or the content of the working tree), where the
+project lies in it, the setup command, the interpreter, the compiler, and the environment
+variables that change a build.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import subprocess
 import sys
-import sysconfig
 import time
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.commits.buildcache import BuildCache
+from harness.commits.buildkey import build_key
 from harness.errors import BuildError
 
 #: Lines of a failed command's output quoted in its one-line error.
@@ -112,34 +112,28 @@ def build_backend_requirements(project_root: Path) -> list[str] | None:
     return requirements
 
 
-def build_key(content_id: str, project_subdir: Path, setup: str | None) -> str:
-    """The cache key of a build: readable commit prefix, then a digest of everything that matters."""
-    parts = [
-        content_id,
-        project_subdir.as_posix(),
-        setup or "",
-        sys.implementation.cache_tag or "",
-        sysconfig.get_platform(),
-        # Another environment may hold other versions of the build's and the code's dependencies.
-        sys.prefix,
-    ]
-    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-    return f"{content_id[:12]}-{digest}"
-
-
 def code_for(
-    project_root: Path, *, label: str, content_id: str, project_subdir: Path, setup: str | None, cache: BuildCache
+    project_root: Path,
+    *,
+    label: str,
+    content_id: str,
+    project_subdir: Path,
+    setup: str | None,
+    cache: BuildCache,
+    build_env: Sequence[str] = (),
 ) -> Code:
     """The code of the project checked out at ``project_root``, built and installed if it has a backend.
 
-    ``label`` names the commit in messages. Raises :class:`BuildError` naming the commit, the
-    command and the last lines of its output when the build or the install fails; nothing
-    is left behind then.
+    ``label`` names the commit in messages; ``build_env`` names environment variables that
+    change the build besides those :mod:`harness.commits.buildkey` counts by itself. Raises
+    :class:`BuildError` naming the commit, the command and the last lines of its output when
+    the build or the install fails; nothing is left behind then.
     """
     requirements = build_backend_requirements(project_root)
     if requirements is None:
         return Code((project_root,), "checkout root (no build backend)")
-    key = build_key(content_id, project_subdir, setup)
+    built_for = build_key(content_id, project_root, project_subdir, setup, build_env)
+    key = built_for.key
     cached = cache.lookup(key)
     if cached is not None:
         return Code((cached,), f"wheel built at {label} (cached)", reused=True)
@@ -148,7 +142,8 @@ def code_for(
         log = cache.root / "logs" / f"{key}.log"
         wheel = _build_wheel(project_root, staging / "wheel", label, requirements_installed(requirements), log)
         _install(wheel, staging / "site", label, log)
-        site = cache.store(key, staging, {"label": label, "project": str(project_subdir), "wheel": wheel.name})
+        meta = {"label": label, "project": str(project_subdir), "wheel": wheel.name}
+        site = cache.store(key, staging, {**meta, "built_for": dict(built_for.inputs)})
     return Code((site,), f"wheel built at {label}", build_s=time.perf_counter() - started)
 
 

@@ -1,12 +1,17 @@
-"""Measuring a history: the commits of a range that its store lacks, built and run with today's workloads.
+"""Measuring a history: the commits of a range that its store lacks, built and run with the chosen workloads.
 
 Every commit, or (``every`` > 1) every Nth commit with the first and the newest, after which
 each span between two measured commits whose exact figures differ is halved until the
 change is pinned to one commit: the commit in the middle of the span's untried commits is
 measured, and the halves that still differ are halved again. A commit that does not build
 is kept with its reason and the next untried commit of the span is taken instead; so is a
-commit whose code today's workloads cannot import (an older API). Time is
+commit whose workloads do not import against its code (an older API). Time is
 not narrowed this way: its figures differ between any two commits.
+
+An experiment whose trials failed at one end of a span and not at the other differs too, so
+narrowing pins the first commit whose trials fail, and the one that fixed them. A commit
+whose trials failed in an earlier history is measured again, with the first commits, unless
+the historian keeps failures (``keep_failed``): the failure may have been the machine's.
 """
 
 from __future__ import annotations
@@ -61,13 +66,15 @@ class Historian:
     workloads: sides.Workloads
     patterns: Sequence[str] = ()
     executor: Executor | None = None
-    _means: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict, repr=False)
+    #: Keep the commits whose trials failed in an earlier history instead of measuring them again.
+    keep_failed: bool = False
+    _states: dict[str, _State] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.cache = BuildCache(cap_bytes=self.settings.build_cache_bytes)
 
     def measure(self, commit: Commit) -> tuple[Results, float]:
-        """Today's workloads at ``commit``, and the seconds it took to make it ready;
+        """The workloads at ``commit`` (its own files first, by default), and the seconds it took to make it ready;
         :class:`BuildError` or :class:`SetupError` when it cannot be made ready."""
         started = time.perf_counter()
         with refs.checkouts(self.repo, [commit], self.subdir) as (checkout,):
@@ -91,36 +98,62 @@ class Historian:
         else:
             measure_s = time.perf_counter() - started - ready_s
             store.add(replace(tried, ready_s=round(ready_s, 3), measure_s=round(measure_s, 3)), results)
+        self._states.pop(commit.sha, None)
         told(store.entries()[commit.sha])
+
+    def first(self, store: HistoryStore, commits: Sequence[Commit], every: int) -> list[Commit]:
+        """The commits measured before any narrowing: those of every ``every``-th the store
+        lacks, and those whose trials failed before (unless failures are kept)."""
+        entries = store.entries()
+        again = set() if self.keep_failed else {sha for sha, e in entries.items() if e.trials_failed}
+        chosen = {c.sha for c in sampled(commits, every) if c.sha not in entries} | again
+        return [c for c in commits if c.sha in chosen]
 
     def extend(
         self, store: HistoryStore, commits: Sequence[Commit], told: Callable[[Entry], None], *, every: int = 1
     ) -> int:
-        """Measure the commits of ``commits`` the store lacks (every ``every``-th, then the
-        spans that differ narrowed), each kept as it ends; how many were tried."""
+        """Measure the commits of :meth:`first`, then the spans that differ narrowed, each
+        kept as it ends; how many were tried."""
         tried = 0
-        for commit in sampled(commits, every):
-            if commit.sha not in store.entries():
-                self._try(store, commit, told)
-                tried += 1
+        for commit in self.first(store, commits, every):
+            self._try(store, commit, told)
+            tried += 1
         while (narrowed := next(self._narrowing(store, commits), None)) is not None:
             self._try(store, narrowed, told)
             tried += 1
         return tried
 
-    def _exact_means(self, store: HistoryStore, entry: Entry) -> dict[tuple[str, str], float]:
-        if entry.sha not in self._means:
-            self._means[entry.sha] = exact_means(store.results(entry))
-        return self._means[entry.sha]
+    def _state(self, store: HistoryStore, entry: Entry) -> _State:
+        if entry.sha not in self._states:
+            results = store.results(entry)
+            failed = entry.failed_experiments
+            means = {key: mean for key, mean in exact_means(results).items() if key[0] not in failed}
+            self._states[entry.sha] = _State(frozenset(info.id for info in results.experiments), failed, means)
+        return self._states[entry.sha]
 
     def _narrowing(self, store: HistoryStore, commits: Sequence[Commit]) -> Iterator[Commit]:
-        """The middle untried commit of each span between measured neighbours whose exact figures differ."""
+        """The middle untried commit of each span between measured neighbours that differ."""
         entries = store.entries()
         measured = [i for i, c in enumerate(commits) if c.sha in entries and entries[str(c.sha)].measured]
         for older, newer in itertools.pairwise(measured):
             untried = [c for c in commits[older + 1 : newer] if c.sha not in entries]
-            if not untried:
-                continue
-            before, after = (self._exact_means(store, entries[str(commits[i].sha)]) for i in (older, newer))
-            if any(before[key] != after[key] for key in before.keys() & after.keys()):
+            if untried and self._state(store, entries[str(commits[older].sha)]).differs(
+                self._state(store, entries[str(commits[newer].sha)])
+            ):
                 yield untried[len(untried) // 2]
+
+
+@dataclass(frozen=True)
+class _State:
+    """What narrowing compares of a measured commit."""
+
+    experiments: frozenset[str]
+    failed: frozenset[str]
+    means: dict[tuple[str, str], float]
+
+    def differs(self, other: _State) -> bool:
+        """An exact figure both measured moved, or an experiment both declare failed at one only."""
+        both = self.experiments & other.experiments
+        if (self.failed ^ other.failed) & both:
+            return True
+        return any(self.means[key] != other.means[key] for key in self.means.keys() & other.means.keys())

@@ -8,8 +8,15 @@ measured commit, at the commit's position in the range.
 * A figure that repeats exactly for a seed (the allocation metrics) steps wherever two
   adjacent measured commits differ; the step is pinned to the later commit, with the paired
   interval of its Δ (exact, for a figure every seed repeats).
-* A noisy figure (time) steps at a change point of :mod:`harness.compare.changepoints`, with
-  Welch's interval of the two levels around it.
+* A noisy figure (time) steps only where measuring the two commits around a change point of
+  :mod:`harness.compare.changepoints` again, interleaved, confirmed it by the gate's rule
+  (:mod:`harness.commits.timesteps`), with the interval of that re-measurement; the other
+  change points are candidates, listed apart.
+
+* An experiment whose trials failed at a commit (:mod:`harness.commits.history`) has no point
+  there, and a change between measured and failing is a step of its own, a
+  :class:`FailureStep`: "trials fail from here" at the first commit whose trials fail after
+  one where they passed, "trials pass again from here" at the fix.
 
 Two adjacent measured commits that ran on different interpreters or backends
 (:data:`~harness.store.environment.COMPARABLE_ON`) are not compared: that boundary is an
@@ -22,12 +29,14 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.commits.history import Entry, HistoryStore
+from harness.commits.confirmations import Confirmations
+from harness.commits.history import Entry, HistoryStore, measured_part
 from harness.commits.refs import Commit
-from harness.compare.changepoints import ChangePointsUnavailable, change_points
+from harness.commits.timesteps import CONFIRMED, time_steps
 from harness.compare.goal_figures import Figure, figures
 from harness.compare.stats import DeltaEstimate, estimate_delta
 from harness.declare.metrics import metric
+from harness.errors import ChangePointsUnavailable
 from harness.store.results import ExperimentInfo, Results
 
 
@@ -78,10 +87,33 @@ class Step:
     ci_low_pct: float
     ci_high_pct: float
     method: str
-    #: ``exact`` (any change of a figure that repeats) or ``change point`` (of a noisy one).
+    #: ``exact`` (any change of a figure that repeats), ``change point`` (of a noisy one, confirmed by
+    #: measuring again), or, for the candidates of a timeline, ``not confirmed`` or ``to confirm``.
     kind: str
     #: Commits between the parent and the commit that have no results (failed or not tried).
     unmeasured_between: int
+
+
+@dataclass(frozen=True)
+class FailureStep:
+    """The trials of ``experiment`` fail from ``commit`` on (``failing``) or pass again there,
+    against ``parent``, the commit with results before it."""
+
+    experiment: str
+    family: str
+    workload: str
+    variant: str
+    position: int
+    commit: Entry
+    parent: Entry
+    failing: bool
+    #: The first failure's reason at the commit that fails (the commit, or the parent for a fix).
+    reason: str
+    unmeasured_between: int
+
+    @property
+    def label(self) -> str:
+        return "trials fail from here" if self.failing else "trials pass again from here"
 
 
 @dataclass(frozen=True)
@@ -103,10 +135,24 @@ class Timeline:
     breaks: tuple[EnvironmentBreak, ...]
     #: Why time has no steps here, when it cannot have any (the change-point library is missing).
     time_note: str | None = None
+    failure_steps: tuple[FailureStep, ...] = ()
+    #: Change points of time that are not steps: not confirmed, or not measured again yet.
+    candidates: tuple[Step, ...] = ()
 
     @property
     def measured(self) -> list[int]:
+        """The positions of the commits with results (some of whose experiments may have failed)."""
         return [i for i, e in enumerate(self.entries) if e is not None and e.measured]
+
+    @property
+    def trials_failed(self) -> list[int]:
+        """The positions of the commits where the trials of an experiment failed."""
+        return [i for i, e in enumerate(self.entries) if e is not None and e.trials_failed]
+
+    @property
+    def not_measurable(self) -> list[int]:
+        """The positions of the commits that have no results: their build or setup failed."""
+        return [i for i, e in enumerate(self.entries) if e is not None and e.error is not None]
 
 
 @dataclass(frozen=True)
@@ -116,21 +162,62 @@ class _Measured:
     results: Results
 
 
-def timeline(store: HistoryStore, commits: Sequence[Commit], *, confidence: float, tolerance_pct: float) -> Timeline:
-    """The series, steps and breaks of ``commits`` (oldest first) as ``store`` holds them."""
+def timeline(
+    store: HistoryStore,
+    commits: Sequence[Commit],
+    *,
+    confidence: float,
+    tolerance_pct: float,
+    confirmations: Confirmations | None = None,
+) -> Timeline:
+    """The series, steps and breaks of ``commits`` (oldest first) as ``store`` holds them; time
+    steps only where ``confirmations`` confirm them."""
     known = store.entries()
     entries = tuple(known.get(str(c.sha)) for c in commits)
     measured = [_Measured(i, e, store.results(e)) for i, e in enumerate(entries) if e is not None and e.measured]
     series = _series(measured)
     breaks = tuple(_breaks(measured))
     steps = list(_exact_steps(series, measured, breaks))
-    time_note = None
+    time_note: str | None = None
+    candidates: list[Step] = []
     try:
-        steps += _time_steps(series, measured, breaks, confidence, tolerance_pct)
+        for step in _time_steps(series, measured, breaks, confidence, tolerance_pct, confirmations):
+            (steps if step.kind == CONFIRMED else candidates).append(step)
     except ChangePointsUnavailable as exc:
         time_note = f"time has no steps here: {exc}"
     steps.sort(key=lambda s: (s.position, s.experiment, s.measure))
-    return Timeline(tuple(commits), entries, series, tuple(steps), breaks, time_note)
+    failing = tuple(_failure_steps(measured))
+    candidates.sort(key=lambda s: (s.position, s.experiment, s.measure))
+    return Timeline(tuple(commits), entries, series, tuple(steps), breaks, time_note, failing, tuple(candidates))
+
+
+def _failure_steps(measured: Sequence[_Measured]) -> list[FailureStep]:
+    """Each change of an experiment between measured and failing at adjacent commits that declare it."""
+    last: dict[str, _Measured] = {}
+    out = []
+    for each in measured:
+        reasons = dict(each.entry.trials_failed)
+        for info in each.results.experiments:
+            parent = last.get(info.id)
+            last[info.id] = each
+            if parent is None or (info.id in reasons) == (info.id in parent.entry.failed_experiments):
+                continue
+            reason = reasons.get(info.id) or dict(parent.entry.trials_failed)[info.id]
+            out.append(
+                FailureStep(
+                    info.id,
+                    info.family,
+                    info.workload,
+                    info.variant,
+                    each.position,
+                    each.entry,
+                    parent.entry,
+                    info.id in reasons,
+                    reason,
+                    each.position - parent.position - 1,
+                )
+            )
+    return out
 
 
 def _series(measured: Sequence[_Measured]) -> tuple[Series, ...]:
@@ -138,7 +225,8 @@ def _series(measured: Sequence[_Measured]) -> tuple[Series, ...]:
     found: dict[tuple[str, str], tuple[Figure, list[Point]]] = {}
     for each in measured:
         infos.update({info.id: info for info in each.results.experiments})
-        for figure in figures(each.results):
+        # The replicates that survived a failure are no measurement.
+        for figure in figures(measured_part(each.entry, each.results)):
             _, points = found.setdefault((figure.experiment, figure.measure), (figure, []))
             points.append(Point(each.position, figure.values, figure.seeds))
     out = []
@@ -199,17 +287,18 @@ def _time_steps(
     breaks: Sequence[EnvironmentBreak],
     confidence: float,
     tolerance_pct: float,
+    confirmations: Confirmations | None,
 ) -> list[Step]:
-    """The confirmed change points of each noisy series, within each run between environment breaks."""
+    """The change points of each noisy series, within each run between environment breaks:
+    the confirmed ones (kind ``change point``) and the candidates that are not."""
     by_position = {m.position: m for m in measured}
+    shas = {m.position: m.entry.sha for m in measured}
     cuts = [b.position for b in breaks]
     out = []
     for each in (s for s in series if not s.exact):
-        for run in _runs(each.points, cuts):
-            samples = [p.values for p in run]
-            for found in change_points(samples, confidence=confidence, tolerance_pct=tolerance_pct):
-                before, after = run[found.index - 1], run[found.index]
-                out.append(_step(each, before, after, by_position, found.estimate, "change point"))
+        runs = _runs(each.points, cuts)
+        for found in time_steps(each, runs, shas, confirmations, confidence=confidence, tolerance_pct=tolerance_pct):
+            out.append(_step(each, found.before, found.after, by_position, found.estimate, found.kind))
     return out
 
 

@@ -6,10 +6,13 @@ and candidate figures of everything allocated under it (its own sites and its ca
 means per replicate over the replicates both sides ran (paired by seed). Sums are taken in
 integers and divided once, so a frame whose code did not change has a Δ of exactly 0.
 
-A frame is a function of a file (relative to its side's project root), not a line: a change
-that moves lines inside a function, or a checkout in another directory, leaves it the same
-frame, as ``pprof`` groups by function. Sites without a stack (backends that record none)
-become one frame each under the root: a flat graph of innermost sites.
+A frame is a function of a file (relative to its side's project root) and, at ``grain="line"``
+(the default, as memray draws), the line of the call in it: the innermost frame's line is the
+site's, an outer frame's the line that called further in. At ``grain="function"`` lines are
+left out (``line`` 0), as ``pprof`` groups: a change that only moves lines inside a function
+then leaves it the same frame. A checkout in another directory leaves frames the same at
+either grain. Sites without a stack (backends that record none) become one frame each under
+the root: a flat graph of innermost sites.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from harness.declare.metrics import explaining_figures
 from harness.errors import ConfigError
 from harness.measure.own_frames import is_runner_file
 from harness.store.results import Results, TrialResult
-from harness.store.sites import Roots, Site, relative_file
+from harness.store.sites import Grain, Roots, Site, relative_file, site_label
 
 #: The figures a tree can be drawn by, each with its companion (bytes with counts, counts with bytes).
 FIGURES: Mapping[str, tuple[str, str]] = {
@@ -35,14 +38,21 @@ DEFAULT_FIGURE = "alloc_bytes"
 
 @dataclass(frozen=True)
 class Frame:
-    """A function of a file; ``file`` is relative to the project root when it lies inside it."""
+    """A function of a file and the line of the call in it (0 at function grain, or unknown);
+    ``file`` is relative to the project root when it lies inside it."""
 
     function: str
     file: str
+    line: int = 0
 
     @property
     def label(self) -> str:
-        return f"{self.function} ({self.file})" if self.file else self.function
+        """``function (file:line)``, ``function (file)`` without a line, ``function`` without a file."""
+        return site_label((self.function, self.file, self.line)) if self.file else self.function
+
+    def at(self, grain: Grain) -> Frame:
+        """This frame at ``grain``: without its line at function grain."""
+        return self if grain == "line" or not self.line else Frame(self.function, self.file)
 
 
 #: Stands for the callers of a stack that never reached the trial runner: cut at the backend's
@@ -98,6 +108,8 @@ class FlameTree:
     candidate_replicates: tuple[int, ...]
     #: Whether the sites carried stacks (False: one frame per innermost site).
     has_stacks: bool
+    #: Whether frames carry the line of the call (``line``) or the function only (``function``).
+    grain: Grain = "line"
 
     def value(self, figures: Figures) -> float:
         """The tree's figure out of ``figures``: the count for ``alloc_count``, else the bytes."""
@@ -149,7 +161,7 @@ def _parse(entry: str, root: Roots) -> Frame:
     parts = entry.rsplit(":", 2)
     if len(parts) < 3:
         return Frame(parts[-1], relative_file(parts[0], root) if len(parts) > 1 else "?")
-    return Frame(parts[2], relative_file(parts[0], root))
+    return Frame(parts[2], relative_file(parts[0], root), int(parts[1]) if parts[1].isdigit() else 0)
 
 
 def _is_runner(entry: str) -> bool:
@@ -157,9 +169,14 @@ def _is_runner(entry: str) -> bool:
     return is_runner_file(file)
 
 
-def site_path(site: Site, root: Roots) -> tuple[tuple[Frame, ...], bool]:
-    """The frames of one site, outermost first, and whether the site carried a stack."""
-    innermost = Frame(site.function, relative_file(site.file, root))
+def site_path(site: Site, root: Roots, grain: Grain = "line") -> tuple[tuple[Frame, ...], bool]:
+    """The frames of one site at ``grain``, outermost first, and whether the site carried a stack."""
+    path, has_stack = _site_frames(site, root)
+    return tuple(frame.at(grain) for frame in path), has_stack
+
+
+def _site_frames(site: Site, root: Roots) -> tuple[tuple[Frame, ...], bool]:
+    innermost = Frame(site.function, relative_file(site.file, root), site.line)
     if not site.stack:
         return (innermost,), False
     entries = list(site.stack)
@@ -176,7 +193,7 @@ def site_path(site: Site, root: Roots) -> tuple[tuple[Frame, ...], bool]:
 _Sums = dict[tuple[Frame, ...], list[int]]
 
 
-def _sum_sites(trials: Sequence[TrialResult], phase: str, root: Roots, figure: str) -> tuple[_Sums, bool]:
+def _sum_sites(trials: Sequence[TrialResult], phase: str, root: Roots, figure: str, grain: Grain) -> tuple[_Sums, bool]:
     """Integer totals of (bytes, count) per call path over ``trials``."""
     bytes_key, count_key = FIGURES[figure]
     sums: _Sums = {}
@@ -184,7 +201,7 @@ def _sum_sites(trials: Sequence[TrialResult], phase: str, root: Roots, figure: s
     for trial in trials:
         measured = trial.phase(phase)
         for site in measured.sites if measured else ():
-            path, has_stack = site_path(site, root)
+            path, has_stack = site_path(site, root, grain)
             stacks = stacks or has_stack
             total = sums.setdefault(path, [0, 0])
             total[0] += site.figure(bytes_key)
@@ -254,15 +271,17 @@ def flame_tree(
     *,
     figure: str = DEFAULT_FIGURE,
     roots: tuple[Roots, Roots] = ("", ""),
+    grain: Grain = "line",
 ) -> FlameTree:
     """The delta tree of ``phase`` from the trials of both sides (failed trials and trials
-    without the phase are left out). ``roots`` are the sides' project roots, cut from file names."""
+    without the phase are left out). ``roots`` are the sides' project roots, cut from file names;
+    ``grain`` whether frames carry the line of the call (see the module's docstring)."""
     check_figure(figure)
     base = [t for t in baseline if t.ok and t.phase(phase) is not None]
     cand = [t for t in candidate if t.ok and t.phase(phase) is not None]
     base, cand = _paired(base, cand)
-    base_sums, base_stacks = _sum_sites(base, phase, roots[0], figure)
-    cand_sums, cand_stacks = _sum_sites(cand, phase, roots[1], figure)
+    base_sums, base_stacks = _sum_sites(base, phase, roots[0], figure, grain)
+    cand_sums, cand_stacks = _sum_sites(cand, phase, roots[1], figure, grain)
     paths = list(dict.fromkeys([*base_sums, *cand_sums]))
     root = _build(ROOT, (), paths, (base_sums, cand_sums), (len(base), len(cand)))
 
@@ -277,7 +296,43 @@ def flame_tree(
         tuple(sorted(t.replicate for t in base)),
         tuple(sorted(t.replicate for t in cand)),
         base_stacks or cand_stacks,
+        grain,
     )
+
+
+def add(a: Figures, b: Figures) -> Figures:
+    """The sum of two figures."""
+    return Figures(a.bytes + b.bytes, a.count + b.count)
+
+
+def _merged(nodes: Sequence[FrameNode], grain: Grain) -> FrameNode:
+    """One node of ``nodes`` (frames equal at ``grain``) with their figures and callees summed."""
+    groups: dict[Frame, list[FrameNode]] = {}
+    for node in nodes:
+        for child in node.children:
+            groups.setdefault(child.frame.at(grain), []).append(child)
+
+    def total(part: Callable[[FrameNode], Figures]) -> Figures:
+        figures = Figures()
+        for node in nodes:
+            figures = add(figures, part(node))
+        return figures
+
+    return FrameNode(
+        nodes[0].frame.at(grain),
+        total(lambda n: n.baseline),
+        total(lambda n: n.candidate),
+        total(lambda n: n.self_baseline),
+        total(lambda n: n.self_candidate),
+        tuple(_merged(group, grain) for group in groups.values()),
+    )
+
+
+def by_function(tree: FlameTree) -> FlameTree:
+    """``tree`` at function grain: the frames of one function merged, whatever the lines of their calls."""
+    if tree.grain == "function":
+        return tree
+    return replace(tree, root=_sorted(_merged([tree.root], "function"), tree.value), grain="function")
 
 
 def project_root(results: Results | None) -> tuple[str, ...]:
@@ -293,6 +348,7 @@ def trees_of(
     figure: str = DEFAULT_FIGURE,
     phases: Iterable[str] | None = None,
     baseline_experiment: str | None = None,
+    grain: Grain = "line",
 ) -> list[FlameTree]:
     """One tree per phase of ``experiment`` (or ``phases``), in the candidate's phase order.
 
@@ -305,68 +361,7 @@ def trees_of(
     if phases is None:
         names = list(dict.fromkeys(p.name for t in (*cand_trials, *base_trials) if t.ok for p in t.phases))
     roots = (project_root(baseline), project_root(candidate))
-    return [flame_tree(experiment, name, base_trials, cand_trials, figure=figure, roots=roots) for name in names]
-
-
-@dataclass(frozen=True)
-class Link:
-    """A caller or callee of a peeked frame, with what flowed through that edge."""
-
-    frame: Frame
-    baseline: Figures
-    candidate: Figures
-
-
-@dataclass(frozen=True)
-class FramePeek:
-    """One function's figures over every call path through it, by caller and by callee
-    (``pprof -peek``); a recursive function counts once, at its outermost call."""
-
-    frame: Frame
-    baseline: Figures
-    candidate: Figures
-    self_baseline: Figures
-    self_candidate: Figures
-    callers: tuple[Link, ...]
-    callees: tuple[Link, ...]
-
-
-def _add(a: Figures, b: Figures) -> Figures:
-    return Figures(a.bytes + b.bytes, a.count + b.count)
-
-
-def peek(tree: FlameTree, pattern: str) -> list[FramePeek]:
-    """Every frame whose ``function (file)`` contains ``pattern``, most changed first."""
-    found: dict[Frame, list[tuple[FrameNode, Frame]]] = {}
-
-    def walk(node: FrameNode, caller: Frame, above: frozenset[Frame]) -> None:
-        if pattern in node.frame.label and node.frame not in above and node.frame is not ROOT:
-            found.setdefault(node.frame, []).append((node, caller))
-        for child in node.children:
-            walk(child, node.frame, above | {node.frame})
-
-    for child in tree.root.children:
-        walk(child, ROOT, frozenset())
-    out = []
-    for frame, occurrences in found.items():
-        totals = [Figures(), Figures(), Figures(), Figures()]
-        callers: dict[Frame, tuple[Figures, Figures]] = {}
-        callees: dict[Frame, tuple[Figures, Figures]] = {}
-        for node, caller in occurrences:
-            parts = (node.baseline, node.candidate, node.self_baseline, node.self_candidate)
-            totals = [_add(t, p) for t, p in zip(totals, parts, strict=True)]
-            before = callers.get(caller, (Figures(), Figures()))
-            callers[caller] = (_add(before[0], node.baseline), _add(before[1], node.candidate))
-            for child in node.children:
-                seen = callees.get(child.frame, (Figures(), Figures()))
-                callees[child.frame] = (_add(seen[0], child.baseline), _add(seen[1], child.candidate))
-
-        def links(table: dict[Frame, tuple[Figures, Figures]]) -> tuple[Link, ...]:
-            made = [Link(f, b, c) for f, (b, c) in table.items()]
-            made.sort(key=lambda link: (-abs(tree.value(link.candidate) - tree.value(link.baseline)), link.frame.label))
-            return tuple(made)
-
-        base, cand, self_base, self_cand = totals
-        out.append(FramePeek(frame, base, cand, self_base, self_cand, links(callers), links(callees)))
-    out.sort(key=lambda p: (-abs(tree.value(p.candidate) - tree.value(p.baseline)), p.frame.label))
-    return out
+    return [
+        flame_tree(experiment, name, base_trials, cand_trials, figure=figure, roots=roots, grain=grain)
+        for name in names
+    ]

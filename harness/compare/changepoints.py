@@ -1,24 +1,29 @@
-"""Change points of a noisy figure (time) along a history: where its level moved for real.
+"""Candidate change points of a noisy figure (time) along a history: where its level may have moved.
 
 Adjacent means of a timing goal differ at every commit, so the steps of time cannot be "any
 change". They are found in two stages:
 
-1. **Candidates**, by PELT (``ruptures``) on the series of per-commit means with the l2
-   cost and a penalty of ``3 σ² log T`` (T commits). A change of mean in Gaussian noise
-   lowers the l2 cost by about ``σ² χ²₁``, whose largest of T chances is near
-   ``2 σ² log T``; the factor 3 keeps pure noise from passing. σ² is the noise of one
-   commit's mean, the larger of two estimates: the replicates' pooled variance over their
-   number, and the robust spread of adjacent means (the median absolute difference, scaled
-   to a standard deviation). The second matters: a commit's replicates run back to back, so
-   a machine busier for one commit than the next moves all of them together, and their own
-   spread understates the noise between commits.
-2. **Confirmation**: each candidate's two neighbouring segments (the commits between the
-   previous and next change points) are compared with Welch's interval over their commits'
-   means at the gate's confidence, the commit being the unit whose noise is independent.
-   The change is kept only when the interval excludes 0 and the point is beyond the
-   tolerance, the gate's own rule for a regression or an improvement. A segment of one
-   commit cannot confirm a change, so a step at the newest commit shows once a commit
-   follows it.
+1. **Cuts**, by PELT (``ruptures``) on the series of each commit's level, the median of its
+   replicates, with the l2 cost and a penalty of ``3 σ² log T`` (T commits). A change of
+   level in Gaussian noise lowers the l2 cost by about ``σ² χ²₁``, whose largest of T
+   chances is near ``2 σ² log T``; the factor 3 keeps pure noise from passing. σ² is the
+   noise of one commit's level, the larger of two estimates: the median of the commits'
+   variances (times π/2 over the replicates, a median's), and the robust spread of adjacent
+   levels (the median absolute difference, scaled to a standard deviation). The second
+   matters: a commit's replicates run back to back, so a machine busier for one commit than
+   the next moves all of them together, and their own spread understates the noise between
+   commits. Medians throughout, because load makes single replicates slow: one trial that
+   met a burst must neither move its commit's level nor inflate the noise so much that a
+   threefold change of a short history goes unseen.
+2. **A level that moved beyond the tolerance**: a cut is a candidate only when the mean
+   levels of the two segments around it (the commits between the previous and next cuts) differ by at
+   least the gate's tolerance. A segment may be a single commit, so a step at the newest
+   commit, or between two commits of a sampled history, is a candidate too.
+
+These are candidates, never steps: commits measured minutes or hours apart saw different
+loads, and nothing in their figures tells a slower commit from a busier machine. A history
+reports a candidate only after it is confirmed by measuring its two commits again,
+interleaved in one run, and judging them by the gate's own rule (:mod:`harness.commits.confirm`).
 
 PELT was chosen over E-Divisive (apache-otava, signal-processing-algorithms) because
 ruptures is a small, maintained library whose only dependencies (numpy, scipy) harness
@@ -36,67 +41,61 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.compare.stats import DeltaEstimate, estimate_delta
+from harness.errors import ChangePointsUnavailable
 
 #: Below this many measured commits, a change point cannot be told from noise.
 MIN_COMMITS = 4
 PENALTY_FACTOR = 3.0
 
 
-class ChangePointsUnavailable(RuntimeError):
-    """The change-point library is not installed on this interpreter."""
-
-
 @dataclass(frozen=True)
 class ChangePoint:
-    """The level changed at ``index`` (the first commit of the new level), by ``estimate``."""
+    """The level may have moved at ``index`` (the first commit of the new level), from
+    ``before`` to ``after``, the mean levels of the segments around it."""
 
     index: int
-    estimate: DeltaEstimate
+    before: float
+    after: float
+
+    @property
+    def delta_pct(self) -> float:
+        return (self.after / self.before - 1.0) * 100.0 if self.before else math.inf
 
 
-def _noise_of_means(samples: Sequence[Sequence[float]], means: Sequence[float]) -> float:
-    """The variance of one commit's mean: from each commit's replicates, or from the spread of
-    adjacent means when that is larger (see the module docstring)."""
-    pooled = [(statistics.variance(s), len(s)) for s in samples if len(s) > 1]
-    within = 0.0
-    if pooled:
-        degrees = sum(n - 1 for _, n in pooled)
-        variance = sum(v * (n - 1) for v, n in pooled) / degrees
-        within = variance / statistics.fmean(n for _, n in pooled)
+def _noise_of_levels(samples: Sequence[Sequence[float]], levels: Sequence[float]) -> float:
+    """The variance of one commit's level: from each commit's replicates, or from the spread of
+    adjacent levels when that is larger (see the module docstring)."""
+    spread = [statistics.variance(s) * math.pi / 2 / len(s) for s in samples if len(s) > 1]
+    within = statistics.median(spread) if spread else 0.0
     # For Gaussian noise, median |m[i+1] - m[i]| is 0.6745 * sqrt(2) * sigma.
-    between = (statistics.median(abs(b - a) for a, b in itertools.pairwise(means)) / (0.6745 * math.sqrt(2))) ** 2
+    between = (statistics.median(abs(b - a) for a, b in itertools.pairwise(levels)) / (0.6745 * math.sqrt(2))) ** 2
     return max(within, between)
 
 
-def _candidates(means: Sequence[float], noise: float) -> list[int]:
+def _cuts(levels: Sequence[float], noise: float) -> list[int]:
     try:
         import numpy as np
         import ruptures
     except ImportError:
         raise ChangePointsUnavailable("ruptures is not installed on this interpreter") from None
-    signal = np.asarray(means, dtype=float).reshape(-1, 1)
+    signal = np.asarray(levels, dtype=float).reshape(-1, 1)
     # A floor, so that a series whose replicates happened to agree exactly is not all change points.
-    floor = (1e-6 * statistics.fmean(abs(m) for m in means)) ** 2
-    penalty = PENALTY_FACTOR * max(noise, floor) * math.log(len(means))
+    floor = (1e-6 * statistics.fmean(abs(m) for m in levels)) ** 2
+    penalty = PENALTY_FACTOR * max(noise, floor) * math.log(len(levels))
     ends = ruptures.Pelt(model="l2", min_size=1, jump=1).fit(signal).predict(pen=penalty)
     return [int(end) for end in ends[:-1]]
 
 
-def change_points(samples: Sequence[Sequence[float]], *, confidence: float, tolerance_pct: float) -> list[ChangePoint]:
-    """The confirmed change points of a series given as each commit's replicate values, oldest first."""
+def change_points(samples: Sequence[Sequence[float]], *, tolerance_pct: float) -> list[ChangePoint]:
+    """The candidate change points of a series given as each commit's replicate values, oldest first."""
     if len(samples) < MIN_COMMITS or any(not s for s in samples):
         return []
-    means = [statistics.fmean(s) for s in samples]
-    cuts = _candidates(means, _noise_of_means(samples, means))
+    levels = [statistics.median(s) for s in samples]
+    cuts = _cuts(levels, _noise_of_levels(samples, levels))
     edges = [0, *cuts, len(samples)]
-    confirmed = []
+    found = []
     for before, cut, after in zip(edges, edges[1:], edges[2:], strict=False):
-        left, right = means[before:cut], means[cut:after]
-        if len(left) < 2 or len(right) < 2:
-            continue
-        estimate = estimate_delta(left, right, confidence=confidence)
-        significant = estimate.ci_low_pct > 0 or estimate.ci_high_pct < 0
-        if significant and abs(estimate.delta_pct) > tolerance_pct:
-            confirmed.append(ChangePoint(cut, estimate))
-    return confirmed
+        point = ChangePoint(cut, statistics.fmean(levels[before:cut]), statistics.fmean(levels[cut:after]))
+        if abs(point.delta_pct) >= tolerance_pct:
+            found.append(point)
+    return found

@@ -7,8 +7,15 @@ row is a ``regression`` when the change is in the metric's bad direction, ``|Δ|
 and the interval excludes zero; an ``improvement`` under the same conditions in the good
 direction; else ``no_change``. Erratic rows (coefficient of variation above ``erratic_cv`` on
 either side, or marked by the user) keep their decision but do not gate. Bounds checks are
-absolute limits every candidate replicate must meet. The gate fails on a failed candidate
-trial, a gating regression or a failed bounds check (the last two as ``gates`` selects).
+absolute limits every candidate replicate must meet.
+
+Nothing unmeasured passes. The gate always fails on an experiment whose trials failed on
+either side (its rows are ``failed``, with the side that failed; a failed baseline is never
+read as ``new``), on a candidate with no finished trial at all, and on an interrupted
+candidate run. It fails on a gating regression, a failed bounds check and an experiment the
+baseline has and the candidate lacks (``missing``) as ``gates`` selects: all three unless the
+user leaves some out (``--allow-missing`` leaves out ``missing``). ``reasons`` holds one line
+per cause: per failed side of an experiment, per regressed goal, per failed bounds check.
 """
 
 from __future__ import annotations
@@ -22,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 from harness.compare.movers import explained
 from harness.compare.noise import NOISY_REPLICATES, marked_erratic, noise, too_noisy
 from harness.compare.stats import estimate_delta
-from harness.compare.verdict import BoundCheck, Decision, ExperimentVerdict, Verdict
-from harness.declare.config import BOUNDS, GATES, REGRESSIONS, ConfiguredBound, parse_bounds
+from harness.compare.unmeasured import SideFailure, failed_side, side_failures, unmeasured_reasons
+from harness.compare.verdict import BoundCheck, Decision, ExperimentVerdict, FailedSide, Verdict
+from harness.declare.config import BOUNDS, GATES, MISSING, REGRESSIONS, ConfiguredBound, parse_bounds
 from harness.declare.metrics import METRICS, metric
 from harness.declare.selection import check_patterns, matches, matches_any
 from harness.declare.spec import Bound, Goal
-from harness.declare.units import format_pct
 from harness.errors import ConfigError, EnvironmentMismatch, MetricNotMeasured
 from harness.store.environment import BaselineInfo
 from harness.store.results import ExperimentInfo, PhaseResult, Results, TrialResult
@@ -64,8 +71,9 @@ class GateOptions:
         return parse_bounds(self.bounds)
 
     @classmethod
-    def from_settings(cls, settings: Settings, **changes: Any) -> GateOptions:
-        """The options of a project's settings, with ``changes`` (``None`` values ignored) on top."""
+    def from_settings(cls, settings: Settings, *, allow_missing: bool = False, **changes: Any) -> GateOptions:
+        """The options of a project's settings, with ``changes`` (``None`` values ignored) on
+        top; ``allow_missing`` (``--allow-missing``) takes :data:`MISSING` out of the gates."""
         options = cls(
             confidence=settings.confidence,
             tolerance_pct=settings.tolerance_pct,
@@ -75,7 +83,10 @@ class GateOptions:
             gates=tuple(settings.gate),
         )
         given = {k: v for k, v in changes.items() if v is not None}
-        return cls(**{**options.__dict__, **given})
+        chosen = cls(**{**options.__dict__, **given})
+        if allow_missing:
+            chosen = replace(chosen, gates=tuple(g for g in chosen.gates if g != MISSING))
+        return chosen
 
 
 def compare(
@@ -111,13 +122,13 @@ def compare(
     ids = [i for i in ids if matches_any(i, opts.patterns)]
     roots = (baseline.environment.roots, candidate.environment.roots)
     rows: list[ExperimentVerdict] = []
+    failures: list[SideFailure] = []
     for experiment_id in ids:
-        rows.extend(
-            _judge_experiment(
-                base_infos.get(experiment_id), cand_infos.get(experiment_id), baseline, candidate, opts, roots
-            )
-        )
-    reasons = _reasons(rows, opts.gates, candidate)
+        base_info, cand_info = base_infos.get(experiment_id), cand_infos.get(experiment_id)
+        failed = side_failures(base_info, cand_info, baseline, candidate)
+        failures += failed
+        rows.extend(_judge_experiment(base_info, cand_info, baseline, candidate, opts, roots, failed))
+    reasons = unmeasured_reasons(candidate, failures, ids) + _reasons(rows, opts.gates, set(cand_infos))
     return Verdict(
         passed=not reasons,
         confidence=opts.confidence,
@@ -131,21 +142,18 @@ def compare(
     )
 
 
-def _reasons(rows: Sequence[ExperimentVerdict], gates: Sequence[str], candidate: Results) -> list[str]:
-    """One line per cause of failure, in row order."""
+def _reasons(rows: Sequence[ExperimentVerdict], gates: Sequence[str], declared: set[str]) -> list[str]:
+    """One line per cause of failure in the rows, in row order (failed sides aside)."""
     reasons = []
-    if candidate.interrupted:
-        reasons.append("the candidate run was interrupted: not every trial ran")
     for row in rows:
         if not row.fails_gate(tuple(gates)):
             continue
-        if row.decision == "failed":
-            reasons.append(f"{row.id}: {row.error}")
+        if row.decision == "missing":
+            # A whole experiment the candidate lacks is one reason; a phase it no longer has, one per goal.
+            what = row.id if row.id not in declared else f"{row.id} {row.phase}.{row.goal}"
+            reasons.append(f"{what}: missing in the candidate (--allow-missing lets it pass)")
         elif row.regressed and REGRESSIONS in gates:
-            reasons.append(
-                f"{row.id} {row.phase}.{row.goal}: regression {format_pct(row.delta_pct, suffix='%')} "
-                f"[{format_pct(row.ci_low_pct, suffix='%')}, {format_pct(row.ci_high_pct, suffix='%')}]"
-            )
+            reasons.append(f"{row.id} {row.phase}.{row.goal}: regression {row.change_text()}")
         if BOUNDS in gates:
             for check in row.bounds:
                 if not check.passed:
@@ -153,7 +161,7 @@ def _reasons(rows: Sequence[ExperimentVerdict], gates: Sequence[str], candidate:
                         f"{row.id}, bounds check {check.name}: "
                         f"{check.replicates_passed}/{check.replicates} replicates passed"
                     )
-    # A failed experiment has one row per goal; its failure is one reason.
+    # An experiment has one row per phase and goal; its failure or absence is one reason.
     return list(dict.fromkeys(reasons))
 
 
@@ -194,6 +202,7 @@ def _judge_experiment(
     candidate: Results,
     opts: GateOptions,
     roots: tuple[Roots, Roots],
+    failures: Sequence[SideFailure],
 ) -> list[ExperimentVerdict]:
     """The rows of one experiment: one per phase and goal, bounds attached to one row each."""
     info = cand_info or base_info
@@ -201,13 +210,7 @@ def _judge_experiment(
     base_trials = [t for t in baseline.trials_of(info.id) if t.ok] if base_info else []
     cand_all = candidate.trials_of(info.id) if cand_info else []
     cand_trials = [t for t in cand_all if t.ok]
-    failed = [t for t in cand_all if not t.ok]
-    if cand_info is not None and not cand_all:
-        failed_error: str | None = "no trial ran in the candidate"
-    elif failed:
-        failed_error = f"{len(failed)} of {len(cand_all)} candidate trials failed: {failed[0].error}"
-    else:
-        failed_error = None
+    failed = (failed_side(failures), "; ".join(f.line for f in failures)) if failures else None
     base_backend = str(baseline.environment.backend)
     cand_backend = str(candidate.environment.backend)
     rows: list[ExperimentVerdict] = []
@@ -226,7 +229,7 @@ def _judge_experiment(
                     base,
                     cand,
                     cand_info is None,
-                    failed_error,
+                    failed,
                     marked_erratic(opts.erratic, info.id, phase, goal.metric),
                     opts,
                 )
@@ -249,7 +252,7 @@ def _judge(
     base: Mapping[int, float],
     cand: Mapping[int, float],
     missing: bool,
-    failed_error: str | None,
+    failed: tuple[FailedSide | None, str] | None,
     user_erratic: bool,
     opts: GateOptions,
 ) -> ExperimentVerdict:
@@ -277,25 +280,26 @@ def _judge(
         "candidate_values": cand_values,
         "baseline_mean": math.fsum(base_values) / len(base_values) if base_values else None,
         "candidate_mean": math.fsum(cand_values) / len(cand_values) if cand_values else None,
-        "error": failed_error,
+        "error": failed[1] if failed else None,
+        "failed_side": failed[0] if failed else None,
     }
     cv = noise(base_values, cand_values, paired)
     erratic = user_erratic or too_noisy(cv, exact, common["replicates"], opts.erratic_cv, opts.noisy_replicates)
     if not (base_values and cand_values):
         # A phase can come and go with the code, like an experiment.
-        decision: Decision = "failed" if failed_error else "missing" if missing or base_values else "new"
+        decision: Decision = "failed" if failed else "missing" if missing or base_values else "new"
         return ExperimentVerdict(decision=decision, erratic=erratic, cv=cv, **common)
     estimate = estimate_delta(base_values, cand_values, confidence=opts.confidence, paired=paired)
     common.update(baseline_mean=estimate.baseline_mean, candidate_mean=estimate.candidate_mean)
-    if failed_error:
-        decision = "failed"
-    else:
-        decision = decide(goal, estimate.delta_pct, estimate.ci_low_pct, estimate.ci_high_pct, opts.tolerance_pct)
+    pcts = (estimate.delta_pct, estimate.ci_low_pct, estimate.ci_high_pct)
+    decision = "failed" if failed else decide(goal, *pcts, opts.tolerance_pct)
+    # A change from nothing has no percent (it is infinite): the row reads by its absolute change.
+    delta_pct, ci_low_pct, ci_high_pct = (None,) * 3 if estimate.baseline_mean == 0 != estimate.candidate_mean else pcts
     return ExperimentVerdict(
         decision=decision,
-        delta_pct=estimate.delta_pct,
-        ci_low_pct=estimate.ci_low_pct,
-        ci_high_pct=estimate.ci_high_pct,
+        delta_pct=delta_pct,
+        ci_low_pct=ci_low_pct,
+        ci_high_pct=ci_high_pct,
         method=estimate.method,
         erratic=erratic,
         cv=cv,
@@ -307,7 +311,10 @@ def decide(goal: str, delta_pct: float, ci_low_pct: float, ci_high_pct: float, t
     """``regression``, ``improvement`` or ``no_change`` for a Δ % and its interval (erratic aside).
 
     A change counts when ``|Δ| >= tolerance`` and the interval excludes zero; its direction is
-    bad or good by the metric's ``lower_is_better``.
+    bad or good by the metric's ``lower_is_better``. A change from zero is ±∞ %: it counts,
+    whatever the tolerance, when its interval excludes zero, which :func:`estimate_delta`
+    grants only to exact figures (every replicate 0 before, every one the same after); a
+    noisy figure from zero has the interval (-∞, +∞) and reads as no change.
     """
     excludes_zero = ci_low_pct > 0 or ci_high_pct < 0
     if not (excludes_zero and abs(delta_pct) >= tolerance_pct):

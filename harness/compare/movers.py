@@ -2,7 +2,10 @@
 
 A regression or improvement is explained by the sites whose bytes changed most between the
 two sides (means per replicate, keyed by function so that a line moved within its function
-does not read as two changes), and by the call paths whose own allocations changed most.
+does not read as two changes), each named with the lines the change happened on: those of
+its lines whose figure changed the function's way, the largest change first
+(``requests (workloads/churn.py:201, 202)``); and by the call paths whose
+own allocations changed most, each frame with the line of its call.
 """
 
 from __future__ import annotations
@@ -10,11 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from harness.compare.profiles import changed_sites, profile_of, site_label
+from harness.compare.profiles import Move, changed_sites, profile_of
 from harness.compare.verdict import ExperimentVerdict, PathMove, SiteMove
 from harness.declare.metrics import explaining_figures
 from harness.store.results import TrialResult
-from harness.store.sites import Roots
+from harness.store.sites import Roots, site_label
+
+#: The lines a mover names at most: where most of its change happened.
+MOST_LINES = 3
 
 
 def explained(
@@ -40,9 +46,20 @@ def _site_moves(row: ExperimentVerdict, *sides: Sequence[TrialResult], roots: tu
     figure = next((name for name in names if name in present), None)
     if figure is None:
         return []
-    return [
-        SiteMove(site_label(m.site), m.baseline, m.candidate, m.delta) for m in changed_sites(before, after, figure)
-    ]
+    line_before, line_after = (profile_of(side, row.phase, root=root) for side, root in zip(sides, roots, strict=True))
+    lines = changed_sites(line_before, line_after, figure)
+    moves = []
+    for m in changed_sites(before, after, figure):
+        where = _lines_of(m, lines)
+        moves.append(SiteMove(site_label(m.site, where), m.baseline, m.candidate, m.delta, *m.site[:2], tuple(where)))
+    return moves
+
+
+def _lines_of(function: Move, lines: Sequence[Move]) -> list[int]:
+    """The lines of ``function`` that changed its way (more, or less), the largest change first (three at most)."""
+    name, file, _ = function.site
+    found = [m.site[2] for m in lines if m.site[:2] == (name, file) and (m.delta > 0) == (function.delta > 0)]
+    return found[:MOST_LINES]
 
 
 def _path_moves(row: ExperimentVerdict, *sides: Sequence[TrialResult], roots: tuple[Roots, Roots]) -> list[PathMove]:
@@ -60,6 +77,7 @@ def _path_moves(row: ExperimentVerdict, *sides: Sequence[TrialResult], roots: tu
             round(path.candidate.bytes, 3),
             round(path.delta.bytes, 3),
             round(path.delta.count, 3),
+            tuple((frame.function, frame.file, frame.line) for frame in path.stack),
         )
         for path in tree.paths()
         if tree.value(path.delta) != 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from harness.store.results import TrialResult
 from harness.store.sites import Grain, Roots, SiteKey
+from harness.store.sites import site_label as site_label  # its home is harness.store.sites
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,3 @@ def changed_sites(before: Profile, after: Profile, name: str) -> list[Move]:
     moved = [move for move in moves if move.delta != 0]
     moved.sort(key=lambda move: (-abs(move.delta), move.site))
     return moved
-
-
-def site_label(key: SiteKey) -> str:
-    """``function (file)``, with ``:line`` when keyed by line."""
-    function, file, line = key
-    return f"{function} ({file}:{line})" if line else f"{function} ({file})"

@@ -13,9 +13,11 @@ from harness.declare.spec import Bound
 from harness.declare.units import parse_quantity
 from harness.errors import ConfigError, HarnessError
 
-#: What can fail a gate besides failed trials: a goal that regressed, a bounds check that failed.
-REGRESSIONS, BOUNDS = "regressions", "bounds"
-GATES = (REGRESSIONS, BOUNDS)
+#: What can fail a gate besides failed trials, a candidate with no finished trial and an
+#: interrupted run (which always do): a goal that regressed, a bounds check that failed, an
+#: experiment (or a phase) of the baseline that the candidate lacks.
+REGRESSIONS, BOUNDS, MISSING = "regressions", "bounds", "missing"
+GATES = (REGRESSIONS, BOUNDS, MISSING)
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,17 @@ class Settings:
     #: What fails a gate besides failed trials: some of :data:`GATES`.
     gate: tuple[str, ...] = GATES
     setup: str | None = None
+    #: ``[tool.harness] build_env``: environment variables that change a build of the project,
+    #: besides those harness counts by itself (see harness.commits.buildkey).
+    build_env: tuple[str, ...] = ()
     #: How much the cache of built commits may hold, e.g. ``"2 GiB"`` (see harness.commits.buildcache).
     build_cache: str | int = "2 GiB"
     #: Memory a trial may use ("2 GiB", or "none"); default: a share of the machine's memory per job.
     memory_limit: str | int | None = None
     #: ``[tool.harness.pytest] limits``: the limits of every test the pytest plugin measures.
     pytest_limits: dict[str, str | int | float] = field(default_factory=dict)
+    #: ``[tool.harness.pytest] measure``: which tests the pytest plugin measures, ``"marked"`` or ``"all"``.
+    pytest_measure: str = "marked"
 
     @property
     def build_cache_bytes(self) -> int:
@@ -58,14 +65,19 @@ class Settings:
 
 #: The share of the machine's memory that the trials running at once may use together, by default.
 MEMORY_SHARE = 0.5
+#: The least a default limit gives one trial, however many run at once: a trial with numpy
+#: loaded maps about 100 MiB of data before its workload runs (OpenBLAS's buffers, per core).
+MEMORY_FLOOR = 512 * 1024**2
 #: Below this a fresh interpreter cannot even start: a smaller limit is a typo ("2" for "2 GiB").
 MIN_MEMORY_LIMIT = 64 * 1024**2
 _NO_LIMIT = ("none", "off", "unlimited")
 
-_KEYS = {f.name for f in fields(Settings)} - {"project_root", "pytest_limits"}
+_KEYS = {f.name for f in fields(Settings)} - {"project_root", "pytest_limits", "pytest_measure"}
 #: The keys of the ``[tool.harness.pytest]`` sub-table.
-_PYTEST_KEYS = ("limits",)
-_ALIASES = {"timeout": "timeout_s", "tolerance": "tolerance_pct"}
+_PYTEST_KEYS = ("limits", "measure")
+#: The values of ``[tool.harness.pytest] measure``: the marked tests (the default), or every test.
+PYTEST_MEASURE = ("marked", "all")
+_ALIASES = {"timeout": "timeout_s", "tolerance": "tolerance_pct", "build-env": "build_env"}
 
 
 def find_project_root(start: Path) -> Path:
@@ -94,7 +106,9 @@ def load_settings(start: Path | None = None) -> Settings:
         table = dict(harness_table)
     values: dict[str, Any] = {}
     if "pytest" in table:
-        values["pytest_limits"] = _pytest_limits(table.pop("pytest"), pyproject)
+        pytest_table = table.pop("pytest")
+        values["pytest_limits"] = _pytest_limits(pytest_table, pyproject)
+        values["pytest_measure"] = _pytest_measure(pytest_table, pyproject)
     for key, value in table.items():
         name = _ALIASES.get(key, key)
         if name not in _KEYS:
@@ -105,10 +119,11 @@ def load_settings(start: Path | None = None) -> Settings:
             raise ConfigError(f"{pyproject}: [tool.harness].{directory} must be a path (a string)")
     values["workloads"] = root / values.get("workloads", "workloads")
     values["baselines"] = root / values.get("baselines", "baselines")
-    for listed in ("erratic", "gate"):
+    for listed in ("erratic", "gate", "build_env"):
         if listed in values:
             if not isinstance(values[listed], list) or not all(isinstance(v, str) for v in values[listed]):
-                raise ConfigError(f"{pyproject}: [tool.harness].{listed} must be a list of strings")
+                shown = listed.replace("_", "-")
+                raise ConfigError(f"{pyproject}: [tool.harness].{shown} must be a list of strings")
             values[listed] = tuple(values[listed])
     try:
         settings = Settings(project_root=root, **values)
@@ -186,6 +201,17 @@ def _pytest_limits(table: Any, pyproject: Path) -> dict[str, str | int | float]:
     return dict(limits)
 
 
+def _pytest_measure(table: dict[str, Any], pyproject: Path) -> str:
+    """``[tool.harness.pytest] measure``: ``"marked"`` (the default) or ``"all"``."""
+    measure = table.get("measure", "marked")
+    if measure not in PYTEST_MEASURE:
+        raise ConfigError(
+            f"{pyproject}: [tool.harness.pytest] measure must be one of {', '.join(map(repr, PYTEST_MEASURE))}, "
+            f"not {measure!r}"
+        )
+    return str(measure)
+
+
 def validate(settings: Settings) -> Settings:
     """The settings, or a :class:`ConfigError` naming the first bad one."""
     _check_types(settings)
@@ -220,17 +246,56 @@ def machine_memory() -> int | None:
         return None
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its affinity, where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def usable_jobs(jobs: int) -> int:
+    """How many trials run at once on this machine for ``-j jobs``: never more than its cores,
+    since a trial keeps one busy and more at once would only share them."""
+    return max(1, min(jobs, available_cores()))
+
+
+def _default_limit(jobs: int) -> tuple[int, str] | None:
+    """The default limit and where it came from: :data:`MEMORY_SHARE` of the machine's memory
+    divided by the trials that run at once, never below :data:`MEMORY_FLOOR`."""
+    from harness.declare.units import format_bytes
+
+    total = machine_memory()
+    if not total:
+        return None
+    share = total * MEMORY_SHARE
+    running = usable_jobs(jobs)
+    origin = f"{MEMORY_SHARE:.0%} of {format_bytes(total)} / {running} jobs"
+    floor = min(MEMORY_FLOOR, share)
+    if share / running < floor:
+        return int(floor), f"the floor, above {origin}"
+    return int(share / running), origin
+
+
+def memory_limit_origin(settings: Settings) -> str:
+    """Where the limit of :func:`memory_limit_bytes` came from when the user set none
+    ("50% of 23.4 GiB / 2 jobs"); "" when they set it."""
+    default = _default_limit(settings.jobs) if settings.memory_limit is None else None
+    return default[1] if default else ""
+
+
 def memory_limit_bytes(settings: Settings) -> int | None:
     """The bytes one trial may use: ``memory_limit`` when set ("none" for no limit), else
-    :data:`MEMORY_SHARE` of the machine's memory divided by ``jobs``, so that the trials running
-    at once cannot exhaust it together. :class:`ConfigError` for a limit that does not parse."""
+    :data:`MEMORY_SHARE` of the machine's memory divided by the trials that run at once
+    (:func:`usable_jobs`), so that they cannot exhaust it together, and never below
+    :data:`MEMORY_FLOOR`. :class:`ConfigError` for a limit that does not parse."""
     from harness.declare.units import format_bytes, parse_quantity
     from harness.errors import HarnessError
 
     limit = settings.memory_limit
     if limit is None:
-        total = machine_memory()
-        return int(total * MEMORY_SHARE / max(settings.jobs, 1)) if total else None
+        default = _default_limit(settings.jobs)
+        return default[0] if default else None
     if isinstance(limit, str) and limit.strip().lower() in _NO_LIMIT:
         return None
     if not isinstance(limit, str | int) or isinstance(limit, bool):

@@ -69,6 +69,20 @@ def metric(name: str) -> Metric:
     return Metric(name, "count", "a counter the workload recorded")
 
 
+def absolute_change(name: str, before: float, after: float) -> str | None:
+    """``0 B → 711 KiB (+711 KiB)`` for a change of metric ``name`` from or to zero; None for
+    any other change (or none). Its percent would be ±∞ or -100, of no use to a reader: this is
+    the one way every report and message writes such a change."""
+    if (before == 0) == (after == 0):
+        return None
+    unit = metric(name)
+    change = after - before
+    signed = unit.format(change, signed=True)
+    if not signed.startswith(("+", "-")):
+        signed = ("+" if change > 0 else "-") + unit.format(abs(change))
+    return f"{unit.format(before)} → {unit.format(after)} ({signed})"
+
+
 def with_per_op(measured: Mapping[str, float | int | None]) -> dict[str, float | int | None]:
     """The measured figures plus their ``*_per_op`` forms (``None`` when the phase declared no ops)."""
     out: dict[str, float | int | None] = dict(measured)

@@ -4,7 +4,9 @@ Trials and the discovery of a checkout's experiments run in children, each with 
 path of its side first. ``-P`` keeps the working directory off ``sys.path``: a child runs in
 a checkout, and a flat-layout package lying there must not shadow the wheel built from it.
 The side's directories go first on ``PYTHONPATH``, ahead of whatever the user's environment
-adds (an editable install of the same package included), and apply to that child only.
+adds, and apply to that child only; the child also takes the user's editable install of the
+same distribution out of its path (:mod:`harness.measure.own_code`), since setuptools' editable
+finder would serve the modules the side's build lacks from the user's source tree.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from harness.measure.own_code import SIDE_PATH_VARIABLE
 
 
 def command(module: str, *args: str) -> list[str]:
@@ -29,6 +33,10 @@ def environment(import_path: Sequence[Path | str], *, seed: int | None = None) -
     entries = [str(p) for p in import_path] + inherited
     if entries:
         env["PYTHONPATH"] = os.pathsep.join(entries)
+    # The child takes other installs of this code out of its path (see harness.measure.own_code).
+    env.pop(SIDE_PATH_VARIABLE, None)
+    if import_path:
+        env[SIDE_PATH_VARIABLE] = os.pathsep.join(str(p) for p in import_path)
     if seed is not None:
         env["PYTHONHASHSEED"] = str(seed)
     return env

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.declare.config import Settings, memory_limit_bytes
+from harness.declare.config import Settings, memory_limit_bytes, memory_limit_origin
 from harness.declare.spec import Experiment
 from harness.errors import ExecutorLost, RunStopped
 from harness.measure.capture.reach import say_blind_spots
@@ -50,6 +50,7 @@ def schedule(sides: Sequence[Side], settings: Settings, backend: str) -> list[Tr
     """
     jobs = []
     memory_limit = memory_limit_bytes(settings)
+    limit_origin = memory_limit_origin(settings)
     for replicate in range(settings.replicates):
         for experiment_index in range(max((len(s.experiments) for s in sides), default=0)):
             for side in sides:
@@ -70,6 +71,7 @@ def schedule(sides: Sequence[Side], settings: Settings, backend: str) -> list[Tr
                     top_sites=settings.top_sites,
                     python_path=side.python_path,
                     memory_limit=memory_limit,
+                    memory_limit_origin=limit_origin,
                 )
                 jobs.append(TrialJob(experiment.id, spec, settings.timeout_s, side.name))
     return jobs

@@ -24,11 +24,13 @@ from typing import Any, cast
 from harness.declare.metrics import with_per_op
 from harness.measure.address_keyed import forget_address_keyed_state
 from harness.measure.capture import Capture, PhaseCapture, make_capture
-from harness.measure.launcher import limit_memory, memory_limit_reason
+from harness.measure.memory_limit import limit_memory, memory_held, memory_limit_reason, too_low_reason
 from harness.measure.own_frames import is_own_file
 from harness.store.sites import Site
 
 EXIT_WORKLOAD_FAILED = 3
+#: A limit this close above the data a child holds once started leaves it nothing to load with.
+START_HEADROOM = 8 * 1024**2
 #: Empty windows measured before the workload: the last one is the backend's own cost per phase.
 CALIBRATION_WINDOWS = 2
 
@@ -52,6 +54,8 @@ class TrialSpec:
     python_path: tuple[str, ...] = ()
     #: Bytes of data (heap and private mappings) the child may hold; ``None`` for no limit.
     memory_limit: int | None = None
+    #: Where a limit nobody set came from ("half of 23.4 GiB / 2 jobs"); "" for a limit set.
+    memory_limit_origin: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -240,13 +244,42 @@ def measured_phases(trial: Trial, captured: list[PhaseCapture], complete_sites: 
     ]
 
 
+def started_marker(workdir: str | Path) -> Path:
+    """The file a trial writes once it has started (its workload and backend loaded): a child
+    that dies before it, under a memory limit, for lack of memory, had a limit too low to start."""
+    return Path(workdir) / "started"
+
+
+def _lacked_memory(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is a ``MemoryError`` or was raised while handling one (an import that
+    failed for lack of memory, reported as the import's failure)."""
+    while exc is not None:
+        if isinstance(exc, MemoryError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _failure_reason(spec: TrialSpec, loaded: bool, exc: Exception) -> str:
+    """One line for a trial that raised: a lack of memory under a limit names the limit (too
+    low for the trial to start, when its workload and backend had not loaded yet)."""
+    if not spec.memory_limit or not _lacked_memory(exc):
+        return _describe(exc)
+    if loaded:
+        return memory_limit_reason(spec.memory_limit)
+    return too_low_reason(spec.memory_limit, spec.memory_limit_origin)
+
+
 def run_trial(spec: TrialSpec, workdir: str) -> dict[str, Any]:
     """Run one trial here and return its outcome as plain data."""
     random.seed(spec.seed)
     started = time.perf_counter()
+    loaded = False
     try:
         function, factory = _load_workload(spec)
         capture = make_capture(spec.backend, spec.top_sites, workdir)
+        started_marker(workdir).touch()
+        loaded = True
         trial = Trial(capture, spec.seed, spec.replicate, dict(spec.params))
         gc.collect()
         capture.start_trial()
@@ -254,12 +287,10 @@ def run_trial(spec: TrialSpec, workdir: str) -> dict[str, Any]:
         function(trial, factory, **spec.params)
         del trial._kept[:]
         captured = capture.finish()
-    except MemoryError as exc:
-        # What the unwinding freed lets this report be written.
-        reason = memory_limit_reason(spec.memory_limit) if spec.memory_limit else _describe(exc)
-        return {"status": "failed", "error": reason, "wall_s": time.perf_counter() - started}
     except Exception as exc:  # noqa: BLE001 - a failing workload is a result, not a crash
-        return {"status": "failed", "error": _describe(exc), "wall_s": time.perf_counter() - started}
+        # After a MemoryError, what the unwinding freed lets this report be written.
+        reason = _failure_reason(spec, loaded, exc)
+        return {"status": "failed", "error": reason, "wall_s": time.perf_counter() - started}
     return {
         "status": "ok",
         "phases": measured_phases(trial, captured, capture.complete_sites),
@@ -297,10 +328,21 @@ def main(argv: list[str]) -> int:
 
     spec_path, out_path = argv
     spec = TrialSpec.from_json(Path(spec_path).read_text(encoding="utf-8"))
+    held = memory_held()
+    # Set below what the interpreter holds already, the limit would fail whatever it loads
+    # next, in ways that do not say memory ("module 'hashlib' has no attribute 'sha1'").
+    if spec.memory_limit is not None and held is not None and held + START_HEADROOM > spec.memory_limit:
+        outcome: dict[str, Any] = {
+            "status": "failed",
+            "error": too_low_reason(spec.memory_limit, spec.memory_limit_origin),
+            "wall_s": 0.0,
+        }
+        Path(out_path).write_text(json.dumps(outcome), encoding="utf-8")
+        return EXIT_WORKLOAD_FAILED
     limit_memory(spec.memory_limit)
     unusable = settle_preload(spec.backend)
     if unusable is not None:
-        outcome: dict[str, Any] = {"status": "failed", "error": unusable, "wall_s": 0.0}
+        outcome = {"status": "failed", "error": unusable, "wall_s": 0.0}
     else:
         outcome = run_trial(spec, workdir=str(Path(out_path).parent))
     Path(out_path).write_text(json.dumps(outcome), encoding="utf-8")

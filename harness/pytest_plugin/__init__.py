@@ -1,13 +1,18 @@
 """pytest plugin ``harness``: allocation limits and baselines for tests, each measured in a fresh copy of one state.
 
 A test is *measured* when it takes the ``harness_trial`` fixture or carries a
-``harness_limits`` or ``harness`` marker; every other test runs as pytest runs it, and the
-plugin costs it nothing. A measured test is not run in this process: its setup here makes no
-fixture, and the plugin has it run, per replicate, by a forked copy of a zygote, a pytest
-session of the same project that has started and collected the test's file with
-``PYTHONHASHSEED`` pinned (:mod:`harness.pytest_plugin.launch`), and whose plugin measures
-the test function's own body only (:mod:`harness.pytest_plugin.zygote`). Fixtures, conftest
-files, classes, relative imports, markers and parametrize values all work::
+``harness_limits`` or ``harness`` marker, or every test is (``--harness``, or
+``[tool.harness.pytest] measure = "all"``); every other test runs as pytest runs it, and the
+plugin costs it nothing. Test functions (async ones under pytest-asyncio or anyio too),
+``unittest.TestCase`` methods and doctests are measured, each run once, in its measuring
+copy; a kind that cannot be is run here and listed as not measured (:mod:`.kinds`).
+
+A measured test is not run in this process: its setup here makes no fixture, and the plugin
+has it run, per replicate, by a forked copy of a zygote, a pytest session of the same
+project that has started and collected the test's file with ``PYTHONHASHSEED`` pinned
+(:mod:`harness.pytest_plugin.launch`), and whose plugin measures the test's own code only
+(:mod:`harness.pytest_plugin.zygote`). Fixtures, conftest files, classes, relative imports,
+markers and parametrize values all work::
 
     @pytest.mark.harness_limits(alloc_count_per_op=3, net_bytes="1 MiB")
     def test_put(harness_trial, cache, keys):      # cache, keys: fixtures
@@ -26,10 +31,13 @@ session. See docs/pytest.md.
 
 Its parts:
 
-- :mod:`.markers`: options, markers and which tests are measured (shared by both processes);
+- :mod:`.markers`: options, markers and which tests ask to be measured (shared by both processes);
+- :mod:`.kinds`: which kinds of test can be measured, and why the others are not;
+- :mod:`.forward`: the options of the user's command line that the zygotes get;
 - :mod:`.zygote`: the plugin of the zygote, and of its copies that each measure one test;
 - :mod:`.launch`: starting the zygotes, asking them for each replicate, reading back what was measured;
 - :mod:`.limits`: the limits of a test and the report of a figure over its limit;
+- :mod:`.judge`: the verdict on a measured test (its limits, its baseline);
 - :mod:`.baseline`: pytest baselines, stored and compared;
 - :mod:`.summary`: the summary of measured tests at the end of the session;
 - :mod:`.session_files`: the session's results file and HTML report, for CI.
@@ -39,17 +47,19 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from harness.pytest_plugin.kinds import NotMeasured, unmeasurable
 from harness.pytest_plugin.markers import (
     REPLICATES_BASELINE,
     REPLICATES_LIMITS,
     add_markers,
     add_options,
-    is_measured,
+    is_marked,
 )
 
 if TYPE_CHECKING:
@@ -82,9 +92,13 @@ class _Session:
 
     config: pytest.Config
     measured: list[MeasuredTest] = field(default_factory=list)
+    not_measured: list[NotMeasured] = field(default_factory=list)
     #: What the session's end wrote, one line each, for the summary.
     written: list[str] = field(default_factory=list)
     _settings: Settings | None = None
+    _measure_all: bool | None = None
+    #: Tests to measure per file, as collected (their zygotes end with the last).
+    _to_measure: dict[Path, int] = field(default_factory=dict)
     _baseline: Results | None = None
     _environment: Environment | None = None
     _zygotes: Zygotes | None = None
@@ -99,6 +113,20 @@ class _Session:
 
     def option(self, name: str) -> Any:
         return self.config.getoption(name)
+
+    def selects(self, item: pytest.Item) -> bool:
+        """Whether ``item`` is to be measured: it is marked, or every test is (``--harness``, ``measure = "all"``)."""
+        if self._measure_all is None:
+            self._measure_all = bool(self.option("harness_all")) or self._settings_measure_all()
+        return self._measure_all or is_marked(item)
+
+    def _settings_measure_all(self) -> bool:
+        from harness.errors import HarnessError
+
+        try:
+            return self.settings.pytest_measure == "all"
+        except HarnessError:
+            return False  # the error is each measured test's, at its setup (see pytest_runtest_setup)
 
     def replicates(self) -> int:
         given = self.option("harness_replicates")
@@ -125,16 +153,36 @@ class _Session:
 
     def zygotes(self) -> Zygotes:
         if self._zygotes is None:
-            from harness.pytest_plugin.launch import Zygotes
+            from harness.pytest_plugin.launch import ZYGOTES_KEPT, Zygotes
 
-            self._zygotes = Zygotes()
+            # An xdist worker runs some of the tests it collected, so its files' zygotes
+            # rarely end with their last test: the workers share the bound.
+            workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
+            kept = max(self.replicates(), ZYGOTES_KEPT // max(workers, 1))
+            self._zygotes = Zygotes(kept)
         return self._zygotes
+
+    def done(self, item: pytest.Item) -> None:
+        """``item``'s turn is over (measured, skipped, or failed at setup): its file's zygotes end with its last."""
+        left = self._to_measure.get(item.path)
+        if left is None:
+            return
+        self._to_measure[item.path] = left - 1
+        if left <= 1 and self._zygotes is not None:
+            self._zygotes.end_file(item.path)
 
     def close(self) -> None:
         """End the zygotes (at the session's end, however it ends)."""
         if self._zygotes is not None:
             self._zygotes.close()
             self._zygotes = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Count the tests to measure per file (after deselection), for the zygotes' lifetimes."""
+        for item in items:
+            if self.selects(item) and unmeasurable(item) is None:
+                self._to_measure[item.path] = self._to_measure.get(item.path, 0) + 1
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Gather the measured tests (in an xdist controller, from its workers' reports)."""
@@ -143,19 +191,35 @@ class _Session:
             from harness.pytest_plugin.summary import MeasuredTest
 
             self.measured.append(MeasuredTest.from_json(data))
+        reason = getattr(report, "harness_not_measured", None)
+        if reason is not None and report.when in ("setup", "call"):
+            self.not_measured.append(NotMeasured(report.nodeid, reason))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.measured or hasattr(self.config, "workerinput"):
+        if hasattr(self.config, "workerinput"):
             return
-        from harness.pytest_plugin.summary import summary_lines
+        if self.measured:
+            from harness.pytest_plugin.summary import summary_lines
 
-        terminalreporter.section("harness: measured tests")
-        baseline = self.option("harness_baseline")
-        tolerance = self.settings.tolerance_pct if baseline else None
-        for line in summary_lines(self.measured, baseline, self.option("harness_table"), tolerance):
-            terminalreporter.write_line(line)
-        for line in self.written:
-            terminalreporter.write_line(line)
+            terminalreporter.section("harness: measured tests")
+            baseline = self.option("harness_baseline")
+            tolerance = self.settings.tolerance_pct if baseline else None
+            for line in summary_lines(self.measured, baseline, self.option("harness_table"), tolerance):
+                terminalreporter.write_line(line)
+            for line in self.written:
+                terminalreporter.write_line(line)
+        if self.not_measured:
+            from harness.pytest_plugin.kinds import not_measured_lines
+
+            terminalreporter.section("harness: tests not measured")
+            for line in not_measured_lines(self.not_measured):
+                terminalreporter.write_line(line)
+        if self.measured and _under_coverage(self.config):
+            terminalreporter.write_line(
+                f"harness: coverage leaves out the {len(self.measured)} measured tests: they ran in measuring"
+                " processes, where coverage is off (its tracer would be inside their windows);"
+                " run with -p no:harness to cover them"
+            )
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """End the zygotes; write what the session measured (once, not per xdist worker): the
@@ -164,21 +228,17 @@ class _Session:
         self.close()
         if not self.measured or hasattr(self.config, "workerinput"):
             return
-        name = self.option("harness_save")
-        if name:
-            path = _save(self, name)
-            self.written.append(f"harness: baseline {name!r} saved to {path} ({len(self.measured)} measured tests)")
-        from harness.pytest_plugin.session_files import write_session_files
+        from harness.pytest_plugin.session_files import save_and_write
 
+        baseline = self.baseline() if self.option("harness_baseline") else None
+        options = {name: self.option(f"harness_{name}") for name in ("save", "json", "html")}
         tests = [m.results for m in self.measured]
-        self.written += write_session_files(
-            tests,
-            Path(self.config.rootpath),
-            json_path=self.option("harness_json"),
-            html_path=self.option("harness_html"),
-            baseline=self.baseline() if self.option("harness_baseline") else None,
-            settings=self.settings,
-        )
+        self.written += save_and_write(tests, Path(self.config.rootpath), self.settings, baseline, **options)
+
+
+def _under_coverage(config: pytest.Config) -> bool:
+    """Whether pytest-cov measures this session's coverage (``--cov`` given, ``--no-cov`` not)."""
+    return config.pluginmanager.get_plugin("_cov") is not None and not config.getoption("no_cov", False)
 
 
 _SESSION = pytest.StashKey[_Session]()
@@ -186,6 +246,10 @@ _SESSION = pytest.StashKey[_Session]()
 _MEASUREMENT = pytest.StashKey["Measurement"]()
 #: On a measured test whose children passed: its results and deltas (set in its call).
 _MEASURED = pytest.StashKey["MeasuredTest"]()
+#: On a test to be measured that cannot be: why (it runs as usual, and the summary lists it).
+_NOT_MEASURED = pytest.StashKey[str]()
+#: On a test to be measured: its turn ends at its teardown (see _Session.done).
+_TO_MEASURE = pytest.StashKey[bool]()
 
 
 def _session(config: pytest.Config) -> _Session:
@@ -206,8 +270,7 @@ def harness_trial() -> Any:
     return _MeasuredInChild()
 
 
-class _FromChild(Exception):
-    """The test failed in its child; the report shows the child's own account (see makereport)."""
+from harness.errors import ChildTestFailed as _FromChild  # noqa: E402  (beside its use)
 
 
 def _fail(message: str) -> NoReturn:
@@ -216,12 +279,19 @@ def _fail(message: str) -> NoReturn:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None]:
-    """Set a measured test up without its fixtures, then run its children."""
-    if not is_measured(item):
+    """Set a measured test up without its fixtures, then run its children; its own run here only judges them."""
+    if not _session(item.config).selects(item):
         return (yield)
-    assert isinstance(item, pytest.Function)
+    reason = unmeasurable(item)
+    if reason is not None:
+        item.stash[_NOT_MEASURED] = reason
+        return (yield)
+    item.stash[_TO_MEASURE] = True
     # The child makes the fixtures; here they would only cost time and side effects.
-    item.fixturenames = []
+    item.fixturenames = []  # type: ignore[attr-defined]
+    # The test runs in its children only, whatever kind it is (a unittest method or a doctest
+    # does not run through pytest_pyfunc_call): here, its run is its children's outcome, judged.
+    item.runtest = partial(_run_judged, item)  # type: ignore[method-assign]
     yield
     from harness.errors import HarnessError
 
@@ -238,7 +308,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None]:
     _raise_as_child(measurement, "setup")
 
 
-def _measure(item: pytest.Function, session: _Session) -> Measurement:
+def _measure(item: pytest.Item, session: _Session) -> Measurement:
     from harness.measure.capture import resolve_backend
     from harness.measure.scheduling import seed_of
 
@@ -267,76 +337,32 @@ def _raise_as_child(measurement: Measurement, when: str) -> None:
     raise _FromChild(report.head_line or when)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Give the test its child's outcome, then hold its figures to its limits and baseline."""
-    measurement = pyfuncitem.stash.get(_MEASUREMENT, None)
-    if measurement is None:
-        return None
+def _run_judged(item: pytest.Item) -> None:
+    """A measured test's run here: its child's outcome, then its figures held to its limits and baseline."""
+    measurement = item.stash[_MEASUREMENT]
     _raise_as_child(measurement, "call")
+    if not any(trial.phases for trial in measurement.trials):
+        # A plugin ran the test without calling what the copy wrapped, or the test's own
+        # harness_trial opened no phase: say so rather than show nothing.
+        item.stash[_NOT_MEASURED] = "no phase was measured: its window never opened"
     from harness.errors import HarnessError, LimitError
+    from harness.pytest_plugin.judge import judge
 
+    session = _session(item.config)
     message = None
     try:
-        message = _judge(pyfuncitem, measurement)
+        item.stash[_MEASURED], message = judge(item, measurement, session)
     except (HarnessError, LimitError) as exc:
         message = f"harness: {exc}"
     if message:
         _fail(message)
-    return True
-
-
-def _judge(item: pytest.Function, measurement: Measurement) -> str | None:
-    """Why the measured test fails (a figure over its limit, a regression), or None."""
-    from harness.declare.spec import Goal
-    from harness.measure.capture import measured_metrics, resolve_backend
-    from harness.pytest_plugin.limits import limits_of, over_limits
-    from harness.pytest_plugin.summary import Delta, MeasuredTest
-    from harness.store.results import ExperimentInfo, Results, RunSettings
-
-    session = _session(item.config)
-    settings = session.settings
-    backend = resolve_backend(session.option("harness_backend"))
-    marker = item.get_closest_marker("harness")
-    default_goal = "alloc_bytes" if "alloc_bytes" in measured_metrics(backend) else "net_bytes"
-    goal = marker.kwargs.get("goal", default_goal) if marker else default_goal
-    goals = tuple(Goal.parse(g) for g in ([goal] if isinstance(goal, str) else goal))
-    bounds = limits_of(item, settings.pytest_limits)
-    callspec = getattr(item, "callspec", None)
-    params = {"id": callspec.id} if callspec is not None else {}
-    info = ExperimentInfo(item.nodeid, "pytest", item.originalname, "test", params, goals, bounds)
-    results = Results(
-        environment=session.environment(backend),
-        settings=RunSettings(replicates=session.replicates(), base_seed=settings.base_seed, backend=backend),
-        experiments=(info,),
-        trials=measurement.trials,
-    )
-    baseline = session.option("harness_baseline")
-    rows = []
-    if baseline:
-        # The gate (and scipy) is imported only by a session that compares.
-        from harness.pytest_plugin.baseline import compare_test
-
-        rows = compare_test(session.baseline(), results, settings, Path(item.config.rootpath))
-    item.stash[_MEASURED] = MeasuredTest(results, tuple(Delta.of(r) for r in rows), compared=bool(rows))
-    root = str(item.config.rootpath).rstrip("/") + "/"
-    over = over_limits(bounds, measurement.trials, root)
-    if over:
-        return f"harness limit exceeded in {item.nodeid}\n" + "\n".join(over)
-    if baseline:
-        from harness.pytest_plugin.baseline import regression_message, regressions
-
-        regressed = regressions(rows)
-        if regressed:
-            from harness.store.pytest_baseline import compact
-
-            return regression_message(item.nodeid, baseline, regressed, compact(results, Path(item.config.rootpath)))
-    return None
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None]:
     yield
+    if item.stash.get(_TO_MEASURE, False):
+        _session(item.config).done(item)
     measurement = item.stash.get(_MEASUREMENT, None)
     if measurement is not None:
         _raise_as_child(measurement, "teardown")
@@ -346,6 +372,10 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     """A measured test's report carries its child's account and output, and its figures."""
     report: pytest.TestReport = yield
+    reason = item.stash.get(_NOT_MEASURED, None)
+    if reason is not None and call.when in ("setup", "call"):
+        report.harness_not_measured = reason  # type: ignore[attr-defined]
+        del item.stash[_NOT_MEASURED]  # reported once
     measurement = item.stash.get(_MEASUREMENT, None)
     if measurement is None:
         return report
@@ -361,11 +391,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # Plain data, so that it reaches the controller of an xdist session too.
         report.harness = measured.to_json()  # type: ignore[attr-defined]
     return report
-
-
-def _save(session: _Session, name: str) -> Path:
-    from harness.pytest_plugin.baseline import baseline_path, save_baseline
-
-    path = baseline_path(session.settings, name)
-    save_baseline(path, [m.results for m in session.measured], Path(session.config.rootpath))
-    return path

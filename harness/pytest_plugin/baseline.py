@@ -64,11 +64,15 @@ def regression_message(nodeid: str, name: str, rows: Sequence[ExperimentVerdict]
     for row in rows:
         shown = metric(row.goal)
         before, after = shown.format(row.baseline_mean or 0.0), shown.format(row.candidate_mean or 0.0)
-        lines.append(
-            f"  {row.phase}.{row.goal}: {before} -> {after}"
-            f" ({format_pct(row.delta_pct, 1, '%')}, {format_pct(row.ci_low_pct, 1, '%')}"
+        change = (
+            f"{format_pct(row.delta_pct, 1, '%')}, {format_pct(row.ci_low_pct, 1, '%')}"
             f" .. {format_pct(row.ci_high_pct, 1, '%')}"
-            f" at {row.replicates[1]} replicates), regression"
+        )
+        if row.absolute:
+            # From or to zero: the percent says nothing (±∞, -100); the bytes do.
+            change = f"{metric(row.goal).format(row.delta_abs or 0.0, signed=True)}"
+        lines.append(
+            f"  {row.phase}.{row.goal}: {before} -> {after} ({change} at {row.replicates[1]} replicates), regression"
         )
         if row.top_sites:
             lines.append("  call sites that moved most (bytes per replicate):")

@@ -8,11 +8,12 @@ Replicate ``r`` of a test is measured with seed ``base_seed + r`` by a copy that
 a fresh copy of one state for every test and replicate, so no figure depends on what ran
 before (measured by ``benchmarks/pytest_plugin.py``: running replicates one after another in
 one interpreter is not exact, since a warm interpreter allocates less than a fresh one). The
-zygotes live while the session measures tests of their file, and end when it moves to another
-file or ends.
+zygotes of a file live until its last test to measure is measured, across changes of file,
+within a bound (:class:`Zygotes`).
 
-A zygote is ``python -m pytest FILE`` with the parent's rootdir, ini file (its ``addopts``
-included), working directory and traceback options, made lean: no cache provider, no random
+A zygote is ``python -m pytest FILE`` with the options of the parent's command line
+(:mod:`harness.pytest_plugin.forward`), its rootdir, ini file (its ``addopts`` included),
+working directory and traceback options, made lean: no cache provider, no random
 reordering, no distribution (``-n 0``), no coverage, no memray (the test would be traced
 twice), no XML report, a base temporary directory of its own. Its stdout is dropped; reports
 come back as data.
@@ -25,6 +26,7 @@ import functools
 import itertools
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -37,6 +39,7 @@ import pytest
 from harness.declare.config import Settings, memory_limit_bytes
 from harness.measure.capture.reach import child_environment
 from harness.measure.launcher import Ended, Server
+from harness.pytest_plugin.forward import forwarded_options
 from harness.pytest_plugin.zygote import Collected, Request, ZygoteSpec
 from harness.store.results import PhaseResult, TrialResult
 
@@ -66,7 +69,9 @@ class Measurement:
 
 def zygote_command(config: pytest.Config, test_file: Path, spec_path: Path, basetemp: Path) -> list[str]:
     """``python -m pytest FILE ...``: the same project and ini as ``config``'s session, lean."""
-    command = [sys.executable, "-m", "pytest", str(test_file), "--rootdir", str(config.rootpath)]
+    # The user's options first: where the zygote's own repeat one, they come later and win.
+    command = [sys.executable, "-m", "pytest", str(test_file), *forwarded_options(config)]
+    command += ["--rootdir", str(config.rootpath)]
     if config.inipath is not None:
         command += ["-c", str(config.inipath)]
     for name in _BLOCKED:
@@ -75,7 +80,8 @@ def zygote_command(config: pytest.Config, test_file: Path, spec_path: Path, base
     # take a separate value for a path to test, and look for the ini file above it.
     command += ["-p", "harness.pytest_plugin.zygote", f"--harness-zygote={spec_path}"]
     command.append("--harness-pipes={requests},{replies}")  # filled in by the launcher
-    command += ["--basetemp", str(basetemp), "-q", "--no-header", f"--tb={config.option.tbstyle}"]
+    # The ini's log file is the parent's: a zygote would open it anew, truncating it.
+    command += ["-o", "log_file=", "--basetemp", str(basetemp), "-q", "--no-header", f"--tb={config.option.tbstyle}"]
     command += ["-v"] * max(config.option.verbose, 0)
     if config.option.showlocals:
         command.append("-l")
@@ -219,30 +225,64 @@ def _account(ended: Ended, seed: int, memory_limit: int | None) -> str:
     return f"exited with code {ended.returncode} (seed {seed}):\n{ended.last_lines(5) or 'no output'}"
 
 
-class Zygotes:
-    """The zygotes of the test file being measured, one per seed; a session has one of these."""
+#: The most zygotes a session keeps at once (an idle one holds about 35 MiB of a small
+#: project), shared among xdist's workers: past it, the zygotes of the file measured least
+#: recently end.
+ZYGOTES_KEPT = 16
 
-    def __init__(self) -> None:
-        self._file: Path | None = None
-        self._zygotes: dict[int, _Zygote] = {}
+
+class Zygotes:
+    """The zygotes of the files being measured, one per file and seed; a session has one of these.
+
+    They are kept across files, so that a session whose order goes back and forth between
+    files (a session-scoped parametrized fixture runs every file once per value) starts one
+    zygote per file and seed, not one per change of file. The zygotes of a file end when the
+    last of its tests to measure is measured, or when more than ``kept`` (a share of
+    :data:`ZYGOTES_KEPT`) would be kept.
+    """
+
+    def __init__(self, kept: int = ZYGOTES_KEPT) -> None:
+        self._kept = kept
+        #: Most recently used last.
+        self._zygotes: dict[tuple[Path, int], _Zygote] = {}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._started = itertools.count()
 
     def _for(self, item: pytest.Item, settings: Settings, backend: str, seeds: list[int]) -> list[_Zygote]:
-        if item.path != self._file:
-            self.close()
-            self._file = item.path
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="harness-pytest-")
         spec = ZygoteSpec(backend, settings.top_sites, settings.timeout_s, memory_limit_bytes(settings))
-        for seed in seeds:
-            known = self._zygotes.get(seed)
-            if known is None or not known.alive():
-                if known is not None:
-                    known.close()
+        keys = [(item.path, seed) for seed in seeds]
+        for key in keys:
+            known = self._zygotes.pop(key, None)
+            if known is not None and known.alive():
+                self._zygotes[key] = known  # now the most recently used
+            elif known is not None:
+                self._end(known)
+        self._make_room(len([key for key in keys if key not in self._zygotes]), keep=item.path)
+        for key in keys:
+            if key not in self._zygotes:
                 workdir = Path(self._tmp.name) / f"zygote-{next(self._started)}"
-                self._zygotes[seed] = _Zygote(item.config, item.path, spec, seed, workdir)
-        return [self._zygotes[seed] for seed in seeds]
+                self._zygotes[key] = _Zygote(item.config, item.path, spec, key[1], workdir)
+        return [self._zygotes[key] for key in keys]
+
+    def _make_room(self, needed: int, keep: Path) -> None:
+        """End the least recently used files' zygotes until ``needed`` more fit (never ``keep``'s)."""
+        while len(self._zygotes) + needed > self._kept:
+            oldest = next((path for path, _ in self._zygotes if path != keep), None)
+            if oldest is None:
+                return
+            self.end_file(oldest)
+
+    def end_file(self, path: Path) -> None:
+        """End the zygotes of ``path`` (its last test to measure is done)."""
+        for key in [key for key in self._zygotes if key[0] == path]:
+            self._end(self._zygotes.pop(key))
+
+    @staticmethod
+    def _end(zygote: _Zygote) -> None:
+        zygote.close()
+        shutil.rmtree(zygote.workdir, ignore_errors=True)
 
     def measure(self, item: pytest.Item, settings: Settings, backend: str, seeds: list[tuple[int, int]]) -> Measurement:
         """Measure ``item`` once per (replicate, seed), each in a fresh copy; stop at the first that does not pass."""
@@ -284,7 +324,6 @@ class Zygotes:
         for zygote in self._zygotes.values():
             zygote.close()
         self._zygotes.clear()
-        self._file = None
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

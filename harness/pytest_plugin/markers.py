@@ -17,6 +17,12 @@ REPLICATES_LIMITS, REPLICATES_BASELINE = 1, 3
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "allocation limits and baselines measured by harness")
     group.addoption(
+        "--harness",
+        action="store_true",
+        dest="harness_all",
+        help='measure every test, marked or not (as [tool.harness.pytest] measure = "all")',
+    )
+    group.addoption(
         "--harness-baseline", metavar="NAME", help="fail measured tests that regressed against this baseline"
     )
     group.addoption("--harness-save", metavar="NAME", help="store the measured tests as the baseline NAME")
@@ -56,11 +62,9 @@ def add_markers(config: pytest.Config) -> None:
     )
 
 
-def is_measured(item: pytest.Item) -> bool:
-    """Whether the plugin measures ``item``: it takes ``harness_trial`` or carries a harness marker."""
-    return isinstance(item, pytest.Function) and (
-        FIXTURE in item.fixturenames or any(item.get_closest_marker(m) for m in MARKERS)
-    )
+def is_marked(item: pytest.Item) -> bool:
+    """Whether ``item`` asks to be measured: it takes ``harness_trial`` or carries a harness marker."""
+    return FIXTURE in getattr(item, "fixturenames", ()) or any(item.get_closest_marker(m) for m in MARKERS)
 
 
 def ops_of(item: pytest.Item) -> int:

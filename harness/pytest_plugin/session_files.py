@@ -1,4 +1,5 @@
-"""The files a pytest session writes for CI: ``--harness-json`` and ``--harness-html``."""
+"""The files a pytest session writes: its ``--harness-save`` baseline, and for CI ``--harness-json``
+and ``--harness-html``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,29 @@ from pathlib import Path
 
 from harness.declare.config import Settings
 from harness.store.results import Results
+
+
+def save_and_write(
+    tests: Sequence[Results],
+    root: Path,
+    settings: Settings,
+    baseline: Results | None,
+    *,
+    save: str | None,
+    json: str | None,
+    html: str | None,
+) -> list[str]:
+    """Save the baseline ``save`` and write the ``json`` and ``html`` files; a line for each written."""
+    written = []
+    if save and tests:
+        from harness.pytest_plugin.baseline import baseline_path, save_baseline
+
+        path = baseline_path(settings, save)
+        save_baseline(path, tests, root)
+        written.append(f"harness: baseline {save!r} saved to {path} ({len(tests)} measured tests)")
+    return written + write_session_files(
+        tests, root, json_path=json, html_path=html, baseline=baseline, settings=settings
+    )
 
 
 def write_session_files(

@@ -40,10 +40,21 @@ class Delta:
     ci_low_pct: float | None
     ci_high_pct: float | None
     erratic: bool = False
+    #: ``0 B → 711 KiB (+711 KiB)`` for a change from or to zero (no percent to show).
+    absolute: str | None = None
 
     @classmethod
     def of(cls, row: ExperimentVerdict) -> Delta:
-        return cls(row.phase, row.goal, row.decision, row.delta_pct, row.ci_low_pct, row.ci_high_pct, row.erratic)
+        return cls(
+            row.phase,
+            row.goal,
+            row.decision,
+            row.delta_pct,
+            row.ci_low_pct,
+            row.ci_high_pct,
+            erratic=row.erratic,
+            absolute=row.absolute_change(),
+        )
 
     @property
     def regressed(self) -> bool:
@@ -57,12 +68,14 @@ class Delta:
         return self.decision == "no_change" and low is not None and high is not None and (low > 0 or high < 0)
 
     def shown(self) -> str:
+        decision = "" if self.decision == "no_change" else f" {self.decision}"
+        if self.absolute is not None:
+            return f"{self.goal} {self.absolute}{decision}"
         if self.delta_pct is None:
             return self.decision
         interval = ""
         if self.ci_low_pct is not None and self.ci_high_pct is not None:
             interval = f" [{format_pct(self.ci_low_pct, 1)} .. {format_pct(self.ci_high_pct, 1)}]"
-        decision = "" if self.decision == "no_change" else f" {self.decision}"
         return f"{self.goal} {format_pct(self.delta_pct, 1, '%')}{interval}{decision}"
 
 

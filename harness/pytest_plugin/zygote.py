@@ -20,13 +20,10 @@ reply) allocates and frees the same objects every time. Its heap is frozen (``gc
 before the first fork, so each copy's full collections at the window's edges scan only what
 the copy made, not pytest's whole session.
 
-**The window holds the test function's own body only.** At the call, the copy puts its own
-wrapper in place of the test function, before any other plugin wraps it: the wrapper is the
-innermost, and it opens the window (the phase ``test``, or the test's own
-``harness_trial.phase`` blocks) right around the function. What pytest and its plugins do
-around the call (hooks, warning capture, logging, other plugins' wrappers) runs outside.
-The function is called with its fixtures as positional arguments bound before the window
-opens: a call with keyword arguments would allocate its keyword names inside it.
+**The window holds the test's own code only.** At the call, the copy puts its own wrapper
+in place of what pytest calls, before any other plugin wraps it: the wrapper is the
+innermost, and it opens the window right around the test's own code
+(:mod:`harness.pytest_plugin.window`, for each kind of test).
 
 The capture backend starts before fixture setup (so a phase sees frees of what setup built)
 and stops at the end of the call: neither setup nor teardown is in any phase. The copy
@@ -37,31 +34,29 @@ the parent shows the copy's assertion messages as they are) and the phases it me
 from __future__ import annotations
 
 import gc
-import inspect
 import json
 import os
 import random
 import resource
 import sys
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from _pytest.runner import runtestprotocol
 
 from harness.measure.capture import Capture, make_capture
 from harness.measure.capture.reach import settle_preload
-from harness.measure.launcher import fork_child, memory_limit_reason, on_stop_kill_forked_children
-from harness.measure.trial import Trial, calibrate, measured_phases
-from harness.pytest_plugin.markers import FIXTURE, add_markers, add_options, ops_of
+from harness.measure.launcher import fork_child, on_stop_kill_forked_children
+from harness.measure.memory_limit import memory_limit_reason
+from harness.measure.trial import Trial, measured_phases
+from harness.pytest_plugin.markers import add_markers, add_options
+from harness.pytest_plugin.window import put_window
 from harness.store.jsonfile import write_json_atomic
-
-#: The phase a test that does not take ``harness_trial`` is measured as, whole.
-WHOLE_TEST_PHASE = "test"
 
 
 @dataclass(frozen=True)
@@ -151,7 +146,7 @@ class _Zygote:
             self.collect_errors.append(report.longreprtext)
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+    def pytest_runtestloop(self, session: pytest.Session) -> NoReturn:
         """Answer requests instead of running the tests: one forked copy per request."""
         capture = session.config.pluginmanager.getplugin("capturemanager")
         if capture is not None:
@@ -171,7 +166,11 @@ class _Zygote:
                     memory_limit=self.spec.memory_limit,
                 )
                 self._reply(ended.to_json())
-        return True
+        # The parent is done with this zygote. It ran no test, so it ends here, before any
+        # plugin writes its end-of-session report (an HTML or JSON file the parent writes).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
     def _warm_up(self) -> None:
         """Go once through what serving a request does (read it, fork, wait, describe the end),
@@ -228,9 +227,9 @@ class _Zygote:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None]:
-        """Put the window around the test function, innermost; stop the backend after the call."""
-        assert isinstance(item, pytest.Function) and self.current is not None
-        item.obj = _windowed(item, self.current.trial)
+        """Put the window around the test's own code, innermost; stop the backend after the call."""
+        assert self.current is not None
+        put_window(item, self.current.trial)
         try:
             yield
         except BaseException:
@@ -253,45 +252,6 @@ class _Zygote:
         data["harness_over_memory"] = f"{memory_limit_reason(limit)} (seed {seed})" if over_memory and limit else None
         self.reports.append(json.loads(json.dumps(data, default=str)))
         return report
-
-
-def _windowed(item: pytest.Function, trial: Trial) -> Callable[..., Any]:
-    """The test function wrapped in its window: what pytest (and any plugin's wrapper) calls."""
-    function = item.obj
-    takes_trial = FIXTURE in item._fixtureinfo.argnames
-    ops = ops_of(item)
-
-    def measured(**fixtures: Any) -> Any:
-        call, args, keywords = _bound(function, fixtures)
-        calibrate(trial)
-        if takes_trial:
-            return call(*args, **keywords)
-        if keywords:
-            with trial.phase(WHOLE_TEST_PHASE):
-                result = call(*args, **keywords)
-                trial.ops(ops)
-            return result
-        with trial.phase(WHOLE_TEST_PHASE):
-            result = call(*args)
-            trial.ops(ops)
-        return result
-
-    return measured
-
-
-def _bound(
-    function: Callable[..., Any], fixtures: dict[str, Any]
-) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
-    """``function`` and its fixtures as positional arguments (a method as its function and
-    instance), so that calling it allocates nothing; keyword-only ones stay keywords."""
-    try:
-        bound = inspect.signature(function).bind(**fixtures)
-    except (TypeError, ValueError):
-        return function, (), fixtures
-    args, keywords = tuple(bound.args), dict(bound.kwargs)
-    if inspect.ismethod(function):
-        return function.__func__, (function.__self__, *args), keywords
-    return function, args, keywords
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

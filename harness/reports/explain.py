@@ -2,6 +2,7 @@
 
 The same :class:`~harness.compare.calltree.FlameTree` values the flame graphs draw, listed as
 the call paths whose figures changed most, with a frame's callers and callees on request.
+Frames are ``function (file:line)``, the line of each call (``line`` in JSON; 0 by function).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from harness.compare.calltree import FIGURES, Figures, FlameTree, FrameNode, FramePeek, Link, peek
+from harness.compare.calltree import FIGURES, Figures, FlameTree, FrameNode
+from harness.compare.peek import FramePeek, Link, peek
 from harness.reports.flame import format_figure, replicates_label
 
 
@@ -17,6 +19,7 @@ def _node_json(tree: FlameTree, node: FrameNode) -> dict[str, Any]:
     return {
         "function": node.frame.function,
         "file": node.frame.file,
+        "line": node.frame.line,
         "baseline": tree.value(node.baseline),
         "candidate": tree.value(node.candidate),
         "delta": tree.delta(node),
@@ -40,12 +43,19 @@ def _change_json(baseline: Figures, candidate: Figures) -> dict[str, float]:
 def _peek_json(found: FramePeek) -> dict[str, Any]:
     def links(items: Sequence[Link]) -> list[dict[str, Any]]:
         return [
-            {"function": i.frame.function, "file": i.frame.file, **_change_json(i.baseline, i.candidate)} for i in items
+            {
+                "function": i.frame.function,
+                "file": i.frame.file,
+                "line": i.frame.line,
+                **_change_json(i.baseline, i.candidate),
+            }
+            for i in items
         ]
 
     return {
         "function": found.frame.function,
         "file": found.frame.file,
+        "line": found.frame.line,
         **_change_json(found.baseline, found.candidate),
         "self": _change_json(found.self_baseline, found.self_candidate),
         "callers": links(found.callers),
@@ -61,6 +71,7 @@ def explain_json(trees: Sequence[FlameTree], against: str, top: int, pattern: st
         "experiment": trees[0].experiment if trees else "",
         "baseline_experiment": against,
         "figure": trees[0].figure if trees else "",
+        "grain": trees[0].grain if trees else "line",
         "phases": [
             {
                 "phase": tree.phase,
@@ -72,7 +83,7 @@ def explain_json(trees: Sequence[FlameTree], against: str, top: int, pattern: st
                 "delta": tree.delta(tree.root),
                 "paths": [
                     {
-                        "stack": [{"function": f.function, "file": f.file} for f in path.stack],
+                        "stack": [{"function": f.function, "file": f.file, "line": f.line} for f in path.stack],
                         "baseline_bytes": path.baseline.bytes,
                         "candidate_bytes": path.candidate.bytes,
                         "delta_bytes": path.delta.bytes,

@@ -11,7 +11,8 @@
 Both carry the experiments' goals, phase by phase, over the trials that succeeded; an
 experiment with no successful trial is left out (the gate, not a dashboard, reports it).
 
-A history store exports every measured commit, oldest author date first:
+A history store exports every measured commit, oldest author date first, each without the
+experiments whose trials failed there (:func:`harness.commits.history.measured_part`):
 
 - **bmf**: a list of ``{"commit", "author_date", "subject", "results"}``, ``results`` being
   that commit's BMF, for one ``bencher run --hash COMMIT`` each (Bencher takes one report
@@ -27,8 +28,9 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from harness.commits.history import Entry, HistoryStore
+from harness.commits.history import Entry, HistoryStore, measured_part
 from harness.compare.goal_figures import figures
+from harness.git import commit_url
 from harness.store.results import Results
 
 FORMATS = ("bmf", "github-action-benchmark")
@@ -80,8 +82,11 @@ def _milliseconds(moment: _dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def export_history(store: HistoryStore, format_name: str, *, name: str = "harness") -> Any:
-    """Every measured commit of ``store`` in ``format_name``, oldest author date first (see the module docstring)."""
+def export_history(store: HistoryStore, format_name: str, *, name: str = "harness", web: str | None = None) -> Any:
+    """Every measured commit of ``store`` in ``format_name``, oldest author date first (see the
+    module docstring); ``web`` is the repository's web page (:func:`harness.git.web_url`),
+    from which github-action-benchmark's ``repoUrl`` and each commit's ``url`` come (empty
+    without one)."""
     measured = _measured(store)
     if format_name == "bmf":
         return [
@@ -89,17 +94,22 @@ def export_history(store: HistoryStore, format_name: str, *, name: str = "harnes
                 "commit": e.sha,
                 "author_date": e.author_date,
                 "subject": e.subject,
-                "results": bencher_metric_format(store.results(e)),
+                "results": bencher_metric_format(measured_part(e, store.results(e))),
             }
             for e in measured
         ]
     benchmarks = [
         {
-            "commit": {"id": e.sha, "message": e.subject, "timestamp": e.author_date, "url": ""},
+            "commit": {
+                "id": e.sha,
+                "message": e.subject,
+                "timestamp": e.author_date,
+                "url": commit_url(web, e.sha) or "",
+            },
             "date": _milliseconds(_dt.datetime.fromisoformat(e.author_date)),
             "tool": "customSmallerIsBetter",
-            "benches": github_action_benchmark(store.results(e)),
+            "benches": github_action_benchmark(measured_part(e, store.results(e))),
         }
         for e in measured
     ]
-    return {"lastUpdate": _milliseconds(_dt.datetime.now(_dt.UTC)), "repoUrl": "", "entries": {name: benchmarks}}
+    return {"lastUpdate": _milliseconds(_dt.datetime.now(_dt.UTC)), "repoUrl": web or "", "entries": {name: benchmarks}}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from harness.compare.verdict import BoundCheck, ExperimentVerdict, Verdict
 from harness.declare.metrics import metric
 from harness.declare.units import format_pct
@@ -17,14 +19,18 @@ pct = format_pct
 
 
 def interval(row: ExperimentVerdict, places: int = 2) -> str:
-    """``[+9.80, +10.20]``, or the row's decision when it has no interval (``new``, ``failed``)."""
-    if row.ci_low_pct is None or row.ci_high_pct is None:
+    """``[+9.80, +10.20]``; empty when the row has none (``new``, ``failed``, from or to zero)."""
+    if row.ci_low_pct is None or row.ci_high_pct is None or row.absolute:
         return ""
     return f"[{pct(row.ci_low_pct, places)}, {pct(row.ci_high_pct, places)}]"
 
 
 def delta(row: ExperimentVerdict, places: int = 2) -> str:
-    """Δ mean % of the row, or what stands in for it (``new``, ``missing``, ``failed``)."""
+    """Δ mean % of the row, or what stands in for it: the absolute change of a row from or to
+    zero (``0 B → 711 KiB (+711 KiB)``), else the decision (``new``, ``missing``, ``failed``)."""
+    absolute = row.absolute_change()
+    if absolute is not None:
+        return absolute
     if row.delta_pct is None:
         return row.decision
     return pct(row.delta_pct, places)
@@ -45,7 +51,9 @@ def mark(row: ExperimentVerdict) -> str:
 
 
 def decision(row: ExperimentVerdict) -> str:
-    """The decision word, noting an erratic row (shown, not gated)."""
+    """The decision word, naming the side whose trials failed and noting an erratic row (shown, not gated)."""
+    if row.decision == "failed" and row.failed_side:
+        return f"failed ({row.failed_side})"
     return f"{row.decision} (erratic)" if row.erratic else row.decision
 
 
@@ -80,6 +88,28 @@ def side(env: Environment) -> str:
         parts.append(f"commit {env.git_commit[:8]}{'-dirty' if env.git_dirty else ''}")
     where = f"({env.interpreter}, {env.backend or '?'})"
     return " ".join([", ".join(parts), where]) if parts else where
+
+
+#: What the line of :func:`workloads_differ` starts with, in every format.
+WORKLOADS_DIFFER = "workload files that differ between the sides"
+
+
+def workloads_differ(verdict: Verdict) -> tuple[str, ...]:
+    """The workload files the two sides ran in different versions (paths relative to the
+    project), as the sides' provenance names them; empty when none did, or none was said."""
+    return tuple(dict.fromkeys((verdict.baseline.workloads_differ or ()) + (verdict.candidate.workloads_differ or ())))
+
+
+def workloads_differ_line(verdict: Verdict, name: Callable[[str], str] = str) -> str:
+    """``workload files that differ between the sides: workloads/lru.py (why it matters)``,
+    each file written by ``name`` (a code span in markdown); "" when none differed."""
+    files = workloads_differ(verdict)
+    if not files:
+        return ""
+    return (
+        f"{WORKLOADS_DIFFER}: {', '.join(name(f) for f in files)} (each side ran its own version: an experiment "
+        "they declare may have moved, or come and gone, by the workload's change rather than the code's)"
+    )
 
 
 def verdict_line(verdict: Verdict) -> str:

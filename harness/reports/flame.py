@@ -1,8 +1,10 @@
 """Delta flame graphs and call-path listings of :class:`harness.compare.calltree.FlameTree` values.
 
 A flame graph here is an icicle: the root on top, callees below their callers. Each frame is
+a function, file and line of a call (as memray draws), ``function (file:line)``; the same graph
+by function (each function's lines merged) comes with it, one click away. Each frame is
 as wide as its share of the candidate's figure and coloured by its Δ against the baseline:
-red where the candidate allocates more, blue where less, grey where nothing changed, the
+red where the candidate allocates more, green where less (as in the tables), grey where nothing changed, the
 hue's strength scaled to the largest |Δ| of the graph. The graph is laid out here as plain
 numbers (percent of the width, rows) that the template draws as nested SVG, so it reads
 without script; the page's one script adds zoom, search and a line of figures on hover.
@@ -18,7 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness.compare.calltree import FIGURES, FlameTree, FrameNode
+from harness.compare.calltree import FIGURES, FlameTree, FrameNode, by_function
 from harness.declare.metrics import metric
 from harness.declare.units import format_pct
 
@@ -29,7 +31,8 @@ MAX_FRAMES = 700
 ROW = 18
 NEUTRAL = (227, 230, 234)
 MORE = (200, 48, 40)
-LESS = (40, 104, 200)
+#: Less is green, more is red, as in every table of the reports (one meaning for each colour).
+LESS = (30, 125, 50)
 
 
 def flame_anchor(experiment: str, phase: str, goal: str) -> str:
@@ -50,6 +53,10 @@ class FlameFrame:
     width: float
     name: str
     file: str
+    #: The line of the call in ``file`` (0 at function grain, or where unknown).
+    line: int
+    #: What the frame reads: ``function (file:line)``.
+    label: str
     baseline: float
     candidate: float
     delta: float
@@ -91,6 +98,10 @@ class FlameGraph:
     hidden: int
     paths: tuple[PathRow, ...]
     note: str
+    #: Frames by the line of each call (``line``) or by function (``function``).
+    grain: str = "line"
+    #: The same graph by function (its lines merged), one click away from the graph by line.
+    by_function: FlameGraph | None = None
 
 
 def format_figure(figure: str, value: float, *, signed: bool = False) -> str:
@@ -115,7 +126,8 @@ def _walk(node: FrameNode, depth: int = 0) -> Iterable[tuple[FrameNode, int]]:
 
 def flame_graph(tree: FlameTree, anchor: str, title: str, *, paths: int = 5) -> FlameGraph:
     """The drawable graph of ``tree``: widths from the candidate (from the baseline when the
-    candidate measured nothing there), colours from each frame's Δ."""
+    candidate measured nothing there), colours from each frame's Δ. A graph by line carries
+    its graph by function in ``by_function``."""
     by_candidate = tree.value(tree.root.candidate) > 0
     frames, hidden = _layout(tree, by_candidate)
     depth = max((f.depth for f in frames), default=0) + 1
@@ -129,7 +141,13 @@ def flame_graph(tree: FlameTree, anchor: str, title: str, *, paths: int = 5) -> 
         hidden,
         tuple(_path_rows(tree, paths)),
         _note(tree, by_candidate, hidden),
+        tree.grain,
+        _function_graph(tree, anchor, title, paths) if tree.grain == "line" else None,
     )
+
+
+def _function_graph(tree: FlameTree, anchor: str, title: str, paths: int) -> FlameGraph:
+    return flame_graph(by_function(tree), f"{anchor}-by-function", title, paths=paths)
 
 
 def _width(tree: FlameTree, node: FrameNode, by_candidate: bool) -> float:
@@ -182,6 +200,8 @@ def _frame(
         round(width * 100, 4),
         node.frame.function,
         node.frame.file,
+        node.frame.line,
+        node.frame.label,
         base,
         cand,
         delta,

@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 
 from harness.compare.verdict import ExperimentVerdict, Verdict
-from harness.declare.config import BOUNDS
+from harness.declare.config import BOUNDS, MISSING
 from harness.reports import figures
 
 MARKER = "<!-- harness-verdict -->"
@@ -76,8 +76,15 @@ def heading(verdict: Verdict) -> list[str]:
         "",
         f"**Baseline:** {figures.side(verdict.baseline)}  ",
         f"**Candidate:** {figures.side(verdict.candidate)}",
+        *workloads_differ(verdict),
         "",
     ]
+
+
+def workloads_differ(verdict: Verdict) -> list[str]:
+    """The line naming the workload files that differ between the sides, when any did."""
+    line = figures.workloads_differ_line(verdict, code)
+    return ["", line[0].upper() + line[1:]] if line else []
 
 
 def goals(verdict: Verdict) -> list[str]:
@@ -233,6 +240,10 @@ def explanation(verdict: Verdict) -> list[str]:
         f"{verdict.erratic_cv:.0%} and `[tool.harness] erratic` does not name it.",
         "",
         "Bounds checks are absolute limits that every replicate of the candidate must meet.",
+        "",
+        "Nothing unmeasured passes: trials that failed on either side fail the gate, as does a candidate with "
+        "no finished trial"
+        + (", and an experiment of the baseline that the candidate lacks." if MISSING in verdict.gates else "."),
     ]
 
 

@@ -44,6 +44,7 @@ def settings(verdict: Verdict) -> list[str]:
         f"candidate: {figures.side(verdict.candidate)}",
         f"confidence {verdict.confidence:.0%}, tolerance |Δ| ≥ {verdict.tolerance_pct:.2f}%, "
         f"erratic above CV {verdict.erratic_cv:.0%}",
+        *filter(None, [figures.workloads_differ_line(verdict)]),
     ]
 
 

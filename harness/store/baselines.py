@@ -49,19 +49,23 @@ def baseline_path(reference: str, directory: Path) -> Path:
     return directory / f"{check_name(reference)}.json"
 
 
-def save_baseline(results: Results, name: str, source: str, directory: Path) -> Path:
-    """Write ``results`` as the baseline ``name`` (atomically, replacing an older one); its path.
+def save_baseline(results: Results, name: str, source: str, directory: Path, *, force: bool = False) -> Path:
+    """Write ``results`` as the baseline ``name`` (atomically); its path.
 
-    Raises :class:`BaselineError` for a bad name or results from an interrupted run, since a
-    baseline missing trials would make every later gate compare against a partial picture.
+    Raises :class:`BaselineError` for a bad name, for a baseline of that name that exists
+    already (unless ``force``: a gate's reference is replaced only on purpose), or results
+    from an interrupted run, since a baseline missing trials would make every later gate
+    compare against a partial picture.
     """
     check_name(name)
+    path = directory / f"{name}.json"
+    if path.exists() and not force:
+        raise BaselineError(f"baseline {name!r} exists already ({path}); pass --force to replace it")
     if results.interrupted:
         raise BaselineError(f"{source}: the run was interrupted; a baseline needs a complete run")
     if not results.trials:
         raise BaselineError(f"{source}: holds no trials")
     info = BaselineInfo(name, _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), source)
-    path = directory / f"{name}.json"
     write_json_atomic(path, {**results.to_json(), "baseline": info.to_json()})
     return path
 

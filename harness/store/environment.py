@@ -51,10 +51,16 @@ class Provenance:
     content_id: str | None = None
     #: How the code under test was made importable ("wheel built at 1a2b3c4", ...).
     code: str | None = None
-    #: Which side's workloads ran ("candidate", "worktree", "each").
+    #: Whose workloads ran ("own, else candidate 3f2a9c1e20", "working tree", "each commit's own").
     workloads_from: str | None = None
     #: Call sites in the workloads are named relative to this, as the code's are to project_root.
     workloads_root: str | None = None
+    #: The workload files (paths relative to the project) that differ between the sides of a
+    #: compare: a figure of an experiment they declare may have moved by the workload's change.
+    workloads_differ: tuple[str, ...] | None = None
+    #: The SHA-256 of every file of the workloads the side ran, by its path relative to the
+    #: project: what tells two commits' workloads apart after their checkouts are gone.
+    workloads_sha256: Mapping[str, str] | None = None
     #: Where the built code is imported from (a build's site directory): its call sites are
     #: named relative to it, so that two commits' builds name one file alike.
     code_root: str | None = None
@@ -104,6 +110,8 @@ class Environment:
     code: str | None = None
     workloads_from: str | None = None
     workloads_root: str | None = None
+    workloads_differ: tuple[str, ...] | None = None
+    workloads_sha256: Mapping[str, str] | None = None
     code_root: str | None = None
     build_s: float | None = None
     #: The stored baseline these results were read from.
@@ -160,7 +168,7 @@ class Environment:
         for each in dataclasses.fields(self):
             value = getattr(self, each.name)
             if each.name not in _ALWAYS and each.name != "extra" and value is not None:
-                data[each.name] = value.to_json() if isinstance(value, BaselineInfo) else value
+                data[each.name] = value.to_json() if isinstance(value, BaselineInfo) else _plain(value)
         return {**data, **self.extra}
 
     @classmethod
@@ -169,12 +177,19 @@ class Environment:
         if not isinstance(data, Mapping):
             raise TypeError(f"environment {data!r} is not an object")
         given, extra = fields_and_extra(cls, data)
+        if isinstance(given.get("workloads_differ"), list):
+            given["workloads_differ"] = tuple(str(name) for name in given["workloads_differ"])
         if given.get("baseline") is not None:
             try:
                 given["baseline"] = BaselineInfo.from_json(given["baseline"])
             except KeyError as exc:
                 raise TypeError(f"environment baseline lacks {exc}") from None
         return cls(**given, extra=extra)
+
+
+def _plain(value: Any) -> Any:
+    """A field's value as JSON holds it: a tuple as a list."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def blind_spots(sites: str | None, c_allocations: str | None, interpreter: str) -> list[str]:

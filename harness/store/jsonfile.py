@@ -2,7 +2,9 @@
 
 A file is written to a temporary file beside it, flushed, fsynced and renamed over the
 target, so a reader never sees half a file and an interrupted write never damages the
-previous one. A file is read as JSON whose ``schema`` names its kind and version; anything
+previous one; a place that cannot be written (a read-only directory, ``/proc``, a full disk)
+is one :class:`~harness.errors.OutputError` line, and :func:`check_writable` finds it before
+the work whose output it is. A file is read as JSON whose ``schema`` names its kind and version; anything
 else (missing, truncated, binary, NaN figures, another kind, a future version) is one
 :class:`~harness.errors.ResultsError` line.
 """
@@ -17,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ResultsError
+from harness.errors import OutputError, ResultsError
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -26,9 +28,13 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that ``path`` is always either old or new, never partial."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``text`` to ``path`` so that ``path`` is always either old or new, never partial;
+    :class:`OutputError` when it cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -39,9 +45,35 @@ def write_text_atomic(path: Path, text: str) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _cannot_write(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable(path: Path) -> None:
+    """:class:`OutputError` unless a file can be written at ``path``: asked before a run, so that
+    its output is not lost at the end. Nothing is left behind (a directory a write would make
+    is not made here)."""
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a directory")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot write {path}: {existing} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=existing)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _cannot_write(path: Path, exc: OSError) -> OutputError:
+    return OutputError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def read_json(path: Path, schema_prefix: str) -> dict[str, Any]:

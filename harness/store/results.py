@@ -8,7 +8,8 @@ Format ``harness.results/1`` (JSON)::
      "settings": {"replicates", "base_seed", "backend", "timeout_s", "top_sites"},
      "experiments": [{"id", "family", "workload", "variant", "params", "goals", "bounds"}],
      "trials": [{"experiment", "replicate", "seed", "status", "error", "wall_s",
-                 "rss_peak_bytes", "phases": [{"name", "metrics": {...}, "sites": [...]}]}]}
+                 "rss_peak_bytes", "phases": [{"name", "metrics": {...}, "sites": [...]}],
+                 "stderr" (a failed trial's: the last lines its child printed, when it printed any)}]}
 
 Files are written atomically and read with a schema check (:mod:`harness.store.jsonfile`); the
 environment comes from :mod:`harness.store.environment`, the pandas view from
@@ -63,6 +64,9 @@ class TrialResult:
     error: str | None = None
     wall_s: float = 0.0
     rss_peak_bytes: int | None = None
+    #: A failed trial's evidence beside its one-line ``error``: the last lines of its stderr
+    #: (a traceback, faulthandler's stack of a crash, a C library's message).
+    stderr: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,7 +76,7 @@ class TrialResult:
         return next((p for p in self.phases if p.name == name), None)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "experiment": self.experiment,
             "replicate": self.replicate,
             "seed": self.seed,
@@ -82,6 +86,9 @@ class TrialResult:
             "rss_peak_bytes": self.rss_peak_bytes,
             "phases": [phase.to_json() for phase in self.phases],
         }
+        if self.stderr is not None:
+            data["stderr"] = self.stderr
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TrialResult:
@@ -95,6 +102,7 @@ class TrialResult:
             wall_s=float(data.get("wall_s", 0.0)),
             rss_peak_bytes=data.get("rss_peak_bytes"),
             phases=tuple(PhaseResult.from_json(phase) for phase in data["phases"]),
+            stderr=data.get("stderr"),
         )
 
 

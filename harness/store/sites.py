@@ -6,13 +6,14 @@ reports, the flame graph and the pytest limits read them. All of them use this o
 so a figure is named, keyed and added the same way everywhere.
 
 Sites are keyed by line (for tables of one run) or by function (for movers between two
-runs, where a line that moved within its function must not read as two changes), with the
-file relative to the project root, so that the same code in two checkouts has one key.
+runs, where a line that moved within its function must not read as two changes; the movers
+then name the lines the change happened on), with the file relative to the project root, so
+that the same code in two checkouts has one key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,6 +34,16 @@ def relative_file(file: str, root: Roots) -> str:
         if prefix and file.startswith(prefix):
             return file[len(prefix) :]
     return file
+
+
+def site_label(key: SiteKey, lines: Sequence[int] = ()) -> str:
+    """``function (file:line)``, or ``function (file)`` when keyed by function (line 0);
+    ``lines`` names the lines of a site keyed by function: ``function (file:201, 202)``.
+
+    The one way every table, message, flame graph and listing names a place in the code."""
+    function, file, line = key
+    where = ", ".join(str(n) for n in lines) if lines else str(line) if line else ""
+    return f"{function} ({file}:{where})" if where else f"{function} ({file})"
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,49 @@ def fill(trial, new, n):
 """
 
 
+#: A family whose variant's code lives in the workloads, as the bundled families' do: a store
+#: kept in the workload file itself. ``{worse}`` is "" or :data:`KEEP_A_LIST`.
+LISTED = """\
+import harness
+
+listed = harness.family("listed", "a store defined in the workloads")
+
+
+class ListStore:
+    def __init__(self):
+        self.items = []
+        self.lists = []
+
+    def add(self, i):
+        self.items.append(bytes(64))
+{worse}
+
+@listed.variant("kept")
+def kept():
+    return ListStore()
+
+
+@listed.workload(params={{"n": [{n}]}}, goal="fill.net_bytes_per_op")
+def fill(trial, new, n):
+    s = trial.keep(new())
+    with trial.phase("fill"):
+        for i in range(n):
+            s.add(i)
+        trial.ops(n)
+"""
+#: The regression of :data:`LISTED`: one more list kept per insert.
+KEEP_A_LIST = "        self.lists.append([i])\n"
+
+
+def listed(*, worse: bool = False, n: int = 1000) -> str:
+    """The workload file of :data:`LISTED`, its store made worse or not, with ``n`` inserts."""
+    return LISTED.format(worse=KEEP_A_LIST if worse else "", n=n)
+
+
+def listed_id(n: int = 1000) -> str:
+    return f"listed.fill[kept,n={n}]"
+
+
 #: A workload that sleeps a minute in its phase: something to interrupt.
 SLOW = """\
 import time

@@ -260,8 +260,9 @@ def library_history(root: Path) -> tuple[Project, list[str]]:
     """A small library's history of :data:`COMMITS` commits, oldest first: README, docs and
     tests change most, the package's code changes without effect at times, the commit at
     :data:`REGRESSION` wraps each value in a list, the one at :data:`BROKEN` breaks the
-    build and the next repairs it."""
-    project = lrukit(root)
+    build and the next repairs it. The first commit is older than the workloads, which
+    today's fill in, as they do for a project's early history."""
+    project = lrukit(root, with_workloads=False)
     commits = [project.git("rev-parse", "HEAD")]
     project.write("benchmarks/allocations/lru.py", HISTORY_WORKLOADS)
     commits.append(project.commit("workloads for two caches"))

@@ -38,6 +38,10 @@ def fill(trial, new, n):
 """
 
 PYPROJECT = '[project]\nname = "tiny"\n\n[tool.harness]\nworkloads = "workloads"\nreplicates = 2\n'
+#: The project's settings with a workloads directory that declares nothing.
+EMPTY_WORKLOADS = PYPROJECT.replace('workloads = "workloads"', 'workloads = "empty"')
+#: The project's settings with baselines where none can be written.
+UNWRITABLE_BASELINES = PYPROJECT + 'baselines = "/proc/harness-nowhere"\n'
 
 # Files: what a case writes before the command runs. bytes/str are contents; DIRECTORY makes
 # a directory there; a callable derives the contents from the good project (its results file
@@ -189,6 +193,17 @@ CASES += [Case("pyproject:gate-bound-unparsable", ("gate", "--baseline", "main")
 
 # Flags, names and ids.
 CASES += [
+    # A gate of a results file runs no trial: options of trials are refused, never ignored.
+    Case(
+        "flag:gate-results-replicates", ("gate", "--baseline", "main", "--results", "reports/results.json", "-n", "3")
+    ),
+    Case(
+        "flag:explain-results-replicates",
+        ("explain", "tiny", "--baseline", "main", "--results", "reports/results.json", "-n", "2"),
+    ),
+    Case(
+        "flag:gate-results-jobs", ("gate", "--results", "reports/results.json", "tiny", "-j", "2", "--baseline", "main")
+    ),
     Case("flag:memory-limit-words", ("run", "--memory-limit", "lots")),
     Case("flag:memory-limit-negative", ("run", "--memory-limit", "-2 GiB")),
     Case("flag:memory-limit-infinite", ("run", "--memory-limit", "1e400 GiB")),
@@ -227,7 +242,48 @@ CASES += [
     Case("calibrate:memory-limit", ("calibrate", "--memory-limit", "lots")),
     Case("calibrate:unicode-id", ("calibrate", "ü[")),
     Case("list:pyproject-binary", ("list",), (("pyproject.toml", b"\x00\xff"),)),
+    # Nothing to run: the results file of the last run stays as it was.
+    Case("workloads:empty-run", ("run",), (("pyproject.toml", EMPTY_WORKLOADS), ("empty", DIRECTORY))),
+    Case(
+        "workloads:empty-gate",
+        ("gate", "--baseline", "main"),
+        (("pyproject.toml", EMPTY_WORKLOADS), ("empty", DIRECTORY)),
+    ),
+    # A stored baseline is replaced only with --force.
+    Case("baseline:save-over-existing", ("baseline", "save", "main")),
+    Case("baseline:save-unwritable", ("baseline", "save", "other"), (("pyproject.toml", UNWRITABLE_BASELINES),)),
 ]
+
+#: Outputs that cannot be written: a directory that cannot exist (under /proc, even for root).
+UNWRITABLE = "/proc/harness-nowhere/out"
+UNWRITABLE_OUTPUTS = {
+    "run-out": ("run", "-o", f"{UNWRITABLE}.json"),
+    "gate-out": ("gate", "--baseline", "main", "--results", "reports/results.json", "--out", f"{UNWRITABLE}.md"),
+    "gate-json": ("gate", "--baseline", "main", "--results", "reports/results.json", "--json", f"{UNWRITABLE}.json"),
+    "gate-html": ("gate", "--baseline", "main", "--results", "reports/results.json", "--html", f"{UNWRITABLE}.html"),
+    "gate-running-out": ("gate", "--baseline", "main", "--out", f"{UNWRITABLE}.md"),
+    "report-html": ("report", "reports/results.json", "--html", f"{UNWRITABLE}.html"),
+    "explain-html": (
+        "explain",
+        "tiny.fill",
+        "--baseline",
+        "main",
+        "--results",
+        "reports/results.json",
+        "--html",
+        f"{UNWRITABLE}.html",
+    ),
+    "export-out": ("export", "reports/results.json", "--format", "bmf", "--out", f"{UNWRITABLE}.json"),
+    "export-out-js": (
+        "export",
+        "reports/results.json",
+        "--format",
+        "github-action-benchmark",
+        "--out",
+        f"{UNWRITABLE}.js",
+    ),
+    "proc-file": ("report", "reports/results.json", "--html", "/proc/version"),
+}
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:
@@ -305,6 +361,59 @@ def test_bad_input_is_refused_in_one_line(case: Case, template: Path, tmp_path: 
     assert len(lines) == 1 and lines[0].startswith("harness: error: "), done.stderr[-2000:]
     assert len(lines[0]) < 400, lines[0]  # one readable line, not a dump of the input
     assert snapshot(project) == before, "a stored file changed"
+
+
+@pytest.mark.parametrize("argv", UNWRITABLE_OUTPUTS.values(), ids=list(UNWRITABLE_OUTPUTS))
+def test_an_output_that_cannot_be_written_is_one_line_and_exit_2(argv: tuple[str, ...], template: Path) -> None:
+    before = snapshot(template)
+    done = harness(template, argv)
+    # Exit 2, bad input: CI reads 1 as a regression.
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr[-2000:]
+    target = argv[argv.index("--html") + 1 if "--html" in argv else -1]
+    assert lines[0].startswith(f"harness: error: cannot write {target}: "), lines[0]
+    assert snapshot(template) == before
+
+
+def test_run_on_workloads_that_declare_nothing_writes_nothing(template: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(template, project)
+    (project / "empty").mkdir()
+    (project / "empty" / "_helpers.py").write_text("import harness\n")  # private: never imported
+    results = project / "reports" / "results.json"
+    before = results.read_bytes()
+
+    done = harness(project, ("run", "--workloads", "empty"))
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        "harness: error: workloads directory empty declares no experiment "
+        "(no family with a variant and a workload in its *.py files): nothing to run\n"
+    )
+    assert results.read_bytes() == before
+    assert not (project / "reports" / "results.json.journal").exists()
+
+
+def test_a_baseline_is_replaced_only_with_force(template: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(template, project)
+    stored = project / "baselines" / "main.json"
+    before = stored.read_bytes()
+    assert harness(project, ("run", "--backend", "tracemalloc", "-n", "1")).returncode == 0
+
+    refused = harness(project, ("baseline", "save", "main"))
+
+    assert refused.returncode == 2
+    assert refused.stderr == f"harness: error: baseline 'main' exists already ({stored}); pass --force to replace it\n"
+    assert stored.read_bytes() == before
+
+    forced = harness(project, ("baseline", "save", "main", "--force"))
+
+    assert forced.returncode == 0, forced.stderr
+    replaced = json.loads(stored.read_text())
+    assert stored.read_bytes() != before
+    assert len(replaced["trials"]) == 1  # the new run's one replicate, not the old two
 
 
 def test_the_hunt_is_wide() -> None:

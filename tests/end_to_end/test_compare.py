@@ -19,13 +19,18 @@ from gitproject import (
     PAYLOAD_PLUS_10,
     PYPROJECT,
     SLOW,
+    STORE,
     extra_id,
+    listed,
+    listed_id,
     set_payload,
     tiny_project,
     verdict_rows,
 )
 
+from harness.compare.verdict import read_verdict
 from harness.reports.markdown import MARKER
+from harness.reports.markdown import render as render_markdown
 
 
 def test_a_commit_with_ten_percent_more_allocations_per_op_fails_the_gate(tmp_path: Path) -> None:
@@ -81,6 +86,60 @@ def test_commits_that_differ_by_a_comment_pass_with_no_change(tmp_path: Path) ->
     assert len(project.worktrees()) == 1
 
 
+#: The store's ``add`` at a commit whose measured code crashes the interpreter.
+CRASHING_STORE = STORE.replace(
+    "        self.items.append(bytes(PAYLOAD))",
+    "        import os, signal\n        os.kill(os.getpid(), signal.SIGSEGV)",
+)
+
+
+def reason_lines(stdout: str) -> list[str]:
+    """The reasons under the text verdict's last line (``  - ...``)."""
+    return [line[4:] for line in stdout.splitlines() if line.startswith("  - ")]
+
+
+def test_a_baseline_that_crashes_fails_the_gate_and_names_the_baseline(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.write("store.py", CRASHING_STORE)
+    old = project.commit("a store that segfaults")
+    project.write("store.py", STORE)
+    new = project.commit("the store works again")
+    out = tmp_path / "v.json"
+
+    page = tmp_path / "r.html"
+    done = project.harness("compare", old, new, "-n", "2", "--json", str(out), "--html", str(page))
+
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    (reason,) = reason_lines(done.stdout)
+    assert reason.startswith(f"{FILL_ID}: baseline: 2 of 2 trials failed: ")
+    assert "candidate" not in reason
+    assert "Failed. 1 quality gate failed." in done.stdout
+    row = verdict_rows(out)[FILL_ID]
+    # Never `new`: the baseline was run and crashed; the candidate's figures are still shown.
+    assert (row["decision"], row["failed_side"], row["replicates"]) == ("failed", "baseline", [0, 2])
+    assert row["candidate_mean"] > PAYLOAD
+    assert "failed (baseline)" in done.stdout
+    html = page.read_text()
+    assert "failed · baseline" in html and "baseline: 2 of 2 trials failed: " in html
+
+
+def test_a_candidate_that_crashes_fails_the_gate_and_names_the_candidate(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.write("store.py", CRASHING_STORE)
+    project.commit("a store that segfaults")
+
+    done = project.harness("compare", "HEAD~1", "HEAD", "-n", "2", "--format", "json")
+
+    assert done.returncode == 1, done.stderr
+    verdict = json.loads(done.stdout)
+    assert verdict["passed"] is False
+    (crashed,) = verdict["reasons"]
+    assert crashed.startswith(f"{FILL_ID}: candidate: 2 of 2 trials failed: ") and "\n" not in crashed
+    (row,) = verdict["experiments"]
+    assert (row["decision"], row["failed_side"], row["replicates"]) == ("failed", "candidate", [2, 0])
+
+
 def test_experiments_added_and_removed_are_new_and_missing(tmp_path: Path) -> None:
     project = tiny_project(tmp_path / "p")
     project.write("workloads/gone.py", EXTRA.format(name="gone"))
@@ -91,9 +150,19 @@ def test_experiments_added_and_removed_are_new_and_missing(tmp_path: Path) -> No
 
     done = project.harness("compare", "HEAD~1", "HEAD", "--workloads-from", "each", "--format", "json", "-n", "2")
 
-    assert done.returncode == 0, done.stderr
-    decisions = {row["id"]: row["decision"] for row in json.loads(done.stdout)["experiments"]}
+    # An experiment the candidate lost fails the gate; a new one does not.
+    assert done.returncode == 1, done.stderr
+    verdict = json.loads(done.stdout)
+    decisions = {row["id"]: row["decision"] for row in verdict["experiments"]}
     assert decisions == {FILL_ID: "no_change", extra_id("added"): "new", extra_id("gone"): "missing"}
+    assert verdict["reasons"] == [f"{extra_id('gone')}: missing in the candidate (--allow-missing lets it pass)"]
+
+    allowed = project.harness(
+        "compare", "HEAD~1", "HEAD", "--workloads-from", "each", "--format", "json", "-n", "2", "--allow-missing"
+    )
+
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(allowed.stdout)["gates"] == ["regressions", "bounds"]
 
 
 def test_with_each_commits_own_workloads_a_commit_without_them_makes_every_experiment_new(tmp_path: Path) -> None:
@@ -111,7 +180,27 @@ def test_with_each_commits_own_workloads_a_commit_without_them_makes_every_exper
     assert json.loads(done.stdout)["baseline"]["workloads_from"] == "each commit's own"
 
 
-def test_by_default_both_sides_run_the_candidates_workloads(tmp_path: Path) -> None:
+def test_with_the_candidates_workloads_both_sides_run_them(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.write("workloads/gone.py", EXTRA.format(name="gone"))
+    project.commit("add gone")
+    project.remove("workloads/gone.py")
+    project.write("workloads/added.py", EXTRA.format(name="added"))
+    head = project.commit("replace gone by added")
+
+    done = project.harness("compare", "HEAD~1", "HEAD", "--workloads-from", "candidate", "--format", "json", "-n", "2")
+
+    assert done.returncode == 0, done.stderr
+    verdict = json.loads(done.stdout)
+    decisions = {row["id"]: row["decision"] for row in verdict["experiments"]}
+    # The baseline commit never had `added`: it is measured there all the same, with the candidate's workload.
+    assert decisions == {FILL_ID: "no_change", extra_id("added"): "no_change"}
+    assert verdict["baseline"]["workloads_from"] == verdict["candidate"]["workloads_from"] == f"candidate {head[:10]}"
+    assert verdict["baseline"]["workloads_differ"] == []
+    assert "workloads: candidate" in done.stderr
+
+
+def test_by_default_each_side_runs_its_own_workload_files_and_the_candidates_fill_in(tmp_path: Path) -> None:
     project = tiny_project(tmp_path / "p")
     project.write("workloads/gone.py", EXTRA.format(name="gone"))
     project.commit("add gone")
@@ -121,13 +210,65 @@ def test_by_default_both_sides_run_the_candidates_workloads(tmp_path: Path) -> N
 
     done = project.harness("compare", "HEAD~1", "HEAD", "--format", "json", "-n", "2")
 
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     verdict = json.loads(done.stdout)
     decisions = {row["id"]: row["decision"] for row in verdict["experiments"]}
-    # The baseline commit never had `added`: it is measured there all the same, with the candidate's workload.
-    assert decisions == {FILL_ID: "no_change", extra_id("added"): "no_change"}
-    assert verdict["baseline"]["workloads_from"] == verdict["candidate"]["workloads_from"] == f"candidate {head[:10]}"
-    assert "workloads: candidate" in done.stderr
+    # `added` is the candidate's file, measured on the baseline's code too; `gone` is the baseline's own.
+    assert decisions == {FILL_ID: "no_change", extra_id("added"): "no_change", extra_id("gone"): "missing"}
+    assert verdict["reasons"] == [f"{extra_id('gone')}: missing in the candidate (--allow-missing lets it pass)"]
+    assert verdict["baseline"]["workloads_from"] == f"own, else candidate {head[:10]}"
+    assert verdict["baseline"]["workloads_differ"] == ["workloads/gone.py"]
+    assert "workloads: own, else candidate" in done.stderr
+
+
+def test_a_variant_made_worse_in_the_workloads_is_a_regression_named_with_its_workload_file(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.write("workloads/listed.py", listed())
+    project.commit("a store in the workloads")
+    project.write("workloads/listed.py", listed(worse=True))
+    project.commit("keep a list per insert")
+    out, html = tmp_path / "verdict.json", tmp_path / "r.html"
+
+    done = project.harness("compare", "HEAD~1", "HEAD", "-n", "2", "--json", str(out), "--html", str(html))
+
+    assert done.returncode == 1, done.stderr
+    rows = verdict_rows(out)
+    assert rows[listed_id()]["decision"] == "regression"
+    # One list of one int more per insert, on every replicate alike.
+    assert rows[listed_id()]["candidate_mean"] - rows[listed_id()]["baseline_mean"] > sys.getsizeof([0])
+    assert rows[FILL_ID]["decision"] == "no_change"
+    line = "workload files that differ between the sides: workloads/listed.py ("
+    assert line in done.stdout
+    assert "workload files that differ between the sides: workloads/listed.py\n" in done.stderr
+    assert json.loads(out.read_text())["candidate"]["workloads_differ"] == ["workloads/listed.py"]
+    assert "Workload files that differ between the sides: workloads/listed.py (" in html.read_text()
+    markdown = render_markdown(read_verdict(out))
+    assert "Workload files that differ between the sides: `workloads/listed.py` (" in markdown
+    # Both sides run one set of workloads: the candidate's store on both, no change.
+    same = project.harness("compare", "HEAD~1", "HEAD", "-n", "2", "--workloads-from", "candidate", "--format", "json")
+    assert same.returncode == 0, same.stderr
+    assert {row["id"]: row["decision"] for row in json.loads(same.stdout)["experiments"]}[listed_id()] == "no_change"
+    assert "workload files that differ" not in same.stdout
+
+
+def test_a_workload_parameter_changed_between_commits_is_new_and_missing_never_a_change(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.write("workloads/listed.py", listed(n=1000))
+    project.commit("a store in the workloads")
+    project.write("workloads/listed.py", listed(n=4000))
+    project.commit("more inserts")
+
+    done = project.harness("compare", "HEAD~1", "HEAD", "-n", "2")
+
+    # The old parameter's experiment is missing in the candidate, which fails until the user says so.
+    assert done.returncode == 1, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith(("listed", "tiny"))]
+    table = {row[0]: row[-1] for row in rows}
+    assert table == {listed_id(1000): "missing", listed_id(4000): "new", FILL_ID: "no_change"}
+    assert "workload files that differ between the sides: workloads/listed.py (" in done.stdout
+    allowed = project.harness("compare", "HEAD~1", "HEAD", "-n", "2", "--allow-missing")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert "workload files that differ between the sides: workloads/listed.py (" in allowed.stdout
 
 
 def test_the_working_tree_with_uncommitted_changes_is_the_default_candidate(tmp_path: Path) -> None:
@@ -159,6 +300,25 @@ def test_settings_come_from_the_candidate_and_a_failing_setup_is_one_clear_line(
     assert "exit code 3" in lines[-1] and "no compiler" in lines[-1]
     assert "Traceback" not in done.stderr
     assert len(project.worktrees()) == 1
+
+
+def test_commits_older_than_the_workloads_run_with_the_working_trees_settings(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.git("rm", "-q", "-r", "workloads")
+    older = project.commit("before the workloads")
+    project.write("store.py", (project.root / "store.py").read_text() + "# a comment\n")
+    newer = project.commit("still before the workloads")
+    # The workloads and the settings that go with them exist only in the working tree.
+    project.write("workloads/tiny.py", FILL)
+    project.write("pyproject.toml", PYPROJECT.replace("replicates = 3", "replicates = 2\ntolerance = 50"))
+
+    done = project.harness("compare", older, newer, "--format", "json")
+
+    assert done.returncode == 0, done.stderr
+    verdict = json.loads(done.stdout)
+    assert verdict["baseline"]["workloads_from"] == "own, else working tree"
+    assert verdict["tolerance_pct"] == 50
+    assert [row["replicates"] for row in verdict["experiments"]] == [[2, 2]]
 
 
 def test_the_merge_base_with_the_default_branch_is_the_default_baseline(tmp_path: Path) -> None:
@@ -197,6 +357,18 @@ def test_bad_refs_and_patterns_are_one_line(tmp_path: Path, args: list[str], mes
     assert len(done.stderr.strip().splitlines()) <= 3  # the two sides named, then the error
     assert "Traceback" not in done.stderr
     assert len(project.worktrees()) == 1
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_checkout(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "p")
+    project.commit("again")
+    for flag in ("--out", "--json", "--html"):
+        done = project.harness("compare", "HEAD~1", "HEAD", flag, "/proc/harness-nowhere/verdict")
+
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("harness: error: cannot write /proc/harness-nowhere/verdict: ")
+        assert len(done.stderr.splitlines()) == 1
+        assert len(project.worktrees()) == 1
 
 
 def test_outside_a_git_repository_is_one_line(tmp_path: Path) -> None:

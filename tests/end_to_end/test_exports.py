@@ -125,6 +125,12 @@ def test_a_history_exports_each_measured_commit_oldest_first_in_both_formats(
         jsonschema.validate(report["results"], BMF_SCHEMA)
         assert report["results"].keys() == _goals(results).keys()
 
+    # Without a remote, the dashboard has no page of the repository to link.
+    alone = json.loads(harness("export", str(store), "--format", "github-action-benchmark").stdout)
+    assert alone["repoUrl"] == "" and {e["commit"]["url"] for e in alone["entries"]["harness"]} == {""}
+    # With one, repoUrl and each commit's url are the remote's web pages.
+    subprocess.run(["git", "init", "-q", str(store)], check=True)
+    subprocess.run(["git", "-C", str(store), "remote", "add", "origin", "git@github.com:octo/lib.git"], check=True)
     script = tmp_path / "data.js"
     done = harness("export", str(store / "index.json"), "--format", "github-action-benchmark", "--out", str(script))
     assert done.returncode == 0, done.stderr
@@ -139,6 +145,8 @@ def test_a_history_exports_each_measured_commit_oldest_first_in_both_formats(
     assert [entry["commit"]["id"] for entry in suite] == ["a" * 40, "b" * 40]
     assert suite[0]["date"] == 1793523600000 and suite[0]["tool"] == "customSmallerIsBetter"
     assert {"id", "message", "timestamp", "url"} <= suite[0]["commit"].keys()
+    assert data["repoUrl"] == "https://github.com/octo/lib"
+    assert [entry["commit"]["url"] for entry in suite] == [f"https://github.com/octo/lib/commit/{c * 40}" for c in "ab"]
     single = json.loads(harness("export", str(results), "--format", "github-action-benchmark").stdout)
     assert [entry["benches"] for entry in suite] == [single, single]
 

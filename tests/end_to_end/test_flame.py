@@ -23,6 +23,7 @@ from _browser import Browser, artifacts_dir, browser, chromium_path
 
 from harness.compare.calltree import FlameTree, FrameNode, flame_tree, trees_of
 from harness.store.results import read_results
+from harness.store.sites import Grain
 
 #: A comprehension runs in a frame of its own before CPython 3.12; PEP 709 inlines it since.
 COMPREHENSION = ["<listcomp>"] if sys.version_info < (3, 12) else []
@@ -81,6 +82,20 @@ WORKLOADS = textwrap.dedent(
     '''
 )
 PLAIN = "paths.two_callers[plain,n=300]"
+
+
+def line_of(code: str) -> int:
+    """The line of ``workloads/paths.py`` that holds ``code``."""
+    (number,) = [i for i, text in enumerate(WORKLOADS.splitlines(), 1) if code in text]
+    return number
+
+
+#: The lines of the calls on the changed path: the workload's call, the caller's, the helper's list.
+LEFT_CALL, LEFT_LINE, HELPER_LINE = (
+    line_of("box.append(from_left(n))"),
+    line_of("return helper(n + EXTRA)"),
+    line_of("return [str(i) for i in range(n)]"),
+)
 OTHER = "paths.two_callers[other,n=300]"
 
 
@@ -136,9 +151,15 @@ def every_node(node: FrameNode) -> Iterator[FrameNode]:
         yield from every_node(c)
 
 
-def fill_tree(project: Path, experiment: str = PLAIN, figure: str = "alloc_bytes") -> FlameTree:
+def fill_tree(
+    project: Path, experiment: str = PLAIN, figure: str = "alloc_bytes", grain: Grain = "function"
+) -> FlameTree:
     trees = trees_of(
-        experiment, read_results(project / "base.json"), read_results(project / "cand.json"), figure=figure
+        experiment,
+        read_results(project / "base.json"),
+        read_results(project / "cand.json"),
+        figure=figure,
+        grain=grain,
     )
     assert [t.phase for t in trees] == ["fill"]
     return trees[0]
@@ -225,7 +246,14 @@ def test_the_verdict_and_the_comment_carry_the_changed_call_path(project: Path) 
     anchor = flame_anchor(PLAIN, "fill", "alloc_bytes")
     assert f"report.html#{anchor}" in comment
     assert f'id="{anchor}"' in (project / "report.html").read_text()
-    assert "`from_left (workloads/paths.py)`" in comment and "from_right" not in comment
+    assert f"`from_left (workloads/paths.py:{LEFT_LINE})`" in comment and "from_right" not in comment
+    assert top["frames"][:3] == [
+        {"function": "two_callers", "file": "workloads/paths.py", "line": LEFT_CALL},
+        {"function": "from_left", "file": "workloads/paths.py", "line": LEFT_LINE},
+        {"function": "helper", "file": "workloads/paths.py", "line": HELPER_LINE},
+    ]
+    assert top["stack"][1] == f"from_left (workloads/paths.py:{LEFT_LINE})"
+    assert row["top_sites"][0]["site"].endswith(f"(workloads/paths.py:{HELPER_LINE})")
 
 
 def test_the_comment_links_the_flame_graph_where_the_report_is_served(
@@ -254,9 +282,33 @@ def test_explain_json_puts_the_change_under_the_changed_caller(project: Path) ->
     assert [f["function"] for f in first["stack"]] == ["two_callers", "from_left", "helper", *COMPREHENSION]
     assert first["delta_bytes"] == phase["delta"] and first["delta_count"] >= 1000
     assert not any(f["function"] == "from_right" for p in phase["paths"] for f in p["stack"])
-    (top,) = phase["tree"]["children"]
+    assert [f["line"] for f in first["stack"][:3]] == [LEFT_CALL, LEFT_LINE, HELPER_LINE]
+    # By line, the workload's frame is one per call in it; each caller hangs under its own line.
+    by_line = {c["line"]: c for c in phase["tree"]["children"]}
+    (left,) = by_line[LEFT_CALL]["children"]
+    (right,) = by_line[line_of("box.append(from_right(n))")]["children"]
+    assert (left["function"], left["delta"]) == ("from_left", phase["delta"])
+    assert (right["function"], right["delta"]) == ("from_right", 0)
+    # By function, the lines merge: one frame of the workload, both callers under it.
+    done = harness_cli(
+        project,
+        "explain",
+        "plain",
+        "--baseline",
+        "base.json",
+        "--results",
+        "cand.json",
+        "--format",
+        "json",
+        "--by",
+        "function",
+    )
+    merged = json.loads(done.stdout)
+    assert merged["grain"] == "function" and data["grain"] == "line"
+    (top,) = merged["phases"][0]["tree"]["children"]
     by_name = {c["function"]: c for c in top["children"]}
     assert by_name["from_left"]["delta"] == phase["delta"] and by_name["from_right"]["delta"] == 0
+    assert {c["line"] for c in top["children"]} == {0}
 
 
 def test_explain_peek_splits_the_helper_by_caller(project: Path) -> None:
@@ -273,7 +325,8 @@ def test_explain_peek_splits_the_helper_by_caller(project: Path) -> None:
     assert [c["function"] for c in helper["callees"]] == COMPREHENSION
     assert helper["self"]["delta_bytes"] == (0 if COMPREHENSION else phase["delta"])
     text = harness_cli(project, *args).stdout
-    assert "caller from_left (workloads/paths.py)" in text and "| helper (workloads/paths.py)" in text
+    assert f"caller from_left (workloads/paths.py:{LEFT_LINE})" in text
+    assert f"| helper (workloads/paths.py:{HELPER_LINE})" in text
 
 
 def test_explain_text_lists_the_path_pprof_style(project: Path) -> None:
@@ -281,9 +334,9 @@ def test_explain_text_lists_the_path_pprof_style(project: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == f"{PLAIN} · fill · alloc bytes per replicate (3 vs 3 paired by seed)"
-    figures = next(line for line in lines if line.rstrip().endswith("two_callers (workloads/paths.py)"))
+    figures = next(line for line in lines if line.rstrip().endswith(f"two_callers (workloads/paths.py:{LEFT_CALL})"))
     assert figures.split()[0].startswith("+") and "KiB" in figures
-    assert any(line.strip() == "> from_left (workloads/paths.py)" for line in lines)
+    assert any(line.strip() == f"> from_left (workloads/paths.py:{LEFT_LINE})" for line in lines)
     assert "from_right" not in done.stdout
 
 
@@ -379,7 +432,7 @@ def test_the_flame_graph_shows_the_change_under_the_changed_caller(
     all_frames = f"Array.from(document.querySelectorAll({json.dumps(anchor + ' svg.frame')}))"
     frame = f"{all_frames}.find(e => e.dataset.id === {json.dumps(left['id'])})"
     tip = page.evaluate(f"(() => {{ {frame}.dispatchEvent(new MouseEvent('mouseenter')); return {status}; }})()")
-    assert tip.startswith("from_left (workloads/paths.py) · baseline ") and " · Δ +" in tip
+    assert tip.startswith(f"from_left (workloads/paths.py:{LEFT_LINE}) · baseline ") and " · Δ +" in tip
     page.evaluate(f"{frame}.dispatchEvent(new MouseEvent('click', {{bubbles: true}}))")
     zoomed = {f["id"]: f for f in page.evaluate(frames_js)}
     assert not zoomed[right["id"]]["shown"] and zoomed[left["id"]]["shown"]
@@ -408,6 +461,28 @@ def test_the_explain_page_opens_without_errors_and_stays_small(project: Path, ch
     assert page.evaluate("document.querySelectorAll('figure.flame svg.frame').length") >= 8
     for html in ("flame.html", "report.html"):
         assert (project / html).stat().st_size < 2 * 1024 * 1024
+
+
+@needs_chromium
+def test_less_is_green_in_the_flame_graph_as_in_the_tables(project: Path, chromium: Browser) -> None:
+    # The two sides swapped: from_left now allocates less than in the "baseline".
+    done = harness_cli(
+        project, "explain", PLAIN, "--baseline", "cand.json", "--results", "base.json", "--html", "less.html"
+    )
+    assert done.returncode == 0, done.stderr
+    page = chromium.open((project / "less.html").resolve().as_uri())
+    assert page.errors == []
+    frames = page.evaluate(FRAMES.replace("ANCHOR", "''"))
+    shrunk = [f for f in frames if f["name"] == "from_left" and f["delta"] < 0]
+    assert shrunk, frames
+    for frame in shrunk:
+        red, green, blue = (int(frame["fill"][i : i + 2], 16) for i in (1, 3, 5))
+        assert green > red and green > blue, frame["fill"]
+    # The legend's "less" is the tables' green.
+    swatch = "getComputedStyle(document.querySelector('.swatch.SIDE')).backgroundColor"
+    good = "(() => { const e = document.createElement('span'); e.className = 'good'; document.body.append(e);"
+    good += " return getComputedStyle(e).color; })()"
+    assert page.evaluate(swatch.replace("SIDE", "less")) == page.evaluate(good)
 
 
 CALLERS = """\

@@ -126,7 +126,8 @@ def test_ten_percent_more_per_op_is_a_regression_whose_interval_holds_ten(projec
     assert row["candidate_values"] == [t.phases[0].metrics["net_bytes_per_op"] for t in cand.trials_of(EXPERIMENT)]
     # Where: the variant's add() keeps the extra blobs, about 10% of 2000 blobs of ~1 KiB.
     top = row["top_sites"][0]
-    assert top["site"] == "add (workloads/store.py)"
+    extra_line = next(n for n, text in enumerate(WORKLOAD.splitlines(), 1) if "2 * i + 1" in text)
+    assert top["site"] == f"add (workloads/store.py:{extra_line})"
     assert 0.06 * top["baseline"] < top["delta"] < 0.14 * top["baseline"]
     assert verdict["baseline"]["baseline"]["name"] == "main"
 
@@ -174,6 +175,57 @@ def test_gate_runs_the_suite_and_baseline_commands_list_and_show(project: Path) 
     stored = json.loads((project / "baselines" / "main.json").read_text())
     assert stored["baseline"]["source"] == "base.json"
     assert stored["trials"] == json.loads((project / "base.json").read_text())["trials"]
+
+
+def reasons(stdout: str) -> list[str]:
+    """The reasons under the text verdict's last line."""
+    return [line[4:] for line in stdout.splitlines() if line.startswith("  - ")]
+
+
+def test_an_experiment_the_candidate_lacks_fails_unless_allowed(project: Path, tmp_path: Path) -> None:
+    # The candidate's workloads declare the store with another size: the baseline's experiment is gone.
+    other = tmp_path / "resized"
+    (other / "workloads").mkdir(parents=True)
+    (other / "pyproject.toml").write_text(PYPROJECT)
+    source = (project / "workloads" / "store.py").read_text()
+    (other / "workloads" / "store.py").write_text(source.replace(f'"ops": [{OPS}]', '"ops": [500]'))
+    ran = harness_cli(other, "run", "-n", "2", "--out", "resized.json")
+    assert ran.returncode == 0, ran.stderr
+    files = ("--baseline", str(project / "baselines" / "main.json"), "--results", "resized.json")
+
+    done = harness_cli(other, "gate", *files)
+
+    assert done.returncode == 1, done.stderr
+    assert reasons(done.stdout) == [f"{EXPERIMENT}: missing in the candidate (--allow-missing lets it pass)"]
+    assert "Failed. 1 quality gate failed." in done.stdout
+
+    allowed = harness_cli(other, "gate", *files, "--allow-missing")
+
+    assert allowed.returncode == 0, allowed.stderr
+    assert "Passed. All quality gates passed." in allowed.stdout
+    # The same from the settings: a gate that leaves out "missing".
+    (other / "pyproject.toml").write_text(PYPROJECT.replace("jobs = 2", 'jobs = 2\ngate = ["regressions", "bounds"]'))
+    assert harness_cli(other, "gate", *files).returncode == 0
+
+
+def test_a_candidate_with_no_finished_trial_fails(project: Path, tmp_path: Path) -> None:
+    # A results file of a run that measured nothing, as older versions wrote for empty workloads.
+    empty = json.loads((project / "plus2.json").read_text())
+    empty["experiments"], empty["trials"] = [], []
+    (tmp_path / "empty.json").write_text(json.dumps(empty))
+
+    done = harness_cli(project, "gate", "--baseline", "main", "--results", str(tmp_path / "empty.json"))
+
+    assert done.returncode == 1, done.stderr
+    assert reasons(done.stdout) == [
+        "the candidate has no finished trial: nothing was measured",
+        f"{EXPERIMENT}: missing in the candidate (--allow-missing lets it pass)",
+    ]
+    allowed = harness_cli(
+        project, "gate", "--baseline", "main", "--results", str(tmp_path / "empty.json"), "--allow-missing"
+    )
+    assert allowed.returncode == 1
+    assert reasons(allowed.stdout) == ["the candidate has no finished trial: nothing was measured"]
 
 
 def corrupt(path: Path, how: str) -> None:

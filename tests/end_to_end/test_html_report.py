@@ -86,14 +86,15 @@ def harness_cli(project: Path, *args: str, check: bool = True) -> subprocess.Com
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project run twice: the candidate's ``dicts`` variant fills 50% more records."""
+    """A project run twice: the candidate's ``dicts`` variant fills 13 times the records, far
+    beyond the forest plot's axis."""
     root = tmp_path_factory.mktemp("report-project")
     (root / "pyproject.toml").write_text('[tool.harness]\nworkloads = "workloads"\nreplicates = 3\n')
     (root / "workloads").mkdir()
     module = root / "workloads" / "boxes.py"
     module.write_text(WORKLOADS)
     harness_cli(root, "run", "-n", "3", "--out", "base.json")
-    module.write_text(WORKLOADS.replace("EXTRA = {}", "EXTRA = {'dicts': 200}"))
+    module.write_text(WORKLOADS.replace("EXTRA = {}", "EXTRA = {'dicts': 4800}"))
     harness_cli(root, "run", "-n", "3", "--out", "cand.json")
     gate = harness_cli(
         root,
@@ -144,7 +145,10 @@ def test_verdict_page_shows_the_verdict_ids_figures_and_charts(
         """Array.from(document.querySelectorAll('#experiments tbody tr')).map(tr => ({
             id: tr.cells[0].textContent.trim(), phase: tr.cells[1].textContent.trim(),
             delta: tr.cells[5].textContent.trim(), decision: tr.cells[7].querySelector('.badge').textContent.trim(),
-            point: Number(tr.querySelector('svg.forest rect.pt').getAttribute('x')),
+            point: tr.querySelector('svg.forest rect.pt')?.getAttribute('x') ?? null,
+            off: tr.querySelector('svg.forest .off-scale-value')?.textContent ?? null,
+            arrow: tr.querySelector('svg.forest .off-scale path')?.getBoundingClientRect().right ?? null,
+            edge: tr.querySelector('svg.forest').getBoundingClientRect().right,
             zero: Number(tr.querySelector('svg.forest line.zero').getAttribute('x1'))}))"""
     )
     assert [(r["id"], r["phase"]) for r in table] == [(r["id"], r["phase"]) for r in rows]
@@ -152,9 +156,22 @@ def test_verdict_page_shows_the_verdict_ids_figures_and_charts(
         assert shown["decision"] == row["decision"].replace("_", " ")
         if row["delta_pct"] is not None:
             assert shown["delta"] == f"{float(row['delta_pct']):+.1f}%"
-    regression = next(t for t, r in zip(table, rows, strict=True) if r["decision"] == "regression")
-    # The forest plot puts a +Δ to the right of zero (the point is a 6 px square centred on Δ).
-    assert regression["point"] + 3 > regression["zero"] + 10
+    # The forest plot puts a Δ on its axis as a 6 px square centred on it; the regression, 13
+    # times the baseline, lies beyond the axis: an arrow at its right end, with its value.
+    (regression, row) = next((t, r) for t, r in zip(table, rows, strict=True) if r["decision"] == "regression")
+    assert row["delta_pct"] > 1000
+    assert regression["point"] is None and regression["off"] == f"{row['delta_pct']:+.0f}%"
+    assert regression["edge"] - 2 <= regression["arrow"] <= regression["edge"]
+    on_axis = [t for t in table if t["off"] is None and t["point"] is not None]
+    assert on_axis and all(t["arrow"] is None for t in on_axis)
+    # Each badge of an experiment's header names the phase and goal it judges.
+    badges = each(
+        page, "section.experiment", "Array.from(e.querySelectorAll('p.badges .badge')).map(b => b.textContent.trim())"
+    )
+    assert sorted(b for section in badges for b in section) == sorted(
+        f"{r['phase']} · {r['goal'].replace('_', ' ')} {r['decision'].replace('_', ' ')}" for r in rows
+    )
+    page.screenshot(kept / "report-verdict-1920.png", width=1920)
     ids = each(page, "section.experiment h3", "e.firstChild.textContent.trim()")
     assert set(ids) == {r["id"] for r in rows}
     assert page.evaluate("document.querySelectorAll('svg.strip-chart').length") == len(rows)
@@ -173,6 +190,20 @@ def test_gate_writes_the_same_page(project: Path, chromium: Browser) -> None:
     shown = each(page, "#experiments tbody tr", "[e.cells[0].textContent.trim(), e.cells[5].textContent.trim()]")
     expected = [[r["id"], f"{float(r['delta_pct']):+.1f}%"] for r in verdict_rows(project)]
     assert shown == expected
+
+
+def test_each_reason_is_shown_once(project: Path, chromium: Browser, tmp_path: Path) -> None:
+    # A verdict whose side failed repeats that side's reason on every row: the page says it once.
+    verdict = json.loads((project / "verdict.json").read_text())
+    reasons = verdict["reasons"]
+    assert reasons
+    verdict["reasons"] = reasons * 3
+    stored = tmp_path / "repeated.json"
+    stored.write_text(json.dumps(verdict))
+    done = harness_cli(project, "report", str(stored), "--html", str(tmp_path / "repeated.html"))
+    assert done.returncode == 0, done.stderr
+    page = load(chromium, tmp_path / "repeated.html")
+    assert each(page, "header.page ul.bad li") == reasons
 
 
 def test_hostile_user_text_is_shown_as_text(project: Path, chromium: Browser) -> None:

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.declare.config import MEMORY_SHARE, load_settings, machine_memory, memory_limit_bytes
+from harness.declare.config import (
+    MEMORY_FLOOR,
+    MEMORY_SHARE,
+    available_cores,
+    load_settings,
+    machine_memory,
+    memory_limit_bytes,
+    memory_limit_origin,
+)
 
 GREEDY = """
 import harness
@@ -91,6 +99,11 @@ def test_the_limit_comes_from_pyproject_else_from_the_machine(tmp_path: Path) ->
     default = load_settings(make_project(tmp_path / "default"))
     total = machine_memory()
     assert total is not None and total > 0
-    # A share of the machine, split between the trials that run at once.
+    # A share of the machine, split between the trials that run at once (never more than
+    # the cores), and never below the floor.
     assert memory_limit_bytes(default) == int(total * MEMORY_SHARE)
-    assert memory_limit_bytes(default.override(jobs=4)) == int(total * MEMORY_SHARE / 4)
+    running = min(4, available_cores())
+    expected = max(int(total * MEMORY_SHARE / running), min(MEMORY_FLOOR, int(total * MEMORY_SHARE)))
+    assert memory_limit_bytes(default.override(jobs=4)) == expected
+    assert memory_limit_origin(default.override(jobs=4)).endswith(f" / {running} jobs")
+    assert memory_limit_origin(configured) == ""

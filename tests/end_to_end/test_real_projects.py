@@ -240,8 +240,10 @@ def test_two_commits_older_than_the_workloads_are_compared_with_todays(
     assert row["decision"] == "regression"
     assert row["replicates"] == [3, 3]
     assert float(row["candidate_mean"]) - float(row["baseline_mean"]) == pytest.approx(LIST_WRAPPER_BYTES, abs=0.01)
-    assert json.loads(done.stdout)["baseline"]["workloads_from"] == "working tree"
-    assert "workloads: working tree" in done.stderr
+    # Neither commit has workloads: today's, the working tree's, fill in on both sides.
+    assert json.loads(done.stdout)["baseline"]["workloads_from"] == "own, else working tree"
+    assert json.loads(done.stdout)["baseline"]["workloads_differ"] == []
+    assert "workloads: own, else working tree" in done.stderr
 
 
 def test_bisect_searches_history_older_than_the_workloads_and_skips_a_broken_build(
@@ -253,7 +255,7 @@ def test_bisect_searches_history_older_than_the_workloads_and_skips_a_broken_bui
 
     assert done.returncode == 0, done.stderr
     assert f"first bad commit: {commits[3]} change 4" in done.stdout
-    assert "workloads: working tree" in done.stdout
+    assert "workloads: own, else working tree" in done.stdout
     skipped = re.findall(r"^skipped (\w+) .*build of \w+ failed", done.stdout, flags=re.MULTILINE)
     assert skipped == [commits[4][:10]]
     assert_nothing_left(project)
@@ -289,6 +291,6 @@ def test_the_cache_lists_and_clears_the_builds(lru: tuple[Project, list[str]], t
     assert {commits[0][:10], commits[1][:10]} <= set(re.findall(r"  (\w{10})$", listed.stdout, flags=re.MULTILINE))
     assert "2 builds" in listed.stdout
 
-    cleared = project.harness("cache", "clear", env=own)
+    cleared = project.harness("cache", "clear", "--yes", env=own)
     assert cleared.returncode == 0 and cleared.stdout.startswith("removed 2 builds")
     assert "0 builds" in project.harness("cache", env=own).stdout

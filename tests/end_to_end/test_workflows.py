@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,8 @@ def actionlint() -> str:
 
 def test_workflows_and_the_action_pass_actionlint() -> None:
     files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
-    assert len(files) == 4
+    assert len(files) == 5
+    assert str(WORKFLOWS / "release.yml") in files
     # `uses: ./` in allocations.yml makes actionlint read action.yml and check the inputs given to it.
     done = subprocess.run([actionlint(), "-no-color", *files], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -252,6 +255,71 @@ def test_the_comment_script_validates_the_number_and_updates_one_comment(
     assert json.loads(done.stdout) == expected
 
 
+RELEASE = WORKFLOWS / "release.yml"
+
+
+def test_the_release_publishes_on_a_version_tag_with_the_token_in_one_job_only() -> None:
+    flow = load(RELEASE)
+    on = triggers(flow)
+    assert set(on) == {"push", "pull_request", "workflow_dispatch"}
+    assert on["push"] == {"tags": ["v*"]}
+    # A change to the build is built and checked before a tag needs it.
+    assert {"setup.py", "pyproject.toml", "harness/measure/capture/_native*"} <= set(on["pull_request"]["paths"])
+    assert flow["permissions"] == {}
+    jobs = flow["jobs"]
+    assert jobs["wheels"]["permissions"] == jobs["sdist"]["permissions"] == {"contents": "read"}
+    publish = jobs["publish"]
+    assert publish["permissions"] == {"id-token": "write"}
+    assert publish["environment"]["name"] == "pypi"
+    assert publish["if"] == "github.event_name == 'push' && startsWith(github.ref, 'refs/tags/v')"
+    assert set(publish["needs"]) == {"wheels", "sdist"}
+    # The job with the token runs nothing of the project: it downloads the files and uploads them.
+    assert [s["uses"].split("@")[0] for s in publish["steps"]] == [
+        "actions/download-artifact",
+        "pypa/gh-action-pypi-publish",
+    ]
+    for name, job in jobs.items():
+        for step in job["steps"]:
+            if "uses" in step:
+                # Pinned to a release, not a branch that moves.
+                assert re.fullmatch(r"[\w-]+/[\w-]+@v\d+(\.\d+)*", step["uses"]), f"{name}: {step['uses']}"
+            if "checkout" in step.get("uses", ""):
+                assert step["with"]["persist-credentials"] is False
+
+
+def test_the_release_builds_wheels_on_both_architectures_for_every_supported_cpython() -> None:
+    wheels = load(RELEASE)["jobs"]["wheels"]
+    assert wheels["runs-on"] == "${{ matrix.os }}"
+    assert wheels["strategy"]["matrix"]["os"] == ["ubuntu-24.04", "ubuntu-24.04-arm"]
+    assert any(s.get("uses", "").startswith("pypa/cibuildwheel@") for s in wheels["steps"])
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    lowest = re.fullmatch(r">=3\.(\d+)", project["project"]["requires-python"])
+    assert lowest
+    config = project["tool"]["cibuildwheel"]
+    # From the lowest CPython the package declares to the newest the release builds, none left out.
+    selectors = [re.fullmatch(r"cp3(\d+)-\*", s) for s in config["build"]]
+    assert all(selectors), config["build"]  # CPython only, and not the free-threaded builds (cp313t)
+    minors = [int(s[1]) for s in selectors if s]
+    assert minors == list(range(int(lowest[1]), max(minors) + 1))
+    assert max(minors) >= 14
+    # What cibuildwheel makes of the config (it refuses an option it does not know).
+    listed = subprocess.run(
+        [str(BIN / "cibuildwheel"), "--print-build-identifiers", "--platform", "linux", "--archs", "x86_64,aarch64"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(listed.stdout.split()) == sorted(
+        f"cp3{minor}-{libc}_{arch}"
+        for minor in minors
+        for libc in ("manylinux", "musllinux")
+        for arch in ("x86_64", "aarch64")
+    )
+    assert config["environment"] == {"HARNESS_REQUIRE_NATIVE": "1"}
+    assert config["test-command"] == "python {project}/.ci/wheel-check.py"
+
+
 HISTORY = WORKFLOWS / "allocation-history.yml"
 HISTORY_SCRIPT = ".github/harness-history.sh"
 
@@ -324,6 +392,17 @@ def test_the_write_token_is_only_in_the_job_that_runs_no_project_code() -> None:
     assert {"actions/upload-artifact", "actions/upload-pages-artifact"} <= set(uses)
     publish = [s.get("uses", "").split("@")[0] for s in flow["jobs"]["publish"]["steps"]]
     assert publish == ["actions/download-artifact", "", "actions/deploy-pages"]
+
+
+def test_a_history_whose_newest_commit_failed_is_still_kept_and_published() -> None:
+    # harness history exits 1 then: the measure job fails, and its store (which lists the failure) is not lost.
+    flow = load(HISTORY)
+    measure = flow["jobs"]["measure"]
+    assert measure["outputs"] == {"store": "${{ steps.history.outputs.store }}"}
+    uploads = [s for s in measure["steps"] if s.get("uses", "").startswith(("actions/upload-",))]
+    assert len(uploads) == 2
+    assert {s.get("if") for s in uploads} == {"${{ !cancelled() && steps.history.outputs.store != '' }}"}
+    assert flow["jobs"]["publish"]["if"] == "${{ !cancelled() && needs.measure.outputs.store != '' }}"
 
 
 def run_history_workflow(project: Project, runner: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.compare.gate import GateOptions, MetricNotMeasured, compare, decide
+from harness.declare.config import BOUNDS, MISSING, REGRESSIONS, Settings
 from harness.declare.spec import Bound, Goal
 from harness.errors import ConfigError, EnvironmentMismatch, SelectionError
 from harness.store.environment import Environment
@@ -78,6 +80,28 @@ def test_a_deterministic_rise_past_the_tolerance_is_a_regression_at_its_exact_si
     # Below the tolerance it is noted as no change; a lower tolerance catches it.
     assert one([200.0] * 5, [208.0] * 5)[1].decision == "no_change"
     assert one([200.0] * 5, [208.0] * 5, GateOptions(tolerance_pct=3))[1].decision == "regression"
+
+
+def test_an_exact_figure_from_zero_is_a_regression_whatever_the_tolerance_and_reads_absolute() -> None:
+    verdict, row = one([0.0] * 3, [24.0] * 3, GateOptions(tolerance_pct=1e9))
+    assert (row.decision, row.from_zero, row.delta_abs) == ("regression", True, 24.0)
+    assert row.delta_pct is row.ci_low_pct is row.ci_high_pct is None
+    assert verdict.reasons == ("cache.churn[a] work.alloc_bytes_per_op: regression 0 B → 24 B (+24 B)",)
+    data = verdict.to_json()["experiments"][0]
+    assert (data["from_zero"], data["delta_abs"], data["delta_pct"], data["ci_low_pct"]) == (True, 24.0, None, None)
+    # To zero keeps its percent (-100) and reads absolute too; it is no change from zero.
+    _, fixed = one([24.0] * 3, [0.0] * 3)
+    assert (fixed.decision, fixed.from_zero, fixed.delta_pct) == ("improvement", False, -100.0)
+    assert fixed.change_text() == "24 B → 0 B (-24 B)"
+
+
+def test_a_noisy_figure_from_zero_is_no_change() -> None:
+    goal = "work.wall_s_per_op"
+    base = results([info("a", goal)], trials("a", [0.0, 0.0, 0.0], metric="wall_s_per_op"))
+    cand = results([info("a", goal)], trials("a", [0.1, 0.3, 0.2], metric="wall_s_per_op"))
+    (row,) = compare(base, cand).experiments
+    assert (row.decision, row.from_zero, row.delta_pct) == ("no_change", True, None)
+    assert row.change_text().startswith("0 ns → 200 ms (+200 ms")
 
 
 def test_replicates_pair_by_seed_and_the_pairing_removes_seed_noise() -> None:
@@ -150,12 +174,51 @@ def test_a_failed_candidate_trial_fails_the_gate() -> None:
     cand.append(TrialResult("cache.churn[a]", 2, 3, "failed", error="KeyError: 7 (cache.py:12)"))
     verdict = compare(results([info("a")], trials("a", [100.0] * 3)), results([info("a")], cand))
     (row,) = verdict.experiments
-    assert row.decision == "failed" and row.replicates == (3, 2)
-    assert verdict.reasons == ("cache.churn[a]: 1 of 3 candidate trials failed: KeyError: 7 (cache.py:12)",)
+    assert row.decision == "failed" and row.replicates == (3, 2) and row.failed_side == "candidate"
+    assert verdict.reasons == ("cache.churn[a]: candidate: 1 of 3 trials failed: KeyError: 7 (cache.py:12)",)
     assert not verdict.passed
 
 
-def test_new_and_missing_experiments_are_listed_and_do_not_gate() -> None:
+def _crashed(variant: str, n: int, error: str) -> list[TrialResult]:
+    return [TrialResult(f"cache.churn[{variant}]", i, i + 1, "failed", error=error) for i in range(n)]
+
+
+def test_a_baseline_whose_trials_failed_fails_the_gate_and_is_never_new() -> None:
+    crash = 'killed by SIGSEGV\nFatal Python error: Segmentation fault\n  File "lib.py", line 3 in get'
+    exp = info("a", goal="work.alloc_bytes_per_op")
+    verdict = compare(results([exp], _crashed("a", 3, crash)), results([exp], trials("a", [100.0] * 3)))
+    (row,) = verdict.experiments
+    assert (row.decision, row.failed_side, row.replicates) == ("failed", "baseline", (0, 3))
+    # The stored error as it is, on one line.
+    line = (
+        "baseline: 3 of 3 trials failed: killed by SIGSEGV | Fatal Python error: Segmentation fault"
+        ' | File "lib.py", line 3 in get'
+    )
+    assert verdict.reasons == (f"cache.churn[a]: {line}",)
+    assert row.error == line
+    assert not verdict.passed
+    assert verdict.to_json()["experiments"][0]["failed_side"] == "baseline"
+
+
+def test_both_sides_failing_is_one_reason_per_side_not_one_per_goal() -> None:
+    exp = ExperimentInfo(
+        "cache.churn[a]",
+        "cache",
+        "churn",
+        "a",
+        {},
+        tuple(Goal.parse(g) for g in ("work.alloc_bytes_per_op", "work.net_bytes_per_op")),
+        (),
+    )
+    verdict = compare(results([exp], _crashed("a", 2, "exit code 3")), results([exp], _crashed("a", 2, "MemoryError")))
+    assert {(r.decision, r.failed_side) for r in verdict.experiments} == {("failed", "both")}
+    assert verdict.reasons == (
+        "cache.churn[a]: baseline: 2 of 2 trials failed: exit code 3",
+        "cache.churn[a]: candidate: 2 of 2 trials failed: MemoryError",
+    )
+
+
+def test_new_experiments_pass_and_missing_ones_fail_unless_allowed() -> None:
     baseline = results([info("old")], trials("old", [1.0, 1.0]))
     candidate = results([info("fresh")], trials("fresh", [1.0, 1.0]))
     verdict = compare(baseline, candidate)
@@ -163,10 +226,26 @@ def test_new_and_missing_experiments_are_listed_and_do_not_gate() -> None:
         ("fresh", "new", (0, 2)),
         ("old", "missing", (2, 0)),
     ]
-    assert verdict.passed
+    assert verdict.reasons == ("cache.churn[old]: missing in the candidate (--allow-missing lets it pass)",)
+    assert [row["fails_gate"] for row in verdict.to_json()["experiments"]] == [False, True]
+    allowed = compare(baseline, candidate, GateOptions(gates=(REGRESSIONS, BOUNDS)))
+    assert allowed.passed and allowed.reasons == ()
     assert [r.variant for r in compare(baseline, candidate, GateOptions(patterns=("fresh",))).experiments] == ["fresh"]
     with pytest.raises(SelectionError, match="typo"):
         compare(baseline, candidate, GateOptions(patterns=("typo",)))
+
+
+def test_allow_missing_takes_the_missing_gate_out_of_the_settings_gates() -> None:
+    settings = Settings(project_root=Path("/p"), workloads=Path("/p/w"), baselines=Path("/p/b"))
+    assert MISSING in GateOptions.from_settings(settings).gates
+    assert GateOptions.from_settings(settings, allow_missing=True).gates == (REGRESSIONS, BOUNDS)
+
+
+def test_a_candidate_with_no_finished_trial_fails() -> None:
+    baseline = results([info("a")], trials("a", [1.0, 1.0]))
+    verdict = compare(baseline, results([], []), GateOptions(gates=(REGRESSIONS, BOUNDS)))
+    assert not verdict.passed
+    assert verdict.reasons == ("the candidate has no finished trial: nothing was measured",)
 
 
 def test_bounds_count_replicates_from_the_declaration_and_the_settings() -> None:
@@ -220,9 +299,10 @@ def test_top_movers_match_a_function_whose_lines_moved_in_another_checkout() -> 
     (row,) = compare(baseline, candidate).experiments
     assert row.decision == "regression"
     assert [(s.site, s.baseline, s.candidate, s.delta) for s in row.top_sites] == [
-        ("put (workloads/cache.py)", 1000.0, 2000.0, 1000.0),
-        ("evict (workloads/cache.py)", 300.0, 0.0, -300.0),
-        ("grow (workloads/cache.py)", 0.0, 100.0, 100.0),
+        # Named by the candidate's line where it allocates more, by the baseline's where less.
+        ("put (workloads/cache.py:14)", 1000.0, 2000.0, 1000.0),
+        ("evict (workloads/cache.py:30)", 300.0, 0.0, -300.0),
+        ("grow (workloads/cache.py:40)", 0.0, 100.0, 100.0),
     ]
 
 
@@ -234,6 +314,9 @@ def test_a_goal_phase_that_went_away_is_missing_and_one_never_measured_is_refuse
     ]
     verdict = compare(results([exp], trials("a", [1.0, 1.0])), results([exp], renamed))
     assert [(r.phase, r.decision, r.replicates) for r in verdict.experiments] == [("work", "missing", (2, 0))]
+    assert verdict.reasons == (
+        "cache.churn[a] work.alloc_bytes_per_op: missing in the candidate (--allow-missing lets it pass)",
+    )
     with pytest.raises(MetricNotMeasured, match="no trial measured a phase 'work'"):
         compare(results([exp], renamed), results([exp], renamed))
 

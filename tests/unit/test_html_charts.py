@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
-from harness.reports.html.charts import forest_axis, forest_mark, nice_ticks, phase_chart, strip_chart
+from harness.reports.html.charts import (
+    Scale,
+    forest_axis,
+    forest_mark,
+    labelled_ticks,
+    nice_ticks,
+    phase_chart,
+    strip_chart,
+)
 
 MIB = 1024**2
 
@@ -63,3 +72,47 @@ def test_forest_marks_sit_around_zero_and_open_when_unbounded() -> None:
     assert not (up.open_low or up.open_high)
     unbounded = forest_mark(scale, 1.0, -math.inf, math.inf)
     assert unbounded is not None and unbounded.open_low and unbounded.open_high
+    assert up.off_scale == down.off_scale == unbounded.off_scale == 0
+
+
+def test_a_change_beyond_the_axis_is_marked_off_scale_with_its_value() -> None:
+    # A +1202 % row beside small ones: the axis stops at ±100 %, the row says where it went.
+    _, scale = forest_axis([(1202.0, 1190.0, 1214.0), (2.0, 1.0, 3.0)], 5.0)
+    far = forest_mark(scale, 1202.0, 1190.0, 1214.0)
+    below = forest_mark(scale, -250.0, -260.0, -240.0)
+    near = forest_mark(scale, 2.0, 1.0, 3.0)
+    assert far is not None and below is not None and near is not None
+    assert scale.hi < 120 and (far.off_scale, far.value) == (1, "+1202%")
+    assert (below.off_scale, below.value) == (-1, "-250%")
+    assert (near.off_scale, near.value) == (0, "")
+
+
+def test_tick_labels_never_repeat_however_narrow_the_range() -> None:
+    # 2.0062 to 2.0088 in eight ticks, printed with three places, reads 2.008 twice.
+    def fmt(value: float) -> str:
+        return f"{value:.3f}"
+
+    assert len({fmt(t) for t in nice_ticks(2.0062, 2.0088, 8)}) < len(nice_ticks(2.0062, 2.0088, 8))
+    ticks = labelled_ticks(2.0062, 2.0088, fmt, 8)
+    labels = [label for _, label in ticks]
+    assert labels and len(set(labels)) == len(labels)
+    assert len(ticks) >= 2 and all(2.0062 <= value <= 2.0088 for value, _ in ticks)
+    # A range no label can tell apart gets one tick.
+    assert len(labelled_ticks(2.00801, 2.00802, fmt, 4)) == 1
+
+
+def test_commit_labels_thin_out_to_never_overlap_and_keep_the_steps() -> None:
+    from harness.reports.html.history_axis import LABEL_GAP, LEFT, RIGHT, spaced
+
+    x = Scale(0, 199, LEFT, RIGHT)
+    # 200 commits on 470 px: about one in six has room; the steps' commits always do, even
+    # two steps side by side give way to each other only where they would overlap.
+    steps = [57, 58, 120]
+    kept = spaced(range(200), x, LABEL_GAP, first=steps)
+    assert kept == sorted(kept) and {57, 120} <= set(kept)
+    gaps = [x(b) - x(a) for a, b in itertools.pairwise(kept)]
+    assert min(gaps) >= LABEL_GAP
+    assert 25 <= len(kept) <= (RIGHT - LEFT) / LABEL_GAP + 1
+    # Where every commit has room, every commit is labelled.
+    few = Scale(0, 30, LEFT, RIGHT)
+    assert spaced(range(31), few, LABEL_GAP) == list(range(31))

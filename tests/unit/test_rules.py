@@ -113,7 +113,7 @@ def test_every_error_is_a_harness_error_but_an_interruption() -> None:
     assert issubclass(LimitError, HarnessError)
     assert not issubclass(Interrupted, HarnessError)
     assert str(Interrupted(3)) == "interrupted after 3 finished trials"
-    assert GATES == ("regressions", "bounds")
+    assert GATES == ("regressions", "bounds", "missing")
 
 
 PIP_REQUIREMENTS_FAILED = """\

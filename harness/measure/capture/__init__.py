@@ -23,6 +23,10 @@ BACKENDS = ("native", "memray", "tracemalloc", "none")
 EVERY_HEAP_METRIC = ("alloc_bytes", "alloc_count", "kept_bytes", "kept_count", "net_bytes", "net_count", "peak_bytes")
 #: What ``auto`` chose, once per process (the fallback is said on stderr once).
 _auto_choice: str | None = None
+#: Why the C extension can be missing, and how to get it: said wherever native is asked for
+#: or was the default and is not there (README.md, "Installing", quotes the whole line).
+NATIVE_MISSING = "harness._native was not built at install time, most often for want of a C compiler"
+NATIVE_REMEDY = "install an alloc-harness wheel from PyPI, or a C compiler and reinstall alloc-harness"
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,21 @@ def native_available() -> bool:
 def _native_unusable() -> str | None:
     """Why the native backend cannot run here, or None."""
     if not native_available():
-        return "the native capture extension is not built here"
+        return NATIVE_MISSING
     if sysconfig.get_config_var("Py_GIL_DISABLED"):
         # Its hooks wrap and delegate, but they have not been run on a free-threaded build.
         return "the native backend is not checked on free-threaded CPython builds"
     return None
+
+
+def _fallback_notice(unusable: str, chosen: str) -> str:
+    """The one line that says ``auto`` did not get native: why, what it measures instead (a
+    baseline of one backend is never compared with another's figures), and what to do."""
+    remedy = f" To get native: {NATIVE_REMEDY}." if not native_available() else ""
+    return (
+        f"harness: native backend unavailable ({unusable}); using {chosen}, whose counts differ from native's."
+        f"{remedy} To keep {chosen} quietly: --backend {chosen} (under pytest: --harness-backend {chosen})."
+    )
 
 
 def resolve_backend(name: str) -> str:
@@ -107,15 +121,15 @@ def resolve_backend(name: str) -> str:
             unusable = _native_unusable()
             _auto_choice = "native" if unusable is None else "memray" if memray_available() else "tracemalloc"
             if unusable is not None:
-                print(f"harness: {unusable}; using {_auto_choice}", file=sys.stderr)
+                print(_fallback_notice(unusable, _auto_choice), file=sys.stderr)
         name = _auto_choice
     elif name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}, auto")
     elif name == "memray" and not memray_available():
         raise BackendError("backend memray is not installed here; `pip install memray` or use --backend tracemalloc")
     elif name == "native" and (unusable := _native_unusable()) is not None:
-        hint = " (its C extension needs a compiler at install time)" if not native_available() else ""
-        raise BackendError(f"backend native cannot run: {unusable}{hint}; use --backend memray or tracemalloc")
+        remedy = f"{NATIVE_REMEDY}, or " if not native_available() else ""
+        raise BackendError(f"backend native cannot run: {unusable}; {remedy}use --backend memray or tracemalloc")
     return name
 
 

@@ -20,6 +20,7 @@ import os
 import sys
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.store.environment import NO_SITES, NOT_MEASURED, PYTHON_SITES, SEEN, blind_spots
 
@@ -79,12 +80,37 @@ def say_blind_spots(backend: str) -> None:
 
 
 def child_environment(backend: str, env: MutableMapping[str, str]) -> MutableMapping[str, str]:
-    """``env`` for a trial child of ``backend``, with its shared object preloaded where it sees C allocations."""
+    """``env`` for a trial child of ``backend``, with its shared object preloaded where it sees C allocations.
+
+    The object preloaded is the ``harness._native`` the child will import: where the child's
+    import path holds a ``harness`` package of its own (a commit of harness itself, measured
+    by its own build), that build's, since a second copy of the hooks loaded beside the
+    preloaded one would not be the process's ``malloc``.
+    """
     preload = reach(backend, env).preload
+    if preload is not None:
+        preload = native_module_for(env.get("PYTHONPATH", ""), preload)
     if preload is not None:
         env["LD_PRELOAD"] = preload
         env[PRELOADED_VARIABLE] = preload
     return env
+
+
+def native_module_for(python_path: str, own: str) -> str | None:
+    """The ``harness._native`` a child with ``python_path`` (``PYTHONPATH``) imports: ``own``
+    (this process's) unless an entry holds a ``harness`` package first; then that package's,
+    or None when it has none (a build without the extension)."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    for entry in (Path(p) for p in python_path.split(os.pathsep) if p):
+        package = entry / "harness"
+        if not (package / "__init__.py").is_file():
+            continue
+        if package.resolve() == Path(own).resolve().parent:
+            return own
+        found = [package / f"_native{suffix}" for suffix in EXTENSION_SUFFIXES]
+        return next((str(path) for path in found if path.is_file()), None)
+    return own
 
 
 def settle_preload(backend: str) -> str | None:

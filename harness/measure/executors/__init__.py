@@ -18,8 +18,9 @@ from typing import Protocol
 
 from harness.measure import interpreter
 from harness.measure.capture.reach import child_environment
-from harness.measure.launcher import run_child
-from harness.measure.trial import EXIT_WORKLOAD_FAILED, TrialSpec
+from harness.measure.launcher import Ended, run_child
+from harness.measure.memory_limit import too_low_reason
+from harness.measure.trial import EXIT_WORKLOAD_FAILED, TrialSpec, started_marker
 from harness.store.results import PhaseResult, TrialResult
 
 
@@ -50,6 +51,7 @@ def make_executor(name: str | None, *, jobs: int = 1, scheduler: str | None = No
     """The executor ``harness run --executor NAME`` means: ``local`` (a pool of ``jobs``), or
     ``dask`` on ``scheduler`` (a local cluster of ``jobs`` workers when no address is given).
     A scheduler address alone implies ``dask``."""
+    from harness.declare.config import usable_jobs
     from harness.errors import ConfigError
 
     chosen = name or ("dask" if scheduler else "local")
@@ -62,7 +64,8 @@ def make_executor(name: str | None, *, jobs: int = 1, scheduler: str | None = No
     if chosen == "dask":
         from harness.measure.executors.dask import DaskExecutor
 
-        return DaskExecutor(scheduler, workers=jobs)
+        # A local cluster runs on this machine's cores; a scheduler's workers are its own.
+        return DaskExecutor(scheduler, workers=jobs if scheduler else usable_jobs(jobs))
     raise ConfigError(f"unknown executor {chosen!r}; choose one of: {', '.join(EXECUTORS)}")
 
 
@@ -85,18 +88,21 @@ def run_in_child(job: TrialJob, started: Callable[[subprocess.Popen[bytes]], Non
             cwd=spec.project_root,
             timeout_s=job.timeout_s,
             started=started,
+            memory_limit=spec.memory_limit,
         )
         if ended.timed_out or ended.returncode < 0 or not out_path.exists():
             # Out of memory only where it left nothing: a result written says what happened.
             limit = None if out_path.exists() else spec.memory_limit
-            return _failed(job, ended.death(limit) or ended.exit_reason())
+            reason = _death(ended, spec, limit, started_marker(workdir).exists())
+            return _failed(job, reason, stderr=ended.stderr_tail())
         try:
             outcome = json.loads(out_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
-            return _failed(job, "child wrote a corrupt result")
+            return _failed(job, "child wrote a corrupt result", stderr=ended.stderr_tail())
     returncode = ended.returncode
     if returncode not in (0, EXIT_WORKLOAD_FAILED) or outcome.get("status") != "ok":
-        return _failed(job, outcome.get("error") or f"child exited with code {returncode}", outcome.get("wall_s", 0.0))
+        reason = outcome.get("error") or f"child exited with code {returncode}"
+        return _failed(job, reason, outcome.get("wall_s", 0.0), stderr=ended.stderr_tail())
     return TrialResult(
         experiment=job.experiment,
         replicate=spec.replicate,
@@ -108,7 +114,16 @@ def run_in_child(job: TrialJob, started: Callable[[subprocess.Popen[bytes]], Non
     )
 
 
-def _failed(job: TrialJob, reason: str, wall_s: float = 0.0) -> TrialResult:
+def _death(ended: Ended, spec: TrialSpec, limit: int | None, started: bool) -> str:
+    """Why a child that left no outcome ended, in one line: a lack of memory before the trial
+    started is a limit too low to start; the rest is what :meth:`Ended.death` reads."""
+    lacked_memory = ended.out_of_memory() or ended.killed_at_resident is not None
+    if limit and not started and not ended.timed_out and lacked_memory:
+        return too_low_reason(limit, spec.memory_limit_origin)
+    return ended.death(limit, root=spec.project_root) or ended.exit_reason(root=spec.project_root)
+
+
+def _failed(job: TrialJob, reason: str, wall_s: float = 0.0, *, stderr: str = "") -> TrialResult:
     return TrialResult(
         experiment=job.experiment,
         replicate=job.spec.replicate,
@@ -116,4 +131,5 @@ def _failed(job: TrialJob, reason: str, wall_s: float = 0.0) -> TrialResult:
         status="failed",
         error=reason,
         wall_s=wall_s,
+        stderr=stderr or None,
     )

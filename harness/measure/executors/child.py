@@ -1,12 +1,15 @@
 """The child interpreter's entry point: ``python -m harness.measure.executors.child PARENT_PID SPEC OUT``.
 
-It ties its life to the process that started it, then runs the trial
-(:func:`harness.measure.trial.main`). A trial whose parent dies (a harness run killed with SIGKILL,
-a Dask worker lost) is killed with it instead of running on unseen until its timeout.
+It enables :mod:`faulthandler` first (a crash then leaves the Python stack on stderr, where
+the parent reads the frame it names the death by), ties its life to the process that
+started it, then runs the trial (:func:`harness.measure.trial.main`). A trial whose parent
+dies (a harness run killed with SIGKILL, a Dask worker lost) is killed with it instead of
+running on unseen until its timeout.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import sys
@@ -32,9 +35,13 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def main(argv: list[str]) -> int:
+    faulthandler.enable()
     parent_pid, *rest = argv
     die_with_parent(int(parent_pid))
+    from harness.measure.own_code import isolate, own_code
     from harness.measure.trial import main as run_trial
+
+    isolate(own_code())
 
     return run_trial(rest)
 

@@ -1,4 +1,5 @@
-"""The local executor: up to ``jobs`` child interpreters at once on this machine."""
+"""The local executor: up to ``jobs`` child interpreters at once on this machine, and never
+more than its cores (:func:`~harness.declare.config.usable_jobs`) nor than the trials to run."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from harness.declare.config import usable_jobs
 from harness.measure.executors import OnResult, TrialJob, run_in_child
 from harness.store.results import TrialResult
 
@@ -18,7 +20,7 @@ class LocalExecutor:
     """Threads that each wait on one child process; the children do the work in parallel."""
 
     def __init__(self, jobs: int = 1) -> None:
-        self.jobs = jobs
+        self.jobs = usable_jobs(jobs)
         self._children: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
 
@@ -32,7 +34,7 @@ class LocalExecutor:
 
     def run(self, jobs: Sequence[TrialJob], on_result: OnResult) -> None:
         """Run every job; on Ctrl-C, stop the children and re-raise, having reported what finished."""
-        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="harness-trial")
+        pool = ThreadPoolExecutor(max_workers=max(1, min(self.jobs, len(jobs))), thread_name_prefix="harness-trial")
         pending: dict[Future[TrialResult], TrialJob] = {}
         queue = list(reversed(jobs))
         try:

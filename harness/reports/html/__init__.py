@@ -110,9 +110,16 @@ def write_html(
 
 
 def write_flame_page(
-    trees: Sequence[FlameTree], path: Path, *, against: str, notices: Sequence[str] = (), caption: str = ""
+    trees: Sequence[FlameTree],
+    path: Path,
+    *,
+    against: str,
+    notices: Sequence[str] = (),
+    caption: str = "",
+    back: str | None = None,
 ) -> Path:
-    """A page of the delta flame graphs of ``trees``, written atomically."""
+    """A page of the delta flame graphs of ``trees``, written atomically; ``back`` links the
+    page it was opened from (the history page), if any."""
     from harness.reports.flame import flame_anchor, flame_graph
     from harness.store.jsonfile import write_text_atomic
 
@@ -128,6 +135,7 @@ def write_flame_page(
         "graphs": graphs,
         "notices": list(notices),
         "caption": caption,
+        "back": back,
     }
     write_text_atomic(path, render(context))
     return path

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from harness.declare.metrics import metric
-from harness.declare.units import format_bytes, format_spread
+from harness.declare.units import format_bytes, format_pct, format_spread
 
 # Chart geometry: plain numbers the templates draw as SVG.
 
@@ -54,6 +55,20 @@ def nice_ticks(lo: float, hi: float, count: int = 4, *, binary: bool = False) ->
         ticks.append(0.0 if abs(value) < step * 1e-9 else value * unit)
         value += step
     return ticks
+
+
+def labelled_ticks(
+    lo: float, hi: float, fmt: Callable[[float], str], count: int = 4, *, binary: bool = False
+) -> list[tuple[float, str]]:
+    """Round values between ``lo`` and ``hi`` with their labels, no label twice: where the
+    format's precision would print two ticks alike (2.008, 2.008, 2.007 over a narrow range),
+    fewer ticks, then the range's ends, then one."""
+    for wanted in range(count, 0, -1):
+        ticks = [(t, fmt(t)) for t in nice_ticks(lo, hi, wanted, binary=binary)]
+        if len({label for _, label in ticks}) == len(ticks):
+            return ticks
+    ends = [(lo, fmt(lo)), (hi, fmt(hi))]
+    return ends if ends[0][1] != ends[1][1] else [((lo + hi) / 2, fmt((lo + hi) / 2))]
 
 
 def _domain(values: Iterable[float], *, include_zero: bool = True) -> tuple[float, float]:
@@ -130,7 +145,7 @@ def strip_chart(
         rows.append(StripRow(label, role, y, dots, scale(mean) if numbers else None, summary))
     height = 10 + len(groups) * STRIP_ROW + 22
     binary = metric(metric_name).unit == "bytes"
-    ticks = tuple(Tick(scale(t), fmt(t)) for t in nice_ticks(lo, hi, binary=binary))
+    ticks = tuple(Tick(scale(t), label) for t, label in labelled_ticks(lo, hi, fmt, binary=binary))
     return StripChart(
         title, STRIP_WIDTH, height, STRIP_LABEL, right, tuple(rows), ticks, scale(0.0) if lo < 0 < hi else None
     )
@@ -219,7 +234,8 @@ def phase_chart(
         )
         points = " ".join([f"{PHASE_LEFT},{y(0.0)}", *(f"{m.x},{m.level_y}" for m in marks)])
         out.append(PhaseSeries(label, role, points, marks))
-    ticks = tuple(Tick(y(t), format_bytes(t, signed=True)) for t in nice_ticks(lo, hi, 3, binary=True))
+    signed = partial(format_bytes, signed=True)
+    ticks = tuple(Tick(y(t), label) for t, label in labelled_ticks(lo, hi, signed, 3, binary=True))
     return PhaseChart(
         title,
         PHASE_WIDTH,
@@ -240,6 +256,10 @@ class ForestMark:
     point: float
     open_low: bool
     open_high: bool
+    #: -1 or +1 where Δ itself lies beyond the axis (drawn as an arrow at that end with
+    #: ``value`` beside it, not as a point clipped to the edge); 0 on the axis.
+    off_scale: int = 0
+    value: str = ""
 
 
 @dataclass(frozen=True)
@@ -274,10 +294,13 @@ def forest_mark(scale: Scale, delta: float, low: float, high: float) -> ForestMa
     """Where an interval sits; a side beyond the axis (or infinite) is drawn as an open arrow."""
     if not math.isfinite(delta) and not (math.isfinite(low) or math.isfinite(high)):
         return None
+    off_scale = (delta > scale.hi) - (delta < scale.lo) if not math.isnan(delta) else 0
     return ForestMark(
         scale(low) if math.isfinite(low) else scale.start,
         scale(high) if math.isfinite(high) else scale.end,
         scale(delta) if math.isfinite(delta) else (scale.end if delta > 0 else scale.start),
         not math.isfinite(low) or low < scale.lo,
         not math.isfinite(high) or high > scale.hi,
+        off_scale,
+        format_pct(delta, 0, "%") if off_scale else "",
     )

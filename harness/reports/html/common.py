@@ -50,6 +50,11 @@ class SiteTable:
     def has_delta(self) -> bool:
         return bool(self.delta_title)
 
+    @property
+    def location_title(self) -> str:
+        """``file:line`` where the rows name lines, ``file`` where the data holds files only."""
+        return "file:line" if any(re.search(r":\d+$", row.location) for row in self.rows) else "file"
+
 
 def _site_metrics(profile: Profile) -> tuple[str, ...]:
     return profile.measured(("alloc_bytes", "alloc_count", "kept_bytes", "net_bytes", "net_count"))

@@ -12,6 +12,7 @@ from harness.compare.verdict import DECISIONS, ExperimentVerdict, Verdict
 from harness.declare.metrics import metric
 from harness.declare.selection import matches_any
 from harness.declare.units import format_bytes, format_pct
+from harness.reports.figures import workloads_differ_line
 from harness.reports.flame import FlameGraph, flame_anchor, flame_graph
 from harness.reports.html.charts import (
     ForestMark,
@@ -68,6 +69,8 @@ class ExperimentRow:
     interval: str
     mark: ForestMark | None
     decision: str
+    #: Whose trials failed, on a failed row ("" otherwise).
+    failed_side: str
     erratic: bool
     replicates: str
     bounds: str
@@ -80,6 +83,8 @@ class ExperimentDetail:
     id: str
     family: str
     decisions: tuple[str, ...]
+    #: (phase · goal, decision) of each row, so that each badge of the header says what it judges.
+    badges: tuple[tuple[str, str], ...]
     params: str
     errors: tuple[str, ...]
     strips: tuple[StripChart, ...]
@@ -100,16 +105,15 @@ def _trials_by_id(results: Results | None) -> dict[str, list[TrialResult]]:
 
 
 def _mover_table(row: ExperimentVerdict) -> SiteTable | None:
-    """The verdict's top movers of one row: sites (function and file) whose bytes moved most."""
+    """The verdict's top movers of one row: sites (function, file and lines) whose bytes moved most."""
     if not row.top_sites:
         return None
     rows = []
     for move in row.top_sites:
-        function, _, where = move.site.partition(" (")
         rows.append(
             SiteRow(
-                function,
-                where.removesuffix(")"),
+                move.function or move.site.partition(" (")[0],
+                move.where,
                 (format_bytes(move.baseline), format_bytes(move.candidate)),
                 format_bytes(move.delta, signed=True),
                 (move.delta > 0) - (move.delta < 0),
@@ -187,6 +191,15 @@ def _triple(entry: ExperimentVerdict) -> tuple[float, float, float]:
     )
 
 
+def _delta_key(entry: ExperimentVerdict, delta: float) -> float:
+    """The Δ column's sort key: a change from zero (no percent) sorts past every percent, by its sign."""
+    if entry.from_zero and entry.delta_abs is not None:
+        delta = math.copysign(math.inf, entry.delta_abs)
+    if math.isfinite(delta):
+        return delta
+    return 1e300 if delta > 0 else -1e300 if delta < 0 else 0.0
+
+
 def _experiment_row(entry: ExperimentVerdict, anchor: str, scale: Scale) -> ExperimentRow:
     """One row of the verdict table, with its sort keys and its mark on the forest plot."""
     delta, low, high = _triple(entry)
@@ -201,11 +214,14 @@ def _experiment_row(entry: ExperimentVerdict, anchor: str, scale: Scale) -> Expe
         entry.baseline_mean if entry.baseline_mean is not None else -1e300,
         fmt(entry.candidate_mean) if entry.candidate_mean is not None else "",
         entry.candidate_mean if entry.candidate_mean is not None else -1e300,
-        format_pct(delta, 1, "%"),
-        delta if math.isfinite(delta) else (1e300 if delta > 0 else -1e300 if delta < 0 else 0.0),
-        f"[{format_pct(low, 1, '%')}, {format_pct(high, 1, '%')}]" if not (math.isnan(low) or math.isnan(high)) else "",
+        entry.absolute_change() or format_pct(delta, 1, "%"),
+        _delta_key(entry, delta),
+        ""
+        if entry.absolute or math.isnan(low) or math.isnan(high)
+        else f"[{format_pct(low, 1, '%')}, {format_pct(high, 1, '%')}]",
         forest_mark(scale, delta, low, high),
         entry.decision,
+        entry.failed_side or "",
         entry.erratic,
         f"{entry.replicates[0]} vs {entry.replicates[1]}",
         f"{sum(1 for b in entry.bounds if b.passed)}/{len(entry.bounds)}" if entry.bounds else "",
@@ -252,6 +268,7 @@ def _experiment_detail(
         eid,
         first.family,
         tuple(dict.fromkeys(e.decision for e in group)),
+        tuple((f"{e.phase} · {e.goal.replace('_', ' ')}", e.decision) for e in group),
         _params_text(info.params if info else first.params),
         tuple(dict.fromkeys(e.error for e in group if e.error)),
         tuple(strips),
@@ -303,12 +320,14 @@ def verdict_context(
         "kind": "verdict",
         "title": f"harness · gate {'passed' if verdict.passed else 'failed'}",
         "passed": verdict.passed,
-        "reasons": verdict.reasons,
+        # Once each: the reasons of a failed side repeat on every row of that side.
+        "reasons": list(dict.fromkeys(verdict.reasons)),
         "gates": verdict.gates,
         "confidence": verdict.confidence,
         "tolerance": verdict.tolerance_pct,
         "erratic_cv": verdict.erratic_cv,
         "notices": list(dict.fromkeys(verdict.baseline.blind_spots + verdict.candidate.blind_spots)),
+        "workloads_differ": workloads_differ_line(verdict),
         "baseline_env": _environment_rows(verdict.baseline),
         "candidate_env": _environment_rows(verdict.candidate),
         "baseline_commit": _commit(verdict.baseline),
