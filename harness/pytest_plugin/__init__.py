@@ -7,11 +7,11 @@ plugin costs it nothing. Test functions (async ones under pytest-asyncio or anyi
 ``unittest.TestCase`` methods and doctests are measured, each run once, in its measuring
 copy; a kind that cannot be is run here and listed as not measured (:mod:`.kinds`).
 
-A measured test is not run in this process: its setup here makes no fixture, and the plugin
-has it run, per replicate, by a forked copy of a zygote, a pytest session of the same
-project that has started and collected the test's file with ``PYTHONHASHSEED`` pinned
-(:mod:`harness.pytest_plugin.launch`), and whose plugin measures the test's own code only
-(:mod:`harness.pytest_plugin.zygote`). Fixtures, conftest files, classes, relative imports,
+A measured test is not run in this process (a pytest-benchmark test is also timed here): its
+setup here makes no fixture, and the plugin has it run, per replicate, by a forked copy of a
+zygote, a pytest session of the same project that has collected the test's file with
+``PYTHONHASHSEED`` pinned (:mod:`.launch`), whose plugin measures the test's own code only
+(:mod:`.zygote`). Fixtures, conftest files, classes, relative imports,
 markers and parametrize values all work::
 
     @pytest.mark.harness_limits(alloc_count_per_op=3, net_bytes="1 MiB")
@@ -33,6 +33,7 @@ Its parts:
 
 - :mod:`.markers`: options, markers and which tests ask to be measured (shared by both processes);
 - :mod:`.kinds`: which kinds of test can be measured, and why the others are not;
+- :mod:`.benchmark`: a pytest-benchmark test, measured per call of its benchmarked function;
 - :mod:`.forward`: the options of the user's command line that the zygotes get;
 - :mod:`.zygote`: the plugin of the zygote, and of its copies that each measure one test;
 - :mod:`.launch`: starting the zygotes, asking them for each replicate, reading back what was measured;
@@ -45,7 +46,7 @@ Its parts:
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -287,11 +288,14 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None]:
         item.stash[_NOT_MEASURED] = reason
         return (yield)
     item.stash[_TO_MEASURE] = True
-    # The child makes the fixtures; here they would only cost time and side effects.
-    item.fixturenames = []  # type: ignore[attr-defined]
-    # The test runs in its children only, whatever kind it is (a unittest method or a doctest
-    # does not run through pytest_pyfunc_call): here, its run is its children's outcome, judged.
-    item.runtest = partial(_run_judged, item)  # type: ignore[method-assign]
+    from harness.pytest_plugin.benchmark import uses_benchmark
+
+    timed = item.runtest if uses_benchmark(item) else None  # a pytest-benchmark test is also timed here
+    if timed is None:  # the child makes the fixtures: here they would cost time and side effects
+        item.fixturenames = []  # type: ignore[attr-defined]
+    # Here, whatever its kind (a unittest method or a doctest does not run through
+    # pytest_pyfunc_call), its run is its children's outcome, judged.
+    item.runtest = partial(_run_judged, item, timed)  # type: ignore[method-assign]
     yield
     from harness.errors import HarnessError
 
@@ -337,10 +341,13 @@ def _raise_as_child(measurement: Measurement, when: str) -> None:
     raise _FromChild(report.head_line or when)
 
 
-def _run_judged(item: pytest.Item) -> None:
-    """A measured test's run here: its child's outcome, then its figures held to its limits and baseline."""
+def _run_judged(item: pytest.Item, timed: Callable[[], None] | None) -> None:
+    """A measured test's run here: its child's outcome (then a pytest-benchmark test's timed
+    run), then its figures held to its limits and baseline."""
     measurement = item.stash[_MEASUREMENT]
     _raise_as_child(measurement, "call")
+    if timed is not None:
+        timed()
     if not any(trial.phases for trial in measurement.trials):
         # A plugin ran the test without calling what the copy wrapped, or the test's own
         # harness_trial opened no phase: say so rather than show nothing.

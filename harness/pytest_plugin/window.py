@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from harness.measure.trial import Trial, calibrate
+from harness.pytest_plugin.benchmark import BENCHMARK_FIXTURE, MeasuredBenchmark, benchmark_in_window
 from harness.pytest_plugin.kinds import is_doctest, is_unittest
 from harness.pytest_plugin.markers import FIXTURE, ops_of
 
@@ -31,8 +32,9 @@ def put_window(item: pytest.Item, trial: Trial) -> None:
 
     A test function: its body (an async one: its coroutine, awaited inside the window). A
     ``unittest.TestCase`` method: ``setUp``, the method and ``tearDown``, as one phase. A
-    doctest: its examples, each compiled, run and its output compared by doctest's runner.
-    The copy is thrown away after the test, so what is replaced here is never put back.
+    doctest: its examples, each compiled, run and its output compared by doctest's runner. A
+    test that uses pytest-benchmark's fixture: one call of the benchmarked function
+    (:mod:`.benchmark`). The copy is thrown away after the test, so what is replaced here is never put back.
     """
     ops = ops_of(item)
     if is_doctest(item):
@@ -45,19 +47,23 @@ def put_window(item: pytest.Item, trial: Trial) -> None:
         _window_case(item, trial, ops)
     else:
         assert isinstance(item, pytest.Function)
-        item.obj = _windowed(item, trial)
+        item.obj = _windowed(item, trial, benchmark_in_window(item, trial))
 
 
-def _windowed(item: pytest.Function, trial: Trial) -> Callable[..., Any]:
-    """The test function wrapped in its window: what pytest (and any plugin's wrapper) calls."""
+def _windowed(item: pytest.Function, trial: Trial, benchmark: MeasuredBenchmark | None) -> Callable[..., Any]:
+    """The test function wrapped in its window: what pytest (and any plugin's wrapper) calls.
+    A test that opens its own phases (``harness_trial``, or pytest-benchmark's fixture, given
+    ``benchmark``: its benchmarked call) is called outside any window."""
     function = item.obj
-    takes_trial = FIXTURE in item._fixtureinfo.argnames
+    takes_trial = FIXTURE in item._fixtureinfo.argnames or benchmark is not None
     ops = ops_of(item)
     if inspect.iscoroutinefunction(function):
         return _windowed_coroutine(function, trial, ops, takes_trial)
 
     def measured(**fixtures: Any) -> Any:
         __tracebackhide__ = True
+        if benchmark is not None:
+            fixtures[BENCHMARK_FIXTURE] = benchmark
         call, args, keywords = _bound(function, fixtures)
         calibrate(trial)
         if takes_trial:
