@@ -98,3 +98,36 @@ def test_a_benchmarked_function_is_measured_per_call_beside_pytest_benchmark_s_t
     assert all(later - earlier >= 5 for earlier, later in zip([0, *session], session, strict=False)), session
     copies = [counts for counts in by_process.values() if counts is not session]
     assert copies == [[2]] * 4, by_process
+
+
+SET_UP = """
+def build(items):
+    return list(range(10_000, 10_000 + len(items)))
+
+
+def make():
+    return ([object() for _ in range(300)],), {}
+
+
+def test_set_up(benchmark):
+    made = benchmark.pedantic(build, setup=make, rounds=3)
+    assert len(made) == 300
+"""
+
+
+def test_a_pedantic_setup_is_outside_the_window_and_every_replicate_reads_the_same(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_set_up=SET_UP)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--harness-replicates", "3", "--harness-backend", "native",
+        "--harness", "--harness-json", "r.json", "--benchmark-disable",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+    trials = read_results(pytester.path / "r.json").trials
+    assert len(trials) == 3
+    figures = [{k: v for k, v in trial.phases[0].metrics.items() if "wall" not in k} for trial in trials]
+    # The 300 objects setup makes are not in the call's figures: its 300 ints, list and array are.
+    assert figures[0]["kept_count"] == 300 + 2, figures[0]
+    assert figures[0]["alloc_count"] < 300 + 2 + 10, figures[0]
+    assert figures[1] == figures[0] and figures[2] == figures[0], figures
