@@ -15,6 +15,7 @@ import resource
 import sys
 import time
 import traceback
+from array import array
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -68,12 +69,26 @@ class TrialSpec:
 @dataclass(slots=True)
 class PhaseRecord:
     """What the trial itself records of one window: filled while it is open (so not frozen),
-    made before it opens, and with slots, so that filling it allocates nothing of its own."""
+    made before it opens, and with slots, so that filling it allocates nothing of its own.
+
+    Operations and counters are added up in ``totals``, machine integers (slot 0: the
+    operations), so that no int the workload passed is held past its window: holding one
+    would keep the workload's object alive, a block it made and seemingly kept.
+    """
 
     name: str
-    ops: int = 0
-    counters: dict[str, int] = field(default_factory=dict)
+    totals: array[int] = field(default_factory=lambda: array("q", (0,)))
+    #: Each counter's slot in ``totals``, by a copy of its name made in the window.
+    slots: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
+
+    @property
+    def ops(self) -> int:
+        return self.totals[0]
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return {name: self.totals[slot] for name, slot in self.slots.items()}
 
 
 class Trial:
@@ -92,18 +107,56 @@ class Trial:
         self._kept: list[Any] = []
         self._phases: list[PhaseRecord] = []
         self._current: PhaseRecord | None = None
-        self._started = 0.0
         # Bound once, here: the harness's own work inside a window (its clock readings and
         # counters) runs between these two calls, which the backend keeps out of the window.
         self._suspend = capture.suspend
         self._resume = capture.resume
+        self._open, self._close = self._window_edges(capture)
         # The with statement binds __enter__ to a new method object and frees it once the
         # window is open: a free of older memory inside every window, at the caller's line,
-        # which a backend keeping every site would show there. staticmethod hands back these
-        # two bound methods, made once, so entering and leaving a window allocates and frees
-        # nothing of the harness's but the two clock readings.
+        # which a backend keeping every site would show there. staticmethod hands back the
+        # two functions, made once, so entering and leaving a window allocates and frees
+        # nothing of the harness's.
         window = type("PhaseWindow", (), {"__enter__": staticmethod(self._open), "__exit__": staticmethod(self._close)})
         self._window = cast(AbstractContextManager[None], window())
+
+    def _window_edges(self, capture: Capture) -> tuple[Callable[[], None], Callable[[object, object, object], None]]:
+        """The functions that open and close a window.
+
+        Everything they do inside the window runs suspended: each reads only its closure's
+        cells (no attribute lookup, which can free a name the interpreter's type cache held,
+        at the harness's line) before its first call, ``suspend``. The window opens suspended
+        and the last thing ``open_window`` does is resume; ``close_window`` suspends first, and
+        the backend's ``end_phase`` resumes before its last collection (the workload's cycles
+        are freed there).
+        """
+        suspend, resume = capture.suspend, capture.resume
+        begin, end = capture.begin_phase, capture.end_phase
+        clock = time.perf_counter
+        started = array("d", (0.0,))
+
+        def open_window() -> None:
+            suspend()
+            begin()
+            started[0] = clock()
+            resume()
+
+        def close_window(exc_type: object, exc: object, tb: object) -> None:
+            suspend()
+            finished = clock()
+            end()
+            resume()
+            self._closed(finished - started[0])
+
+        return open_window, close_window
+
+    def _closed(self, wall_s: float) -> None:
+        """Record the window just closed (outside it)."""
+        record = self._current
+        assert record is not None, "a window closed that was not opened"
+        record.wall_s = wall_s
+        self._phases.append(record)
+        self._current = None
 
     def phase(self, name: str) -> AbstractContextManager[None]:
         """Measure the block as the phase ``name``: a full collection at each boundary.
@@ -125,43 +178,40 @@ class Trial:
         finally:
             self._close(None, None, None)
 
-    def _open(self) -> None:
-        self._capture.begin_phase()
-        self._suspend()
-        self._started = time.perf_counter()
-        self._resume()
-
-    def _close(self, exc_type: object, exc: object, tb: object) -> None:
-        self._suspend()
-        finished = time.perf_counter()
-        self._resume()
-        self._capture.end_phase()
-        record = self._current
-        assert record is not None, "a window closed that was not opened"
-        record.wall_s = finished - self._started
-        self._phases.append(record)
-        self._current = None
-
     def ops(self, n: int) -> None:
         """Declare that the current phase performed ``n`` operations (for the per-op figures)."""
-        current = self._current
-        if current is None:
-            raise RuntimeError("trial.ops() called outside a phase")
         self._suspend()
         try:
-            current.ops = n if not current.ops else current.ops + n
+            current = self._current
+            if current is None:
+                raise RuntimeError("trial.ops() called outside a phase")
+            totals = current.totals
+            # The first call stores ``n`` alone: no sum, no int made (that memray would count).
+            if totals[0]:
+                totals[0] += n
+            else:
+                totals[0] = n
         finally:
             self._resume()
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to the workload's own counter ``name`` in the current phase (e.g. refused inserts)."""
-        current = self._current
-        if current is None:
-            raise RuntimeError("trial.count() called outside a phase")
         self._suspend()
         try:
-            counters = current.counters
-            counters[name] = counters.get(name, 0) + n
+            current = self._current
+            if current is None:
+                raise RuntimeError("trial.count() called outside a phase")
+            totals = current.totals
+            slot = current.slots.get(name)
+            if slot is None:
+                if not isinstance(name, str):
+                    raise TypeError(f"a counter's name is a str, not {type(name).__name__}")
+                slot = len(totals)
+                totals.append(0)
+                # A copy (``str(name)`` and slices hand back the same object): a name the
+                # workload built in the window is not kept past it.
+                current.slots[name.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")] = slot
+            totals[slot] += n
         finally:
             self._resume()
 
