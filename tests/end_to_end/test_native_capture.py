@@ -22,15 +22,16 @@ pytestmark = pytest.mark.skipif(not native_available(), reason="the native exten
 FIGURES = ("alloc_count", "alloc_bytes", "kept_count", "kept_bytes", "net_count", "net_bytes")
 CALLS = 20_000
 PACKAGE = str(Path(harness.__file__).parent)
-#: The bundled phases that keep nothing: lookups, and a drain or a flush that hold no new object.
+#: The bundled phases that keep nothing (an experiment's id up to its parameters, and the
+#: phase): lookups, a drain and a flush that hold no new object, queries that allocate none.
 KEEP_NOTHING = (
-    ("flow_table.flood[hashmap,flows=8000]", "lookup"),
-    ("flow_table.flood[hashmap_shrink,flows=8000]", "lookup"),
-    ("flow_table.flood[sorted,flows=8000]", "lookup"),
-    ("flow_table.spike_drain[hashmap,flows=12000,keep_pct=1]", "drain"),
-    ("flow_table.spike_drain[hashmap,flows=12000,keep_pct=1]", "after_drain"),
-    ("activity_stats.node_churn[flat,nodes=24,events=6000,flushes=4]", "flush"),
-    ("sack_scoreboard.lossy_sender[unboxed,segments=300,window=24,loss_pct=5]", "recovery"),
+    ("flow_table.flood[hashmap,", "lookup"),
+    ("flow_table.flood[hashmap_shrink,", "lookup"),
+    ("flow_table.flood[sorted,", "lookup"),
+    ("flow_table.spike_drain[hashmap,", "drain"),
+    ("flow_table.spike_drain[hashmap,", "after_drain"),
+    ("activity_stats.node_churn[flat,", "flush"),
+    ("sack_scoreboard.lossy_sender[unboxed,", "recovery"),
 )
 BUNDLED_FAMILIES = ("activity_stats", "flow_table", "lru_cache", "resizable_map", "sack_scoreboard", "socket_storage")
 
@@ -292,8 +293,15 @@ def test_no_harness_frame_is_charged_in_any_bundled_phase(
     assert {key[0].split(".")[0] for key in native} >= set(BUNDLED_FAMILIES)
     charged = {key: frames for key, phase in native.items() if (frames := harness_frames(phase))}
     assert charged == {}
-    kept = {(experiment, name): p["metrics"]["kept_bytes"] for (experiment, _, name), p in native.items()}
-    assert {key: kept[key] for key in KEEP_NOTHING} == dict.fromkeys(KEEP_NOTHING, 0)
+    kept = {
+        (prefix, name): [
+            p["metrics"]["kept_bytes"]
+            for (experiment, _, phase), p in native.items()
+            if phase == name and experiment.startswith(prefix)
+        ]
+        for prefix, name in KEEP_NOTHING
+    }
+    assert kept == {key: [0] for key in KEEP_NOTHING}
 
 
 def test_a_thread_allocating_meanwhile_leaves_the_counts_whole(project: Path) -> None:
