@@ -123,12 +123,10 @@ class Trial:
     def _window_edges(self, capture: Capture) -> tuple[Callable[[], None], Callable[[object, object, object], None]]:
         """The functions that open and close a window.
 
-        Everything they do inside the window runs suspended: each reads only its closure's
-        cells (no attribute lookup, which can free a name the interpreter's type cache held,
-        at the harness's line) before its first call, ``suspend``. The window opens suspended
-        and the last thing ``open_window`` does is resume; ``close_window`` suspends first, and
-        the backend's ``end_phase`` resumes before its last collection (the workload's cycles
-        are freed there).
+        All they do inside the window runs suspended: each reads only closure cells before
+        calling ``suspend`` (an attribute lookup can free a name the type cache held). The
+        window opens suspended and ``open_window`` resumes last; ``close_window`` suspends
+        first, and ``end_phase`` resumes before its last collection (the workload's cycles).
         """
         suspend, resume = capture.suspend, capture.resume
         begin, end = capture.begin_phase, capture.end_phase
@@ -250,9 +248,8 @@ def calibrate(trial: Trial) -> None:
 
     They go through the same code path as the workload's phases: the first pays one-off
     initialisation, the last is the steady cost of a window, which :func:`measured_phases`
-    subtracts from every phase. The first also runs every path of ``ops()`` and ``count()``
-    once: memray's profile hook gives a code object a line table at its first traced call,
-    kept for good, which the workload's first phase to count would otherwise read as kept.
+    subtracts from every phase. The first also runs ``ops()`` and ``count()``: memray gives a
+    code object a line table, kept, at its first traced call (not a phase's kept bytes).
     """
     for index in range(CALIBRATION_WINDOWS):
         with trial.phase(f"calibration-{index}"):
