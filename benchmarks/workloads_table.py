@@ -109,6 +109,7 @@ TABLES = (
             Row("spike_drain", "held after drain", "net_bytes", held_bytes("drain")),
             Row("flood", "colliding keys: insert time/op", "wall_s", phase_metric("insert", "wall_s_per_op")),
             Row("flood", "colliding keys: lookup time/op", "wall_s", phase_metric("lookup", "wall_s_per_op")),
+            Row("flood", "bytes kept by the lookups", "kept_bytes", phase_metric("lookup", "kept_bytes")),
         ),
     ),
     FamilyTable(

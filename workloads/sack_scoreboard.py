@@ -234,8 +234,8 @@ def lossy_sender(trial: harness.Trial, new_board: Any, segments: int, window: in
     verdicts = bytearray(queries)  # is_range_lost answers, written by position without new ints
     positions = list(range(queries))
     board = trial.keep(new_board())
+    slots = iter(positions)  # made before the window, which would otherwise keep it
     with trial.phase("recovery"):
-        slots = iter(positions)
         for ack, sack, outstanding in trace:
             board.delete(ack)
             for start, end in sack:

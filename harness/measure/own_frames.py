@@ -22,13 +22,20 @@ _EARLIER_RUNNER_PATHS = tuple(
 )
 
 
-#: Files whose allocations inside a window are the trial's bookkeeping, as ``tracemalloc`` filters name them.
-BOOKKEEPING_PATTERNS = (os.path.join(_MEASURE_DIR, "trial.py"), os.path.join(_MEASURE_DIR, "capture", "*"))
+#: Files whose allocations inside a window are the trial's bookkeeping, as ``tracemalloc`` filters
+#: name them (``*`` spans directories there): the trial, its backends, the child's entry point.
+BOOKKEEPING_PATTERNS = (os.path.join(_MEASURE_DIR, "*"),)
 
 
 def is_own_file(path: str) -> bool:
     """Whether ``path`` is a file of the harness package (its runner, its backends, ``harness.churn``)."""
     return path.startswith(PACKAGE_DIR)
+
+
+def is_bookkeeping_file(path: str) -> bool:
+    """Whether what a frame of ``path`` allocates or frees in a window is the trial's own work
+    (opening and closing the window, counting), never the workload's."""
+    return path.startswith(_MEASURE_DIR + os.sep)
 
 
 def is_runner_file(path: str) -> bool:

@@ -15,6 +15,7 @@ import resource
 import sys
 import time
 import traceback
+from array import array
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,7 @@ from harness.measure.address_keyed import forget_address_keyed_state
 from harness.measure.capture import Capture, PhaseCapture, make_capture
 from harness.measure.memory_limit import limit_memory, memory_held, memory_limit_reason, too_low_reason
 from harness.measure.own_frames import is_own_file
+from harness.measure.window_sums import add_sites, add_windows, without_overhead
 from harness.store.sites import Site
 
 EXIT_WORKLOAD_FAILED = 3
@@ -69,12 +71,26 @@ class TrialSpec:
 @dataclass(slots=True)
 class PhaseRecord:
     """What the trial itself records of one window: filled while it is open (so not frozen),
-    made before it opens, and with slots, so that filling it allocates nothing of its own."""
+    made before it opens, and with slots, so that filling it allocates nothing of its own.
+
+    Operations and counters are added up in ``totals``, machine integers (slot 0: the
+    operations), so that no int the workload passed is held past its window: holding one
+    would keep the workload's object alive, a block it made and seemingly kept.
+    """
 
     name: str
-    ops: int = 0
-    counters: dict[str, int] = field(default_factory=dict)
+    totals: array[int] = field(default_factory=lambda: array("q", (0,)))
+    #: Each counter's slot in ``totals``, by a copy of its name made in the window.
+    slots: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
+
+    @property
+    def ops(self) -> int:
+        return self.totals[0]
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return {name: self.totals[slot] for name, slot in self.slots.items()}
 
 
 class Trial:
@@ -93,18 +109,59 @@ class Trial:
         self._kept: list[Any] = []
         self._phases: list[PhaseRecord] = []
         self._current: PhaseRecord | None = None
-        self._started = 0.0
         # Bound once, here: the harness's own work inside a window (its clock readings and
         # counters) runs between these two calls, which the backend keeps out of the window.
         self._suspend = capture.suspend
         self._resume = capture.resume
+        self._open, self._close = self._window_edges(capture)
         # The with statement binds __enter__ to a new method object and frees it once the
         # window is open: a free of older memory inside every window, at the caller's line,
-        # which a backend keeping every site would show there. staticmethod hands back these
-        # two bound methods, made once, so entering and leaving a window allocates and frees
-        # nothing of the harness's but the two clock readings.
+        # which a backend keeping every site would show there. staticmethod hands back the
+        # two functions, made once, so entering and leaving a window allocates and frees
+        # nothing of the harness's.
         window = type("PhaseWindow", (), {"__enter__": staticmethod(self._open), "__exit__": staticmethod(self._close)})
         self._window = cast(AbstractContextManager[None], window())
+
+    def _window_edges(self, capture: Capture) -> tuple[Callable[[], None], Callable[[object, object, object], None]]:
+        """The functions that open and close a window.
+
+        All they do inside the window runs suspended: each reads only closure cells before
+        calling ``suspend`` (an attribute lookup can free a name the type cache held). The
+        window opens suspended and ``open_window`` resumes last; ``close_window`` suspends
+        first, and ``end_phase`` resumes before its last collection (the workload's cycles).
+        """
+        suspend, resume = capture.suspend, capture.resume
+        begin, end = capture.begin_phase, capture.end_phase
+        clock = time.perf_counter
+        forget = forget_address_keyed_state
+        started = array("d", (0.0,))
+
+        def open_window() -> None:
+            # Outside the window: no name older than it stays in the type cache to be freed inside.
+            forget()
+            suspend()
+            begin()
+            started[0] = clock()
+            resume()
+
+        def close_window(exc_type: object, exc: object, tb: object) -> None:
+            # Inside the window: a name it made and dropped is freed here, whatever its address.
+            forget()
+            suspend()
+            finished = clock()
+            end()
+            resume()
+            self._closed(finished - started[0])
+
+        return open_window, close_window
+
+    def _closed(self, wall_s: float) -> None:
+        """Record the window just closed (outside it)."""
+        record = self._current
+        assert record is not None, "a window closed that was not opened"
+        record.wall_s = wall_s
+        self._phases.append(record)
+        self._current = None
 
     def phase(self, name: str) -> AbstractContextManager[None]:
         """Measure the block as the phase ``name``: a full collection at each boundary.
@@ -126,47 +183,40 @@ class Trial:
         finally:
             self._close(None, None, None)
 
-    def _open(self) -> None:
-        # Outside the window: no name older than it stays in the type cache to be freed inside.
-        forget_address_keyed_state()
-        self._capture.begin_phase()
-        self._suspend()
-        self._started = time.perf_counter()
-        self._resume()
-
-    def _close(self, exc_type: object, exc: object, tb: object) -> None:
-        # Inside the window: a name it made and dropped is freed here, whatever its address.
-        forget_address_keyed_state()
-        self._suspend()
-        finished = time.perf_counter()
-        self._resume()
-        self._capture.end_phase()
-        record = self._current
-        assert record is not None, "a window closed that was not opened"
-        record.wall_s = finished - self._started
-        self._phases.append(record)
-        self._current = None
-
     def ops(self, n: int) -> None:
         """Declare that the current phase performed ``n`` operations (for the per-op figures)."""
-        current = self._current
-        if current is None:
-            raise RuntimeError("trial.ops() called outside a phase")
         self._suspend()
         try:
-            current.ops = n if not current.ops else current.ops + n
+            current = self._current
+            if current is None:
+                raise RuntimeError("trial.ops() called outside a phase")
+            totals = current.totals
+            # The first call stores ``n`` alone: no sum, no int made (that memray would count).
+            if totals[0]:
+                totals[0] += n
+            else:
+                totals[0] = n
         finally:
             self._resume()
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to the workload's own counter ``name`` in the current phase (e.g. refused inserts)."""
-        current = self._current
-        if current is None:
-            raise RuntimeError("trial.count() called outside a phase")
         self._suspend()
         try:
-            counters = current.counters
-            counters[name] = counters.get(name, 0) + n
+            current = self._current
+            if current is None:
+                raise RuntimeError("trial.count() called outside a phase")
+            totals = current.totals
+            slot = current.slots.get(name)
+            if slot is None:
+                if not isinstance(name, str):
+                    raise TypeError(f"a counter's name is a str, not {type(name).__name__}")
+                slot = len(totals)
+                totals.append(0)
+                # A copy (``str(name)`` and slices hand back the same object): a name the
+                # workload built in the window is not kept past it.
+                current.slots[name.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass")] = slot
+            totals[slot] += n
         finally:
             self._resume()
 
@@ -205,11 +255,15 @@ def calibrate(trial: Trial) -> None:
 
     They go through the same code path as the workload's phases: the first pays one-off
     initialisation, the last is the steady cost of a window, which :func:`measured_phases`
-    subtracts from every phase.
+    subtracts from every phase. The first also runs ``ops()`` and ``count()``: memray gives a
+    code object a line table, kept, at its first traced call (not a phase's kept bytes).
     """
     for index in range(CALIBRATION_WINDOWS):
         with trial.phase(f"calibration-{index}"):
-            pass
+            if index == 0:
+                for _ in range(2):
+                    trial.ops(1)
+                    trial.count("calibration")
     del trial._phases[:]
 
 
@@ -231,12 +285,12 @@ def measured_phases(trial: Trial, captured: list[PhaseCapture], complete_sites: 
         if complete_sites:
             # Every site is there: the window's own cost comes off site by site, as it comes
             # off the totals, so that the sites still add up to them.
-            sites = _without_overhead(profile.sites, calibration.sites)
+            sites = without_overhead(profile.sites, calibration.sites)
         else:
             sites = [s for s in profile.sites if not is_own_file(s.file)]
         known = phases.get(record.name)
         phases[record.name] = (
-            (measured, sites) if known is None else (_add_windows(known[0], measured), _add_sites(known[1], sites))
+            (measured, sites) if known is None else (add_windows(known[0], measured), add_sites(known[1], sites))
         )
     return [
         {"name": name, "metrics": with_per_op(metrics), "sites": [site.to_json() for site in sites]}
@@ -297,30 +351,6 @@ def run_trial(spec: TrialSpec, workdir: str) -> dict[str, Any]:
         "rss_peak_bytes": _rss_peak_bytes(),
         "wall_s": time.perf_counter() - started,
     }
-
-
-def _add_windows(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
-    """Two windows of one phase as one: figures add up, the peak is the higher."""
-    total = {k: first.get(k, 0) + second.get(k, 0) for k in first.keys() | second.keys()}
-    total["peak_bytes"] = max(first.get("peak_bytes", 0), second.get("peak_bytes", 0))
-    return total
-
-
-def _without_overhead(sites: tuple[Site, ...], overhead: tuple[Site, ...]) -> list[Site]:
-    """``sites`` less the figures of the same sites in an empty window; sites left at zero go."""
-    empty = {site.identity: site for site in overhead}
-    left = [site.minus(empty[site.identity]) if site.identity in empty else site for site in sites]
-    return [site for site in left if any(site.figures.values())]
-
-
-def _add_sites(first: list[Site], second: list[Site]) -> list[Site]:
-    """The sites of two windows, each site's figures added up (top sites of each window only,
-    unless the backend keeps every site)."""
-    merged: dict[tuple[str, int, tuple[str, ...]], Site] = {}
-    for site in first + second:
-        known = merged.get(site.identity)
-        merged[site.identity] = site if known is None else known.plus(site)
-    return list(merged.values())
 
 
 def main(argv: list[str]) -> int:

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+import harness
 from harness.compare.profiles import changed_sites, profile_of
 from harness.measure.capture import native_available
+from harness.measure.own_frames import is_runner_file
 from harness.store.results import read_results
 from tests.end_to_end.test_engine import harness_cli, make_project, phase_metrics
 
@@ -19,6 +21,18 @@ pytestmark = pytest.mark.skipif(not native_available(), reason="the native exten
 
 FIGURES = ("alloc_count", "alloc_bytes", "kept_count", "kept_bytes", "net_count", "net_bytes")
 CALLS = 20_000
+PACKAGE = str(Path(harness.__file__).parent)
+#: The bundled phases that keep nothing (an experiment's id up to its parameters, and the
+#: phase): lookups, a drain and a flush that hold no new object, queries that allocate none.
+KEEP_NOTHING = (
+    ("flow_table.flood[hashmap,", "lookup"),
+    ("flow_table.flood[hashmap_shrink,", "lookup"),
+    ("flow_table.flood[sorted,", "lookup"),
+    ("flow_table.spike_drain[hashmap,", "drain"),
+    ("flow_table.spike_drain[hashmap,", "after_drain"),
+    ("activity_stats.node_churn[flat,", "flush"),
+    ("sack_scoreboard.lossy_sender[unboxed,", "recovery"),
+)
 BUNDLED_FAMILIES = ("activity_stats", "flow_table", "lru_cache", "resizable_map", "sack_scoreboard", "socket_storage")
 
 WORKLOADS = f"""
@@ -70,6 +84,16 @@ def cycles(trial, new):
             trial.ops(1000)
     finally:
         gc.enable()
+
+@native.workload()
+def bookkeeping(trial, new):
+    made = [None] * 10**6
+    with trial.phase("bookkeeping"):
+        # len() makes a new int (10**6 is no cached small int), and so do the counter's
+        # value and name: the workload drops each at once, so the phase keeps nothing.
+        trial.ops(len(made))
+        trial.count("k", 10**6 + 1)
+        trial.count("made_" + str(len(made)), len(made) + 2)
 
 @native.workload(params={{"n": [3000]}})
 def threaded(trial, new, n):
@@ -202,21 +226,82 @@ def assert_only_the_injected_line_moves(before_file: Path, after_file: Path, inj
         assert [m.site for m in changed_sites(*by_function, name)] == [("mixed", "workloads/native_loads.py", 0)]
 
 
-def test_native_net_agrees_with_tracemalloc_on_every_bundled_phase(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[tuple[str, int, str], dict[str, Any]]]:
+    """The phases of one run of the bundled suite on each backend that sees every free."""
     root = Path(__file__).resolve().parents[2]
-    figures = {}
+    out_dir = tmp_path_factory.mktemp("bundled")
+    runs = {}
     for backend in ("native", "tracemalloc"):
-        out = tmp_path / f"{backend}.json"
+        out = out_dir / f"{backend}.json"
         command = [sys.executable, "-m", "harness", "run", "-n", "1", "-j", "2", "--backend", backend]
         result = subprocess.run([*command, "--out", str(out)], cwd=root, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr
-        figures[backend] = {key: p["metrics"] for key, p in phases(json.loads(out.read_text())).items()}
+        runs[backend] = phases(json.loads(out.read_text()))
+    return runs
+
+
+def test_native_net_agrees_with_tracemalloc_on_every_bundled_phase(
+    bundled: dict[str, dict[tuple[str, int, str], dict[str, Any]]],
+) -> None:
+    figures = {backend: {key: p["metrics"] for key, p in run.items()} for backend, run in bundled.items()}
     assert figures["native"].keys() == figures["tracemalloc"].keys()
     assert {key[0].split(".")[0] for key in figures["native"]} >= set(BUNDLED_FAMILIES)
     for key, native in figures["native"].items():
         traced = figures["tracemalloc"][key]
         # Within 0.1% of the phase's own net change: exactly equal where that is small.
         assert abs(native["net_bytes"] - traced["net_bytes"]) <= 0.001 * abs(traced["net_bytes"]), (key, native, traced)
+
+
+def harness_frames(phase: dict[str, Any]) -> list[str]:
+    """The frames of the harness package among a phase's sites, below the trial's runner (the
+    outer frames every stack ends with)."""
+    found = []
+    for site in phase["sites"]:
+        for frame in site["stack"]:
+            file = frame.rsplit(":", 2)[0]
+            if is_runner_file(file):
+                break
+            if file.startswith(PACKAGE):
+                found.append(frame)
+    return found
+
+
+def test_the_harness_s_own_calls_keep_nothing_and_are_no_site(project: Path) -> None:
+    data = run(project, "bookkeeping", "native.bookkeeping", "-n", "1", "--backend", "native")
+    [phase] = phases(data).values()
+    metrics = phase["metrics"]
+    assert (metrics["kept_bytes"], metrics["kept_count"], metrics["net_bytes"]) == (0, 0, 0)
+    assert (metrics["ops"], metrics["k"], metrics["made_1000000"]) == (10**6, 10**6 + 1, 10**6 + 2)
+    # The ints and the name were made, by the workload's lines, and freed there.
+    assert metrics["alloc_count"] >= 3
+    assert {site["function"] for site in phase["sites"]} == {"bookkeeping"}
+    assert not [site for site in phase["sites"] if site["file"].startswith(PACKAGE)]
+    assert harness_frames(phase) == []
+    assert_sites_add_up(phase)
+    # tracemalloc sees the same: the phase leaves the heap as it found it.
+    traced = run(project, "bookkeeping-traced", "native.bookkeeping", "-n", "1", "--backend", "tracemalloc")
+    [phase] = phases(traced).values()
+    assert phase["metrics"]["net_bytes"] == 0
+    assert not [site for site in phase["sites"] if site["file"].startswith(PACKAGE)]
+
+
+def test_no_harness_frame_is_charged_in_any_bundled_phase(
+    bundled: dict[str, dict[tuple[str, int, str], dict[str, Any]]],
+) -> None:
+    native = bundled["native"]
+    assert {key[0].split(".")[0] for key in native} >= set(BUNDLED_FAMILIES)
+    charged = {key: frames for key, phase in native.items() if (frames := harness_frames(phase))}
+    assert charged == {}
+    kept = {
+        (prefix, name): [
+            p["metrics"]["kept_bytes"]
+            for (experiment, _, phase), p in native.items()
+            if phase == name and experiment.startswith(prefix)
+        ]
+        for prefix, name in KEEP_NOTHING
+    }
+    assert kept == {key: [0] for key in KEEP_NOTHING}
 
 
 def test_a_thread_allocating_meanwhile_leaves_the_counts_whole(project: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 
 import pytest
@@ -12,7 +13,13 @@ from harness.declare.metrics import SITE_FIGURES, explaining_figures
 from harness.declare.selection import the_one
 from harness.declare.spec import Bound, Goal
 from harness.errors import ConfigError, HarnessError, Interrupted, LimitError, SelectionError
-from harness.measure.own_frames import BOOKKEEPING_PATTERNS, PACKAGE_DIR, is_own_file, is_runner_file
+from harness.measure.own_frames import (
+    BOOKKEEPING_PATTERNS,
+    PACKAGE_DIR,
+    is_bookkeeping_file,
+    is_own_file,
+    is_runner_file,
+)
 from harness.store.environment import BaselineInfo, Environment, blind_spots
 from harness.store.results import ExperimentInfo, RunSettings
 
@@ -106,7 +113,13 @@ def test_the_harness_knows_its_own_frames_and_its_runner() -> None:
     # Results stored before the runner's files lay in measure/ still have their runner cut.
     assert is_runner_file(os.path.join(PACKAGE_DIR, "trial.py"))
     assert is_runner_file(os.path.join(PACKAGE_DIR, "executors", "child.py"))
-    assert trial in BOOKKEEPING_PATTERNS
+    # What a frame of the trial or of a backend does in a window is the trial's own work (as
+    # tracemalloc's filters match it too); code a workload calls is not.
+    capture = os.path.join(PACKAGE_DIR, "measure", "capture", "native.py")
+    assert is_bookkeeping_file(trial) and is_bookkeeping_file(capture)
+    assert not is_bookkeeping_file(churn) and not is_bookkeeping_file(workload)
+    assert all(any(fnmatch.fnmatch(path, p) for p in BOOKKEEPING_PATTERNS) for path in (trial, capture))
+    assert not any(fnmatch.fnmatch(path, p) for p in BOOKKEEPING_PATTERNS for path in (churn, workload))
 
 
 def test_every_error_is_a_harness_error_but_an_interruption() -> None:

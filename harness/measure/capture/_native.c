@@ -36,7 +36,9 @@
  *
  * suspend() and resume() bracket the harness's own work inside a window (its clock readings
  * and counters): what the calling thread allocates meanwhile is not tracked, and what it
- * frees of older memory leaves the window's figures as they were.
+ * frees of older memory leaves the window's figures as they were. A window may open with
+ * the thread suspended (begin() leaves it as it is) and end() resumes it, so that the
+ * harness's code at either edge is never the window's.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -777,7 +779,10 @@ static PyObject *native_begin(PyObject *module, PyObject *unused) {
 
 static PyObject *native_end(PyObject *module, PyObject *unused) {
     if (!require_installed()) return NULL;
-    /* Inside the window: cycles the window made and dropped count as freed. */
+    /* The caller may come suspended (its own work up to here is not the window's); the
+     * collection is the workload's: cycles the window made and dropped count as freed, and
+     * older memory they held leaves the window's net. */
+    suspended = 0;
     collect_garbage();
     lock();
     window_open = 0;
@@ -868,7 +873,7 @@ static PyMethodDef methods[] = {
     {"start", native_start, METH_VARARGS,
      "start(sites=True): install the hooks; from now on every block is tracked"},
     {"begin", native_begin, METH_NOARGS, "begin(): collect garbage, then open a window"},
-    {"end", native_end, METH_NOARGS, "end(): collect garbage inside the window, then close it"},
+    {"end", native_end, METH_NOARGS, "end(): resume this thread, collect garbage inside the window, then close it"},
     {"totals", native_totals, METH_NOARGS, "totals() -> dict: the figures of the last closed window"},
     {"window_sites", native_window_sites, METH_NOARGS,
      "window_sites() -> [(site, alloc_count, alloc_bytes, kept_count, kept_bytes, net_count, net_bytes)]"},

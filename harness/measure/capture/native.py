@@ -16,11 +16,11 @@ exactly to its totals.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from harness.declare.metrics import SITE_FIGURES
 from harness.measure.capture import EVERY_HEAP_METRIC, PhaseCapture
-from harness.measure.own_frames import is_own_file
+from harness.measure.own_frames import is_bookkeeping_file, is_own_file
 from harness.store.sites import Site
 
 #: Allocations made where no Python frame runs (a C thread, the interpreter's own start-up).
@@ -41,6 +41,10 @@ class NativeCapture:
 
         self._native = _native
         self.sites = sites
+        # The C functions themselves, not methods that look them up: the trial calls them
+        # inside a window, where a lookup could free a name the type cache held.
+        self.suspend: Callable[[], None] = _native.suspend
+        self.resume: Callable[[], None] = _native.resume
         # Filled between windows and kept to the end: never freed inside a window.
         self._windows: list[tuple[dict[str, int], list[_Row]]] = []
 
@@ -51,21 +55,16 @@ class NativeCapture:
         self._native.begin()
 
     def end_phase(self) -> None:
+        # Called suspended: ``end()`` resumes this thread before its last collection.
         self._native.end()
         self._windows.append((self._native.totals(), self._native.window_sites()))
-
-    def suspend(self) -> None:
-        self._native.suspend()
-
-    def resume(self) -> None:
-        self._native.resume()
 
     def finish(self) -> list[PhaseCapture]:
         try:
             stacks = self._stacks({row[0] for _, rows in self._windows for row in rows})
         finally:
             self._native.stop()
-        return [PhaseCapture(metrics=totals, sites=_sites(rows, stacks)) for totals, rows in self._windows]
+        return [_without_bookkeeping(totals, _sites(rows, stacks)) for totals, rows in self._windows]
 
     def _stacks(self, ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
         stacks = {}
@@ -77,6 +76,21 @@ class NativeCapture:
                 frames = frames[:1]
             stacks[site] = tuple(f"{file}:{line}:{function}" for file, line, function in frames)
         return stacks
+
+
+def _without_bookkeeping(totals: dict[str, int], sites: tuple[Site, ...]) -> PhaseCapture:
+    """The window less what frames of the trial itself did in it, site and totals alike.
+
+    The trial suspends the hooks around its own work in a window, but a Python-level step
+    before the first suspend (a method lookup can free a name the interpreter's type cache
+    held) is still seen, at a harness frame: never the workload's, it leaves the window here.
+    """
+    own = [site for site in sites if is_bookkeeping_file(site.file)]
+    metrics = dict(totals)
+    for site in own:
+        for name in SITE_FIGURES:
+            metrics[name] -= site.figure(name)
+    return PhaseCapture(metrics=metrics, sites=tuple(site for site in sites if not is_bookkeeping_file(site.file)))
 
 
 def _sites(rows: list[_Row], stacks: dict[int, tuple[str, ...]]) -> tuple[Site, ...]:
