@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,3 +16,13 @@ def _build_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     patcher.setenv("HARNESS_CACHE_DIR", str(Path(cache)))
     yield
     patcher.undo()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_width_behind_pythons_back() -> None:
+    # GNU readline, once something imports it, exports COLUMNS and LINES into the C
+    # environment (not os.environ), so every command a test starts would inherit an 80-column
+    # terminal that the user never set. Commands see the width a test gives them, or none.
+    for name in ("COLUMNS", "LINES"):
+        if name not in os.environ:
+            os.unsetenv(name)

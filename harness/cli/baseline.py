@@ -60,12 +60,15 @@ def run(args: argparse.Namespace) -> int:
             f"baseline {args.name}: {path} ({len(results.experiments)} experiments, "
             f"{len(results.trials)} trials, backend {results.environment.backend}{note})",
             highlight=False,
+            soft_wrap=True,
         )
         return 0
     if args.action == "list":
         stored = list_baselines(settings.baselines)
         if not stored:
-            out.print(f"no baselines in {settings.baselines} (make one with `harness baseline save NAME`)")
+            out.print(
+                f"no baselines in {settings.baselines} (make one with `harness baseline save NAME`)", soft_wrap=True
+            )
         for name, path in stored:
             baseline = read_baseline(str(path), settings.baselines)
             env = baseline.results.environment
@@ -74,14 +77,15 @@ def run(args: argparse.Namespace) -> int:
                 f"{name:<20} {created}  {len(baseline.results.experiments)} experiments  "
                 f"{env.interpreter} {env.backend}  commit {(env.git_commit or '-')[:10]}",
                 highlight=False,
+                soft_wrap=True,
             )
         return 0
     baseline = read_baseline(args.name, settings.baselines)
     env = baseline.results.environment
     info = baseline.info
-    out.print(f"baseline: {baseline.path}", highlight=False)
+    out.print(f"baseline: {baseline.path}", highlight=False, soft_wrap=True)
     if info:
-        out.print(f"name {info.name}, made {info.created} from {info.source}", highlight=False)
+        out.print(f"name {info.name}, made {info.created} from {info.source}", highlight=False, soft_wrap=True)
     out.print(
         f"environment: {env.interpreter}, backend {env.backend}, "
         f"commit {env.git_commit or '-'}{' (dirty)' if env.git_dirty else ''}, "

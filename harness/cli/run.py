@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     console.print(summary_table(results, console.width))
     err = make_console(stderr=True)
     for line in failure_lines(results):
-        err.print(f"[red]failed[/red] {escape(line)}", highlight=False)
-    err.print(f"results: {out} ({len(results.trials)} trials, backend {results.settings.backend})", highlight=False)
+        err.print(f"[red]failed[/red] {escape(line)}", highlight=False, soft_wrap=True)
+    err.print(
+        f"results: {out} ({len(results.trials)} trials, backend {results.settings.backend})",
+        highlight=False,
+        soft_wrap=True,
+    )
     return 1 if results.failed() else 0

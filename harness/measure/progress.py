@@ -41,7 +41,11 @@ def run_with_progress(
             failures += not result.ok
             done += 1
             if step and (done % step == 0 or done == total):
-                console.print(f"trials {done}/{total}" + (f", {failures} failed" if failures else ""), highlight=False)
+                console.print(
+                    f"trials {done}/{total}" + (f", {failures} failed" if failures else ""),
+                    highlight=False,
+                    soft_wrap=True,
+                )
             progress.update(
                 task,
                 advance=1,

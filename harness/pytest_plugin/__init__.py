@@ -87,7 +87,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session.close()
 
 
-@dataclass
+@dataclass(eq=False)  # a registered plugin: pluggy keeps plugins in sets, hashed by identity
 class _Session:
     """What the plugin keeps over a pytest session: settings, the baseline, what was measured."""
 

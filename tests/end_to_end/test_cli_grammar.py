@@ -82,7 +82,8 @@ def test_run_and_baseline_show_cut_no_figure_at_narrow_widths(project: Path, col
 
     for text in (ran.stdout, shown.stdout):
         assert "…" not in text
-        assert max(len(line) for line in text.splitlines()) <= columns
+        # The table fits; a line naming a path is never broken (it could not be copied whole).
+        assert max(len(line) for line in text.splitlines() if line[:1] in "┏┃┡│└") <= columns
         cells = [c for c in figure_cells(text) if c]
         # 5 phases, each with at least one figure: the table was read, not an empty one.
         assert len(cells) >= 5
