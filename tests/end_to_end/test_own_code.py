@@ -239,7 +239,8 @@ def test_workloads_that_import_another_checkouts_code_are_refused_in_one_line(tm
     project = envkit(tmp_path / "envkit", with_extension=False)
     base = project.git("rev-parse", "HEAD")
     # A common benchmark idiom: the suite puts the source tree it lies in first on the path,
-    # that is the candidate's (whose workloads both sides run), also for the baseline.
+    # so the candidate's own workload file (each side runs its own) imports the checkout's
+    # source, not the candidate's build.
     text = WORKLOAD.replace(
         "import harness\n",
         "import sys\nfrom pathlib import Path\n\nimport harness\n\n"
@@ -254,7 +255,7 @@ def test_workloads_that_import_another_checkouts_code_are_refused_in_one_line(tm
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert "Traceback" not in done.stderr
-    assert lines[-1].startswith(f"harness: error: at {base[:10]}: module envkit was imported from "), lines[-1]
+    assert lines[-1].startswith(f"harness: error: at {head[:10]}: module envkit was imported from "), lines[-1]
     assert "/src/envkit/__init__.py, not from its build (" in lines[-1]
 
 
