@@ -81,8 +81,23 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         # One line and exit 2, like every other bad input.
+        message = self._only_required(message)
         sys.stderr.write(f"harness: error: {message} (see `{self.prog} --help`)\n")
         sys.exit(EXIT_USAGE)
+
+    def _only_required(self, message: str) -> str:
+        """Intermixed parsing names every positional as required when one is missing, the
+        optional ones (``PATTERN ...``) too: leave those out of the message."""
+        prefix = "the following arguments are required: "
+        if not message.startswith(prefix):
+            return message
+        optional = {
+            action.metavar or action.dest
+            for action in self._actions
+            if not action.option_strings and action.nargs in ("*", "?")
+        }
+        names = [name for name in message.removeprefix(prefix).split(", ") if name not in optional]
+        return prefix + ", ".join(names) if names else message
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,8 @@ every interpreter the unit tests run on)."""
 
 from __future__ import annotations
 
+import pytest
+
 from harness.cli import build_parser, command_modules
 
 
@@ -34,3 +36,12 @@ def test_options_and_patterns_in_any_order_in_every_command() -> None:
         needs |= {"history": ["HEAD"], "explain": ["x"], "gate": ["--baseline", "main"]}
         args = parser.parse_args([*argv, *needs.get(module.COMMAND, []), "--debug"])
         assert args.debug is True, module.COMMAND
+
+
+def test_a_missing_argument_names_only_what_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(["history", "--every", "2"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        "harness: error: the following arguments are required: REVISIONS (see `harness history --help`)\n"
+    )
