@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,9 @@ _NAME = re.compile(r"\b[A-Z][A-Z0-9_]+\b")
 _CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
+_SYSCONFIG_LOCK = threading.Lock()
+
+
 @dataclass(frozen=True)
 class BuildKey:
     """The cache key of one build, and what went into it (recorded beside the build)."""
@@ -122,10 +126,15 @@ def build_key(
     prefix, then a digest of everything that matters (see the module's docstring)."""
     environ = os.environ if environ is None else environ
     variables = build_variables(project_root, extra_variables, environ)
+    # The sides of a compare are keyed in threads side by side, and sysconfig fills its
+    # variables on first use without a lock: a thread racing another read CC as unset
+    # ("none"), which made another key for the same build.
+    with _SYSCONFIG_LOCK:
+        interpreter, compiler = interpreter_identity(), compiler_identity(environ.get("CC"))
     inputs = {
         "key_version": KEY_VERSION,
-        "interpreter": interpreter_identity(),
-        "compiler": compiler_identity(environ.get("CC")),
+        "interpreter": interpreter,
+        "compiler": compiler,
         **{f"env:{name}": environ[name] for name in variables},
     }
     parts = [content_id, project_subdir.as_posix(), setup or "", *(f"{k}={v}" for k, v in inputs.items())]

@@ -76,3 +76,34 @@ def test_the_key_is_the_same_in_another_process() -> None:
     here = build_key(COMMIT, Path("/nonexistent"), Path("."), None, (), {}).key
     again = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
     assert again == here
+
+
+KEYS_IN_THREADS = """
+import sys, threading
+from pathlib import Path
+from harness.commits.buildkey import build_key
+
+start = threading.Barrier(4)
+keys = []
+
+def key():
+    start.wait()
+    keys.append(build_key("3f2a9c1e20" * 4, Path(sys.argv[1]), Path("."), None, (), {}).key)
+
+threads = [threading.Thread(target=key) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(len(set(keys)))
+"""
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_the_sides_keyed_side_by_side_in_threads_get_one_key(tmp_path: Path, attempt: int) -> None:
+    # A fresh interpreter each time: sysconfig's variables are filled on first use, without a
+    # lock, so threads racing there read the compiler as unset unless the key takes a lock.
+    done = subprocess.run(
+        [sys.executable, "-c", KEYS_IN_THREADS, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "1", done.stderr
