@@ -40,6 +40,7 @@ Its parts:
 - :mod:`.limits`: the limits of a test and the report of a figure over its limit;
 - :mod:`.judge`: the verdict on a measured test (its limits, its baseline);
 - :mod:`.baseline`: pytest baselines, stored and compared;
+- :mod:`.covered`: under pytest-cov, each measured test run once more under coverage, unmeasured;
 - :mod:`.summary`: the summary of measured tests at the end of the session;
 - :mod:`.session_files`: the session's results file and HTML report, for CI.
 """
@@ -54,6 +55,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from harness.pytest_plugin.covered import Uncovered, session_coverage, uncovered_in, uncovered_line
 from harness.pytest_plugin.kinds import NotMeasured, unmeasurable
 from harness.pytest_plugin.markers import (
     REPLICATES_BASELINE,
@@ -94,6 +96,8 @@ class _Session:
     config: pytest.Config
     measured: list[MeasuredTest] = field(default_factory=list)
     not_measured: list[NotMeasured] = field(default_factory=list)
+    #: Measured tests whose lines pytest-cov's report leaves out (see :mod:`.covered`).
+    uncovered: list[Uncovered] = field(default_factory=list)
     #: What the session's end wrote, one line each, for the summary.
     written: list[str] = field(default_factory=list)
     _settings: Settings | None = None
@@ -195,6 +199,7 @@ class _Session:
         reason = getattr(report, "harness_not_measured", None)
         if reason is not None and report.when in ("setup", "call"):
             self.not_measured.append(NotMeasured(report.nodeid, reason))
+        self.uncovered += uncovered_in(report)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput"):
@@ -215,12 +220,8 @@ class _Session:
             terminalreporter.section("harness: tests not measured")
             for line in not_measured_lines(self.not_measured):
                 terminalreporter.write_line(line)
-        if self.measured and _under_coverage(self.config):
-            terminalreporter.write_line(
-                f"harness: coverage leaves out the {len(self.measured)} measured tests: they ran in measuring"
-                " processes, where coverage is off (its tracer would be inside their windows);"
-                " run with -p no:harness to cover them"
-            )
+        if self.uncovered:
+            terminalreporter.write_line(uncovered_line(self.uncovered))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """End the zygotes; write what the session measured (once, not per xdist worker): the
@@ -235,11 +236,6 @@ class _Session:
         options = {name: self.option(f"harness_{name}") for name in ("save", "json", "html")}
         tests = [m.results for m in self.measured]
         self.written += save_and_write(tests, Path(self.config.rootpath), self.settings, baseline, **options)
-
-
-def _under_coverage(config: pytest.Config) -> bool:
-    """Whether pytest-cov measures this session's coverage (``--cov`` given, ``--no-cov`` not)."""
-    return config.pluginmanager.get_plugin("_cov") is not None and not config.getoption("no_cov", False)
 
 
 _SESSION = pytest.StashKey[_Session]()
@@ -321,7 +317,7 @@ def _measure(item: pytest.Item, session: _Session) -> Measurement:
         session.baseline()  # a missing baseline fails before any copy runs
     backend = resolve_backend(session.option("harness_backend"))
     seeds = [(r, seed_of(settings, r)) for r in range(session.replicates())]
-    return session.zygotes().measure(item, settings, backend, seeds)
+    return session.zygotes().measure(item, settings, backend, seeds, session_coverage(item.config))
 
 
 def _raise_as_child(measurement: Measurement, when: str) -> None:
@@ -386,6 +382,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     measurement = item.stash.get(_MEASUREMENT, None)
     if measurement is None:
         return report
+    if call.when == "setup" and measurement.uncovered is not None:
+        report.harness_uncovered = measurement.uncovered  # type: ignore[attr-defined]  # see uncovered_in
     child = measurement.report(call.when)
     if child is not None:
         report.sections.extend(child.sections)

@@ -22,6 +22,7 @@ come back as data.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import json
@@ -38,7 +39,8 @@ import pytest
 
 from harness.declare.config import Settings, memory_limit_bytes
 from harness.measure.capture.reach import child_environment
-from harness.measure.launcher import Ended, Server
+from harness.measure.launcher import Ended, Server, one_line
+from harness.pytest_plugin.covered import CoverageSpec
 from harness.pytest_plugin.forward import forwarded_options
 from harness.pytest_plugin.zygote import Collected, Request, ZygoteSpec
 from harness.store.results import PhaseResult, TrialResult
@@ -62,6 +64,8 @@ class Measurement:
     trials: tuple[TrialResult, ...] = ()
     reports: Mapping[str, pytest.TestReport] = field(default_factory=dict)
     error: str | None = None
+    #: Under pytest-cov, why no copy ran the test under coverage (None: one did).
+    uncovered: str | None = None
 
     def report(self, when: str) -> pytest.TestReport | None:
         return self.reports.get(when)
@@ -210,6 +214,19 @@ class _Zygote:
         out.unlink()
         return data
 
+    def cover(self, nodeid: str, coverage: CoverageSpec) -> str | None:
+        """Have a copy run ``nodeid`` under coverage (see :mod:`.covered`); why it saved no data, if it did not."""
+        coverage.write(self.workdir)
+        out = self.workdir / "out.json"
+        self.server.send(Request(nodeid, 0, self.seed, str(out), cover=True).to_json())
+        answer = self.server.receive(self.spec.timeout_s + _REPLY_SLACK_S)
+        if isinstance(answer, Ended):
+            return one_line(f"the measuring pytest session {_account(answer, self.seed, None)}")
+        ended = Ended.from_json(answer)
+        if ended.returncode != 0:
+            return one_line(f"the covering process {_account(ended, self.seed, self.spec.memory_limit)}")
+        return None
+
     def alive(self) -> bool:
         return self.server.ended is None
 
@@ -284,8 +301,28 @@ class Zygotes:
         zygote.close()
         shutil.rmtree(zygote.workdir, ignore_errors=True)
 
-    def measure(self, item: pytest.Item, settings: Settings, backend: str, seeds: list[tuple[int, int]]) -> Measurement:
-        """Measure ``item`` once per (replicate, seed), each in a fresh copy; stop at the first that does not pass."""
+    def measure(
+        self,
+        item: pytest.Item,
+        settings: Settings,
+        backend: str,
+        seeds: list[tuple[int, int]],
+        coverage: CoverageSpec | None = None,
+    ) -> Measurement:
+        """Measure ``item`` once per (replicate, seed), each in a fresh copy; stop at the first
+        that does not pass. Under ``coverage``, then run it once more, traced, in a copy that
+        measures nothing (see :mod:`.covered`): no window ever holds the tracer."""
+        measurement = self._replicates(item, settings, backend, seeds)
+        if coverage is None:
+            return measurement
+        if measurement.error is not None:
+            return dataclasses.replace(measurement, uncovered="no copy could run it")
+        (first,) = self._for(item, settings, backend, [seeds[0][1]])
+        return dataclasses.replace(measurement, uncovered=first.cover(item.nodeid, coverage))
+
+    def _replicates(
+        self, item: pytest.Item, settings: Settings, backend: str, seeds: list[tuple[int, int]]
+    ) -> Measurement:
         config = item.config
         zygotes = self._for(item, settings, backend, [seed for _, seed in seeds])
         trials: list[TrialResult] = []

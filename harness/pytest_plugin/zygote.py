@@ -54,6 +54,7 @@ from harness.measure.capture.reach import settle_preload
 from harness.measure.launcher import fork_child, on_stop_kill_forked_children
 from harness.measure.memory_limit import memory_limit_reason
 from harness.measure.trial import Trial, measured_phases
+from harness.pytest_plugin.covered import traced
 from harness.pytest_plugin.markers import add_markers, add_options
 from harness.pytest_plugin.window import put_window
 from harness.store.jsonfile import write_json_atomic
@@ -85,6 +86,8 @@ class Request:
     replicate: int
     seed: int
     out: str
+    #: Run it under coverage, measuring nothing (see :mod:`.covered`), instead of measuring it.
+    cover: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -189,6 +192,8 @@ class _Zygote:
     def _measure(self, item: pytest.Item, request: Request) -> int:
         """Run ``item``'s protocol once, measuring its call; write its outcome. Runs in a copy."""
         random.seed(request.seed)
+        if request.cover:
+            return self._cover(item, request)
         capture = make_capture(self.spec.backend, self.spec.top_sites, str(Path(request.out).parent))
         trial = Trial(capture, request.seed, request.replicate, {})
         self.current = _Replicate(request, trial, capture, time.perf_counter())
@@ -197,6 +202,17 @@ class _Zygote:
         runtestprotocol(item, log=False, nextitem=None)
         self.stop_capture(keep=False)  # a setup that failed never reached the call
         write_json_atomic(Path(request.out), self._outcome(self.current))
+        return 0
+
+    def _cover(self, item: pytest.Item, request: Request) -> int:
+        """Run ``item``'s protocol once under coverage, with the ``none`` backend: its
+        ``harness_trial`` works, and no figure is kept. Runs in a copy."""
+        out = Path(request.out)
+        capture = make_capture("none", self.spec.top_sites, str(out.parent))
+        self.current = _Replicate(request, Trial(capture, request.seed, request.replicate, {}), capture, 0.0)
+        with traced(item, out.parent):
+            runtestprotocol(item, log=False, nextitem=None)
+        self.stop_capture(keep=False)
         return 0
 
     def _outcome(self, measured: _Replicate) -> dict[str, Any]:
@@ -270,3 +286,8 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(unusable)
         requests, replies = (int(fd) for fd in config.getoption("harness_pipes").split(","))
         config.pluginmanager.register(_Zygote(spec, requests, replies), "harness-zygote")
+        # pytest-cov is off here (--no-cov), yet the plugin it registers when --cov is among
+        # the options still wraps the call of a test marked no_cover, and fails there for want
+        # of a tracer. Covering copies apply that mark themselves (see .covered).
+        if config.pluginmanager.has_plugin("_cov"):
+            config.pluginmanager.unregister(name="_cov")

@@ -1,6 +1,6 @@
 """Every kind of test under the ``harness`` pytest plugin, on real pytest sessions (``pytester``):
 the switch that measures every test, unittest methods, async tests, doctests, the kinds it
-cannot measure, the user's options in the measuring process, and coverage."""
+cannot measure, the user's options in the measuring process (coverage: test_pytest_coverage.py)."""
 
 from __future__ import annotations
 
@@ -316,23 +316,6 @@ def test_conftest_options_ini_overrides_warning_filters_and_plugins_reach_the_me
     result.assert_outcomes(passed=4)
     table = result.stdout.str()[result.stdout.str().index("harness: measured tests") :]
     assert all(f"test_options.py::{t}" in table for t in ("test_conftest_option", "test_plugin_fixture"))
-
-
-# -- coverage
-
-
-def test_coverage_says_in_one_line_that_it_leaves_the_measured_tests_out(pytester: pytest.Pytester) -> None:
-    pytest.importorskip("pytest_cov")
-    pytester.makepyfile(test_plain=PLAIN)
-    covered = pytester.runpytest_subprocess(*ONCE, "--harness", "--cov", "--cov-report=")
-    covered.assert_outcomes(passed=1)
-    line = (
-        "harness: coverage leaves out the 1 measured tests: they ran in measuring processes, where coverage is"
-        " off (its tracer would be inside their windows); run with -p no:harness to cover them"
-    )
-    assert line in covered.stdout.str()
-    plain = pytester.runpytest_subprocess(*ONCE, "--harness")
-    assert "coverage leaves out" not in plain.stdout.str()
 
 
 # -- zygotes kept across files
