@@ -43,7 +43,7 @@ from harness.measure.launcher import Ended, one_line
 from harness.measure.server import Server
 from harness.pytest_plugin.covered import CoverageSpec
 from harness.pytest_plugin.forward import forwarded_options
-from harness.pytest_plugin.zygote import OUT_FILE, SPEC_FILE, Collected, Request, ZygoteSpec
+from harness.pytest_plugin.zygote import OUT_FILE, SPEC_FILE, STDERR_FILE, Collected, Request, ZygoteSpec
 from harness.store.results import PhaseResult, TrialResult
 
 #: Plugins a zygote never loads (``harness`` would measure the test again, recursively).
@@ -218,7 +218,7 @@ class _Zygote:
         answer = self.server.receive(self.spec.timeout_s + _REPLY_SLACK_S)
         if isinstance(answer, Ended):
             return f"the measuring pytest session {_account(answer, self.seed, None)}"
-        ended = Ended.from_json(answer)
+        ended = self._copy_ended(answer)
         if ended.returncode != 0 or not out.is_file():
             return f"the measuring process {_account(ended, self.seed, self.spec.memory_limit)}"
         data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
@@ -232,10 +232,18 @@ class _Zygote:
         answer = self.server.receive(self.spec.timeout_s + _REPLY_SLACK_S)
         if isinstance(answer, Ended):
             return one_line(f"the measuring pytest session {_account(answer, self.seed, None)}")
-        ended = Ended.from_json(answer)
+        ended = self._copy_ended(answer)
         if ended.returncode != 0:
             return one_line(f"the covering process {_account(ended, self.seed, self.spec.memory_limit)}")
         return None
+
+    def _copy_ended(self, answer: str) -> Ended:
+        """How the copy ended, from the zygote's answer, with the stderr it left in its file."""
+        ended = Ended.from_json(answer)
+        stderr = self.workdir / STDERR_FILE
+        if ended.returncode != 0 and stderr.is_file():
+            ended = dataclasses.replace(ended, stderr=stderr.read_text(encoding="utf-8", errors="replace"))
+        return ended
 
     def alive(self) -> bool:
         return self.server.ended is None
