@@ -49,7 +49,7 @@ from typing import Any, NoReturn
 import pytest
 from _pytest.runner import runtestprotocol
 
-from harness.measure.capture import Capture, make_capture
+from harness.measure.capture import Capture, backend_class, make_capture
 from harness.measure.capture.reach import settle_preload
 from harness.measure.launcher import fork_child, on_stop_kill_forked_children
 from harness.measure.memory_limit import memory_limit_reason
@@ -57,7 +57,7 @@ from harness.measure.trial import Trial, measured_phases
 from harness.pytest_plugin.covered import traced
 from harness.pytest_plugin.markers import add_markers, add_options
 from harness.pytest_plugin.window import put_window
-from harness.store.jsonfile import write_json_atomic
+from harness.store.jsonfile import write_json_handoff
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ class _Zygote:
         capture.start_trial()
         runtestprotocol(item, log=False, nextitem=None)
         self.stop_capture(keep=False)  # a setup that failed never reached the call
-        write_json_atomic(Path(request.out), self._outcome(self.current))
+        write_json_handoff(Path(request.out), self._outcome(self.current))
         return 0
 
     def _cover(self, item: pytest.Item, request: Request) -> int:
@@ -291,6 +291,8 @@ def pytest_configure(config: pytest.Config) -> None:
         unusable = settle_preload(spec.backend)
         if unusable is not None:
             raise pytest.UsageError(unusable)
+        # Imported once, here, before the heap is frozen: every copy would import it anew.
+        backend_class(spec.backend)
         requests, replies = (int(fd) for fd in config.getoption("harness_pipes").split(","))
         config.pluginmanager.register(_Zygote(spec, requests, replies), "harness-zygote")
         # pytest-cov is off here (--no-cov), yet the plugin it registers when --cov is among
