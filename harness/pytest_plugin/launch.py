@@ -265,33 +265,54 @@ class Zygotes:
     files (a session-scoped parametrized fixture runs every file once per value) starts one
     zygote per file and seed, not one per change of file. The zygotes of a file end when the
     last of its tests to measure is measured, or when more than ``kept`` (a share of
-    :data:`ZYGOTES_KEPT`) would be kept.
+    :data:`ZYGOTES_KEPT`) would be kept. Where the session's order is known, the zygotes of the
+    next file start while the file before it is measured, if they fit.
     """
 
-    def __init__(self, kept: int = ZYGOTES_KEPT) -> None:
+    def __init__(self, kept: int = ZYGOTES_KEPT, to_measure: Mapping[Path, int] | None = None) -> None:
         self._kept = kept
+        #: The tests left to measure per file, in the session's order; None where the order is
+        #: not known (an xdist worker is handed its tests as it goes).
+        self._to_measure = to_measure
         #: Most recently used last.
         self._zygotes: dict[tuple[Path, int], _Zygote] = {}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._started = itertools.count()
 
-    def _for(self, item: pytest.Item, settings: Settings, backend: str, seeds: list[int]) -> list[_Zygote]:
+    def _for(
+        self, config: pytest.Config, path: Path, settings: Settings, backend: str, seeds: list[int]
+    ) -> list[_Zygote]:
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="harness-pytest-")
         spec = ZygoteSpec(backend, settings.top_sites, settings.timeout_s, memory_limit_bytes(settings))
-        keys = [(item.path, seed) for seed in seeds]
+        keys = [(path, seed) for seed in seeds]
         for key in keys:
             known = self._zygotes.pop(key, None)
             if known is not None and known.alive():
                 self._zygotes[key] = known  # now the most recently used
             elif known is not None:
                 self._end(known)
-        self._make_room(len([key for key in keys if key not in self._zygotes]), keep=item.path)
+        self._make_room(len([key for key in keys if key not in self._zygotes]), keep=path)
         for key in keys:
             if key not in self._zygotes:
                 workdir = Path(self._tmp.name) / f"zygote-{next(self._started)}"
-                self._zygotes[key] = _Zygote(item.config, item.path, spec, key[1], workdir)
+                self._zygotes[key] = _Zygote(config, path, spec, key[1], workdir)
         return [self._zygotes[key] for key in keys]
+
+    def _start_next(
+        self, config: pytest.Config, path: Path, settings: Settings, backend: str, seeds: list[int]
+    ) -> None:
+        """Start the zygotes of the file measured after ``path``, when the session's order is
+        known and they fit beside those kept: they start (about a pytest start each) while
+        ``path``'s tests are measured, instead of after them."""
+        files = iter(self._to_measure or {})
+        if path not in files:  # moves ``files`` past ``path``
+            return
+        after = next((file for file in files if self._to_measure and self._to_measure[file] > 0), None)
+        if after is None or any((after, seed) in self._zygotes for seed in seeds):
+            return
+        if len(self._zygotes) + len(seeds) <= self._kept:
+            self._for(config, after, settings, backend, seeds)
 
     def _make_room(self, needed: int, keep: Path) -> None:
         """End the least recently used files' zygotes until ``needed`` more fit (never ``keep``'s)."""
@@ -334,7 +355,7 @@ class Zygotes:
         self, item: pytest.Item, settings: Settings, backend: str, seeds: list[tuple[int, int]]
     ) -> Measurement:
         config = item.config
-        zygotes = self._for(item, settings, backend, [seed for _, seed in seeds])
+        zygotes = self._for(config, item.path, settings, backend, [seed for _, seed in seeds])
         trials: list[TrialResult] = []
         reports: dict[str, pytest.TestReport] = {}
         for (replicate, seed), zygote in zip(seeds, zygotes, strict=True):
@@ -364,6 +385,7 @@ class Zygotes:
                 )
             if not all(r.passed for r in reports.values()):
                 break
+        self._start_next(config, item.path, settings, backend, [seed for _, seed in seeds])
         return Measurement(tuple(trials), reports)
 
     def close(self) -> None:

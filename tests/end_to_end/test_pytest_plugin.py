@@ -627,3 +627,48 @@ def test_ctrl_c_stops_the_zygote_and_the_test_it_runs(pytester: pytest.Pytester)
     while _measuring_processes() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _measuring_processes() == []
+
+
+FIRST_FILE = """
+import time
+from pathlib import Path
+
+import pytest
+
+COLLECTED = Path(__file__).parent / "second_collected"
+
+
+@pytest.mark.harness
+def test_starts():
+    pass
+
+
+@pytest.mark.harness
+def test_finds_the_next_file_collected():
+    # Runs in a copy of the first file's zygote, before the second file's turn.
+    deadline = time.monotonic() + 60
+    while not COLLECTED.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert COLLECTED.exists()
+"""
+
+SECOND_FILE = """
+import sys
+from pathlib import Path
+
+import pytest
+
+if any(arg.startswith("--harness-zygote") for arg in sys.argv):
+    Path(__file__).parent.joinpath("second_collected").touch()
+
+
+@pytest.mark.harness
+def test_measured():
+    pass
+"""
+
+
+def test_the_next_file_s_zygote_starts_while_the_file_before_it_is_measured(pytester: pytest.Pytester) -> None:
+    _project(pytester, {"test_a_first": FIRST_FILE, "test_b_second": SECOND_FILE})
+    result = pytester.runpytest_subprocess(*ONCE, "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
