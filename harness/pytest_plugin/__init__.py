@@ -164,7 +164,7 @@ class _Session:
             # rarely end with their last test: the workers share the bound.
             workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
             kept = max(self.replicates(), ZYGOTES_KEPT // max(workers, 1))
-            self._zygotes = Zygotes(kept, None if hasattr(self.config, "workerinput") else self._to_measure)
+            self._zygotes = Zygotes(kept, self._to_measure, self.selects)
         return self._zygotes
 
     def done(self, item: pytest.Item) -> None:

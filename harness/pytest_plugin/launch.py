@@ -41,6 +41,7 @@ from harness.declare.config import Settings, memory_limit_bytes
 from harness.measure.capture.reach import child_environment
 from harness.measure.launcher import Ended, one_line
 from harness.measure.server import Server
+from harness.pytest_plugin.ahead import Order
 from harness.pytest_plugin.covered import CoverageSpec
 from harness.pytest_plugin.forward import forwarded_options
 from harness.pytest_plugin.zygote import OUT_FILE, SPEC_FILE, Collected, Request, ZygoteSpec
@@ -200,6 +201,7 @@ class _Zygote:
         #: Where the zygote writes what a copy measured, as the zygote names it.
         self._out_there = f"{self.server.directory}/{OUT_FILE}"
         self._collected: Collected | str | None = None
+        self._asked: tuple[str, int] | None = None  # the test and replicate asked for, not yet answered
 
     def collected(self) -> Collected | str:
         """What the zygote collected, or why it collected nothing (it ended first)."""
@@ -211,10 +213,23 @@ class _Zygote:
                 self._collected = Collected.from_json(answer)
         return self._collected
 
+    def ask(self, nodeid: str, replicate: int) -> None:
+        """Have a copy measure ``nodeid`` as ``replicate`` now; :meth:`measure` reads its outcome."""
+        if self._asked == (nodeid, replicate):
+            return
+        if self._asked is not None:
+            self._answer()  # asked ahead for a test that is not measured after all: dropped
+        self.server.send(Request(nodeid, replicate, self.seed, self._out_there).to_json())
+        self._asked = (nodeid, replicate)
+
     def measure(self, nodeid: str, replicate: int) -> dict[str, Any] | str:
         """The outcome a copy wrote of ``nodeid`` as ``replicate``, or why it wrote none."""
+        self.ask(nodeid, replicate)
+        return self._answer()
+
+    def _answer(self) -> dict[str, Any] | str:
+        self._asked = None
         out = self.workdir / OUT_FILE
-        self.server.send(Request(nodeid, replicate, self.seed, self._out_there).to_json())
         answer = self.server.receive(self.spec.timeout_s + _REPLY_SLACK_S)
         if isinstance(answer, Ended):
             return f"the measuring pytest session {_account(answer, self.seed, None)}"
@@ -265,26 +280,20 @@ class Zygotes:
     files (a session-scoped parametrized fixture runs every file once per value) starts one
     zygote per file and seed, not one per change of file. The zygotes of a file end when the
     last of its tests to measure is measured, or when more than ``kept`` (a share of
-    :data:`ZYGOTES_KEPT`) would be kept. Where the session's order is known, the zygotes of the
-    next file start while the file before it is measured, if they fit.
+    :data:`ZYGOTES_KEPT`) would be kept.
     """
 
-    def __init__(self, kept: int = ZYGOTES_KEPT, to_measure: Mapping[Path, int] | None = None) -> None:
+    def __init__(self, kept: int, to_measure: Mapping[Path, int], selects: Callable[[pytest.Item], bool]) -> None:
         self._kept = kept
-        #: The tests left to measure per file, in the session's order; None where the order is
-        #: not known (an xdist worker is handed its tests as it goes).
-        self._to_measure = to_measure
+        self._order = Order(to_measure, selects)  # what runs ahead (see .ahead)
         #: Most recently used last.
         self._zygotes: dict[tuple[Path, int], _Zygote] = {}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._started = itertools.count()
 
-    def _for(
-        self, config: pytest.Config, path: Path, settings: Settings, backend: str, seeds: list[int]
-    ) -> list[_Zygote]:
+    def _for(self, config: pytest.Config, path: Path, spec: ZygoteSpec, seeds: list[int]) -> list[_Zygote]:
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="harness-pytest-")
-        spec = ZygoteSpec(backend, settings.top_sites, settings.timeout_s, memory_limit_bytes(settings))
         keys = [(path, seed) for seed in seeds]
         for key in keys:
             known = self._zygotes.pop(key, None)
@@ -299,20 +308,12 @@ class Zygotes:
                 self._zygotes[key] = _Zygote(config, path, spec, key[1], workdir)
         return [self._zygotes[key] for key in keys]
 
-    def _start_next(
-        self, config: pytest.Config, path: Path, settings: Settings, backend: str, seeds: list[int]
-    ) -> None:
-        """Start the zygotes of the file measured after ``path``, when the session's order is
-        known and they fit beside those kept: they start (about a pytest start each) while
-        ``path``'s tests are measured, instead of after them."""
-        files = iter(self._to_measure or {})
-        if path not in files:  # moves ``files`` past ``path``
-            return
-        after = next((file for file in files if self._to_measure and self._to_measure[file] > 0), None)
-        if after is None or any((after, seed) in self._zygotes for seed in seeds):
-            return
-        if len(self._zygotes) + len(seeds) <= self._kept:
-            self._for(config, after, settings, backend, seeds)
+    def _start_next(self, config: pytest.Config, path: Path, spec: ZygoteSpec, seeds: list[int]) -> None:
+        """Start the zygotes of the file measured after ``path`` (:mod:`.ahead`), if they fit beside those kept."""
+        after = self._order.file_after(config, path)
+        fits = len(self._zygotes) + len(seeds) <= self._kept
+        if after is not None and fits and not any((after, seed) in self._zygotes for seed in seeds):
+            self._for(config, after, spec, seeds)
 
     def _make_room(self, needed: int, keep: Path) -> None:
         """End the least recently used files' zygotes until ``needed`` more fit (never ``keep``'s)."""
@@ -343,19 +344,21 @@ class Zygotes:
         """Measure ``item`` once per (replicate, seed), each in a fresh copy; stop at the first
         that does not pass. Under ``coverage``, then run it once more, traced, in a copy that
         measures nothing (see :mod:`.covered`): no window ever holds the tracer."""
-        measurement = self._replicates(item, settings, backend, seeds)
-        if coverage is None:
-            return measurement
+        spec = ZygoteSpec(backend, settings.top_sites, settings.timeout_s, memory_limit_bytes(settings))
+        measurement = self._replicates(item, spec, seeds)
         if measurement.error is not None:
-            return dataclasses.replace(measurement, uncovered="no copy could run it")
-        (first,) = self._for(item, settings, backend, [seeds[0][1]])
-        return dataclasses.replace(measurement, uncovered=first.cover(item.nodeid, coverage))
+            uncovered = None if coverage is None else "no copy could run it"
+            return dataclasses.replace(measurement, uncovered=uncovered)
+        (first,) = self._for(item.config, item.path, spec, [seeds[0][1]])
+        if coverage is not None:
+            measurement = dataclasses.replace(measurement, uncovered=first.cover(item.nodeid, coverage))
+        self._start_next(item.config, item.path, spec, [seed for _, seed in seeds])
+        self._order.ask_next(item, first)
+        return measurement
 
-    def _replicates(
-        self, item: pytest.Item, settings: Settings, backend: str, seeds: list[tuple[int, int]]
-    ) -> Measurement:
+    def _replicates(self, item: pytest.Item, spec: ZygoteSpec, seeds: list[tuple[int, int]]) -> Measurement:
         config = item.config
-        zygotes = self._for(config, item.path, settings, backend, [seed for _, seed in seeds])
+        zygotes = self._for(config, item.path, spec, [seed for _, seed in seeds])
         trials: list[TrialResult] = []
         reports: dict[str, pytest.TestReport] = {}
         for (replicate, seed), zygote in zip(seeds, zygotes, strict=True):
@@ -385,7 +388,6 @@ class Zygotes:
                 )
             if not all(r.passed for r in reports.values()):
                 break
-        self._start_next(config, item.path, settings, backend, [seed for _, seed in seeds])
         return Measurement(tuple(trials), reports)
 
     def close(self) -> None:
