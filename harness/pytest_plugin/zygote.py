@@ -49,6 +49,7 @@ from typing import Any, NoReturn
 import pytest
 from _pytest.runner import runtestprotocol
 
+from harness.measure.address_keyed import forget_address_keyed_state
 from harness.measure.capture import Capture, backend_class, make_capture
 from harness.measure.capture.reach import settle_preload
 from harness.measure.launcher import fork_child, on_stop_kill_forked_children
@@ -163,6 +164,10 @@ class _Zygote:
             capture.suspend_global_capture(in_=True)  # the zygote's own stderr is the parent's record
         self._reply(Collected(tuple(self.items), tuple(self.collect_errors)).to_json())
         on_stop_kill_forked_children()
+        # What collection left in the type cache would be let go by every copy's first window,
+        # a write to thousands of names, each a page copied: emptied here, it holds only what
+        # serving a request looks up, the same names every time.
+        forget_address_keyed_state()
         self._warm_up()
         gc.collect()
         gc.freeze()
