@@ -195,7 +195,7 @@ class _Session:
         if data is not None and report.when == "call":
             from harness.pytest_plugin.summary import MeasuredTest
 
-            self.measured.append(MeasuredTest.from_json(data))
+            self.measured.append(MeasuredTest.from_report(data))
         reason = getattr(report, "harness_not_measured", None)
         if reason is not None and report.when in ("setup", "call"):
             self.not_measured.append(NotMeasured(report.nodeid, reason))
@@ -394,5 +394,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     measured = item.stash.get(_MEASURED, None)
     if call.when == "call" and measured is not None:
         # Plain data, so that it reaches the controller of an xdist session too.
-        report.harness = measured.to_json()  # type: ignore[attr-defined]
+        report.harness = measured.to_report()  # type: ignore[attr-defined]
     return report
