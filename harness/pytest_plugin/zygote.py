@@ -168,6 +168,10 @@ class _Zygote:
         # a write to thousands of names, each a page copied: emptied here, it holds only what
         # serving a request looks up, the same names every time.
         forget_address_keyed_state()
+        # Each report reads its test's location, which pytest works out once per item (from its
+        # source) and keeps: worked out here, once for every copy.
+        for item in self.items.values():
+            _ = item.location
         self._warm_up()
         gc.collect()
         gc.freeze()
