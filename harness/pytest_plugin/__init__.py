@@ -37,6 +37,7 @@ Its parts:
 - :mod:`.forward`: the options of the user's command line that the zygotes get;
 - :mod:`.zygote`: the plugin of the zygote, and of its copies that each measure one test;
 - :mod:`.launch`: starting the zygotes, asking them for each replicate, reading back what was measured;
+- :mod:`.ahead`: what runs ahead (the next file's zygotes, the next test's copy);
 - :mod:`.limits`: the limits of a test and the report of a figure over its limit;
 - :mod:`.judge`: the verdict on a measured test (its limits, its baseline);
 - :mod:`.baseline`: pytest baselines, stored and compared;
