@@ -37,6 +37,7 @@ Its parts:
 - :mod:`.forward`: the options of the user's command line that the zygotes get;
 - :mod:`.zygote`: the plugin of the zygote, and of its copies that each measure one test;
 - :mod:`.launch`: starting the zygotes, asking them for each replicate, reading back what was measured;
+- :mod:`.ahead`: what runs ahead (the next file's zygotes, the next test's copy);
 - :mod:`.limits`: the limits of a test and the report of a figure over its limit;
 - :mod:`.judge`: the verdict on a measured test (its limits, its baseline);
 - :mod:`.baseline`: pytest baselines, stored and compared;
@@ -164,7 +165,7 @@ class _Session:
             # rarely end with their last test: the workers share the bound.
             workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
             kept = max(self.replicates(), ZYGOTES_KEPT // max(workers, 1))
-            self._zygotes = Zygotes(kept)
+            self._zygotes = Zygotes(kept, self._to_measure, self.selects)
         return self._zygotes
 
     def done(self, item: pytest.Item) -> None:
@@ -195,7 +196,7 @@ class _Session:
         if data is not None and report.when == "call":
             from harness.pytest_plugin.summary import MeasuredTest
 
-            self.measured.append(MeasuredTest.from_json(data))
+            self.measured.append(MeasuredTest.from_report(data))
         reason = getattr(report, "harness_not_measured", None)
         if reason is not None and report.when in ("setup", "call"):
             self.not_measured.append(NotMeasured(report.nodeid, reason))
@@ -394,5 +395,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     measured = item.stash.get(_MEASURED, None)
     if call.when == "call" and measured is not None:
         # Plain data, so that it reaches the controller of an xdist session too.
-        report.harness = measured.to_json()  # type: ignore[attr-defined]
+        report.harness = measured.to_report()  # type: ignore[attr-defined]
     return report

@@ -107,6 +107,23 @@ class MeasuredTest:
             Results.from_json(data["results"]), tuple(Delta(**d) for d in data["deltas"]), bool(data["compared"])
         )
 
+    def to_report(self) -> dict[str, Any]:
+        """This test as plain data for its report, which an xdist worker sends to the controller."""
+        data = self.to_json()
+        _REPORTED[id(data)] = (data, self)  # the data held, so that no other object takes its id
+        return data
+
+    @classmethod
+    def from_report(cls, data: Mapping[str, Any]) -> MeasuredTest:
+        """The test :meth:`to_report` made ``data`` of: the object itself in the process that made
+        it (its thousands of sites are not parsed again), else read from ``data``."""
+        made = _REPORTED.pop(id(data), None)
+        return made[1] if made is not None and made[0] is data else cls.from_json(data)
+
+
+#: The tests of the reports this process made, by the identity of their data, until reported.
+_REPORTED: dict[int, tuple[Mapping[str, Any], MeasuredTest]] = {}
+
 
 #: Tests shown by default beside the regressions: those that moved (or allocated) most.
 MOST = 10

@@ -53,7 +53,8 @@ from typing import Any, NoReturn
 import pytest
 from _pytest.runner import runtestprotocol
 
-from harness.measure.capture import Capture, make_capture
+from harness.measure.address_keyed import forget_address_keyed_state
+from harness.measure.capture import Capture, backend_class, make_capture
 from harness.measure.capture.reach import settle_preload
 from harness.measure.launcher import Ended, fork_child, on_stop_kill_forked_children, run_as_copy
 from harness.measure.memory_limit import limit_by_resident, memory_limit_reason
@@ -61,7 +62,7 @@ from harness.measure.trial import Trial, measured_phases
 from harness.pytest_plugin.covered import traced
 from harness.pytest_plugin.markers import add_markers, add_options
 from harness.pytest_plugin.window import put_window
-from harness.store.jsonfile import write_json_atomic
+from harness.store.jsonfile import write_json_handoff
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,14 @@ class _Zygote:
         self._reply(Collected(tuple(self.items), tuple(self.collect_errors)).to_json())
         forkserver = _forkserver()
         on_stop_kill_forked_children(forkserver.serving if forkserver is not None else None)
+        # What collection left in the type cache would be let go by every copy's first window,
+        # a write to thousands of names, each a page copied: emptied here, it holds only what
+        # serving a request looks up, the same names every time.
+        forget_address_keyed_state()
+        # Each report reads its test's location, which pytest works out once per item (from its
+        # source) and keeps: worked out here, once for every copy.
+        for item in self.items.values():
+            _ = item.location
         if forkserver is None:
             self._warm_up()
         gc.collect()
@@ -241,7 +250,7 @@ class _Zygote:
         capture.start_trial()
         runtestprotocol(item, log=False, nextitem=None)
         self.stop_capture(keep=False)  # a setup that failed never reached the call
-        write_json_atomic(Path(request.out), self._outcome(self.current))
+        write_json_handoff(Path(request.out), self._outcome(self.current))
         return 0
 
     def _cover(self, item: pytest.Item, request: Request) -> int:
@@ -361,6 +370,8 @@ def pytest_configure(config: pytest.Config) -> None:
         unusable = settle_preload(spec.backend)
         if unusable is not None:
             raise pytest.UsageError(unusable)
+        # Imported once, here, before the heap is frozen: every copy would import it anew.
+        backend_class(spec.backend)
         requests, replies = (int(fd) for fd in config.getoption("harness_pipes").split(","))
         config.pluginmanager.register(_Zygote(spec, directory, requests, replies), "harness-zygote")
         # pytest-cov is off here (--no-cov), yet the plugin it registers when --cov is among
