@@ -210,7 +210,8 @@ class _Session:
             terminalreporter.section("harness: measured tests")
             baseline = self.option("harness_baseline")
             tolerance = self.settings.tolerance_pct if baseline else None
-            for line in summary_lines(self.measured, baseline, self.option("harness_table"), tolerance):
+            table, width = self.option("harness_table"), self.config.get_terminal_writer().fullwidth
+            for line in summary_lines(self.measured, baseline, table, tolerance, width):
                 terminalreporter.write_line(line)
             for line in self.written:
                 terminalreporter.write_line(line)
@@ -395,4 +396,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" and measured is not None:
         # Plain data, so that it reaches the controller of an xdist session too.
         report.harness = measured.to_json()  # type: ignore[attr-defined]
+    if call.when == "teardown":
+        # pytest keeps its items to the session's end: what the copies measured, every call
+        # site of every replicate, goes with the test's last report, not with the session.
+        if _MEASUREMENT in item.stash:
+            del item.stash[_MEASUREMENT]
+        if _MEASURED in item.stash:
+            del item.stash[_MEASURED]
     return report
