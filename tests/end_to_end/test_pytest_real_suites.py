@@ -119,3 +119,48 @@ def test_the_session_keeps_of_each_measured_test_the_sites_a_baseline_keeps(pyte
     trials = read_baseline(pytester.path / "baselines" / "pytest" / "s.json").trials
     assert [len(p.sites) for t in trials for p in t.phases] == [KEPT_SITES + 1] * 8
     assert all(sum(s.function == OTHER_SITES for s in p.sites) == 1 for t in trials for p in t.phases)
+
+
+# A module whose docstring binds a large list to a name, as sortedcontainers' does
+# (``sl *= 1000000``), and a doctest that also puts a list in a module-level cache.
+DOCTESTED = '''
+"""
+>>> big = [0] * 100_000
+>>> len(big)
+100000
+>>> big[:2]
+[0, 0]
+"""
+
+CACHE = []
+
+
+def cached():
+    """
+    >>> big = [0] * 100_000
+    >>> CACHE.append(list(range(1000, 2000)))
+    >>> len(CACHE)
+    1
+    """
+'''
+
+
+def test_what_a_doctest_binds_to_names_is_freed_in_its_window_and_what_it_caches_is_kept(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(collection=DOCTESTED)
+    result = pytester.runpytest_subprocess(*ONCE, "--doctest-modules", "--harness-save", "d")
+    result.assert_outcomes(passed=2)
+    figures = {
+        t.experiment: t.phases[0].metrics
+        for t in read_baseline(pytester.path / "baselines" / "pytest" / "d.json").trials
+    }
+    module, cached = figures["collection.py::collection"], figures["collection.py::collection.cached"]
+    for doctest in (module, cached):
+        assert doctest["alloc_bytes"] > 800_000  # the 100,000 pointers of `big`
+    # `big` dies with the examples, as a function's local does: it is not kept, nor is the
+    # last value displayed (`_`); some 20 small objects of doctest's own are.
+    assert module["kept_bytes"] < 2_000, module
+    # What the module's cache holds stays: the list (8 KB) and its 1,000 ints (28-32 B each).
+    assert 36_000 < cached["kept_bytes"] - module["kept_bytes"] < 41_000, (module, cached)
+    assert cached["net_bytes"] == cached["kept_bytes"], cached
