@@ -13,10 +13,9 @@ names inside it.
 from __future__ import annotations
 
 import builtins
-import doctest
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -24,6 +23,11 @@ from harness.measure.trial import Trial, calibrate
 from harness.pytest_plugin.benchmark import BENCHMARK_FIXTURE, MeasuredBenchmark, benchmark_in_window
 from harness.pytest_plugin.kinds import is_doctest, is_unittest
 from harness.pytest_plugin.markers import FIXTURE, ops_of
+
+if TYPE_CHECKING:
+    # Only named: a zygote that imported one more module would have another fill of the
+    # import system's caches, which a test importing lazily reads (a resize, 6.5 KB kept).
+    import doctest
 
 #: The phase a test that does not take ``harness_trial`` is measured as, whole.
 WHOLE_TEST_PHASE = "test"
