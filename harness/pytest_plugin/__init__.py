@@ -64,11 +64,11 @@ from harness.pytest_plugin.markers import (
     add_options,
     is_marked,
 )
+from harness.pytest_plugin.summary import MeasuredTest
 
 if TYPE_CHECKING:
     from harness.declare.config import Settings
     from harness.pytest_plugin.launch import Measurement, Zygotes
-    from harness.pytest_plugin.summary import MeasuredTest
     from harness.store.environment import Environment
     from harness.store.results import Results
 
@@ -189,13 +189,14 @@ class _Session:
             if self.selects(item) and unmeasurable(item) is None:
                 self._to_measure[item.path] = self._to_measure.get(item.path, 0) + 1
 
+    @pytest.hookimpl(trylast=True)  # after any plugin that writes the report out
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Gather the measured tests (in an xdist controller, from its workers' reports)."""
         data = getattr(report, "harness", None)
         if data is not None and report.when == "call":
-            from harness.pytest_plugin.summary import MeasuredTest
-
             self.measured.append(MeasuredTest.from_json(data))
+            if not hasattr(self.config, "workerinput"):  # a worker's xdist sends it on
+                del report.harness  # pytest keeps its reports: once is enough
         reason = getattr(report, "harness_not_measured", None)
         if reason is not None and report.when in ("setup", "call"):
             self.not_measured.append(NotMeasured(report.nodeid, reason))
@@ -396,9 +397,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.when == "call" and measured is not None:
         # Plain data, so that it reaches the controller of an xdist session too.
         report.harness = measured.to_json()  # type: ignore[attr-defined]
-    if call.when == "teardown":
-        # pytest keeps its items to the session's end: what the copies measured, every call
-        # site of every replicate, goes with the test's last report, not with the session.
+    if call.when == "teardown":  # pytest keeps its items: the copies' sites go with the last report
         if _MEASUREMENT in item.stash:
             del item.stash[_MEASUREMENT]
         if _MEASURED in item.stash:
