@@ -48,7 +48,7 @@ Its parts:
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -64,7 +64,7 @@ from harness.pytest_plugin.markers import (
     add_options,
     is_marked,
 )
-from harness.pytest_plugin.summary import MeasuredTest
+from harness.pytest_plugin.summary import MeasuredTest, summary_lines
 
 if TYPE_CHECKING:
     from harness.declare.config import Settings
@@ -195,8 +195,8 @@ class _Session:
         data = getattr(report, "harness", None)
         if data is not None and report.when == "call":
             self.measured.append(MeasuredTest.from_json(data))
-            if not hasattr(self.config, "workerinput"):  # a worker's xdist sends it on
-                del report.harness  # pytest keeps its reports: once is enough
+            if not hasattr(self.config, "workerinput"):  # pytest keeps reports; a worker's xdist sends it on
+                del report.harness
         reason = getattr(report, "harness_not_measured", None)
         if reason is not None and report.when in ("setup", "call"):
             self.not_measured.append(NotMeasured(report.nodeid, reason))
@@ -206,8 +206,6 @@ class _Session:
         if hasattr(self.config, "workerinput"):
             return
         if self.measured:
-            from harness.pytest_plugin.summary import summary_lines
-
             terminalreporter.section("harness: measured tests")
             baseline = self.option("harness_baseline")
             tolerance = self.settings.tolerance_pct if baseline else None
@@ -393,13 +391,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         ours = call.excinfo is not None and call.excinfo.errisinstance(pytest.fail.Exception)
         if call.excinfo is not None and not child.passed and not ours:
             report.longrepr = child.longrepr
-    measured = item.stash.get(_MEASURED, None)
-    if call.when == "call" and measured is not None:
-        # Plain data, so that it reaches the controller of an xdist session too.
-        report.harness = measured.to_json()  # type: ignore[attr-defined]
-    if call.when == "teardown":  # pytest keeps its items: the copies' sites go with the last report
-        if _MEASUREMENT in item.stash:
-            del item.stash[_MEASUREMENT]
-        if _MEASURED in item.stash:
+    if call.when == "call":  # pytest keeps its items to the end: what was measured goes with this report
+        if _MEASURED in item.stash:  # as plain data, so that it reaches an xdist controller too
+            report.harness = item.stash[_MEASURED].to_json()  # type: ignore[attr-defined]
             del item.stash[_MEASURED]
+        item.stash[_MEASUREMENT] = replace(measurement, trials=())  # teardown needs its reports only
     return report
