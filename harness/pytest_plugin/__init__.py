@@ -49,7 +49,7 @@ Its parts:
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -65,11 +65,11 @@ from harness.pytest_plugin.markers import (
     add_options,
     is_marked,
 )
+from harness.pytest_plugin.summary import MeasuredTest, summary_lines
 
 if TYPE_CHECKING:
     from harness.declare.config import Settings
     from harness.pytest_plugin.launch import Measurement, Zygotes
-    from harness.pytest_plugin.summary import MeasuredTest
     from harness.store.environment import Environment
     from harness.store.results import Results
 
@@ -190,13 +190,14 @@ class _Session:
             if self.selects(item) and unmeasurable(item) is None:
                 self._to_measure[item.path] = self._to_measure.get(item.path, 0) + 1
 
+    @pytest.hookimpl(trylast=True)  # after any plugin that writes the report out
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Gather the measured tests (in an xdist controller, from its workers' reports)."""
         data = getattr(report, "harness", None)
         if data is not None and report.when == "call":
-            from harness.pytest_plugin.summary import MeasuredTest
-
             self.measured.append(MeasuredTest.from_report(data))
+            if not hasattr(self.config, "workerinput"):  # pytest keeps reports; a worker's xdist sends it on
+                del report.harness
         reason = getattr(report, "harness_not_measured", None)
         if reason is not None and report.when in ("setup", "call"):
             self.not_measured.append(NotMeasured(report.nodeid, reason))
@@ -206,12 +207,11 @@ class _Session:
         if hasattr(self.config, "workerinput"):
             return
         if self.measured:
-            from harness.pytest_plugin.summary import summary_lines
-
             terminalreporter.section("harness: measured tests")
             baseline = self.option("harness_baseline")
             tolerance = self.settings.tolerance_pct if baseline else None
-            for line in summary_lines(self.measured, baseline, self.option("harness_table"), tolerance):
+            table, width = self.option("harness_table"), self.config.get_terminal_writer().fullwidth
+            for line in summary_lines(self.measured, baseline, table, tolerance, width):
                 terminalreporter.write_line(line)
             for line in self.written:
                 terminalreporter.write_line(line)
@@ -392,8 +392,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         ours = call.excinfo is not None and call.excinfo.errisinstance(pytest.fail.Exception)
         if call.excinfo is not None and not child.passed and not ours:
             report.longrepr = child.longrepr
-    measured = item.stash.get(_MEASURED, None)
-    if call.when == "call" and measured is not None:
-        # Plain data, so that it reaches the controller of an xdist session too.
-        report.harness = measured.to_report()  # type: ignore[attr-defined]
+    if call.when == "call":  # pytest keeps its items to the end: what was measured goes with this report
+        if _MEASURED in item.stash:  # as plain data, so that it reaches an xdist controller too
+            report.harness = item.stash[_MEASURED].to_report()  # type: ignore[attr-defined]
+            del item.stash[_MEASURED]
+        item.stash[_MEASUREMENT] = replace(measurement, trials=())  # teardown needs its reports only
     return report
