@@ -11,8 +11,7 @@ A measured test is not run in this process (a pytest-benchmark test is also time
 setup here makes no fixture, and the plugin has it run, per replicate, by a forked copy of a
 zygote, a pytest session of the same project that has collected the test's file with
 ``PYTHONHASHSEED`` pinned (:mod:`.launch`), whose plugin measures the test's own code only
-(:mod:`.zygote`). Fixtures, conftest files, classes, relative imports,
-markers and parametrize values all work::
+(:mod:`.zygote`). Fixtures, conftest files, classes, relative imports, markers and parametrize values all work::
 
     @pytest.mark.harness_limits(alloc_count_per_op=3, net_bytes="1 MiB")
     def test_put(harness_trial, cache, keys):      # cache, keys: fixtures
@@ -160,9 +159,10 @@ class _Session:
     def zygotes(self) -> Zygotes:
         if self._zygotes is None:
             from harness.pytest_plugin.launch import ZYGOTES_KEPT, Zygotes
+            from harness.pytest_plugin.session_files import make_baseline_directory
 
-            # An xdist worker runs some of the tests it collected, so its files' zygotes
-            # rarely end with their last test: the workers share the bound.
+            make_baseline_directory(self.settings, self.option("harness_save"))
+            # An xdist worker's files' zygotes rarely end with their last test: workers share the bound.
             workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
             kept = max(self.replicates(), ZYGOTES_KEPT // max(workers, 1))
             self._zygotes = Zygotes(kept, self._to_measure, self.selects)

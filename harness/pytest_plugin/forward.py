@@ -14,8 +14,9 @@ the same ini file). What does not reach it:
   ``--json-report-file``: a zygote would truncate them);
 - options of plugins it never loads (pytest-memray, pytest-randomly);
 - options that choose tests or say where they run, and harness's own: ``-k``, ``-m``,
-  ``--deselect``, xdist's (``-n``, ``--dist``, ...), ``--harness-*`` (the zygote keeps every
-  test of its file, is no worker, and has its settings from its spec). A zygote's command line
+  ``--deselect``, xdist's (``-n``, ``--dist``, ...), ``--harness-*``, ``--basetemp`` (the
+  zygote keeps every test of its file, is no worker, has its settings from its spec and a
+  temporary directory of its own). A zygote's command line
   is then the same in every session that runs its file, whatever was selected, saved or
   spread: its heap, and so a test's figures to the byte, depend on every option it parsed.
 
@@ -55,6 +56,7 @@ _KEPT_BACK_DESTS = frozenset(
         "markexpr",
         "deselect",
         "xmlpath",
+        "basetemp",
     }
 )
 #: Option groups of plugins a zygote never loads, or whose options it must not differ by.

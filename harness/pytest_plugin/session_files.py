@@ -3,12 +3,27 @@ and ``--harness-html``."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from harness.declare.config import Settings
 from harness.store.results import Results
+
+
+def make_baseline_directory(settings: Settings, save: str | None) -> None:
+    """Make the directory ``--harness-save`` writes to before the first zygote starts.
+
+    A zygote's heap, and so a peak by a string, depends on what the directories on its import
+    path hold (the import system lists them): a first save would otherwise measure in another
+    tree than every session after it, which finds the directory there.
+    """
+    if save:
+        from harness.pytest_plugin.baseline import baseline_path
+
+        with contextlib.suppress(OSError):  # saving says why, in one line, at the end
+            baseline_path(settings, save).parent.mkdir(parents=True, exist_ok=True)
 
 
 def save_and_write(

@@ -4,6 +4,7 @@ figures read the same in every session, and their baseline fits a repository."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -44,33 +45,41 @@ def _differing(got: Figures, expected: Figures, metrics: set[str] | None = None)
 HAS_XDIST = importlib.util.find_spec("xdist") is not None
 
 
-def test_300_tests_read_the_same_in_two_sessions_reversed_selected_and_under_xdist(pytester: pytest.Pytester) -> None:
+def test_300_tests_read_the_same_in_two_sessions_reversed_selected_and_under_xdist(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # The session's files and temporary directories go outside the project (not where
+    # runpytest_subprocess puts a new one for each session): what the project's directories
+    # hold is part of what its zygotes see (docs/pytest.md, "Exact, whatever ran before").
+    written = tmp_path_factory.mktemp("written")
+    basetemp = tmp_path_factory.mktemp("basetemp")
+
+    def session(*args: str) -> pytest.RunResult:
+        return pytester.run(sys.executable, "-m", "pytest", f"--basetemp={basetemp}", *ONCE, *args)
+
     pytester.makefile(".toml", pyproject="[tool.pytest.ini_options]\n")
     files = [str(p.relative_to(pytester.path)) for p in write_suite(pytester.path, files=6, per_file=50)]
-    alone = pytester.runpytest_subprocess(*ONCE, "--harness-save", "first")
+    alone = session("--harness-save", "first")
     alone.assert_outcomes(passed=300)
     _assert_short_summary(alone.outlines, "300 measured tests at 1 replicate", shown=10)
-    gated = pytester.runpytest_subprocess(
-        *ONCE,
+    gated = session(
         "--harness-save",
         "second",
         "--harness-baseline",
         "first",
-        "--harness-json",
-        "s.json",
-        "--harness-html",
-        "s.html",
+        f"--harness-json={written / 's.json'}",
+        f"--harness-html={written / 's.html'}",
     )
     gated.assert_outcomes(passed=300)
     # Nothing moved: the counts, and no test to show.
     _assert_short_summary(
         gated.outlines, "300 measured tests at 1 replicate against 'first': 0 regressed, 0 improved, 0 new", shown=0
     )
-    assert len(read_results(pytester.path / "s.json").experiments) == 300
-    page = pytester.path.joinpath("s.html").read_text()
+    assert len(read_results(written / "s.json").experiments) == 300
+    page = written.joinpath("s.html").read_text()
     assert "tests/test_attrs_00.py::test_attrs[0]" in page and "<script src=" not in page
-    pytester.runpytest_subprocess(*ONCE, *reversed(files), "--harness-save", "reversed").assert_outcomes(passed=300)
-    selected = pytester.runpytest_subprocess(*ONCE, "-k", "attrs_03 or pickles or 7]", "--harness-save", "selected")
+    session(*reversed(files), "--harness-save", "reversed").assert_outcomes(passed=300)
+    selected = session("-k", "attrs_03 or pickles or 7]", "--harness-save", "selected")
     selected.assert_outcomes(passed=165, deselected=135)
     first = _figures(pytester.path, "first")
     assert len(first) == 300
@@ -79,7 +88,7 @@ def test_300_tests_read_the_same_in_two_sessions_reversed_selected_and_under_xdi
     assert min(f["kept_count"] for f in first.values()) < max(f["kept_count"] for f in first.values())
     sessions = ["second", "reversed", "selected"]
     if HAS_XDIST:
-        spread = pytester.runpytest_subprocess(*ONCE, "-p", "xdist", "-n", "2", "--harness-save", "xdist")
+        spread = session("-p", "xdist", "-n", "2", "--harness-save", "xdist")
         spread.assert_outcomes(passed=300)
         sessions.append("xdist")
     for name in sessions:
