@@ -33,17 +33,20 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from harness.declare.config import Settings, memory_limit_bytes
 from harness.measure.capture.reach import child_environment
-from harness.measure.launcher import Ended, Server, one_line
+from harness.measure.launcher import Ended, Server
 from harness.pytest_plugin.covered import CoverageSpec
 from harness.pytest_plugin.forward import forwarded_options
 from harness.pytest_plugin.zygote import Collected, Request, ZygoteSpec
 from harness.store.results import PhaseResult, TrialResult
+
+if TYPE_CHECKING:
+    from harness.pytest_plugin.covering import CoveringZygotes
 
 #: Plugins a zygote never loads (``harness`` would measure the test again, recursively).
 _BLOCKED = ("harness", "harness.pytest_plugin", "cacheprovider", "randomly", "memray")
@@ -170,7 +173,7 @@ def _report(config: pytest.Config, data: dict[str, Any]) -> pytest.TestReport:
     return report
 
 
-class _Zygote:
+class Zygote:
     """The parent's end of one zygote: started at once, ready when it has collected its file."""
 
     def __init__(self, config: pytest.Config, test_file: Path, spec: ZygoteSpec, seed: int, workdir: Path) -> None:
@@ -193,7 +196,7 @@ class _Zygote:
         if self._collected is None:
             answer = self.server.receive(self.spec.timeout_s)
             if isinstance(answer, Ended):
-                self._collected = f"the measuring pytest session {_account(answer, self.seed, None)}"
+                self._collected = f"the measuring pytest session {account(answer, self.seed, None)}"
             else:
                 self._collected = Collected.from_json(answer)
         return self._collected
@@ -206,26 +209,13 @@ class _Zygote:
         self.server.send(Request(nodeid, replicate, self.seed, str(out)).to_json())
         answer = self.server.receive(self.spec.timeout_s + _REPLY_SLACK_S)
         if isinstance(answer, Ended):
-            return f"the measuring pytest session {_account(answer, self.seed, None)}"
+            return f"the measuring pytest session {account(answer, self.seed, None)}"
         ended = Ended.from_json(answer)
         if ended.returncode != 0 or not out.is_file():
-            return f"the measuring process {_account(ended, self.seed, self.spec.memory_limit)}"
+            return f"the measuring process {account(ended, self.seed, self.spec.memory_limit)}"
         data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
         out.unlink()
         return data
-
-    def cover(self, nodeid: str, coverage: CoverageSpec) -> str | None:
-        """Have a copy run ``nodeid`` under coverage (see :mod:`.covered`); why it saved no data, if it did not."""
-        coverage.write(self.workdir)
-        out = self.workdir / "out.json"
-        self.server.send(Request(nodeid, 0, self.seed, str(out), cover=True).to_json())
-        answer = self.server.receive(self.spec.timeout_s + _REPLY_SLACK_S)
-        if isinstance(answer, Ended):
-            return one_line(f"the measuring pytest session {_account(answer, self.seed, None)}")
-        ended = Ended.from_json(answer)
-        if ended.returncode != 0:
-            return one_line(f"the covering process {_account(ended, self.seed, self.spec.memory_limit)}")
-        return None
 
     def alive(self) -> bool:
         return self.server.ended is None
@@ -234,7 +224,7 @@ class _Zygote:
         self.server.close()
 
 
-def _account(ended: Ended, seed: int, memory_limit: int | None) -> str:
+def account(ended: Ended, seed: int, memory_limit: int | None) -> str:
     """How a zygote or a copy ended, for the test's report: one line, or a code and the last lines."""
     death = ended.death(memory_limit)
     if death is not None:
@@ -261,11 +251,13 @@ class Zygotes:
     def __init__(self, kept: int = ZYGOTES_KEPT) -> None:
         self._kept = kept
         #: Most recently used last.
-        self._zygotes: dict[tuple[Path, int], _Zygote] = {}
+        self._zygotes: dict[tuple[Path, int], Zygote] = {}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._started = itertools.count()
+        #: Under pytest-cov, the files' covering zygotes (see :mod:`.covering`).
+        self._covering: CoveringZygotes | None = None
 
-    def _for(self, item: pytest.Item, settings: Settings, backend: str, seeds: list[int]) -> list[_Zygote]:
+    def _for(self, item: pytest.Item, settings: Settings, backend: str, seeds: list[int]) -> list[Zygote]:
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="harness-pytest-")
         spec = ZygoteSpec(backend, settings.top_sites, settings.timeout_s, memory_limit_bytes(settings))
@@ -280,7 +272,7 @@ class Zygotes:
         for key in keys:
             if key not in self._zygotes:
                 workdir = Path(self._tmp.name) / f"zygote-{next(self._started)}"
-                self._zygotes[key] = _Zygote(item.config, item.path, spec, key[1], workdir)
+                self._zygotes[key] = Zygote(item.config, item.path, spec, key[1], workdir)
         return [self._zygotes[key] for key in keys]
 
     def _make_room(self, needed: int, keep: Path) -> None:
@@ -295,9 +287,11 @@ class Zygotes:
         """End the zygotes of ``path`` (its last test to measure is done)."""
         for key in [key for key in self._zygotes if key[0] == path]:
             self._end(self._zygotes.pop(key))
+        if self._covering is not None:
+            self._covering.end_file(path)
 
     @staticmethod
-    def _end(zygote: _Zygote) -> None:
+    def _end(zygote: Zygote) -> None:
         zygote.close()
         shutil.rmtree(zygote.workdir, ignore_errors=True)
 
@@ -310,15 +304,19 @@ class Zygotes:
         coverage: CoverageSpec | None = None,
     ) -> Measurement:
         """Measure ``item`` once per (replicate, seed), each in a fresh copy; stop at the first
-        that does not pass. Under ``coverage``, then run it once more, traced, in a copy that
-        measures nothing (see :mod:`.covered`): no window ever holds the tracer."""
-        measurement = self._replicates(item, settings, backend, seeds)
+        that does not pass. Under ``coverage``, then run it once more, traced, by its file's
+        covering copy, which measures nothing (see :mod:`.covering`): no window ever holds the tracer."""
         if coverage is None:
-            return measurement
+            return self._replicates(item, settings, backend, seeds)
+        if self._covering is None:
+            from harness.pytest_plugin.covering import CoveringZygotes
+
+            self._covering = CoveringZygotes(coverage)
+        self._covering.start(item, settings, seeds[0][1])  # it collects while the test is measured
+        measurement = self._replicates(item, settings, backend, seeds)
         if measurement.error is not None:
             return dataclasses.replace(measurement, uncovered="no copy could run it")
-        (first,) = self._for(item, settings, backend, [seeds[0][1]])
-        return dataclasses.replace(measurement, uncovered=first.cover(item.nodeid, coverage))
+        return dataclasses.replace(measurement, uncovered=self._covering.cover(item))
 
     def _replicates(
         self, item: pytest.Item, settings: Settings, backend: str, seeds: list[tuple[int, int]]
@@ -356,8 +354,16 @@ class Zygotes:
                 break
         return Measurement(tuple(trials), reports)
 
+    def save_coverage(self) -> None:
+        """The covering copies save their data and end (before pytest-cov combines it)."""
+        if self._covering is not None:
+            self._covering.save()
+
     def close(self) -> None:
-        """End every zygote and remove their files."""
+        """End every zygote and remove their files (a covering copy's data file too: a session
+        that ends before :meth:`save_coverage` combines none)."""
+        if self._covering is not None:
+            self._covering.close()
         for zygote in self._zygotes.values():
             zygote.close()
         self._zygotes.clear()

@@ -40,7 +40,7 @@ import random
 import resource
 import sys
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -54,10 +54,13 @@ from harness.measure.capture.reach import settle_preload
 from harness.measure.launcher import fork_child, on_stop_kill_forked_children
 from harness.measure.memory_limit import memory_limit_reason
 from harness.measure.trial import Trial, measured_phases
-from harness.pytest_plugin.covered import traced
+from harness.pytest_plugin.covered import serve
 from harness.pytest_plugin.markers import add_markers, add_options
 from harness.pytest_plugin.window import put_window
 from harness.store.jsonfile import write_json_atomic
+
+#: The timeout of a covering copy, which the parent ends (and bounds test by test) itself.
+_UNBOUNDED_S = 10.0**7
 
 
 @dataclass(frozen=True)
@@ -163,11 +166,17 @@ class _Zygote:
             for line in requests:
                 request = Request.from_json(line.decode())
                 item = self.items[request.nodeid]  # the parent asks only what was collected
-                ended = fork_child(
-                    partial(self._measure, item, request),
-                    timeout_s=self.spec.timeout_s,
-                    memory_limit=self.spec.memory_limit,
-                )
+                if request.cover:
+                    # It runs until the parent ends it, which bounds each of its tests itself.
+                    ended = fork_child(
+                        partial(self._cover, requests, request), timeout_s=_UNBOUNDED_S, memory_limit=None
+                    )
+                else:
+                    ended = fork_child(
+                        partial(self._measure, item, request),
+                        timeout_s=self.spec.timeout_s,
+                        memory_limit=self.spec.memory_limit,
+                    )
                 self._reply(ended.to_json())
         # The parent is done with this zygote. It ran no test, so it ends here, before any
         # plugin writes its end-of-session report (an HTML or JSON file the parent writes).
@@ -192,8 +201,6 @@ class _Zygote:
     def _measure(self, item: pytest.Item, request: Request) -> int:
         """Run ``item``'s protocol once, measuring its call; write its outcome. Runs in a copy."""
         random.seed(request.seed)
-        if request.cover:
-            return self._cover(item, request)
         capture = make_capture(self.spec.backend, self.spec.top_sites, str(Path(request.out).parent))
         trial = Trial(capture, request.seed, request.replicate, {})
         self.current = _Replicate(request, trial, capture, time.perf_counter())
@@ -204,16 +211,23 @@ class _Zygote:
         write_json_atomic(Path(request.out), self._outcome(self.current))
         return 0
 
-    def _cover(self, item: pytest.Item, request: Request) -> int:
-        """Run ``item``'s protocol once under coverage, with the ``none`` backend: its
-        ``harness_trial`` works, and no figure is kept. Runs in a copy."""
-        out = Path(request.out)
-        capture = make_capture("none", self.spec.top_sites, str(out.parent))
+    def _cover(self, requests: Iterator[bytes], request: Request) -> int:
+        """Serve coverage: run the requested test, then each test the parent asks for next,
+        one after another in this copy under coverage (see :func:`.covered.serve`). Runs in a copy."""
+        random.seed(request.seed)
+        directory = Path(request.out).parent
+        config = self.items[request.nodeid].config
+        return serve(directory, config, request.nodeid, requests, partial(self._run_covered, request), self._reply)
+
+    def _run_covered(self, request: Request, nodeid: str) -> None:
+        """Run ``nodeid``'s protocol (setup, call, teardown) once, with the ``none`` backend:
+        its ``harness_trial`` works, and no figure is kept."""
+        item = self.items[nodeid]
+        capture = make_capture("none", self.spec.top_sites, str(Path(request.out).parent))
         self.current = _Replicate(request, Trial(capture, request.seed, request.replicate, {}), capture, 0.0)
-        with traced(item, out.parent):
-            runtestprotocol(item, log=False, nextitem=None)
+        self.reports = []
+        runtestprotocol(item, log=False, nextitem=None)
         self.stop_capture(keep=False)
-        return 0
 
     def _outcome(self, measured: _Replicate) -> dict[str, Any]:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
