@@ -58,7 +58,7 @@ _FAULT_HEADER = re.compile(
 _FAULT_FRAME = re.compile(r'^\s+File "(?P<file>.+)", line (?P<line>\d+) in (?P<function>.+)$')
 _TRACEBACK_FRAME = re.compile(r'^\s+File "(?P<file>.+)", line (?P<line>\d+), in (?P<function>.+)$')
 #: How long a stopped server has to end of itself before its group is killed.
-_GRACE_S = 2.0
+GRACE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ def _signal_name(returncode: int) -> str:
     return f"killed by {name}{hint}"
 
 
-def _kill_group(pid: int, how: signal.Signals = signal.SIGKILL) -> None:
+def kill_group(pid: int, how: signal.Signals = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, how)
 
@@ -211,12 +211,12 @@ def run_child(
     )
     if started is not None:
         started(process)
-    watch = ResidentWatch(process.pid, memory_limit, kill=_kill_group)
+    watch = ResidentWatch(process.pid, memory_limit, kill=kill_group)
     timed_out = False
     try:
         _, stderr_bytes = process.communicate(timeout=timeout_s)
     except BaseException as exc:
-        _kill_group(process.pid)
+        kill_group(process.pid)
         _, stderr_bytes = process.communicate()
         if not isinstance(exc, subprocess.TimeoutExpired):
             raise
@@ -244,7 +244,7 @@ def fork_child(work: Callable[[], int], *, timeout_s: float, memory_limit: int |
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)
         _forked.add(pid)
-        watch = ResidentWatch(pid, memory_limit, kill=_kill_group)
+        watch = ResidentWatch(pid, memory_limit, kill=kill_group)
         try:
             returncode, timed_out = _wait(pid, timeout_s)
         finally:
@@ -300,89 +300,9 @@ def _wait(pid: int, timeout_s: float) -> tuple[int, bool]:
         if done:  # reaped already, by the poll
             return 0, False
     if not done:
-        _kill_group(pid)
+        kill_group(pid)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), not done
-
-
-class Server:
-    """A long-lived child that answers one line for each line it is sent.
-
-    The two pipes are passed as file descriptors of their own (``{requests}`` and
-    ``{replies}`` in ``command`` are replaced by their numbers): the child's stdin, stdout
-    and stderr stay what a pytest session redirects and captures. Its stderr goes to a file,
-    kept for the account of its death.
-    """
-
-    def __init__(self, command: Sequence[str], *, env: Mapping[str, str], cwd: str | Path) -> None:
-        requests_read, self._requests = os.pipe()
-        self._replies, replies_write = os.pipe()
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the server's life, closed by close()
-        fds = {"requests": str(requests_read), "replies": str(replies_write)}
-        try:
-            self.process = subprocess.Popen(
-                [part.format(**fds) for part in command],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=self._stderr,
-                env=dict(env),
-                cwd=cwd,
-                pass_fds=(requests_read, replies_write),
-                start_new_session=True,
-            )
-        finally:
-            os.close(requests_read)
-            os.close(replies_write)
-        self._pending = b""
-        self.ended: Ended | None = None
-
-    def send(self, line: str) -> None:
-        """Send one request (no newline in it); a server that has gone is found by :meth:`receive`."""
-        with contextlib.suppress(BrokenPipeError):
-            os.write(self._requests, line.encode() + b"\n")
-
-    def receive(self, timeout_s: float) -> str | Ended:
-        """The server's next line, or how it ended when it sends none (exited, or stopped past ``timeout_s``)."""
-        deadline = time.monotonic() + timeout_s
-        while b"\n" not in self._pending:
-            left = deadline - time.monotonic()
-            ready = select.select([self._replies], [], [], left)[0] if left > 0 else []
-            if not ready:
-                return self._stop(timeout_s, timed_out=True)
-            chunk = os.read(self._replies, 1 << 16)
-            if not chunk:
-                return self._stop(timeout_s, timed_out=False)
-            self._pending += chunk
-        line, self._pending = self._pending.split(b"\n", 1)
-        return line.decode()
-
-    def close(self) -> None:
-        """End the server: its requests end, and its group is killed if it does not exit of itself."""
-        with contextlib.suppress(OSError):
-            os.close(self._requests)
-        if self.ended is None:
-            self._stop(_GRACE_S, timed_out=False)
-        self._stderr.close()
-        with contextlib.suppress(OSError):
-            os.close(self._replies)
-
-    def _stop(self, timeout_s: float, *, timed_out: bool) -> Ended:
-        """Let the server end (at once when it ran past its time), then stop it: SIGTERM,
-        whose handler stops the test it runs (in a group that is not the server's), then
-        SIGKILL of its group; how it ended."""
-        for how in (signal.SIGTERM, signal.SIGKILL) if timed_out else (None, signal.SIGTERM, signal.SIGKILL):
-            if how is not None:
-                _kill_group(self.process.pid, how)
-            try:
-                self.process.wait(_GRACE_S)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        if self.ended is None:
-            self._stderr.seek(0)
-            stderr = self._stderr.read().decode("utf-8", "replace")
-            self.ended = Ended(self.process.wait(), stderr, timed_out, timeout_s)
-        return self.ended
 
 
 def on_stop_kill_forked_children() -> None:
@@ -390,7 +310,7 @@ def on_stop_kill_forked_children() -> None:
 
     def stop(signum: int, frame: object) -> None:
         for pid in list(_forked):
-            _kill_group(pid)
+            kill_group(pid)
         os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)

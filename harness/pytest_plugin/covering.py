@@ -31,7 +31,7 @@ from harness.declare.config import Settings
 from harness.measure.launcher import Ended, one_line
 from harness.pytest_plugin.covered import COVER_END, COVER_NEXT, COVERED, CoverageSpec
 from harness.pytest_plugin.launch import Zygote, account
-from harness.pytest_plugin.zygote import Request, ZygoteSpec
+from harness.pytest_plugin.zygote import OUT_FILE, Request, ZygoteSpec
 
 #: The most covering zygotes a session keeps at once (per xdist worker): past it, the one of
 #: the file covered least recently saves its data and ends.
@@ -74,8 +74,9 @@ class _CoveringZygote:
         spec = dataclasses.replace(self.coverage, data_suffix=suffix)
         spec.write(self.zygote.workdir)
         self.data_files.append(spec.data_path())
-        out = self.zygote.workdir / "out.json"
-        self.zygote.server.send(Request(nodeid, 0, self.zygote.seed, str(out), cover=True).to_json())
+        # The zygote's directory, as the zygote names it: the copy reads its spec there.
+        out = f"{self.zygote.server.directory}/{OUT_FILE}"
+        self.zygote.server.send(Request(nodeid, 0, self.zygote.seed, out, cover=True).to_json())
         self._serving = True
 
     def save(self) -> None:

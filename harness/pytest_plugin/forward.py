@@ -12,7 +12,12 @@ the same ini file). What does not reach it:
   ``--looponfail``, output capture (``-s``: the copy captures a test's output to hand it
   back), and files the parent writes (``--log-file``, ``--report-log``, ``--html``,
   ``--json-report-file``: a zygote would truncate them);
-- options of plugins it never loads (pytest-memray, pytest-randomly).
+- options of plugins it never loads (pytest-memray, pytest-randomly);
+- options that choose tests or say where they run, and harness's own: ``-k``, ``-m``,
+  ``--deselect``, xdist's (``-n``, ``--dist``, ...), ``--harness-*`` (the zygote keeps every
+  test of its file, is no worker, and has its settings from its spec). A zygote's command line
+  is then the same in every session that runs its file, whatever was selected, saved or
+  spread: its heap, and so a test's figures to the byte, depend on every option it parsed.
 
 The zygote's own options come after these, so where both give one (``--basetemp``, ``-n``,
 ``--no-cov``, ``-p no:...``), the zygote's wins.
@@ -46,10 +51,14 @@ _KEPT_BACK_DESTS = frozenset(
         "report_log",
         "htmlpath",
         "json_report_file",
+        "keyword",
+        "markexpr",
+        "deselect",
+        "xmlpath",
     }
 )
-#: Option groups of plugins a zygote never loads.
-_KEPT_BACK_GROUPS = frozenset({"memray", "randomly"})
+#: Option groups of plugins a zygote never loads, or whose options it must not differ by.
+_KEPT_BACK_GROUPS = frozenset({"memray", "randomly", "xdist", "harness"})
 
 
 def forwarded_options(config: pytest.Config) -> list[str]:
@@ -66,12 +75,23 @@ def forwarded_options(config: pytest.Config) -> list[str]:
         taken = _tokens_of(token, args[i + 1 :], actions)
         if taken:
             option = token.split("=", 1)[0] if token.startswith("--") else token[:2]
-            if option not in kept_back:
+            if option not in kept_back and not _loads_xdist(args[i : i + taken]):
                 forwarded += args[i : i + taken]
             i += taken
         else:
             i += 1  # a path or node id to test
     return forwarded
+
+
+#: What ``-p`` loads xdist by: a zygote loads it itself, wherever it is loaded, with ``-n 0``.
+_XDIST_PLUGINS = frozenset({"xdist", "xdist.plugin", "xdist.looponfail"})
+
+
+def _loads_xdist(tokens: list[str]) -> bool:
+    """Whether ``tokens`` (one option and its values) are ``-p xdist`` in one of its spellings."""
+    if tokens[0] == "-p":
+        return len(tokens) > 1 and tokens[1] in _XDIST_PLUGINS
+    return tokens[0].startswith("-p") and tokens[0][2:] in _XDIST_PLUGINS
 
 
 def _actions(config: pytest.Config) -> dict[str, argparse.Action]:

@@ -39,10 +39,11 @@ import pytest
 
 from harness.declare.config import Settings, memory_limit_bytes
 from harness.measure.capture.reach import child_environment
-from harness.measure.launcher import Ended, Server
+from harness.measure.launcher import Ended
+from harness.measure.server import Server
 from harness.pytest_plugin.covered import CoverageSpec
 from harness.pytest_plugin.forward import forwarded_options
-from harness.pytest_plugin.zygote import Collected, Request, ZygoteSpec
+from harness.pytest_plugin.zygote import OUT_FILE, SPEC_FILE, Collected, Request, ZygoteSpec
 from harness.store.results import PhaseResult, TrialResult
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class Measurement:
         return self.reports.get(when)
 
 
-def zygote_command(config: pytest.Config, test_file: Path, spec_path: Path, basetemp: Path) -> list[str]:
+def zygote_command(config: pytest.Config, test_file: Path) -> list[str]:
     """``python -m pytest FILE ...``: the same project and ini as ``config``'s session, lean."""
     # The user's options first: where the zygote's own repeat one, they come later and win.
     command = [sys.executable, "-m", "pytest", str(test_file), *forwarded_options(config)]
@@ -85,10 +86,11 @@ def zygote_command(config: pytest.Config, test_file: Path, spec_path: Path, base
         command += ["-p", f"no:{name}"]
     # One token each: pytest looks for the ini file before it knows these options, and would
     # take a separate value for a path to test, and look for the ini file above it.
-    command += ["-p", "harness.pytest_plugin.zygote", f"--harness-zygote={spec_path}"]
-    command.append("--harness-pipes={requests},{replies}")  # filled in by the launcher
+    command += ["-p", "harness.pytest_plugin.zygote", "--harness-zygote={directory}"]
+    command.append("--harness-pipes={requests},{replies}")  # filled in by the server
     # The ini's log file is the parent's: a zygote would open it anew, truncating it.
-    command += ["-o", "log_file=", "--basetemp", str(basetemp), "-q", "--no-header", f"--tb={config.option.tbstyle}"]
+    command += ["-o", "log_file=", "--basetemp", "{directory}/basetemp"]
+    command += ["-q", "--no-header", f"--tb={config.option.tbstyle}"]
     command += ["-v"] * max(config.option.verbose, 0)
     if config.option.showlocals:
         command.append("-l")
@@ -97,8 +99,8 @@ def zygote_command(config: pytest.Config, test_file: Path, spec_path: Path, base
         command += ["-p", "xdist", "-n", "0"]  # the ini's addopts may ask for workers
     if plugins.hasplugin("pytest_cov"):
         command.append("--no-cov")
-    if getattr(config.option, "xmlpath", None):
-        command.append("--junitxml=")  # the parent writes the XML report
+    if plugins.hasplugin("junitxml"):
+        command.append("--junitxml=")  # the parent writes the XML report, if any
     return command
 
 
@@ -146,10 +148,19 @@ def _personality() -> Callable[[int], int] | None:
 
 
 #: Variables of the parent session that differ with the test that happens to start a zygote
-#: (pytest's ``PYTEST_CURRENT_TEST``) or with the terminal (xdist sets its workers' size): the
-#: zygote needs none of them (its copies set their own ``PYTEST_CURRENT_TEST``, its output is
-#: dropped), and a string of another length at its start moves every address after it.
-_PER_TEST_VARIABLES = ("PYTEST_CURRENT_TEST", "COLUMNS", "LINES")
+#: (pytest's ``PYTEST_CURRENT_TEST``), with the terminal (xdist sets its workers' size) or with
+#: xdist's worker: the zygote needs none of them (its copies set their own
+#: ``PYTEST_CURRENT_TEST``, its output is dropped, it is no worker: a test reads in it what it
+#: reads without xdist), and a string of another length at its start moves every address after it.
+_PER_TEST_VARIABLES = (
+    "PYTEST_CURRENT_TEST",
+    "COLUMNS",
+    "LINES",
+    "PYTEST_XDIST_WORKER",
+    "PYTEST_XDIST_WORKER_COUNT",
+    "PYTEST_XDIST_TESTRUNUID",
+    "MEMRAY_RESULT_PATH",  # pytest-memray's, drawn at random; a zygote never loads it
+)
 
 
 def _drop_per_test_variables(env: dict[str, str]) -> None:
@@ -181,14 +192,16 @@ class Zygote:
         self.spec = spec
         self.workdir = workdir
         workdir.mkdir()
-        spec_path = workdir / "spec.json"
-        spec_path.write_text(spec.to_json(), encoding="utf-8")
+        workdir.joinpath(SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
         with fixed_layout():
             self.server = Server(
-                zygote_command(config, test_file, spec_path, workdir / "basetemp"),
+                zygote_command(config, test_file),
                 env=_zygote_environment(seed, spec.backend),
                 cwd=config.invocation_params.dir,
+                directory=workdir,
             )
+        #: Where the zygote writes what a copy measured, as the zygote names it.
+        self._out_there = f"{self.server.directory}/{OUT_FILE}"
         self._collected: Collected | str | None = None
 
     def collected(self) -> Collected | str:
@@ -203,10 +216,8 @@ class Zygote:
 
     def measure(self, nodeid: str, replicate: int) -> dict[str, Any] | str:
         """The outcome a copy wrote of ``nodeid`` as ``replicate``, or why it wrote none."""
-        # One name for every request (a zygote serves one at a time): a name that grew with the
-        # count of tests measured before would move the addresses of what the copy makes.
-        out = self.workdir / "out.json"
-        self.server.send(Request(nodeid, replicate, self.seed, str(out)).to_json())
+        out = self.workdir / OUT_FILE
+        self.server.send(Request(nodeid, replicate, self.seed, self._out_there).to_json())
         answer = self.server.receive(self.spec.timeout_s + _REPLY_SLACK_S)
         if isinstance(answer, Ended):
             return f"the measuring pytest session {account(answer, self.seed, None)}"

@@ -4,7 +4,7 @@ of itself for each test it is asked to measure (``-p harness.pytest_plugin.zygot
 The parent (:mod:`harness.pytest_plugin.launch`) starts one zygote per test file and seed::
 
     python -m pytest FILE --rootdir ROOT -c INI -p harness.pytest_plugin.zygote
-           --harness-zygote=SPEC.json --harness-pipes=R,W ...
+           --harness-zygote=DIR --harness-pipes=R,W ...
 
 with ``PYTHONHASHSEED`` pinned to the seed, since it is fixed at an interpreter's start. The
 zygote is a real pytest session of the same project (rootdir, ini, conftest files, assertion
@@ -79,6 +79,13 @@ class ZygoteSpec:
     @classmethod
     def from_json(cls, text: str) -> ZygoteSpec:
         return cls(**json.loads(text))
+
+
+#: The files of a zygote's directory: its spec, and the outcome of the copy it last forked (one
+#: name for every request, since a zygote serves one at a time: a name that grew with the count
+#: of tests measured before would move the addresses of what the copy makes).
+SPEC_FILE = "spec.json"
+OUT_FILE = "out.json"
 
 
 @dataclass(frozen=True)
@@ -286,15 +293,15 @@ class _Zygote:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
-    parser.addoption("--harness-zygote", metavar="SPEC", help="(internal) serve measurements as SPEC.json says")
+    parser.addoption("--harness-zygote", metavar="DIR", help="(internal) serve measurements as DIR/spec.json says")
     parser.addoption("--harness-pipes", metavar="R,W", help="(internal) the zygote's request and reply pipes")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     add_markers(config)
-    spec_path = config.getoption("harness_zygote")
-    if spec_path:
-        spec = ZygoteSpec.from_json(Path(spec_path).read_text(encoding="utf-8"))
+    directory = config.getoption("harness_zygote")
+    if directory:
+        spec = ZygoteSpec.from_json(Path(directory, SPEC_FILE).read_text(encoding="utf-8"))
         unusable = settle_preload(spec.backend)
         if unusable is not None:
             raise pytest.UsageError(unusable)

@@ -362,13 +362,17 @@ def test_the_options_forwarded_are_the_command_line_s_less_its_paths_and_what_a_
 
     pytester.makepyfile(test_a="def test_one():\n    pass\n")
     args = [
-        *("-vx", "-k", "one", "test_a.py::test_one", "-o", "console_output_style=classic"),
+        *("-vx", "-k", "one", "test_a.py::test_one", "-o", "console_output_style=classic", "-m", "not slow"),
         *("--lf", "-Werror", "-p", "no:randomly", "--pdb", "--tb=short", "--maxfail", "2", "."),
+        *("-p", "xdist", "-n", "2", "--dist=loadfile", "--harness-save", "main", "--harness-json=s.json"),
+        *("--junitxml", "report.xml", "--deselect", "test_a.py::test_two"),
         *("--cov", "--cov-report=", "--", "test_a.py"),
     ]
     config = pytester.parseconfig(*args)
+    # Not what selects tests, spreads them, or is harness's own: a zygote's command line is
+    # the same in every session of its file.
     assert forwarded_options(config) == [
-        *("-vx", "-k", "one", "-o", "console_output_style=classic", "-Werror", "-p", "no:randomly"),
+        *("-vx", "-o", "console_output_style=classic", "-Werror", "-p", "no:randomly"),
         *("--tb=short", "--maxfail", "2", "--cov", "--cov-report="),
     ]
 

@@ -1,0 +1,163 @@
+"""A long-lived child that answers a line for each line it is sent (a pytest plugin's zygote).
+
+Its pipes, and the directory it works in, are passed as descriptors at numbers that are the
+same in every session, and the directory is named by its descriptor (``/proc/self/fd/N`` on
+Linux), not by a temporary path drawn at random: the command line of a file's zygote is then
+the same in every session, under xdist too. That matters because a zygote's heap, and so where
+a measured test's objects live (which decides, through CPython's type attribute cache, when a
+name the test made is freed: see :mod:`harness.measure.address_keyed`), depends on every byte
+it parsed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import select
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from harness.measure.launcher import GRACE_S, Ended, kill_group
+
+#: The first of the numbers a server's descriptors have in it: the same in every server of
+#: every session where they are free, so that its command line, which names them, is the same
+#: too. A zygote's heap, and so where a test's objects live, depends on every byte it parsed.
+_FIXED_FDS_FROM = 1000
+_FIXING = threading.Lock()
+
+
+@contextlib.contextmanager
+def at_fixed_numbers(fds: list[int]) -> Iterator[list[int]]:
+    """``fds`` duplicated at the fixed numbers while open (``fds`` themselves where one is taken)."""
+    wanted = list(range(_FIXED_FDS_FROM, _FIXED_FDS_FROM + len(fds)))
+    with _FIXING:
+        if resource.getrlimit(resource.RLIMIT_NOFILE)[0] <= wanted[-1] or not all(map(_free, wanted)):
+            yield fds
+            return
+        for fd, number in zip(fds, wanted, strict=True):
+            os.dup2(fd, number, inheritable=False)
+        try:
+            yield wanted
+        finally:
+            for number in wanted:
+                os.close(number)
+
+
+def _free(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return True
+    return False
+
+
+def directory_in_child(fd: int, directory: Path, *, fixed: bool) -> str:
+    """How the child names ``directory``, open there as ``fd``: by that descriptor (Linux), a
+    name the same in every session, or else by its path."""
+    by_descriptor = Path("/proc/self/fd")
+    return f"{by_descriptor}/{fd}" if fixed and by_descriptor.is_dir() else str(directory)
+
+
+def _filled(part: str, fields: Mapping[str, str]) -> str:
+    """``part`` of a command with the descriptors' fields filled in (nothing else in it is read
+    as a field: a user's option may hold braces)."""
+    for field, value in fields.items():
+        part = part.replace(field, value)
+    return part
+
+
+class Server:
+    """A long-lived child that answers one line for each line it is sent.
+
+    The two pipes are passed as file descriptors of their own (``{requests}`` and
+    ``{replies}`` in ``command`` are replaced by their numbers), and so is ``directory``
+    (``{directory}``: a name for it in the child): the child's stdin, stdout and stderr stay
+    what a pytest session redirects and captures. Its stderr goes to a file, kept for the
+    account of its death.
+    """
+
+    def __init__(
+        self, command: Sequence[str], *, env: Mapping[str, str], cwd: str | Path, directory: Path | None = None
+    ) -> None:
+        requests_read, self._requests = os.pipe()
+        self._replies, replies_write = os.pipe()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the server's life, closed by close()
+        passed = [requests_read, replies_write]
+        if directory is not None:
+            passed.append(os.open(directory, os.O_RDONLY | os.O_DIRECTORY))
+        try:
+            with at_fixed_numbers(passed) as numbers:
+                fields = {"{requests}": str(numbers[0]), "{replies}": str(numbers[1])}
+                if directory is not None:
+                    fields["{directory}"] = directory_in_child(numbers[2], directory, fixed=numbers != passed)
+                #: ``directory`` as the server names it.
+                self.directory = fields.get("{directory}")
+                self.process = subprocess.Popen(
+                    [_filled(part, fields) for part in command],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=self._stderr,
+                    env=dict(env),
+                    cwd=cwd,
+                    pass_fds=numbers,
+                    start_new_session=True,
+                )
+        finally:
+            for fd in passed:
+                os.close(fd)
+        self._pending = b""
+        self.ended: Ended | None = None
+
+    def send(self, line: str) -> None:
+        """Send one request (no newline in it); a server that has gone is found by :meth:`receive`."""
+        with contextlib.suppress(BrokenPipeError):
+            os.write(self._requests, line.encode() + b"\n")
+
+    def receive(self, timeout_s: float) -> str | Ended:
+        """The server's next line, or how it ended when it sends none (exited, or stopped past ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            ready = select.select([self._replies], [], [], left)[0] if left > 0 else []
+            if not ready:
+                return self._stop(timeout_s, timed_out=True)
+            chunk = os.read(self._replies, 1 << 16)
+            if not chunk:
+                return self._stop(timeout_s, timed_out=False)
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        return line.decode()
+
+    def close(self) -> None:
+        """End the server: its requests end, and its group is killed if it does not exit of itself."""
+        with contextlib.suppress(OSError):
+            os.close(self._requests)
+        if self.ended is None:
+            self._stop(GRACE_S, timed_out=False)
+        self._stderr.close()
+        with contextlib.suppress(OSError):
+            os.close(self._replies)
+
+    def _stop(self, timeout_s: float, *, timed_out: bool) -> Ended:
+        """Let the server end (at once when it ran past its time), then stop it: SIGTERM,
+        whose handler stops the test it runs (in a group that is not the server's), then
+        SIGKILL of its group; how it ended."""
+        for how in (signal.SIGTERM, signal.SIGKILL) if timed_out else (None, signal.SIGTERM, signal.SIGKILL):
+            if how is not None:
+                kill_group(self.process.pid, how)
+            try:
+                self.process.wait(GRACE_S)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        if self.ended is None:
+            self._stderr.seek(0)
+            stderr = self._stderr.read().decode("utf-8", "replace")
+            self.ended = Ended(self.process.wait(), stderr, timed_out, timeout_s)
+        return self.ended
