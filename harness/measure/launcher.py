@@ -39,7 +39,7 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 from harness.measure.memory_limit import ResidentWatch, limit_memory, memory_limit_reason
 
@@ -227,7 +227,9 @@ def run_child(
     return Ended(process.returncode, stderr, timed_out, timeout_s, killed_at)
 
 
-def fork_child(work: Callable[[], int], *, timeout_s: float, memory_limit: int | None) -> Ended:
+def fork_child(
+    work: Callable[[], int], *, timeout_s: float, memory_limit: int | None, stderr_to: str | None = None
+) -> Ended:
     """Run ``work`` in a forked copy of this process, in a process group of its own, under
     ``memory_limit`` and ``timeout_s``; how it ended (its stderr kept in a file, not a pipe
     that a chatty child could fill).
@@ -235,8 +237,13 @@ def fork_child(work: Callable[[], int], *, timeout_s: float, memory_limit: int |
     The copy leaves by ``os._exit`` with what ``work`` returned (1 if it raised, its
     traceback on stderr): nothing of the parent's exit (atexit, buffered files, a pytest
     session's end) runs in it.
+
+    ``stderr_to``: the file the copy's stderr is written to, left for another process to read
+    (:attr:`Ended.stderr` is then empty): this process reads nothing whose size the copy
+    decides, so what it allocates is the same whatever the copy did.
     """
-    with tempfile.TemporaryFile() as stderr_file:
+    stderr_file = open(stderr_to, "w+b") if stderr_to is not None else tempfile.TemporaryFile()  # noqa: SIM115
+    with stderr_file:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the copy, which never returns here
             _run_forked(work, stderr_file, memory_limit)
@@ -250,8 +257,10 @@ def fork_child(work: Callable[[], int], *, timeout_s: float, memory_limit: int |
         finally:
             _forked.discard(pid)
             killed_at = watch.stop()
-        stderr_file.seek(0)
-        stderr = stderr_file.read().decode("utf-8", "replace")
+        stderr = ""
+        if stderr_to is None:
+            stderr_file.seek(0)
+            stderr = stderr_file.read().decode("utf-8", "replace")
     return Ended(returncode, stderr, timed_out, timeout_s, killed_at)
 
 
@@ -259,7 +268,13 @@ def fork_child(work: Callable[[], int], *, timeout_s: float, memory_limit: int |
 _forked: set[int] = set()
 
 
-def _run_forked(work: Callable[[], int], stderr_file: IO[bytes], memory_limit: int | None) -> None:
+def run_as_copy(work: Callable[[], int], memory_limit: int | None) -> NoReturn:
+    """Run ``work`` in a copy that another loop forked (a zygote's, in C) with its stderr on
+    descriptor 2, as :func:`fork_child`'s copies run it; leave with its code."""
+    _run_forked(work, os.fdopen(os.dup(2), "w+b"), memory_limit)
+
+
+def _run_forked(work: Callable[[], int], stderr_file: IO[bytes], memory_limit: int | None) -> NoReturn:
     code = 1
     try:
         os.setpgid(0, 0)
@@ -305,12 +320,14 @@ def _wait(pid: int, timeout_s: float) -> tuple[int, bool]:
     return os.waitstatus_to_exitcode(status), not done
 
 
-def on_stop_kill_forked_children() -> None:
-    """In a server: on SIGTERM, kill the groups of the forked children still running, then exit."""
+def on_stop_kill_forked_children(serving: Callable[[], int] | None = None) -> None:
+    """In a server: on SIGTERM, kill the groups of the forked children still running (and of
+    the one ``serving`` names, forked by a loop of another's: 0 for none), then exit."""
 
     def stop(signum: int, frame: object) -> None:
-        for pid in list(_forked):
-            kill_group(pid)
+        for pid in [*_forked, serving() if serving is not None else 0]:
+            if pid:
+                kill_group(pid)
         os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)

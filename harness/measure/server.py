@@ -6,21 +6,24 @@ Linux), not by a temporary path drawn at random: the command line of a file's zy
 the same in every session, under xdist too. That matters because a zygote's heap, and so where
 a measured test's objects live (which decides, through CPython's type attribute cache, when a
 name the test made is freed: see :mod:`harness.measure.address_keyed`), depends on every byte
-it parsed.
+it parsed. For the same reason, :func:`fixed_layout` starts it with its address space laid
+out the same every time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import resource
 import select
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from harness.measure.launcher import GRACE_S, Ended, kill_group
@@ -70,6 +73,49 @@ def _filled(part: str, fields: Mapping[str, str]) -> str:
     for field, value in fields.items():
         part = part.replace(field, value)
     return part
+
+
+#: ``personality(2)``'s flag that turns address space layout randomization off for what a process execs.
+_ADDR_NO_RANDOMIZE = 0x0040000
+#: ``personality(2)`` with this persona only reads the current one.
+_QUERY_PERSONA = 0xFFFFFFFF
+
+
+@contextlib.contextmanager
+def fixed_layout() -> Iterator[None]:
+    """While open, what this process starts has its address space laid out the same every time
+    (Linux; elsewhere, or where a sandbox refuses it, nothing changes).
+
+    Which attribute name a lookup inside a window evicts from CPython's type cache depends on
+    addresses (see :mod:`harness.measure.address_keyed`); so, by a string, does a window's
+    peak. Without randomization, a zygote that does the same work lays its objects out at the
+    same addresses in every session, and its copies evict the same names at the same moments.
+    The persona is inherited through fork and exec, so it is set only around the start of a
+    zygote, not for what the session's own tests start.
+    """
+    personality = _personality()
+    previous = personality(_QUERY_PERSONA) if personality is not None else -1
+    changed = previous != -1 and personality is not None and personality(previous | _ADDR_NO_RANDOMIZE) != -1
+    try:
+        yield
+    finally:
+        if changed and personality is not None:
+            personality(previous)
+
+
+@functools.cache
+def _personality() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    call: Callable[[int], int] = libc.personality
+    return call
 
 
 class Server:

@@ -34,6 +34,7 @@ Its parts:
 - :mod:`.forward`: the options of the user's command line that the zygotes get;
 - :mod:`.zygote`: the plugin of the zygote, and of its copies that each measure one test;
 - :mod:`.launch`: starting the zygotes, asking them for each replicate, reading back what was measured;
+- :mod:`.ahead`: what runs ahead (the next file's zygotes, the next test's copy);
 - :mod:`.limits`: the limits of a test and the report of a figure over its limit;
 - :mod:`.judge`: the verdict on a measured test (its limits, its baseline);
 - :mod:`.baseline`: pytest baselines, stored and compared;
@@ -45,7 +46,7 @@ Its parts:
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -55,11 +56,11 @@ import pytest
 from harness.pytest_plugin.covered import Uncovered, session_coverage, uncovered_in, uncovered_line
 from harness.pytest_plugin.kinds import NotMeasured, unmeasurable
 from harness.pytest_plugin.markers import REPLICATES_BASELINE, REPLICATES_LIMITS, add_markers, add_options, is_marked
+from harness.pytest_plugin.summary import MeasuredTest, summary_lines
 
 if TYPE_CHECKING:
     from harness.declare.config import Settings
     from harness.pytest_plugin.launch import Measurement, Zygotes
-    from harness.pytest_plugin.summary import MeasuredTest
     from harness.store.environment import Environment
     from harness.store.results import Results
 
@@ -155,7 +156,7 @@ class _Session:
             # rarely end with their last test: the workers share the bound.
             workers = int(getattr(self.config, "workerinput", {}).get("workercount", 1))
             kept = max(self.replicates(), ZYGOTES_KEPT // max(workers, 1))
-            self._zygotes = Zygotes(kept)
+            self._zygotes = Zygotes(kept, self._to_measure, self.selects)
         return self._zygotes
 
     def done(self, item: pytest.Item) -> None:
@@ -189,13 +190,14 @@ class _Session:
             if self.selects(item) and unmeasurable(item) is None:
                 self._to_measure[item.path] = self._to_measure.get(item.path, 0) + 1
 
+    @pytest.hookimpl(trylast=True)  # after any plugin that writes the report out
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Gather the measured tests (in an xdist controller, from its workers' reports)."""
         data = getattr(report, "harness", None)
         if data is not None and report.when == "call":
-            from harness.pytest_plugin.summary import MeasuredTest
-
-            self.measured.append(MeasuredTest.from_json(data))
+            self.measured.append(MeasuredTest.from_report(data))
+            if not hasattr(self.config, "workerinput"):  # pytest keeps reports; a worker's xdist sends it on
+                del report.harness
         reason = getattr(report, "harness_not_measured", None)
         if reason is not None and report.when in ("setup", "call"):
             self.not_measured.append(NotMeasured(report.nodeid, reason))
@@ -205,12 +207,11 @@ class _Session:
         if hasattr(self.config, "workerinput"):
             return
         if self.measured:
-            from harness.pytest_plugin.summary import summary_lines
-
             terminalreporter.section("harness: measured tests")
             baseline = self.option("harness_baseline")
             tolerance = self.settings.tolerance_pct if baseline else None
-            for line in summary_lines(self.measured, baseline, self.option("harness_table"), tolerance):
+            table, width = self.option("harness_table"), self.config.get_terminal_writer().fullwidth
+            for line in summary_lines(self.measured, baseline, table, tolerance, width):
                 terminalreporter.write_line(line)
             for line in self.written:
                 terminalreporter.write_line(line)
@@ -224,8 +225,9 @@ class _Session:
             terminalreporter.write_line(uncovered_line(self.uncovered))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """End the zygotes; write what the session measured (once, not per xdist worker): the ``--harness-save``
-        baseline, the ``--harness-json`` and ``--harness-html`` files, each said in the summary on a line."""
+        """End the zygotes; write what the session measured (once, not per xdist worker): the
+        ``--harness-save`` baseline, the ``--harness-json`` and ``--harness-html`` files. What was
+        written is said in the summary, on lines of its own."""
         self.close()
         if not self.measured or hasattr(self.config, "workerinput"):
             return
@@ -390,8 +392,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         ours = call.excinfo is not None and call.excinfo.errisinstance(pytest.fail.Exception)
         if call.excinfo is not None and not child.passed and not ours:
             report.longrepr = child.longrepr
-    measured = item.stash.get(_MEASURED, None)
-    if call.when == "call" and measured is not None:
-        # Plain data, so that it reaches the controller of an xdist session too.
-        report.harness = measured.to_json()  # type: ignore[attr-defined]
+    if call.when == "call":  # pytest keeps its items to the end: what was measured goes with this report
+        if _MEASURED in item.stash:  # as plain data, so that it reaches an xdist controller too
+            report.harness = item.stash[_MEASURED].to_report()  # type: ignore[attr-defined]
+            del item.stash[_MEASURED]
+        item.stash[_MEASUREMENT] = replace(measurement, trials=())  # teardown needs its reports only
     return report

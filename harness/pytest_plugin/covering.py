@@ -36,13 +36,19 @@ from harness.pytest_plugin.zygote import OUT_FILE, Request, ZygoteSpec
 #: The most covering zygotes a session keeps at once (per xdist worker): past it, the one of
 #: the file covered least recently saves its data and ends.
 COVERING_KEPT = 4
+#: The timeout a covering zygote gives its copy: none to speak of.
+_UNBOUNDED_S = 10.0**7
 
 
 class _CoveringZygote:
     """One file's covering zygote, and the data files its covering copies write."""
 
-    def __init__(self, zygote: Zygote, coverage: CoverageSpec, suffixes: itertools.count[int]) -> None:
+    def __init__(
+        self, zygote: Zygote, coverage: CoverageSpec, timeout_s: float, suffixes: itertools.count[int]
+    ) -> None:
         self.zygote = zygote
+        #: How long a test may take in the covering copy (the zygote's own bound is the copy's life).
+        self.timeout_s = timeout_s
         self.coverage = coverage
         self._suffixes = suffixes
         #: The data files of this zygote's covering copies, the serving one last.
@@ -61,11 +67,11 @@ class _CoveringZygote:
             server.send(COVER_NEXT + nodeid)
         else:
             self._start_copy(nodeid)
-        answer = server.receive(self.zygote.spec.timeout_s)
+        answer = server.receive(self.timeout_s)
         if answer == COVERED:
             return None
         self._serving = False  # the copy is gone; the zygote forks another for the next test
-        ended = answer if isinstance(answer, Ended) else Ended.from_json(answer)
+        ended = answer if isinstance(answer, Ended) else self.zygote.copy_ended(answer)
         return one_line(f"the covering process {account(ended, self.zygote.seed, None)}")
 
     def _start_copy(self, nodeid: str) -> None:
@@ -84,7 +90,7 @@ class _CoveringZygote:
         if self._serving and self.zygote.alive():
             self.zygote.server.send(COVER_END)
             # Every test's lines are written already: a copy that fails here leaves them written.
-            self.zygote.server.receive(self.zygote.spec.timeout_s)
+            self.zygote.server.receive(self.timeout_s)
         self._serving = False
         self.zygote.close()
 
@@ -120,10 +126,11 @@ class CoveringZygotes:
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="harness-pytest-cover-")
         workdir = Path(self._tmp.name) / f"zygote-{next(self._started)}"
-        # The ``none`` backend: a covering copy measures nothing, and needs no preloaded hooks.
-        spec = ZygoteSpec("none", settings.top_sites, settings.timeout_s)
+        # The ``none`` backend: a covering copy measures nothing, and needs no preloaded hooks. It
+        # lives as long as the parent needs it, which bounds each of its tests itself.
+        spec = ZygoteSpec("none", settings.top_sites, _UNBOUNDED_S)
         zygote = Zygote(item.config, item.path, spec, seed, workdir)
-        self._zygotes[item.path] = _CoveringZygote(zygote, self.coverage, self._suffixes)
+        self._zygotes[item.path] = _CoveringZygote(zygote, self.coverage, settings.timeout_s, self._suffixes)
 
     def cover(self, item: pytest.Item) -> str | None:
         """Have ``item`` run under coverage by its file's covering copy (started by :meth:`start`)."""

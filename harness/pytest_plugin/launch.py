@@ -21,16 +21,14 @@ come back as data.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
 import itertools
 import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,10 +38,11 @@ import pytest
 from harness.declare.config import Settings, memory_limit_bytes
 from harness.measure.capture.reach import child_environment
 from harness.measure.launcher import Ended
-from harness.measure.server import Server
+from harness.measure.server import Server, fixed_layout
+from harness.pytest_plugin.ahead import Order
 from harness.pytest_plugin.covered import CoverageSpec
 from harness.pytest_plugin.forward import forwarded_options
-from harness.pytest_plugin.zygote import OUT_FILE, SPEC_FILE, Collected, Request, ZygoteSpec
+from harness.pytest_plugin.zygote import OUT_FILE, SPEC_FILE, STDERR_FILE, Collected, Request, ZygoteSpec
 from harness.store.results import PhaseResult, TrialResult
 
 if TYPE_CHECKING:
@@ -104,49 +103,6 @@ def zygote_command(config: pytest.Config, test_file: Path) -> list[str]:
     return command
 
 
-#: ``personality(2)``'s flag that turns address space layout randomization off for what a process execs.
-_ADDR_NO_RANDOMIZE = 0x0040000
-#: ``personality(2)`` with this persona only reads the current one.
-_QUERY_PERSONA = 0xFFFFFFFF
-
-
-@contextlib.contextmanager
-def fixed_layout() -> Iterator[None]:
-    """While open, what this process starts has its address space laid out the same every time
-    (Linux; elsewhere, or where a sandbox refuses it, nothing changes).
-
-    Which attribute name a lookup inside a window evicts from CPython's type cache depends on
-    addresses (see :mod:`harness.measure.address_keyed`); so, by a string, does a window's
-    peak. Without randomization, a zygote that does the same work lays its objects out at the
-    same addresses in every session, and its copies evict the same names at the same moments.
-    The persona is inherited through fork and exec, so it is set only around the start of a
-    zygote, not for what the session's own tests start.
-    """
-    personality = _personality()
-    previous = personality(_QUERY_PERSONA) if personality is not None else -1
-    changed = previous != -1 and personality is not None and personality(previous | _ADDR_NO_RANDOMIZE) != -1
-    try:
-        yield
-    finally:
-        if changed and personality is not None:
-            personality(previous)
-
-
-@functools.cache
-def _personality() -> Callable[[int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
-        return None
-    call: Callable[[int], int] = libc.personality
-    return call
-
-
 #: Variables of the parent session that differ with the test that happens to start a zygote
 #: (pytest's ``PYTEST_CURRENT_TEST``), with the terminal (xdist sets its workers' size) or with
 #: xdist's worker: the zygote needs none of them (its copies set their own
@@ -203,6 +159,7 @@ class Zygote:
         #: Where the zygote writes what a copy measured, as the zygote names it.
         self._out_there = f"{self.server.directory}/{OUT_FILE}"
         self._collected: Collected | str | None = None
+        self._asked: tuple[str, int] | None = None  # the test and replicate asked for, not yet answered
 
     def collected(self) -> Collected | str:
         """What the zygote collected, or why it collected nothing (it ended first)."""
@@ -214,19 +171,40 @@ class Zygote:
                 self._collected = Collected.from_json(answer)
         return self._collected
 
+    def ask(self, nodeid: str, replicate: int) -> None:
+        """Have a copy measure ``nodeid`` as ``replicate`` now; :meth:`measure` reads its outcome."""
+        if self._asked == (nodeid, replicate):
+            return
+        if self._asked is not None:
+            self._answer()  # asked ahead for a test that is not measured after all: dropped
+        self.server.send(Request(nodeid, replicate, self.seed, self._out_there).to_json())
+        self._asked = (nodeid, replicate)
+
     def measure(self, nodeid: str, replicate: int) -> dict[str, Any] | str:
         """The outcome a copy wrote of ``nodeid`` as ``replicate``, or why it wrote none."""
+        self.ask(nodeid, replicate)
+        return self._answer()
+
+    def _answer(self) -> dict[str, Any] | str:
+        self._asked = None
         out = self.workdir / OUT_FILE
-        self.server.send(Request(nodeid, replicate, self.seed, self._out_there).to_json())
         answer = self.server.receive(self.spec.timeout_s + _REPLY_SLACK_S)
         if isinstance(answer, Ended):
             return f"the measuring pytest session {account(answer, self.seed, None)}"
-        ended = Ended.from_json(answer)
+        ended = self.copy_ended(answer)
         if ended.returncode != 0 or not out.is_file():
             return f"the measuring process {account(ended, self.seed, self.spec.memory_limit)}"
         data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
         out.unlink()
         return data
+
+    def copy_ended(self, answer: str) -> Ended:
+        """How the copy ended, from the zygote's answer, with the stderr it left in its file."""
+        ended = Ended.from_json(answer)
+        stderr = self.workdir / STDERR_FILE
+        if ended.returncode != 0 and stderr.is_file():
+            ended = dataclasses.replace(ended, stderr=stderr.read_text(encoding="utf-8", errors="replace"))
+        return ended
 
     def alive(self) -> bool:
         return self.server.ended is None
@@ -259,8 +237,9 @@ class Zygotes:
     :data:`ZYGOTES_KEPT`) would be kept.
     """
 
-    def __init__(self, kept: int = ZYGOTES_KEPT) -> None:
+    def __init__(self, kept: int, to_measure: Mapping[Path, int], selects: Callable[[pytest.Item], bool]) -> None:
         self._kept = kept
+        self._order = Order(to_measure, selects)  # what runs ahead (see .ahead)
         #: Most recently used last.
         self._zygotes: dict[tuple[Path, int], Zygote] = {}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -268,23 +247,29 @@ class Zygotes:
         #: Under pytest-cov, the files' covering zygotes (see :mod:`.covering`).
         self._covering: CoveringZygotes | None = None
 
-    def _for(self, item: pytest.Item, settings: Settings, backend: str, seeds: list[int]) -> list[Zygote]:
+    def _for(self, config: pytest.Config, path: Path, spec: ZygoteSpec, seeds: list[int]) -> list[Zygote]:
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="harness-pytest-")
-        spec = ZygoteSpec(backend, settings.top_sites, settings.timeout_s, memory_limit_bytes(settings))
-        keys = [(item.path, seed) for seed in seeds]
+        keys = [(path, seed) for seed in seeds]
         for key in keys:
             known = self._zygotes.pop(key, None)
             if known is not None and known.alive():
                 self._zygotes[key] = known  # now the most recently used
             elif known is not None:
                 self._end(known)
-        self._make_room(len([key for key in keys if key not in self._zygotes]), keep=item.path)
+        self._make_room(len([key for key in keys if key not in self._zygotes]), keep=path)
         for key in keys:
             if key not in self._zygotes:
                 workdir = Path(self._tmp.name) / f"zygote-{next(self._started)}"
-                self._zygotes[key] = Zygote(item.config, item.path, spec, key[1], workdir)
+                self._zygotes[key] = Zygote(config, path, spec, key[1], workdir)
         return [self._zygotes[key] for key in keys]
+
+    def _start_next(self, config: pytest.Config, path: Path, spec: ZygoteSpec, seeds: list[int]) -> None:
+        """Start the zygotes of the file measured after ``path`` (:mod:`.ahead`), if they fit beside those kept."""
+        after = self._order.file_after(config, path)
+        fits = len(self._zygotes) + len(seeds) <= self._kept
+        if after is not None and fits and not any((after, seed) in self._zygotes for seed in seeds):
+            self._for(config, after, spec, seeds)
 
     def _make_room(self, needed: int, keep: Path) -> None:
         """End the least recently used files' zygotes until ``needed`` more fit (never ``keep``'s)."""
@@ -317,23 +302,27 @@ class Zygotes:
         """Measure ``item`` once per (replicate, seed), each in a fresh copy; stop at the first
         that does not pass. Under ``coverage``, then run it once more, traced, by its file's
         covering copy, which measures nothing (see :mod:`.covering`): no window ever holds the tracer."""
-        if coverage is None:
-            return self._replicates(item, settings, backend, seeds)
-        if self._covering is None:
-            from harness.pytest_plugin.covering import CoveringZygotes
+        spec = ZygoteSpec(backend, settings.top_sites, settings.timeout_s, memory_limit_bytes(settings))
+        if coverage is not None:
+            if self._covering is None:
+                from harness.pytest_plugin.covering import CoveringZygotes
 
-            self._covering = CoveringZygotes(coverage)
-        self._covering.start(item, settings, seeds[0][1])  # it collects while the test is measured
-        measurement = self._replicates(item, settings, backend, seeds)
+                self._covering = CoveringZygotes(coverage)
+            self._covering.start(item, settings, seeds[0][1])  # it collects while the test is measured
+        measurement = self._replicates(item, spec, seeds)
         if measurement.error is not None:
-            return dataclasses.replace(measurement, uncovered="no copy could run it")
-        return dataclasses.replace(measurement, uncovered=self._covering.cover(item))
+            uncovered = None if coverage is None else "no copy could run it"
+            return dataclasses.replace(measurement, uncovered=uncovered)
+        (first,) = self._for(item.config, item.path, spec, [seeds[0][1]])
+        if self._covering is not None:
+            measurement = dataclasses.replace(measurement, uncovered=self._covering.cover(item))
+        self._start_next(item.config, item.path, spec, [seed for _, seed in seeds])
+        self._order.ask_next(item, first)
+        return measurement
 
-    def _replicates(
-        self, item: pytest.Item, settings: Settings, backend: str, seeds: list[tuple[int, int]]
-    ) -> Measurement:
+    def _replicates(self, item: pytest.Item, spec: ZygoteSpec, seeds: list[tuple[int, int]]) -> Measurement:
         config = item.config
-        zygotes = self._for(item, settings, backend, [seed for _, seed in seeds])
+        zygotes = self._for(config, item.path, spec, [seed for _, seed in seeds])
         trials: list[TrialResult] = []
         reports: dict[str, pytest.TestReport] = {}
         for (replicate, seed), zygote in zip(seeds, zygotes, strict=True):

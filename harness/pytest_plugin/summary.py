@@ -3,9 +3,12 @@
 By default it fits a terminal, whatever the suite's size: a line of counts, then a table of
 the regressions and of the :data:`MOST` tests that moved most against the baseline (without
 one, that allocated most), then, with a baseline, how many tests moved by less than the
-tolerance. ``--harness-table=all`` shows every test. A row is a test and phase: the mean of
-each figure over the replicates (with its spread, at two replicates or more) and, with
-``--harness-baseline``, the change of the test's goal with its confidence interval.
+tolerance, the tests most moved (or allocating) first. ``--harness-table=all`` shows every
+test, in the session's order. A row is a test and phase: the mean of each figure over the
+replicates (with its spread, at two replicates or more) and, with ``--harness-baseline``, the
+change of the test's goal with its confidence interval. Where a row is wider than the
+terminal (a parametrized test's id is often half of it), each test's id gets a line of its
+own above its rows.
 """
 
 from __future__ import annotations
@@ -107,6 +110,23 @@ class MeasuredTest:
             Results.from_json(data["results"]), tuple(Delta(**d) for d in data["deltas"]), bool(data["compared"])
         )
 
+    def to_report(self) -> dict[str, Any]:
+        """This test as plain data for its report, which an xdist worker sends to the controller."""
+        data = self.to_json()
+        _REPORTED[id(data)] = (data, self)  # the data held, so that no other object takes its id
+        return data
+
+    @classmethod
+    def from_report(cls, data: Mapping[str, Any]) -> MeasuredTest:
+        """The test :meth:`to_report` made ``data`` of: the object itself in the process that made
+        it (its thousands of sites are not parsed again), else read from ``data``."""
+        made = _REPORTED.pop(id(data), None)
+        return made[1] if made is not None and made[0] is data else cls.from_json(data)
+
+
+#: The tests of the reports this process made, by the identity of their data, until reported.
+_REPORTED: dict[int, tuple[Mapping[str, Any], MeasuredTest]] = {}
+
 
 #: Tests shown by default beside the regressions: those that moved (or allocated) most.
 MOST = 10
@@ -131,20 +151,26 @@ def _allocated(test: MeasuredTest) -> float:
 
 
 def summary_lines(
-    tests: Sequence[MeasuredTest], baseline: str | None, table: str = "short", tolerance_pct: float | None = None
+    tests: Sequence[MeasuredTest],
+    baseline: str | None,
+    table: str = "short",
+    tolerance_pct: float | None = None,
+    width: int | None = None,
 ) -> list[str]:
-    """The summary: its counts, then the table (``short``: the regressions and the tests that
-    moved most; ``all``: every test), then how many tests moved under the tolerance."""
+    """The summary: its counts, then the table (``short``: the regressions, then the tests that
+    moved most, most first; ``all``: every test), then how many tests moved under the tolerance.
+    Its lines fit ``width`` columns where a test's id and one row of figures each do."""
     regressed = [t for t in tests if any(d.regressed for d in t.deltas)]
     lines = [_counts(tests, regressed, baseline)]
     shown = list(tests)
     if table != "all":
         ranked = sorted(tests, key=_moved if baseline else _allocated, reverse=True)
-        chosen = {id(t) for t in regressed} | {id(t) for t in ranked[:MOST] if not baseline or _moved(t) > 0}
-        shown = [t for t in tests if id(t) in chosen]
+        regressed_ids = {id(t) for t in regressed}
+        shown = [t for t in ranked if id(t) in regressed_ids]
+        shown += [t for t in ranked[:MOST] if id(t) not in regressed_ids and (not baseline or _moved(t) > 0)]
     if shown:
         title = "tests measured" if table == "all" else ("moved most" if baseline else "allocated most")
-        lines += [f"{title}:", *_table(shown, baseline)]
+        lines += [f"{title}:", *_table(shown, baseline, width)]
     if len(shown) < len(tests):
         hidden = f"{len(tests) - len(shown)} more" if shown else f"none of the {len(tests)} moved"
         lines.append(f"({hidden}; --harness-table=all shows every test)")
@@ -171,27 +197,46 @@ def _counts(tests: Sequence[MeasuredTest], regressed: Sequence[MeasuredTest], ba
     )
 
 
-def _table(tests: Sequence[MeasuredTest], baseline: str | None) -> list[str]:
-    """The table, aligned, one line per test and phase."""
-    header = ["test", "phase", "n", *COLUMNS]
+#: How far a test's rows are indented under its id, when the ids have lines of their own.
+_INDENT = "  "
+
+
+def _table(tests: Sequence[MeasuredTest], baseline: str | None, width: int | None) -> list[str]:
+    """The table, aligned, one line per test and phase; where that is wider than ``width``, the
+    test's id on a line of its own, its rows under it."""
+    header = ["phase", "n", *COLUMNS]
     if baseline:
         header.append(f"change vs {baseline!r}")
-    rows = [header]
+    rows: list[tuple[str, list[str]]] = []  # (test id, its row without the id)
     for test in tests:
         trials = [t for t in test.results.trials if t.ok]
         phases = list(dict.fromkeys(p.name for t in trials for p in t.phases))
         for phase_name in phases:
             found = [p for t in trials if (p := t.phase(phase_name)) is not None]
-            row = [test.nodeid, phase_name, str(len(found))]
+            row = [phase_name, str(len(found))]
             for name in COLUMNS.values():
                 values = [float(v) for p in found if (v := p.metrics.get(name)) is not None]
                 row.append(_figure(values, name))
             if baseline:
                 deltas = [d.shown() for d in test.deltas if d.phase == phase_name]
                 row.append("; ".join(deltas) if deltas else ("-" if test.compared else "new"))
-            rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    right = {i for i, title in enumerate(header) if title in COLUMNS or title == "n"}
+            rows.append((test.nodeid, row))
+    right = {i + 1 for i, title in enumerate(header) if title in COLUMNS or title == "n"}
+    flat = _aligned([["test", *header], *([nodeid, *row] for nodeid, row in rows)], right)
+    if width is None or max(map(len, flat)) <= width:
+        return flat
+    aligned = _aligned([header, *(row for _, row in rows)], {i - 1 for i in right})
+    stacked = [_INDENT + aligned[0]]
+    for index, (nodeid, _) in enumerate(rows):
+        if index == 0 or rows[index - 1][0] != nodeid:
+            stacked.append(nodeid)
+        stacked.append(_INDENT + aligned[index + 1])
+    return stacked
+
+
+def _aligned(rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
+    """``rows`` as lines of aligned cells, those of the columns ``right`` to the right."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return [
         "  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip()
         for r in rows

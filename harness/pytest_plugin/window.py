@@ -12,9 +12,10 @@ names inside it.
 
 from __future__ import annotations
 
+import builtins
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,6 +23,11 @@ from harness.measure.trial import Trial, calibrate
 from harness.pytest_plugin.benchmark import BENCHMARK_FIXTURE, MeasuredBenchmark, benchmark_in_window
 from harness.pytest_plugin.kinds import is_doctest, is_unittest
 from harness.pytest_plugin.markers import FIXTURE, ops_of
+
+if TYPE_CHECKING:
+    # Only named: a zygote that imported one more module would have another fill of the
+    # import system's caches, which a test importing lazily reads (a resize, 6.5 KB kept).
+    import doctest
 
 #: The phase a test that does not take ``harness_trial`` is measured as, whole.
 WHOLE_TEST_PHASE = "test"
@@ -41,7 +47,7 @@ def put_window(item: pytest.Item, trial: Trial) -> None:
         # Inside run(), the part that runs the examples: run() itself first makes a debugger
         # and redirects the output, which are doctest's, not the test's.
         runner = item.runner  # type: ignore[attr-defined]
-        runner._DocTestRunner__run = _windowed_call(runner._DocTestRunner__run, trial, ops)
+        runner._DocTestRunner__run = _windowed_examples(runner._DocTestRunner__run, trial, ops)
     elif is_unittest(item):
         assert isinstance(item, pytest.Function)
         _window_case(item, trial, ops)
@@ -143,18 +149,35 @@ def _nothing() -> None:
     pass
 
 
-def _windowed_call(call: Callable[..., Any], trial: Trial, ops: int) -> Callable[..., Any]:
-    """``call`` (the doctest runner's running of the examples) inside the window."""
+def _windowed_examples(call: Callable[..., Any], trial: Trial, ops: int) -> Callable[..., Any]:
+    """``call`` (the doctest runner's running of a doctest's examples) inside the window, and
+    the names the examples bound unbound at its end, inside it, as a function's locals are when
+    it returns: what only those names held is freed in the window, not read as kept. (doctest
+    clears them too, but later, in ``run()``, outside the window.)"""
 
-    def measured(*args: Any, **keywords: Any) -> Any:
+    def measured(test: doctest.DocTest, *args: Any, **keywords: Any) -> Any:
         __tracebackhide__ = True
+        before = dict(test.globs)  # outside the window: the names the module had
         calibrate(trial)
         with trial.phase(WHOLE_TEST_PHASE):
-            result = call(*args, **keywords)
+            result = call(test, *args, **keywords)
+            _unbind(test.globs, before)
             trial.ops(ops)
         return result
 
     return measured
+
+
+def _unbind(names: dict[str, Any], before: dict[str, Any]) -> None:
+    """Give ``names`` back the values of ``before`` and drop those it did not have; ``_``, the
+    last value an example displayed, goes too (``run()`` would set it to None)."""
+    for name in [*names]:
+        if name not in before:
+            del names[name]
+        elif names[name] is not before[name]:
+            names[name] = before[name]
+    if getattr(builtins, "_", None) is not None:
+        builtins._ = None  # type: ignore[attr-defined]
 
 
 def _bound(

@@ -33,34 +33,37 @@ the parent shows the copy's assertion messages as they are) and the phases it me
 
 from __future__ import annotations
 
+import array
+import fcntl
 import gc
 import json
 import os
 import random
 import resource
+import select
 import sys
+import termios
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
+from types import ModuleType
 from typing import Any, NoReturn
 
 import pytest
 from _pytest.runner import runtestprotocol
 
-from harness.measure.capture import Capture, make_capture
+from harness.measure.address_keyed import forget_address_keyed_state
+from harness.measure.capture import Capture, backend_class, make_capture
 from harness.measure.capture.reach import settle_preload
-from harness.measure.launcher import fork_child, on_stop_kill_forked_children
-from harness.measure.memory_limit import memory_limit_reason
+from harness.measure.launcher import Ended, fork_child, on_stop_kill_forked_children, run_as_copy
+from harness.measure.memory_limit import limit_by_resident, memory_limit_reason
 from harness.measure.trial import Trial, measured_phases
 from harness.pytest_plugin.covered import serve
 from harness.pytest_plugin.markers import add_markers, add_options
 from harness.pytest_plugin.window import put_window
-from harness.store.jsonfile import write_json_atomic
-
-#: The timeout of a covering copy, which the parent ends (and bounds test by test) itself.
-_UNBOUNDED_S = 10.0**7
+from harness.store.jsonfile import write_json_handoff
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ class ZygoteSpec:
 #: of tests measured before would move the addresses of what the copy makes).
 SPEC_FILE = "spec.json"
 OUT_FILE = "out.json"
+#: The stderr of the copy a zygote last forked, which the parent reads when the copy failed.
+STDERR_FILE = "stderr.txt"
 
 
 @dataclass(frozen=True)
@@ -138,8 +143,9 @@ class _Replicate:
 class _Zygote:
     """The zygote's hooks and, in a copy, the measuring of its one test."""
 
-    def __init__(self, spec: ZygoteSpec, requests: int, replies: int) -> None:
+    def __init__(self, spec: ZygoteSpec, directory: str, requests: int, replies: int) -> None:
         self.spec = spec
+        self.directory = directory
         self.requests = requests
         self.replies = replies
         self.items: dict[str, pytest.Item] = {}
@@ -165,40 +171,68 @@ class _Zygote:
         if capture is not None:
             capture.suspend_global_capture(in_=True)  # the zygote's own stderr is the parent's record
         self._reply(Collected(tuple(self.items), tuple(self.collect_errors)).to_json())
-        on_stop_kill_forked_children()
-        self._warm_up()
+        forkserver = _forkserver()
+        on_stop_kill_forked_children(forkserver.serving if forkserver is not None else None)
+        # What collection left in the type cache would be let go by every copy's first window,
+        # a write to thousands of names, each a page copied: emptied here, it holds only what
+        # serving a request looks up, the same names every time.
+        forget_address_keyed_state()
+        # Each report reads its test's location, which pytest works out once per item (from its
+        # source) and keeps: worked out here, once for every copy.
+        for item in self.items.values():
+            _ = item.location
+        if forkserver is None:
+            self._warm_up()
         gc.collect()
         gc.freeze()
-        with open(self.requests, "rb", closefd=False) as requests:
-            for line in requests:
-                request = Request.from_json(line.decode())
-                item = self.items[request.nodeid]  # the parent asks only what was collected
-                if request.cover:
-                    # It runs until the parent ends it, which bounds each of its tests itself.
-                    ended = fork_child(
-                        partial(self._cover, requests, request), timeout_s=_UNBOUNDED_S, memory_limit=None
-                    )
-                else:
-                    ended = fork_child(
-                        partial(self._measure, item, request),
-                        timeout_s=self.spec.timeout_s,
-                        memory_limit=self.spec.memory_limit,
-                    )
-                self._reply(ended.to_json())
+        if forkserver is not None:
+            # Returns in a copy, with a request to read; in the zygote, once no request will come.
+            stderr_path = str(Path(self.directory, STDERR_FILE))
+            if forkserver.serve(self.requests, self.replies, self.spec.timeout_s, stderr_path):
+                run_as_copy(self._next_request, self.spec.memory_limit)
+        else:
+            while _more_requests(self.requests):
+                self._reply(self._serve(self._next_request).to_json())
+                # What serving made in cycles (the JSON encoder's) goes now, not at a collection
+                # that a count of requests served would time.
+                gc.collect()
         # The parent is done with this zygote. It ran no test, so it ends here, before any
         # plugin writes its end-of-session report (an HTML or JSON file the parent writes).
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
 
+    def _serve(self, work: Callable[[], int]) -> Ended:
+        """Fork a copy that does ``work``, and wait for it: the serving loop where the one in C
+        (:mod:`harness._forkserver`) is not there.
+
+        As there, the copy, not the zygote, reads the request, and its stderr goes to a file the
+        parent reads, so that what the zygote allocates in serving a request is the same
+        whatever the request and however the copy ended. Yet the order in which this loop frees
+        what it made reorders the allocator's free lists: a copy's objects may land elsewhere
+        after another count of requests served, and its peak move by a string.
+        """
+        return fork_child(
+            work,
+            timeout_s=self.spec.timeout_s,
+            memory_limit=self.spec.memory_limit,
+            stderr_to=str(Path(self.directory, STDERR_FILE)),
+        )
+
     def _warm_up(self) -> None:
-        """Go once through what serving a request does (read it, fork, wait, describe the end),
-        with a copy that does nothing: the first time through, CPython gives some types their
-        first version tag, so the first test measured would see other tags (and so, by a string,
-        another peak) than the tests after it. Every copy then starts from the same state."""
-        request = Request.from_json(Request("", 0, 0, "").to_json())
-        ended = fork_child(partial(int, request.replicate), timeout_s=self.spec.timeout_s, memory_limit=None)
-        ended.to_json()
+        """Go once through what serving a request does (wait for it, fork, wait, describe the
+        end), with a copy that does nothing: the first time through, CPython gives some types
+        their first version tag, so the first test measured would see other tags (and so, by a
+        string, another peak) than the tests after it. Every copy then starts from the same state."""
+        _more_requests(self.requests, timeout_s=0.0)
+        self._serve(_nothing).to_json()
+        gc.collect()
+
+    def _next_request(self) -> int:
+        """Read the request waiting, and measure it. Runs in a copy."""
+        request = Request.from_json(_read_line(self.requests))
+        item = self.items[request.nodeid]  # the parent asks only what was collected
+        return self._measure(item, request)
 
     def _reply(self, line: str) -> None:
         os.write(self.replies, line.encode() + b"\n")
@@ -208,6 +242,8 @@ class _Zygote:
     def _measure(self, item: pytest.Item, request: Request) -> int:
         """Run ``item``'s protocol once, measuring its call; write its outcome. Runs in a copy."""
         random.seed(request.seed)
+        if request.cover:
+            return self._cover(item, request)
         capture = make_capture(self.spec.backend, self.spec.top_sites, str(Path(request.out).parent))
         trial = Trial(capture, request.seed, request.replicate, {})
         self.current = _Replicate(request, trial, capture, time.perf_counter())
@@ -215,25 +251,23 @@ class _Zygote:
         capture.start_trial()
         runtestprotocol(item, log=False, nextitem=None)
         self.stop_capture(keep=False)  # a setup that failed never reached the call
-        write_json_atomic(Path(request.out), self._outcome(self.current))
+        write_json_handoff(Path(request.out), self._outcome(self.current))
         return 0
 
-    def _cover(self, requests: Iterator[bytes], request: Request) -> int:
-        """Serve coverage: run the requested test, then each test the parent asks for next,
-        one after another in this copy under coverage (see :func:`.covered.serve`). Runs in a copy."""
-        random.seed(request.seed)
+    def _cover(self, item: pytest.Item, request: Request) -> int:
+        """Serve coverage: run the requested test, then each test the parent asks for next (this
+        copy reads them), one after another in this copy under coverage (see :func:`.covered.serve`)."""
         directory = Path(request.out).parent
-        config = self.items[request.nodeid].config
-        return serve(directory, config, request.nodeid, requests, partial(self._run_covered, request), self._reply)
+        run = partial(self._run_covered, request)
+        return serve(directory, item.config, request.nodeid, _lines(self.requests), run, self._reply)
 
     def _run_covered(self, request: Request, nodeid: str) -> None:
         """Run ``nodeid``'s protocol (setup, call, teardown) once, with the ``none`` backend:
         its ``harness_trial`` works, and no figure is kept."""
-        item = self.items[nodeid]
         capture = make_capture("none", self.spec.top_sites, str(Path(request.out).parent))
         self.current = _Replicate(request, Trial(capture, request.seed, request.replicate, {}), capture, 0.0)
         self.reports = []
-        runtestprotocol(item, log=False, nextitem=None)
+        runtestprotocol(self.items[nodeid], log=False, nextitem=None)
         self.stop_capture(keep=False)
 
     def _outcome(self, measured: _Replicate) -> dict[str, Any]:
@@ -291,6 +325,49 @@ class _Zygote:
         return report
 
 
+def _forkserver() -> ModuleType | None:
+    """The serving loop in C, where it was compiled and no thread watches a copy's memory (a
+    free-threaded build holds the limit that way: see :mod:`harness.measure.memory_limit`)."""
+    if limit_by_resident():
+        return None
+    try:
+        from harness import _forkserver as forkserver
+    except ImportError:
+        return None
+    return forkserver
+
+
+def _more_requests(requests: int, timeout_s: float | None = None) -> bool:
+    """Wait until a request is there to read (True), or the parent closed the pipe (False);
+    nothing is read: the copy reads the request."""
+    select.select([requests], [], [], timeout_s)
+    waiting = array.array("i", [0])
+    fcntl.ioctl(requests, termios.FIONREAD, waiting)
+    return waiting[0] > 0
+
+
+def _read_line(fd: int) -> str:
+    """One line from ``fd``, read in a copy a byte at a time: what follows it in the pipe (the
+    next request) is left for the next copy."""
+    data = bytearray()
+    while not data.endswith(b"\n"):
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        data += byte
+    return data.decode()
+
+
+def _lines(fd: int) -> Iterator[bytes]:
+    """The lines read from ``fd``, one at a time, to its end."""
+    while line := _read_line(fd):
+        yield line.encode()
+
+
+def _nothing() -> int:
+    return 0
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
     parser.addoption("--harness-zygote", metavar="DIR", help="(internal) serve measurements as DIR/spec.json says")
@@ -305,8 +382,10 @@ def pytest_configure(config: pytest.Config) -> None:
         unusable = settle_preload(spec.backend)
         if unusable is not None:
             raise pytest.UsageError(unusable)
+        # Imported once, here, before the heap is frozen: every copy would import it anew.
+        backend_class(spec.backend)
         requests, replies = (int(fd) for fd in config.getoption("harness_pipes").split(","))
-        config.pluginmanager.register(_Zygote(spec, requests, replies), "harness-zygote")
+        config.pluginmanager.register(_Zygote(spec, directory, requests, replies), "harness-zygote")
         # pytest-cov is off here (--no-cov), yet the plugin it registers when --cov is among
         # the options still wraps the call of a test marked no_cover, and fails there for want
         # of a tracer. Covering copies apply that mark themselves (see .covered).

@@ -2,10 +2,12 @@
 
 A file is written to a temporary file beside it, flushed, fsynced and renamed over the
 target, so a reader never sees half a file and an interrupted write never damages the
-previous one; a place that cannot be written (a read-only directory, ``/proc``, a full disk)
-is one :class:`~harness.errors.OutputError` line, and :func:`check_writable` finds it before
-the work whose output it is. A file is read as JSON whose ``schema`` names its kind and version; anything
-else (missing, truncated, binary, NaN figures, another kind, a future version) is one
+previous one (a hand-off file, which one process writes for another to read once, is
+renamed into place the same way but not fsynced); a place that cannot be written (a
+read-only directory, ``/proc``, a full disk) is one :class:`~harness.errors.OutputError`
+line, and :func:`check_writable` finds it before the work whose output it is. A file is
+read as JSON whose ``schema`` names its kind and version; anything else (missing,
+truncated, binary, NaN figures, another kind, a future version) is one
 :class:`~harness.errors.ResultsError` line.
 """
 
@@ -27,9 +29,18 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_json_handoff(path: Path, data: Any) -> None:
+    """Write ``data`` as compact JSON to ``path`` for another process to read once, soon: renamed
+    into place whole, so the reader never sees half of it, but not forced to disk, since
+    nothing reads it after the machine restarts. Compact, so that json's C encoder writes it
+    (an indented dump goes through the pure-Python one)."""
+    write_text_atomic(path, json.dumps(data, separators=(",", ":"), allow_nan=False), durable=False)
+
+
+def write_text_atomic(path: Path, text: str, *, durable: bool = True) -> None:
     """Write ``text`` to ``path`` so that ``path`` is always either old or new, never partial;
-    :class:`OutputError` when it cannot be written."""
+    :class:`OutputError` when it cannot be written. ``durable``: on disk before it is renamed
+    into place, so that it survives the machine's crash too."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -38,8 +49,9 @@ def write_text_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         # mkstemp makes the file owner-only; give it the mode a plain open() would.
         umask = os.umask(0)
         os.umask(umask)

@@ -79,14 +79,18 @@ def compact(results: Results, root: Path) -> Results:
 
 
 def _kept(sites: Sequence[Site], prefix: str) -> list[Site]:
+    # A remainder already made is summed into the new one, never kept as a site: sites kept
+    # twice read as they were kept once.
+    remainders = [s for s in sites if s.function == OTHER_SITES]
     ranked = sorted(
-        sites, key=lambda s: (-abs(s.figures.get("alloc_bytes", 0)), -abs(s.figures.get("net_bytes", 0)), s.stack)
+        (s for s in sites if s.function != OTHER_SITES),
+        key=lambda s: (-abs(s.figures.get("alloc_bytes", 0)), -abs(s.figures.get("net_bytes", 0)), s.stack),
     )
     kept = [
         Site(s.function, s.file.removeprefix(prefix), s.line, s.figures, tuple(f.removeprefix(prefix) for f in s.stack))
         for s in ranked[:KEPT_SITES]
     ]
-    rest = ranked[KEPT_SITES:]
+    rest = ranked[KEPT_SITES:] + remainders
     if rest:
         summed = {name: sum(s.figures.get(name, 0) for s in rest) for name in SITE_FIGURES}
         kept.append(Site(OTHER_SITES, "", 0, summed, (f":0:{OTHER_SITES}",)))

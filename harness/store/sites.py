@@ -25,6 +25,8 @@ Grain = Literal["line", "function"]
 Roots = str | tuple[str, ...]
 
 _POSITION = ("function", "file", "line", "stack")
+#: What a figure read from JSON may be (a tuple: ``int | float`` would make a union at each figure read).
+_NUMBER = (int, float)
 
 
 def relative_file(file: str, root: Roots) -> str:
@@ -99,7 +101,7 @@ class Site:
         for name, value in data.items():
             if name in _POSITION:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            if isinstance(value, bool) or not isinstance(value, _NUMBER) or value != int(value):
                 raise ValueError(f"site figure {name!r}: {value!r} is not a whole number")
             figures[name] = int(value)
         stack = data.get("stack", ())

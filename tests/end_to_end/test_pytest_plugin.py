@@ -627,3 +627,103 @@ def test_ctrl_c_stops_the_zygote_and_the_test_it_runs(pytester: pytest.Pytester)
     while _measuring_processes() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _measuring_processes() == []
+
+
+FIRST_FILE = """
+import time
+from pathlib import Path
+
+import pytest
+
+COLLECTED = Path(__file__).parent / "second_collected"
+
+
+@pytest.mark.harness
+def test_starts():
+    pass
+
+
+@pytest.mark.harness
+def test_finds_the_next_file_collected():
+    # Runs in a copy of the first file's zygote, before the second file's turn.
+    deadline = time.monotonic() + 60
+    while not COLLECTED.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert COLLECTED.exists()
+"""
+
+SECOND_FILE = """
+import sys
+from pathlib import Path
+
+import pytest
+
+if any(arg.startswith("--harness-zygote") for arg in sys.argv):
+    Path(__file__).parent.joinpath("second_collected").touch()
+
+
+@pytest.mark.harness
+def test_measured():
+    pass
+"""
+
+
+def test_the_next_file_s_zygote_starts_while_the_file_before_it_is_measured(pytester: pytest.Pytester) -> None:
+    _project(pytester, {"test_a_first": FIRST_FILE, "test_b_second": SECOND_FILE})
+    result = pytester.runpytest_subprocess(*ONCE, "-p", "no:randomly")
+    result.assert_outcomes(passed=3)
+
+
+REPORTED_WHILE_NEXT_RUNS = """
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+@pytest.mark.harness
+def test_first():
+    pass
+
+
+@pytest.mark.harness
+def test_second():
+    HERE.joinpath("second_started").touch()
+"""
+
+WAITS_FOR_THE_NEXT_COPY = """
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def pytest_runtest_logreport(report):
+    # In the session (not its zygotes): while the first test is reported, the copy that
+    # measures the second has started already.
+    if report.when == "call" and report.nodeid.endswith("test_first") and "--harness-zygote" not in str(sys.argv):
+        deadline = time.monotonic() + float(os.environ["WAIT_S"])
+        while not HERE.joinpath("second_started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        HERE.joinpath("overlapped").write_text(str(HERE.joinpath("second_started").exists()))
+"""
+
+
+def test_the_next_test_s_copy_runs_while_the_test_before_it_is_reported(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _project(pytester, {"test_pipelined": REPORTED_WHILE_NEXT_RUNS})
+    monkeypatch.setenv("WAIT_S", "60")
+    pytester.path.joinpath("tests", "conftest.py").write_text(CONFTEST + WAITS_FOR_THE_NEXT_COPY)
+    result = pytester.runpytest_subprocess(*ONCE, "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    assert pytester.path.joinpath("tests", "overlapped").read_text() == "True"
+    # With -x a failure stops the session: no test is run ahead of its turn.
+    pytester.path.joinpath("tests", "second_started").unlink()
+    monkeypatch.setenv("WAIT_S", "2")  # long enough for a copy asked for ahead, which it never is
+    result = pytester.runpytest_subprocess(*ONCE, "-p", "no:randomly", "-x")
+    result.assert_outcomes(passed=2)
+    assert pytester.path.joinpath("tests", "overlapped").read_text() == "False"

@@ -133,8 +133,8 @@ def resolve_backend(name: str) -> str:
     return name
 
 
-def _backend_class(name: str) -> type[Capture]:
-    """The class of backend ``name`` (importing its module imports no tracer)."""
+def backend_class(name: str) -> type[Capture]:
+    """The class of backend ``name``, its module imported (which imports no tracer)."""
     if name == "native":
         from harness.measure.capture.native import NativeCapture
 
@@ -177,4 +177,4 @@ def make_capture(name: str, top_sites: int, workdir: str) -> Capture:
 
 def measured_metrics(name: str) -> tuple[str, ...]:
     """The base metrics a backend measures (importing its module does not import memray)."""
-    return _backend_class(name).measures
+    return backend_class(name).measures

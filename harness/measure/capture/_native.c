@@ -729,7 +729,9 @@ static PyObject *native_start(PyObject *module, PyObject *args) {
     sites = own_calloc(sites_capacity, sizeof(site_t));
     site_slots = NULL;
     sites_len = 2; /* id 0: "<native>", no Python frame; id 1: "<gc>", the cyclic collector */
-    if (sites == NULL || site_slots_rebuild(4096) != 0 || blocks_init(1u << 16) != 0) {
+    /* Room for the live blocks of a small test: a bigger table is a cost to every measuring
+     * copy (its pages zeroed, each a fault), and the table doubles whenever it fills. */
+    if (sites == NULL || site_slots_rebuild(4096) != 0 || blocks_init(1u << 13) != 0) {
         release_tables();
         return PyErr_NoMemory();
     }

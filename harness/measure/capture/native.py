@@ -68,13 +68,22 @@ class NativeCapture:
 
     def _stacks(self, ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
         stacks = {}
+        # The sites of a test share most of their frames (its callers, pytest's): each frame's
+        # name is made once, and the stacks hold the same strings.
+        names: dict[tuple[str, int, str], str] = {}
         for site in ids:
             frames = self._native.site_stack(site) or (NATIVE_FRAME,)
             # The harness's own allocations (the window's clock readings, counters) keep only
             # their innermost frame, so that they are one site whoever called the phase.
             if is_own_file(frames[0][0]):
                 frames = frames[:1]
-            stacks[site] = tuple(f"{file}:{line}:{function}" for file, line, function in frames)
+            stack = []
+            for frame in frames:
+                name = names.get(frame)
+                if name is None:
+                    name = names[frame] = f"{frame[0]}:{frame[1]}:{frame[2]}"
+                stack.append(name)
+            stacks[site] = tuple(stack)
         return stacks
 
 
@@ -97,7 +106,10 @@ def _sites(rows: list[_Row], stacks: dict[int, tuple[str, ...]]) -> tuple[Site, 
     """One site per stack (the hooks key by instruction; several may share a line)."""
     merged: dict[tuple[str, ...], list[int]] = {}
     for site, *figures in rows:
-        known = merged.setdefault(stacks[site], [0] * len(SITE_FIGURES))
+        known = merged.get(stacks[site])
+        if known is None:
+            merged[stacks[site]] = figures
+            continue
         for index, value in enumerate(figures):
             known[index] += value
     sites = []
