@@ -18,7 +18,8 @@ Then the whole-suite case: a generated suite of ``--suite-files`` files of
 ``--suite-per-file`` tests (default 10 x 100: attribute lookups, pickling, regular
 expressions; ``tests/end_to_end/generated_suite.py``), every test measured (a conftest hook
 marks each one when the harness plugin is loaded), run bare, with ``--memray`` and with the
-harness plugin at one replicate, interleaved ``--suite-repeats`` times (default 1)::
+harness plugin at one replicate, each also under pytest-cov (``--cov``) but pytest-memray,
+interleaved ``--suite-repeats`` times (default 1)::
 
     python benchmarks/pytest_plugin.py --suite-repeats 1 [--suite-files 10 --suite-per-file 100]
 
@@ -160,6 +161,10 @@ def pytest_collection_modifyitems(config, items):
 """
 
 
+#: pytest-cov on the generated suite's own files, with no report (its data file is removed after each run).
+COV = ("--cov=tests", "--cov-report=")
+
+
 def whole_suite(files: int, per_file: int, repeats: int) -> None:
     """Time a generated suite run bare, under pytest-memray and measured whole by harness."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "end_to_end"))
@@ -171,6 +176,9 @@ def whole_suite(files: int, per_file: int, repeats: int) -> None:
         "no plugin": [*pytest_cmd, "-p", "no:harness", "-p", "no:memray"],
         "pytest-memray": [*pytest_cmd, "-p", "no:harness", "--memray"],
         "harness x1 (native)": [*pytest_cmd, "-p", "no:memray", "--harness-replicates", "1"],
+        # Under pytest-cov: the measured tests covered by their files' covering copies.
+        "no plugin --cov": [*pytest_cmd, "-p", "no:harness", "-p", "no:memray", *COV],
+        "harness x1 --cov": [*pytest_cmd, "-p", "no:memray", "--harness-replicates", "1", *COV],
     }
     times: dict[str, list[float]] = {name: [] for name in commands}
     with tempfile.TemporaryDirectory(prefix="harness-bench-suite-") as tmp:
@@ -181,6 +189,7 @@ def whole_suite(files: int, per_file: int, repeats: int) -> None:
         for _ in range(repeats):
             for name, command in commands.items():
                 times[name].append(timed(command, root, tests))
+                (root / ".coverage").unlink(missing_ok=True)
     memray = statistics.median(times["pytest-memray"])
     print(f"\npytest on a generated suite of {tests} tests in {files} files, every one measured:")
     print(f"wall time over {repeats} interleaved runs (load {os.getloadavg()[0]:.1f})\n")
@@ -191,6 +200,13 @@ def whole_suite(files: int, per_file: int, repeats: int) -> None:
             f"  {name:<24} {median:7.2f}s {min(values):7.2f}s {max(values):7.2f}s  {median / memray:8.2f}x"
             f"  {median / tests * 1000:6.1f} ms"
         )
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    harness_cov = medians["harness x1 --cov"] - medians["harness x1 (native)"]
+    plain_cov = medians["no plugin --cov"] - medians["no plugin"]
+    print(
+        f"\n  --cov adds {harness_cov / tests * 1000:.1f} ms per measured test to harness"
+        f" ({plain_cov / tests * 1000:.1f} ms per test to a session without it)"
+    )
 
 
 def main() -> None:

@@ -1,17 +1,16 @@
 """pytest plugin ``harness``: allocation limits and baselines for tests, each measured in a fresh copy of one state.
 
-A test is *measured* when it takes the ``harness_trial`` fixture or carries a
-``harness_limits`` or ``harness`` marker, or every test is (``--harness``, or
-``[tool.harness.pytest] measure = "all"``); every other test runs as pytest runs it, and the
-plugin costs it nothing. Test functions (async ones under pytest-asyncio or anyio too),
-``unittest.TestCase`` methods and doctests are measured, each run once, in its measuring
-copy; a kind that cannot be is run here and listed as not measured (:mod:`.kinds`).
+A test is *measured* when it takes the ``harness_trial`` fixture or carries a ``harness_limits`` or
+``harness`` marker, or every test is (``--harness``, or ``[tool.harness.pytest] measure = "all"``); every
+other test runs as pytest runs it, and the plugin costs it nothing. Test functions (async ones under
+pytest-asyncio or anyio too), ``unittest.TestCase`` methods and doctests are measured, each run once, in its
+measuring copy; a kind that cannot be is run here and listed as not measured (:mod:`.kinds`).
 
-A measured test is not run in this process (a pytest-benchmark test is also timed here): its
-setup here makes no fixture, and the plugin has it run, per replicate, by a forked copy of a
-zygote, a pytest session of the same project that has collected the test's file with
-``PYTHONHASHSEED`` pinned (:mod:`.launch`), whose plugin measures the test's own code only
-(:mod:`.zygote`). Fixtures, conftest files, classes, relative imports, markers and parametrize values all work::
+A measured test is not run in this process (a pytest-benchmark test is also timed here): its setup here
+makes no fixture, and the plugin has it run, per replicate, by a forked copy of a zygote, a pytest session
+of the same project that has collected the test's file with ``PYTHONHASHSEED`` pinned (:mod:`.launch`),
+whose plugin measures the test's own code only (:mod:`.zygote`). Fixtures, conftest files, classes,
+relative imports, markers and parametrize values all work::
 
     @pytest.mark.harness_limits(alloc_count_per_op=3, net_bytes="1 MiB")
     def test_put(harness_trial, cache, keys):      # cache, keys: fixtures
@@ -20,13 +19,12 @@ zygote, a pytest session of the same project that has collected the test's file 
                 cache.put(key, key)
             harness_trial.ops(len(keys))
 
-A test that does not take ``harness_trial`` is measured whole, as one phase named ``test``.
-The copy's outcome becomes this test's: its setup error, its assertion message (rewritten
-by pytest), its skip or xfail, its captured output. A test that passed there is then held to
-its limits (``[tool.harness.pytest] limits`` of the project, updated by its marker) and, with
-``--harness-baseline NAME``, compared with the baseline under the gate's rule.
-``--harness-save NAME`` stores the measured tests. A table of the measured tests ends the
-session. See docs/pytest.md.
+A test that does not take ``harness_trial`` is measured whole, as one phase named ``test``. The copy's
+outcome becomes this test's: its setup error, its assertion message (rewritten by pytest), its skip or
+xfail, its captured output. A test that passed there is then held to its limits (``[tool.harness.pytest]
+limits`` of the project, updated by its marker) and, with ``--harness-baseline NAME``, compared with the
+baseline under the gate's rule. ``--harness-save NAME`` stores the measured tests. A table of the measured
+tests ends the session. See docs/pytest.md.
 
 Its parts:
 
@@ -40,7 +38,7 @@ Its parts:
 - :mod:`.limits`: the limits of a test and the report of a figure over its limit;
 - :mod:`.judge`: the verdict on a measured test (its limits, its baseline);
 - :mod:`.baseline`: pytest baselines, stored and compared;
-- :mod:`.covered`: under pytest-cov, each measured test run once more under coverage, unmeasured;
+- :mod:`.covered`, :mod:`.covering`: under pytest-cov, each measured test run once more under coverage, unmeasured;
 - :mod:`.summary`: the summary of measured tests at the end of the session;
 - :mod:`.session_files`: the session's results file and HTML report, for CI.
 """
@@ -57,13 +55,7 @@ import pytest
 
 from harness.pytest_plugin.covered import Uncovered, session_coverage, uncovered_in, uncovered_line
 from harness.pytest_plugin.kinds import NotMeasured, unmeasurable
-from harness.pytest_plugin.markers import (
-    REPLICATES_BASELINE,
-    REPLICATES_LIMITS,
-    add_markers,
-    add_options,
-    is_marked,
-)
+from harness.pytest_plugin.markers import REPLICATES_BASELINE, REPLICATES_LIMITS, add_markers, add_options, is_marked
 from harness.pytest_plugin.summary import MeasuredTest, summary_lines
 
 if TYPE_CHECKING:
@@ -176,6 +168,15 @@ class _Session:
         self._to_measure[item.path] = left - 1
         if left <= 1 and self._zygotes is not None:
             self._zygotes.end_file(item.path)
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtestloop(self) -> Generator[None, object, object]:
+        """Covering copies save their data within pytest-cov's wrapper of the loop, before it combines it
+        (when the loop raises, as on Ctrl-C, :meth:`close` removes it instead)."""
+        done = yield
+        if self._zygotes is not None:
+            self._zygotes.save_coverage()
+        return done
 
     def close(self) -> None:
         """End the zygotes (at the session's end, however it ends)."""
@@ -290,8 +291,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None]:
     timed = item.runtest if uses_benchmark(item) else None  # a pytest-benchmark test is also timed here
     if timed is None:  # the child makes the fixtures: here they would cost time and side effects
         item.fixturenames = []  # type: ignore[attr-defined]
-    # Here, whatever its kind (a unittest method or a doctest does not run through
-    # pytest_pyfunc_call), its run is its children's outcome, judged.
+    # Here, whatever its kind (unittest, doctest: not through pytest_pyfunc_call), its run is its children's, judged.
     item.runtest = partial(_run_judged, item, timed)  # type: ignore[method-assign]
     yield
     from harness.errors import HarnessError

@@ -1,18 +1,21 @@
-"""Coverage of measured tests under pytest-cov: each test traced once more, in a copy that
-measures nothing, and its data combined into the session's.
+"""Coverage of measured tests under pytest-cov: each test traced once more, in a covering copy
+that measures nothing, and its data combined into the session's.
 
 A measured test does not run in the session that pytest-cov traces: copies of a zygote run
 it, each inside a window that must hold the test's own allocations and nothing else. A
 tracer is not quiet there: coverage.py records a new line or arc in its own sets and dicts,
 and on CPython 3.11 the interpreter makes a frame object for every traced call before the
-tracer is even called. So no measuring copy is ever traced. Under ``--cov``, the zygote
-that measured a test's first replicate forks one more copy of it, which runs the test's
-protocol (setup, call, teardown) with the ``none`` backend under coverage.py configured as
-the session's pytest-cov is (its sources, branch option, config file, ``--cov-context=test``
-contexts and ``no_cover`` marks), and saves a parallel data file beside the session's data
-file. pytest-cov combines every parallel data file there when its session ends, as it does
-its xdist workers', so its report counts the lines the measured tests ran, and their
-figures are those of a session without ``--cov``.
+tracer is even called. So no measuring copy is ever traced, and no measuring zygote imports
+coverage.py. Under ``--cov``, each test file has a covering zygote of its own
+(:mod:`.covering`), which forks one covering copy: it imports coverage.py and starts its
+tracer once, configured as the session's pytest-cov is (its sources, branch option, config
+file, ``--cov-context=test`` contexts and ``no_cover`` marks), then runs the file's measured
+tests as they are asked for, one after another in this one process as a plain pytest
+session would (each its whole protocol: setup, call, teardown), with the ``none`` backend,
+and writes to a parallel data file beside the session's data file. pytest-cov combines every
+parallel data file there when its test loop ends, as it does its xdist workers', so its
+report counts the lines the measured tests ran, and their figures are those of a session
+without ``--cov``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +52,13 @@ class CoverageSpec:
     config_file: str
     #: ``--cov-context=test``: each line is recorded under ``NODEID|setup``, ``|run``, ``|teardown``.
     test_contexts: bool
+    #: The covering copy's data file is ``DATA_FILE.<data_suffix>``: named by the parent, which
+    #: removes it if the session ends before pytest-cov combines it (Ctrl-C). None: coverage's own.
+    data_suffix: str | None = None
+
+    def data_path(self) -> Path:
+        """The covering copy's data file (with :attr:`data_suffix`)."""
+        return Path(f"{self.data_file}.{self.data_suffix}")
 
     def write(self, directory: Path) -> None:
         (directory / _SPEC_FILE).write_text(json.dumps(asdict(self)), encoding="utf-8")
@@ -80,34 +90,84 @@ def session_coverage(config: pytest.Config) -> CoverageSpec | None:
     )
 
 
-@contextlib.contextmanager
-def traced(item: pytest.Item, directory: Path) -> Iterator[None]:
-    """While open, coverage.py traces this process as the spec in ``directory`` says; its data
-    is saved as a parallel data file when it closes. Runs in a covering copy."""
+#: What a covering copy is sent after its first test, one line each: the next test's node id
+#: after ``COVER_NEXT``, or ``COVER_END`` (save the data, reply ``COVER_SAVED`` and leave).
+COVER_NEXT = "test "
+COVER_END = "end"
+#: What a covering copy replies once a test's lines are in its data file, and once it saved.
+COVERED = "covered"
+COVER_SAVED = "saved"
+
+
+def serve(
+    directory: Path,
+    config: pytest.Config,
+    first: str,
+    requests: Iterator[bytes],
+    run: Callable[[str], None],
+    reply: Callable[[str], None],
+) -> int:
+    """Run ``first``, then each test asked for on ``requests``, one after another in this
+    process, under coverage.py configured as the spec in ``directory`` says; reply
+    :data:`COVERED` after each. Runs in a covering copy.
+
+    The lines a test ran are written to the data file before the reply, so a copy that dies
+    in a test loses that test's lines and no other's. At :data:`COVER_END` the copy saves and
+    leaves; at the end of its requests without it (the parent is gone), it removes its data
+    file, which no session will combine.
+    """
+    spec = CoverageSpec.read(directory)
+    tracer = _started(spec)
+    config.pluginmanager.register(_CoveredTest(tracer, spec.test_contexts), "harness-covered-test")
+    nodeid: str | None = first
+    while nodeid is not None:
+        run(nodeid)
+        with _in_directory(spec.topdir):
+            _write_lines(tracer)
+        reply(COVERED)
+        line = next(requests, b"").decode().rstrip("\n")
+        if line == COVER_END:
+            with _in_directory(spec.topdir):
+                tracer.stop()
+                tracer.save()
+            reply(COVER_SAVED)
+            return 0
+        nodeid = line.removeprefix(COVER_NEXT) if line.startswith(COVER_NEXT) else None
+    with _in_directory(spec.topdir):
+        tracer.stop()
+        tracer.erase()
+    return 0
+
+
+def _started(spec: CoverageSpec) -> Coverage:
     import coverage
 
-    spec = CoverageSpec.read(directory)
     with _in_directory(spec.topdir):
         tracer = coverage.Coverage(
             data_file=spec.data_file,
-            data_suffix=True,
+            data_suffix=spec.data_suffix or True,
             source=None if spec.source is None else list(spec.source),
             branch=spec.branch,
             config_file=spec.config_file,
         )
-        # What one test leaves unimported or untraced is no news: the session's report says
-        # what the whole run missed (pytest-cov quiets its xdist workers the same way).
+        # What one file's tests leave unimported or untraced is no news: the session's report
+        # says what the whole run missed (pytest-cov quiets its xdist workers the same way).
         tracer._warn_no_data = False
         tracer._warn_unimported_source = False
         tracer._warn_preimported_source = False
         tracer.start()
-    item.config.pluginmanager.register(_CoveredTest(tracer, spec.test_contexts), "harness-covered-test")
-    try:
-        yield
-    finally:
-        with _in_directory(spec.topdir):
-            tracer.stop()
-            tracer.save()
+    return tracer
+
+
+def _write_lines(tracer: Coverage) -> None:
+    """Write what the tracer recorded so far to its data file (an SQLite database, written in
+    transactions), without :meth:`Coverage.save`'s walk of the source tree for files never
+    run, which the copy's last save does once."""
+    collector: Any = getattr(tracer, "_collector", None)
+    if collector is not None and hasattr(collector, "flush_data"):
+        collector.flush_data()
+    else:  # another coverage.py: its public way, walk included
+        tracer.get_data()
 
 
 @contextlib.contextmanager

@@ -31,19 +31,22 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from harness.declare.config import Settings, memory_limit_bytes
 from harness.measure.capture.reach import child_environment
-from harness.measure.launcher import Ended, one_line
+from harness.measure.launcher import Ended
 from harness.measure.server import Server, fixed_layout
 from harness.pytest_plugin.ahead import Order
 from harness.pytest_plugin.covered import CoverageSpec
 from harness.pytest_plugin.forward import forwarded_options
 from harness.pytest_plugin.zygote import OUT_FILE, SPEC_FILE, STDERR_FILE, Collected, Request, ZygoteSpec
 from harness.store.results import PhaseResult, TrialResult
+
+if TYPE_CHECKING:
+    from harness.pytest_plugin.covering import CoveringZygotes
 
 #: Plugins a zygote never loads (``harness`` would measure the test again, recursively).
 _BLOCKED = ("harness", "harness.pytest_plugin", "cacheprovider", "randomly", "memray")
@@ -137,7 +140,7 @@ def _report(config: pytest.Config, data: dict[str, Any]) -> pytest.TestReport:
     return report
 
 
-class _Zygote:
+class Zygote:
     """The parent's end of one zygote: started at once, ready when it has collected its file."""
 
     def __init__(self, config: pytest.Config, test_file: Path, spec: ZygoteSpec, seed: int, workdir: Path) -> None:
@@ -163,7 +166,7 @@ class _Zygote:
         if self._collected is None:
             answer = self.server.receive(self.spec.timeout_s)
             if isinstance(answer, Ended):
-                self._collected = f"the measuring pytest session {_account(answer, self.seed, None)}"
+                self._collected = f"the measuring pytest session {account(answer, self.seed, None)}"
             else:
                 self._collected = Collected.from_json(answer)
         return self._collected
@@ -187,27 +190,15 @@ class _Zygote:
         out = self.workdir / OUT_FILE
         answer = self.server.receive(self.spec.timeout_s + _REPLY_SLACK_S)
         if isinstance(answer, Ended):
-            return f"the measuring pytest session {_account(answer, self.seed, None)}"
-        ended = self._copy_ended(answer)
+            return f"the measuring pytest session {account(answer, self.seed, None)}"
+        ended = self.copy_ended(answer)
         if ended.returncode != 0 or not out.is_file():
-            return f"the measuring process {_account(ended, self.seed, self.spec.memory_limit)}"
+            return f"the measuring process {account(ended, self.seed, self.spec.memory_limit)}"
         data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
         out.unlink()
         return data
 
-    def cover(self, nodeid: str, coverage: CoverageSpec) -> str | None:
-        """Have a copy run ``nodeid`` under coverage (see :mod:`.covered`); why it saved no data, if it did not."""
-        coverage.write(self.workdir)
-        self.server.send(Request(nodeid, 0, self.seed, self._out_there, cover=True).to_json())
-        answer = self.server.receive(self.spec.timeout_s + _REPLY_SLACK_S)
-        if isinstance(answer, Ended):
-            return one_line(f"the measuring pytest session {_account(answer, self.seed, None)}")
-        ended = self._copy_ended(answer)
-        if ended.returncode != 0:
-            return one_line(f"the covering process {_account(ended, self.seed, self.spec.memory_limit)}")
-        return None
-
-    def _copy_ended(self, answer: str) -> Ended:
+    def copy_ended(self, answer: str) -> Ended:
         """How the copy ended, from the zygote's answer, with the stderr it left in its file."""
         ended = Ended.from_json(answer)
         stderr = self.workdir / STDERR_FILE
@@ -222,7 +213,7 @@ class _Zygote:
         self.server.close()
 
 
-def _account(ended: Ended, seed: int, memory_limit: int | None) -> str:
+def account(ended: Ended, seed: int, memory_limit: int | None) -> str:
     """How a zygote or a copy ended, for the test's report: one line, or a code and the last lines."""
     death = ended.death(memory_limit)
     if death is not None:
@@ -250,11 +241,13 @@ class Zygotes:
         self._kept = kept
         self._order = Order(to_measure, selects)  # what runs ahead (see .ahead)
         #: Most recently used last.
-        self._zygotes: dict[tuple[Path, int], _Zygote] = {}
+        self._zygotes: dict[tuple[Path, int], Zygote] = {}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._started = itertools.count()
+        #: Under pytest-cov, the files' covering zygotes (see :mod:`.covering`).
+        self._covering: CoveringZygotes | None = None
 
-    def _for(self, config: pytest.Config, path: Path, spec: ZygoteSpec, seeds: list[int]) -> list[_Zygote]:
+    def _for(self, config: pytest.Config, path: Path, spec: ZygoteSpec, seeds: list[int]) -> list[Zygote]:
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="harness-pytest-")
         keys = [(path, seed) for seed in seeds]
@@ -268,7 +261,7 @@ class Zygotes:
         for key in keys:
             if key not in self._zygotes:
                 workdir = Path(self._tmp.name) / f"zygote-{next(self._started)}"
-                self._zygotes[key] = _Zygote(config, path, spec, key[1], workdir)
+                self._zygotes[key] = Zygote(config, path, spec, key[1], workdir)
         return [self._zygotes[key] for key in keys]
 
     def _start_next(self, config: pytest.Config, path: Path, spec: ZygoteSpec, seeds: list[int]) -> None:
@@ -290,9 +283,11 @@ class Zygotes:
         """End the zygotes of ``path`` (its last test to measure is done)."""
         for key in [key for key in self._zygotes if key[0] == path]:
             self._end(self._zygotes.pop(key))
+        if self._covering is not None:
+            self._covering.end_file(path)
 
     @staticmethod
-    def _end(zygote: _Zygote) -> None:
+    def _end(zygote: Zygote) -> None:
         zygote.close()
         shutil.rmtree(zygote.workdir, ignore_errors=True)
 
@@ -305,16 +300,22 @@ class Zygotes:
         coverage: CoverageSpec | None = None,
     ) -> Measurement:
         """Measure ``item`` once per (replicate, seed), each in a fresh copy; stop at the first
-        that does not pass. Under ``coverage``, then run it once more, traced, in a copy that
-        measures nothing (see :mod:`.covered`): no window ever holds the tracer."""
+        that does not pass. Under ``coverage``, then run it once more, traced, by its file's
+        covering copy, which measures nothing (see :mod:`.covering`): no window ever holds the tracer."""
         spec = ZygoteSpec(backend, settings.top_sites, settings.timeout_s, memory_limit_bytes(settings))
+        if coverage is not None:
+            if self._covering is None:
+                from harness.pytest_plugin.covering import CoveringZygotes
+
+                self._covering = CoveringZygotes(coverage)
+            self._covering.start(item, settings, seeds[0][1])  # it collects while the test is measured
         measurement = self._replicates(item, spec, seeds)
         if measurement.error is not None:
             uncovered = None if coverage is None else "no copy could run it"
             return dataclasses.replace(measurement, uncovered=uncovered)
         (first,) = self._for(item.config, item.path, spec, [seeds[0][1]])
-        if coverage is not None:
-            measurement = dataclasses.replace(measurement, uncovered=first.cover(item.nodeid, coverage))
+        if self._covering is not None:
+            measurement = dataclasses.replace(measurement, uncovered=self._covering.cover(item))
         self._start_next(item.config, item.path, spec, [seed for _, seed in seeds])
         self._order.ask_next(item, first)
         return measurement
@@ -353,8 +354,16 @@ class Zygotes:
                 break
         return Measurement(tuple(trials), reports)
 
+    def save_coverage(self) -> None:
+        """The covering copies save their data and end (before pytest-cov combines it)."""
+        if self._covering is not None:
+            self._covering.save()
+
     def close(self) -> None:
-        """End every zygote and remove their files."""
+        """End every zygote and remove their files (a covering copy's data file too: a session
+        that ends before :meth:`save_coverage` combines none)."""
+        if self._covering is not None:
+            self._covering.close()
         for zygote in self._zygotes.values():
             zygote.close()
         self._zygotes.clear()

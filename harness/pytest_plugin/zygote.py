@@ -44,8 +44,9 @@ import select
 import sys
 import termios
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
@@ -59,7 +60,7 @@ from harness.measure.capture.reach import settle_preload
 from harness.measure.launcher import Ended, fork_child, on_stop_kill_forked_children, run_as_copy
 from harness.measure.memory_limit import limit_by_resident, memory_limit_reason
 from harness.measure.trial import Trial, measured_phases
-from harness.pytest_plugin.covered import traced
+from harness.pytest_plugin.covered import serve
 from harness.pytest_plugin.markers import add_markers, add_options
 from harness.pytest_plugin.window import put_window
 from harness.store.jsonfile import write_json_handoff
@@ -254,15 +255,20 @@ class _Zygote:
         return 0
 
     def _cover(self, item: pytest.Item, request: Request) -> int:
-        """Run ``item``'s protocol once under coverage, with the ``none`` backend: its
-        ``harness_trial`` works, and no figure is kept. Runs in a copy."""
-        out = Path(request.out)
-        capture = make_capture("none", self.spec.top_sites, str(out.parent))
+        """Serve coverage: run the requested test, then each test the parent asks for next (this
+        copy reads them), one after another in this copy under coverage (see :func:`.covered.serve`)."""
+        directory = Path(request.out).parent
+        run = partial(self._run_covered, request)
+        return serve(directory, item.config, request.nodeid, _lines(self.requests), run, self._reply)
+
+    def _run_covered(self, request: Request, nodeid: str) -> None:
+        """Run ``nodeid``'s protocol (setup, call, teardown) once, with the ``none`` backend:
+        its ``harness_trial`` works, and no figure is kept."""
+        capture = make_capture("none", self.spec.top_sites, str(Path(request.out).parent))
         self.current = _Replicate(request, Trial(capture, request.seed, request.replicate, {}), capture, 0.0)
-        with traced(item, out.parent):
-            runtestprotocol(item, log=False, nextitem=None)
+        self.reports = []
+        runtestprotocol(self.items[nodeid], log=False, nextitem=None)
         self.stop_capture(keep=False)
-        return 0
 
     def _outcome(self, measured: _Replicate) -> dict[str, Any]:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -350,6 +356,12 @@ def _read_line(fd: int) -> str:
             break
         data += byte
     return data.decode()
+
+
+def _lines(fd: int) -> Iterator[bytes]:
+    """The lines read from ``fd``, one at a time, to its end."""
+    while line := _read_line(fd):
+        yield line.encode()
 
 
 def _nothing() -> int:

@@ -3,6 +3,11 @@ the session's coverage, and their figures are those of a session without ``--cov
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +180,91 @@ def test_under_xdist_the_workers_covering_copies_are_combined_too(pytester: pyte
     result = pytester.runpytest_subprocess(*ARGS, "-n", "2", "--cov=pkg", "--cov-report=term-missing")
     result.assert_outcomes(passed=3)
     assert _missed_lines_reported(result) == f"{_line_of(STORE, 'traced by nobody')}, {_line_of(STORE, 'never called')}"
+
+
+UNRULY_WHEN_TRACED = """
+import os
+import time
+from pathlib import Path
+
+import coverage
+
+from pkg.store import drain, fill
+
+
+def traced():
+    return coverage.Coverage.current() is not None
+
+
+def test_fill():
+    assert len(fill(100)) == 100
+
+
+def test_hangs_when_traced():
+    if traced():
+        Path("hanging").touch()
+        time.sleep(600)
+
+
+def test_dies_when_traced():
+    if traced():
+        os._exit(3)
+
+
+def test_drain():
+    assert drain([1, 2]) == []
+"""
+
+
+def test_a_covering_process_that_dies_or_hangs_loses_that_tests_lines_only(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    pytester.makepyfile(test_store=UNRULY_WHEN_TRACED)
+    pytester.makefile(".toml", pyproject="[tool.harness]\ntimeout_s = 5\n")
+    result = pytester.runpytest_subprocess(*ARGS, "--cov=pkg", "--cov-report=term-missing")
+    result.assert_outcomes(passed=4)  # measured, untraced, they passed
+    # What test_fill ran before the covering process hung is saved; test_drain, after the
+    # hang and the death, is covered by the processes started again. No test takes the fixture.
+    missed = [_line_of(STORE, text) for text in ("return [[0] * 8", "traced by nobody", "never called")]
+    assert _missed_lines_reported(result) == ", ".join(map(str, missed))
+    notices = [line for line in result.outlines if line.startswith("harness: coverage leaves out")]
+    assert notices == [
+        "harness: coverage leaves out 2 measured tests that no copy could run under coverage:"
+        " test_store.py::test_hangs_when_traced: the covering process timed out after 5 s (seed 1) (and 1 more)"
+    ], result.stdout.str()
+    assert [p.name for p in pytester.path.glob(".coverage*")] == [".coverage"]
+
+
+def _covering_processes(root: Path) -> list[int]:
+    """The zygotes of ``root``'s session, and their copies, still alive on this machine."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            ours = entry.name.isdigit() and b"--harness-zygote=" in entry.joinpath("cmdline").read_bytes()
+            if ours and entry.joinpath("cwd").resolve() == root.resolve():
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc")
+def test_ctrl_c_while_a_test_is_covered_leaves_no_process_and_no_data_file(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    pytester.makepyfile(test_store=UNRULY_WHEN_TRACED)
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *ARGS, "--cov=pkg", "test_store.py"],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    # The covering process hangs in its second test, with the first one's lines in its data file.
+    while not (pytester.path / "hanging").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(pytester.path.glob(".coverage.*")), "the covering process wrote no data file"
+    session.send_signal(signal.SIGINT)
+    out, _ = session.communicate(timeout=60)
+    assert session.returncode == 2, out  # pytest's exit code for an interrupted session
+    deadline = time.monotonic() + 10
+    while _covering_processes(pytester.path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _covering_processes(pytester.path) == []
+    assert list(pytester.path.glob(".coverage*")) == []
