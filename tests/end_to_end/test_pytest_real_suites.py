@@ -39,13 +39,20 @@ class TestMutableMultiDict:
 """
 
 
+def _run_at_width(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, columns: int, *args: str
+) -> pytest.RunResult:
+    """A session of the suite of long ids on a terminal ``columns`` wide."""
+    pytester.makeconftest(IMPLEMENTATIONS)
+    pytester.makepyfile(test_operations=LONG_IDS)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    return pytester.runpytest_subprocess(*ONCE, *args)
+
+
 def test_the_summary_fits_the_terminal_and_ranks_the_tests_that_allocated_most_first(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytester.makeconftest(IMPLEMENTATIONS)
-    pytester.makepyfile(test_operations=LONG_IDS)
-    monkeypatch.setenv("COLUMNS", "80")
-    result = pytester.runpytest_subprocess(*ONCE)
+    result = _run_at_width(pytester, monkeypatch, 80)
     result.assert_outcomes(passed=24)
     lines = result.outlines
     start = next(i for i, line in enumerate(lines) if "harness: measured tests" in line)
@@ -65,10 +72,7 @@ def test_the_summary_fits_the_terminal_and_ranks_the_tests_that_allocated_most_f
 def test_a_summary_that_fits_keeps_one_line_per_test(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytester.makeconftest(IMPLEMENTATIONS)
-    pytester.makepyfile(test_operations=LONG_IDS)
-    monkeypatch.setenv("COLUMNS", "250")
-    result = pytester.runpytest_subprocess(*ONCE, "-k", "cs-py")
+    result = _run_at_width(pytester, monkeypatch, 250, "-k", "cs-py")
     result.assert_outcomes(passed=6, deselected=18)
     rows = [line for line in result.outlines if line.startswith("test_operations.py::")]
     assert len(rows) == 6, result.outlines
