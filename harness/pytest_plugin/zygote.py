@@ -15,8 +15,8 @@ whole protocol (setup, call, teardown) once and leaves; the zygote replies how i
 
 **Every copy starts from the same state**, the zygote's as it was when collection ended, so
 a test's figures do not depend on the tests measured before it, on ``-k`` or on xdist: the
-zygote itself runs no test code, and what it does between two forks (read a request, wait,
-reply) allocates and frees the same objects every time. Its heap is frozen (``gc.freeze``)
+zygote itself runs no test code, and between two forks it runs no Python at all: its serving
+loop is in C (:mod:`harness._forkserver`), and each copy reads its own request. Its heap is frozen (``gc.freeze``)
 before the first fork, so each copy's full collections at the window's edges scan only what
 the copy made, not pytest's whole session.
 
