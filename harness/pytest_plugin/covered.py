@@ -231,7 +231,8 @@ def uncovered_line(tests: list[Uncovered]) -> str:
     """One line: how many measured tests coverage leaves out, the first of them and why."""
     first = tests[0]
     more = f" (and {len(tests) - 1} more)" if len(tests) > 1 else ""
+    counted = "1 measured test" if len(tests) == 1 else f"{len(tests)} measured tests"
     return (
-        f"harness: coverage leaves out {len(tests)} measured tests that no copy could run under coverage:"
+        f"harness: coverage leaves out {counted} that no copy could run under coverage:"
         f" {first.nodeid}: {first.reason}{more}"
     )

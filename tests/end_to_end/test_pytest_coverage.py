@@ -169,7 +169,7 @@ def test_a_measured_test_that_no_copy_could_run_under_coverage_is_named_in_one_l
     result.assert_outcomes(passed=1)  # measured, untraced, it passed
     notices = [line for line in result.outlines if line.startswith("harness: coverage leaves out")]
     assert notices == [
-        "harness: coverage leaves out 1 measured tests that no copy could run under coverage:"
+        "harness: coverage leaves out 1 measured test that no copy could run under coverage:"
         " test_untraceable.py::test_dies_when_traced: the covering process exited with code 3 (seed 1): no output"
     ], result.stdout.str()
 
