@@ -8,15 +8,24 @@
  * it frees all it made, the order of the frees reorders the allocator's free lists: the next
  * copy's objects land elsewhere, and what a test reads would depend on how many tests its
  * zygote served before it (under -k, in another order, or under xdist, which shares a file's
- * tests among workers). Here the zygote waits for a request, forks, waits for the copy and
- * replies without touching the Python heap; the copy reads the request itself.
+ * tests among workers). Here the zygote forks, waits and replies without touching the Python
+ * heap; the copy reads the request itself.
  *
- * serve(requests, replies, timeout_s, stderr_path) returns True in a copy, with a request
- * waiting on `requests`, its stderr written to `stderr_path` and its own process group; and
- * False in the zygote once the parent has closed `requests`. In between, for each request, the
- * zygote writes one line to `replies`: how the copy ended, as JSON (harness.measure.launcher.
- * Ended), its stderr left in the file for the parent to read. A copy that runs past `timeout_s`
- * is killed with its group.
+ * The copy for the next request is forked ahead: while the copy before it runs (or, without
+ * `fork_ahead`, as soon as it has ended), so that the fork and the copy's own start are done by
+ * the time the request comes. It waits in take_request() until a request is there, and reads no
+ * more than its one line, so it never runs beside another copy's test: it starts the test only
+ * once the copy before it has read its own request, and the session sends a request only when
+ * the one before it is answered. A copy tells the zygote on a pipe of its own when it has read
+ * its request ('s', which starts its clock) and, as it leaves, its exit code (one byte): the
+ * zygote replies then, while the kernel still takes the copy's memory down.
+ *
+ * serve(requests, replies, timeout_s, (stderr_path_0, stderr_path_1), fork_ahead) returns, in a
+ * copy, the descriptor of its pipe to the zygote; and None in the zygote once the parent has
+ * closed `requests`. For each request, the zygote writes one line to `replies`: how the copy
+ * ended, as JSON (harness.measure.launcher.Ended, and "stderr_file", the name of the file its
+ * stderr is in: the two alternate, so that a copy forked ahead never truncates the one the
+ * parent is about to read). A copy that runs past `timeout_s` is killed with its group.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -25,14 +34,76 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
-/* The copy being waited for (0: none), which a zygote told to stop kills first. */
-static pid_t serving_pid = 0;
+/* What a copy sends on its pipe once it has read its request. */
+#define STARTED 's'
+
+/* One forked copy, seen from the zygote. */
+typedef struct {
+    pid_t pid;
+    int notify; /* the read end of the copy's pipe to the zygote */
+    int pidfd;  /* readable once the copy has exited; -1 where the kernel has none */
+    int stderr_index;
+} Copy;
+
+/* The copies forked and not yet reaped, which a zygote told to stop kills first: the one being
+ * waited for, the one forked ahead, and those leaving. */
+#define TRACKED 64
+static pid_t tracked[TRACKED];
+
+static void track(pid_t pid) {
+    for (int i = 0; i < TRACKED; i++)
+        if (tracked[i] == 0) {
+            tracked[i] = pid;
+            return;
+        }
+}
+
+static void untrack(pid_t pid) {
+    for (int i = 0; i < TRACKED; i++)
+        if (tracked[i] == pid)
+            tracked[i] = 0;
+}
+
+/* Copies that said they are leaving, not yet reaped. */
+static pid_t leaving[TRACKED];
+
+static void reap_left(int block) {
+    for (int i = 0; i < TRACKED; i++) {
+        if (leaving[i] == 0)
+            continue;
+        int status;
+        pid_t done;
+        while ((done = waitpid(leaving[i], &status, block ? 0 : WNOHANG)) < 0 && errno == EINTR) {
+        }
+        if (done != 0) { /* reaped, or not ours any more */
+            untrack(leaving[i]);
+            leaving[i] = 0;
+        }
+    }
+}
+
+static void leave(pid_t pid) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        for (int i = 0; i < TRACKED; i++)
+            if (leaving[i] == 0) {
+                leaving[i] = pid;
+                return;
+            }
+        reap_left(1);
+    }
+}
 
 static double now_s(void) {
     struct timespec t;
@@ -40,27 +111,16 @@ static double now_s(void) {
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* Wait for `pid` up to `timeout_s`: 1 if it was killed for time. Signals that arrive meanwhile
- * run their Python handlers (a SIGTERM's kills the copy and exits); -1 if one raised. */
-static int wait_for(pid_t pid, double timeout_s, int *status) {
-    double deadline = now_s() + timeout_s;
-    for (;;) {
-        pid_t done = waitpid(pid, status, WNOHANG);
-        if (done == pid)
-            return 0;
-        if (done < 0 && errno != EINTR)
-            return 0;
-        if (now_s() >= deadline) {
-            kill(-pid, SIGKILL);
-            kill(pid, SIGKILL);
-            while (waitpid(pid, status, 0) < 0 && errno == EINTR) {
-            }
-            return 1;
-        }
-        struct timespec tick = {0, 1000000}; /* 1 ms: a copy takes milliseconds at least */
-        if (nanosleep(&tick, NULL) < 0 && errno == EINTR && PyErr_CheckSignals() < 0)
-            return -1;
-    }
+static int pidfd_for(pid_t pid) {
+#ifdef SYS_pidfd_open
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+#else
+    (void)pid;
+    return -1;
+#endif
 }
 
 static int write_all(int fd, const char *data, size_t size) {
@@ -77,80 +137,291 @@ static int write_all(int fd, const char *data, size_t size) {
     return 0;
 }
 
-/* Block until a request is there (1) or the pipe is closed (0); -1 with an exception set. */
-static int next_request(int requests) {
+static void close_copy(Copy *copy) {
+    if (copy->notify >= 0)
+        close(copy->notify);
+    if (copy->pidfd >= 0)
+        close(copy->pidfd);
+    copy->notify = copy->pidfd = -1;
+}
+
+/* Fork a copy whose stderr is `stderr_path`: 1 in the copy (its end of the pipe in *notify),
+ * 0 in the zygote (the copy in *made), -1 with an exception set. The copy closes what it
+ * inherited of `running`, the copy forked before it. */
+static int fork_copy(const char *stderr_path, int stderr_index, Copy *running, Copy *made, int *notify) {
+    int err = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (err < 0) {
+        PyErr_SetFromErrnoWithFilename(PyExc_OSError, stderr_path);
+        return -1;
+    }
+    int pipe_fds[2];
+    if (pipe(pipe_fds) < 0) {
+        close(err);
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    fcntl(pipe_fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(pipe_fds[1], F_SETFD, FD_CLOEXEC);
+    pid_t zygote = getpid();
+    PyOS_BeforeFork();
+    pid_t pid = fork();
+    if (pid == 0) {
+        PyOS_AfterFork_Child();
+        setpgid(0, 0);
+#ifdef __linux__
+        /* A copy forked ahead waits for a request that may never come: it goes with its zygote. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != zygote)
+            _exit(1);
+#endif
+        dup2(err, 2);
+        close(err);
+        close(pipe_fds[0]);
+        if (running != NULL)
+            close_copy(running);
+        memset(tracked, 0, sizeof tracked);
+        memset(leaving, 0, sizeof leaving);
+        *notify = pipe_fds[1];
+        return 1;
+    }
+    PyOS_AfterFork_Parent();
+    close(err);
+    close(pipe_fds[1]);
+    if (pid < 0) {
+        close(pipe_fds[0]);
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    setpgid(pid, pid); /* on both sides, so that the group exists whichever runs first */
+    track(pid);
+    made->pid = pid;
+    made->notify = pipe_fds[0];
+    made->pidfd = pidfd_for(pid);
+    made->stderr_index = stderr_index;
+    return 0;
+}
+
+enum { EVENT_ERROR = -1, EVENT_TIMEOUT = 0, EVENT_BYTE = 1, EVENT_EXITED = 2 };
+
+/* Whether `pid` has exited (without reaping it): where the kernel has no pidfd. */
+static int exited_already(pid_t pid) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    return waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+}
+
+/* Wait for `copy` to send a byte (EVENT_BYTE, in *byte) or to exit (EVENT_EXITED; not reaped),
+ * until `deadline` (< 0: none). Signals that arrive meanwhile run their Python handlers (a
+ * SIGTERM's kills the copies and exits); EVENT_ERROR if one raised. */
+static int wait_event(Copy *copy, double deadline, char *byte) {
+    int closed = 0; /* the copy's pipe is at its end: only its exit is left to see */
     for (;;) {
-        struct pollfd ready = {requests, POLLIN, 0};
-        if (poll(&ready, 1, -1) < 0) {
+        int wait_ms = -1;
+        if (deadline >= 0) {
+            double left = deadline - now_s();
+            if (left <= 0)
+                return EVENT_TIMEOUT;
+            wait_ms = (int)(left * 1000.0) + 1;
+        }
+        if (copy->pidfd < 0 && (wait_ms < 0 || wait_ms > 10))
+            wait_ms = 10; /* no pidfd: look for the copy's end every 10 ms */
+        /* A descriptor of -1 is left out of the poll. */
+        struct pollfd watched[2] = {{closed ? -1 : copy->notify, POLLIN, 0}, {copy->pidfd, POLLIN, 0}};
+        if (poll(watched, 2, wait_ms) < 0) {
             if (errno == EINTR) {
                 if (PyErr_CheckSignals() < 0)
-                    return -1;
+                    return EVENT_ERROR;
                 continue;
             }
             PyErr_SetFromErrno(PyExc_OSError);
-            return -1;
+            return EVENT_ERROR;
         }
-        int waiting = 0;
-        if (ioctl(requests, FIONREAD, &waiting) < 0) {
-            PyErr_SetFromErrno(PyExc_OSError);
-            return -1;
+        if (watched[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t got = read(copy->notify, byte, 1);
+            if (got == 1)
+                return EVENT_BYTE;
+            if (got < 0 && errno == EINTR)
+                continue;
+            closed = 1;
         }
-        return waiting > 0;
+        if (watched[1].revents & POLLIN)
+            return EVENT_EXITED;
+        if (copy->pidfd < 0 && exited_already(copy->pid))
+            return EVENT_EXITED;
     }
+}
+
+static int reap(pid_t pid) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    untrack(pid);
+    return WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+static int reply(int replies, int code, int timed_out, double timeout_s, const char *stderr_path) {
+    const char *slash = strrchr(stderr_path, '/');
+    const char *name = slash != NULL ? slash + 1 : stderr_path;
+    char line[512];
+    int size = snprintf(line, sizeof line,
+                        "{\"returncode\": %d, \"stderr\": \"\", \"timed_out\": %s, \"timeout_s\": %.17g, "
+                        "\"killed_at_resident\": null, \"stderr_file\": \"%s\"}\n",
+                        code, timed_out ? "true" : "false", timeout_s, name);
+    if (size < 0 || (size_t)size >= sizeof line) {
+        PyErr_SetString(PyExc_ValueError, "stderr file name too long");
+        return -1;
+    }
+    if (write_all(replies, line, (size_t)size) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
+/* Wait for `copy`, which has just read its request, to end: its code, and whether it was
+ * killed for time. */
+static int wait_end(Copy *copy, double timeout_s, int *code, int *timed_out) {
+    char byte = 0;
+    int event = wait_event(copy, now_s() + timeout_s, &byte);
+    *timed_out = 0;
+    if (event == EVENT_ERROR)
+        return -1;
+    if (event == EVENT_BYTE) {
+        *code = (unsigned char)byte; /* it is leaving: reaped later, off the session's path */
+        leave(copy->pid);
+    } else if (event == EVENT_EXITED) {
+        *code = reap(copy->pid);
+    } else {
+        kill(-copy->pid, SIGKILL);
+        kill(copy->pid, SIGKILL);
+        *code = reap(copy->pid);
+        *timed_out = 1;
+    }
+    close_copy(copy);
+    return 0;
 }
 
 static PyObject *forkserver_serve(PyObject *module, PyObject *args) {
-    int requests, replies;
+    int requests, replies, fork_ahead;
     double timeout_s;
-    const char *stderr_path;
-    if (!PyArg_ParseTuple(args, "iids", &requests, &replies, &timeout_s, &stderr_path))
+    const char *paths[2];
+    if (!PyArg_ParseTuple(args, "iid(ss)p", &requests, &replies, &timeout_s, &paths[0], &paths[1], &fork_ahead))
         return NULL;
+    Copy next = {0, -1, -1, 0};
+    int notify = -1;
+    int forked = fork_copy(paths[0], 0, NULL, &next, &notify);
+    if (forked != 0)
+        return forked > 0 ? PyLong_FromLong(notify) : NULL;
     for (;;) {
-        int more = next_request(requests);
-        if (more < 0)
+        Copy copy = next;
+        char byte = 0;
+        int event = wait_event(&copy, -1.0, &byte);
+        if (event == EVENT_ERROR)
             return NULL;
-        if (more == 0)
-            Py_RETURN_FALSE;
-        int err = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (err < 0)
-            return PyErr_SetFromErrnoWithFilename(PyExc_OSError, stderr_path);
-        PyOS_BeforeFork();
-        pid_t pid = fork();
-        if (pid == 0) {
-            PyOS_AfterFork_Child();
-            setpgid(0, 0);
-            dup2(err, 2);
-            close(err);
-            Py_RETURN_TRUE;
+        if (event != EVENT_BYTE || byte != STARTED) {
+            /* It ended without a request: there will be none (or it could not wait for one). */
+            int code = reap(copy.pid);
+            if (event == EVENT_BYTE)
+                code = (unsigned char)byte; /* the code it said it leaves with */
+            close_copy(&copy);
+            reap_left(1);
+            if (code == 0)
+                Py_RETURN_NONE;
+            return PyErr_Format(PyExc_RuntimeError, "a copy ended with code %d before it read a request", code);
         }
-        PyOS_AfterFork_Parent();
-        close(err);
-        if (pid < 0)
-            return PyErr_SetFromErrno(PyExc_OSError);
-        setpgid(pid, pid); /* on both sides, so that the group exists whichever runs first */
-        serving_pid = pid;
-        int status = 0;
-        int timed_out = wait_for(pid, timeout_s, &status);
-        serving_pid = 0;
-        if (timed_out < 0)
+        int index = 1 - copy.stderr_index;
+        if (fork_ahead) {
+            forked = fork_copy(paths[index], index, &copy, &next, &notify);
+            if (forked != 0)
+                return forked > 0 ? PyLong_FromLong(notify) : NULL;
+        }
+        int code = 0, timed_out = 0;
+        if (wait_end(&copy, timeout_s, &code, &timed_out) < 0)
             return NULL;
-        int code = WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
-        char line[200];
-        int size = snprintf(line, sizeof line,
-                            "{\"returncode\": %d, \"stderr\": \"\", \"timed_out\": %s, \"timeout_s\": %.17g, "
-                            "\"killed_at_resident\": null}\n",
-                            code, timed_out ? "true" : "false", timeout_s);
-        if (write_all(replies, line, (size_t)size) < 0)
-            return PyErr_SetFromErrno(PyExc_OSError);
+        if (reply(replies, code, timed_out, timeout_s, paths[copy.stderr_index]) < 0)
+            return NULL;
+        reap_left(0);
+        if (!fork_ahead) {
+            forked = fork_copy(paths[index], index, NULL, &next, &notify);
+            if (forked != 0)
+                return forked > 0 ? PyLong_FromLong(notify) : NULL;
+        }
     }
 }
 
-static PyObject *forkserver_serving(PyObject *module, PyObject *unused) { return PyLong_FromLong((long)serving_pid); }
+/* In a copy: wait for a request, read its one line (no further: the rest is the next copy's),
+ * tell the zygote, and return it. At the end of the requests, leave at once, with code 0. */
+static PyObject *forkserver_take_request(PyObject *module, PyObject *args) {
+    int requests, notify;
+    if (!PyArg_ParseTuple(args, "ii", &requests, &notify))
+        return NULL;
+    size_t size = 0, capacity = 256;
+    char *line = malloc(capacity);
+    if (line == NULL)
+        return PyErr_NoMemory();
+    for (;;) {
+        char byte;
+        ssize_t got = read(requests, &byte, 1);
+        if (got < 0 && errno == EINTR) {
+            if (PyErr_CheckSignals() < 0) {
+                free(line);
+                return NULL;
+            }
+            continue;
+        }
+        if (got <= 0) {
+            if (size == 0)
+                _exit(0); /* no request will come */
+            break;
+        }
+        if (byte == '\n')
+            break;
+        if (size + 1 >= capacity) {
+            char *grown = realloc(line, capacity * 2);
+            if (grown == NULL) {
+                free(line);
+                return PyErr_NoMemory();
+            }
+            line = grown;
+            capacity *= 2;
+        }
+        line[size++] = byte;
+    }
+    char started = STARTED;
+    if (write_all(notify, &started, 1) < 0) {
+        free(line);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyObject *text = PyUnicode_DecodeUTF8(line, (Py_ssize_t)size, "strict");
+    free(line);
+    return text;
+}
+
+static PyObject *forkserver_serving(PyObject *module, PyObject *unused) {
+    PyObject *pids = PyList_New(0);
+    if (pids == NULL)
+        return NULL;
+    for (int i = 0; i < TRACKED; i++) {
+        if (tracked[i] == 0)
+            continue;
+        PyObject *pid = PyLong_FromLong((long)tracked[i]);
+        if (pid == NULL || PyList_Append(pids, pid) < 0) {
+            Py_XDECREF(pid);
+            Py_DECREF(pids);
+            return NULL;
+        }
+        Py_DECREF(pid);
+    }
+    return pids;
+}
 
 static PyMethodDef methods[] = {
     {"serve", forkserver_serve, METH_VARARGS,
-     "serve(requests, replies, timeout_s, stderr_path) -> bool: True in a copy, False when no request will come"},
-    {"serving", forkserver_serving, METH_NOARGS, "serving() -> int: the pid of the copy being waited for, or 0"},
+     "serve(requests, replies, timeout_s, stderr_paths, fork_ahead) -> int | None: in a copy, its "
+     "descriptor to the zygote; None in the zygote when no request will come"},
+    {"take_request", forkserver_take_request, METH_VARARGS,
+     "take_request(requests, notify) -> str: in a copy, its request (it leaves if none will come)"},
+    {"serving", forkserver_serving, METH_NOARGS, "serving() -> list[int]: the pids of the copies not yet reaped"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -268,13 +268,16 @@ def fork_child(
 _forked: set[int] = set()
 
 
-def run_as_copy(work: Callable[[], int], memory_limit: int | None) -> NoReturn:
+def run_as_copy(work: Callable[[], int], memory_limit: int | None, *, done: int | None = None) -> NoReturn:
     """Run ``work`` in a copy that another loop forked (a zygote's, in C) with its stderr on
-    descriptor 2, as :func:`fork_child`'s copies run it; leave with its code."""
-    _run_forked(work, os.fdopen(os.dup(2), "w+b"), memory_limit)
+    descriptor 2, as :func:`fork_child`'s copies run it; leave with its code, first written
+    as one byte to ``done``: that loop need not wait for the kernel to take the copy down."""
+    _run_forked(work, os.fdopen(os.dup(2), "w+b"), memory_limit, done)
 
 
-def _run_forked(work: Callable[[], int], stderr_file: IO[bytes], memory_limit: int | None) -> NoReturn:
+def _run_forked(
+    work: Callable[[], int], stderr_file: IO[bytes], memory_limit: int | None, done: int | None = None
+) -> NoReturn:
     code = 1
     try:
         os.setpgid(0, 0)
@@ -292,6 +295,9 @@ def _run_forked(work: Callable[[], int], stderr_file: IO[bytes], memory_limit: i
     finally:
         with contextlib.suppress(BaseException):
             sys.stderr.flush()
+        if done is not None:
+            with contextlib.suppress(OSError):
+                os.write(done, bytes([code & 0xFF]))
         os._exit(code)
 
 
@@ -320,12 +326,12 @@ def _wait(pid: int, timeout_s: float) -> tuple[int, bool]:
     return os.waitstatus_to_exitcode(status), not done
 
 
-def on_stop_kill_forked_children(serving: Callable[[], int] | None = None) -> None:
+def on_stop_kill_forked_children(serving: Callable[[], list[int]] | None = None) -> None:
     """In a server: on SIGTERM, kill the groups of the forked children still running (and of
-    the one ``serving`` names, forked by a loop of another's: 0 for none), then exit."""
+    those ``serving`` names, forked by a loop of another's), then exit."""
 
     def stop(signum: int, frame: object) -> None:
-        for pid in [*_forked, serving() if serving is not None else 0]:
+        for pid in [*_forked, *(serving() if serving is not None else ())]:
             if pid:
                 kill_group(pid)
         os._exit(128 + signum)

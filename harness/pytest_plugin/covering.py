@@ -128,7 +128,7 @@ class CoveringZygotes:
         workdir = Path(self._tmp.name) / f"zygote-{next(self._started)}"
         # The ``none`` backend: a covering copy measures nothing, and needs no preloaded hooks. It
         # lives as long as the parent needs it, which bounds each of its tests itself.
-        spec = ZygoteSpec("none", settings.top_sites, _UNBOUNDED_S)
+        spec = ZygoteSpec("none", settings.top_sites, _UNBOUNDED_S, fork_ahead=False)
         zygote = Zygote(item.config, item.path, spec, seed, workdir)
         self._zygotes[item.path] = _CoveringZygote(zygote, self.coverage, settings.timeout_s, self._suffixes)
 

@@ -30,6 +30,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,7 @@ from harness.measure.server import Server, fixed_layout
 from harness.pytest_plugin.ahead import Order
 from harness.pytest_plugin.covered import CoverageSpec
 from harness.pytest_plugin.forward import forwarded_options
-from harness.pytest_plugin.zygote import OUT_FILE, SPEC_FILE, STDERR_FILE, Collected, Request, ZygoteSpec
+from harness.pytest_plugin.zygote import OUT_FILE, SPEC_FILE, STDERR_FILES, Collected, Request, ZygoteSpec
 from harness.store.results import PhaseResult, TrialResult
 
 if TYPE_CHECKING:
@@ -180,12 +181,13 @@ class Zygote:
         self.server.send(Request(nodeid, replicate, self.seed, self._out_there).to_json())
         self._asked = (nodeid, replicate)
 
-    def measure(self, nodeid: str, replicate: int) -> dict[str, Any] | str:
-        """The outcome a copy wrote of ``nodeid`` as ``replicate``, or why it wrote none."""
+    def measure(self, nodeid: str, replicate: int, then: Callable[[], None] | None = None) -> dict[str, Any] | str:
+        """The outcome a copy wrote of ``nodeid`` as ``replicate``, or why it wrote none; ``then``
+        is called once its file is read, before it is parsed (the next copy may then run)."""
         self.ask(nodeid, replicate)
-        return self._answer()
+        return self._answer(then)
 
-    def _answer(self) -> dict[str, Any] | str:
+    def _answer(self, then: Callable[[], None] | None = None) -> dict[str, Any] | str:
         self._asked = None
         out = self.workdir / OUT_FILE
         answer = self.server.receive(self.spec.timeout_s + _REPLY_SLACK_S)
@@ -194,14 +196,19 @@ class Zygote:
         ended = self.copy_ended(answer)
         if ended.returncode != 0 or not out.is_file():
             return f"the measuring process {account(ended, self.seed, self.spec.memory_limit)}"
-        data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        text = out.read_bytes()
         out.unlink()
+        if then is not None:
+            then()
+        data: dict[str, Any] = json.loads(text)
         return data
 
     def copy_ended(self, answer: str) -> Ended:
         """How the copy ended, from the zygote's answer, with the stderr it left in its file."""
-        ended = Ended.from_json(answer)
-        stderr = self.workdir / STDERR_FILE
+        fields = json.loads(answer)
+        name = fields.pop("stderr_file", STDERR_FILES[0])
+        ended = Ended(**fields)
+        stderr = self.workdir / (name if name in STDERR_FILES else STDERR_FILES[0])
         if ended.returncode != 0 and stderr.is_file():
             ended = dataclasses.replace(ended, stderr=stderr.read_text(encoding="utf-8", errors="replace"))
         return ended
@@ -309,18 +316,29 @@ class Zygotes:
 
                 self._covering = CoveringZygotes(coverage)
             self._covering.start(item, settings, seeds[0][1])  # it collects while the test is measured
-        measurement = self._replicates(item, spec, seeds)
+        # The next test's copy runs as soon as this one's last copy is done with, while the
+        # session parses and reports it; under coverage, only once it is covered too. Asking
+        # again for the test asked for is a no-op.
+        ahead = partial(self._ask_next, item, spec, seeds[0][1])
+        measurement = self._replicates(item, spec, seeds, then=ahead if coverage is None else None)
         if measurement.error is not None:
             uncovered = None if coverage is None else "no copy could run it"
             return dataclasses.replace(measurement, uncovered=uncovered)
-        (first,) = self._for(item.config, item.path, spec, [seeds[0][1]])
         if self._covering is not None:
             measurement = dataclasses.replace(measurement, uncovered=self._covering.cover(item))
         self._start_next(item.config, item.path, spec, [seed for _, seed in seeds])
-        self._order.ask_next(item, first)
+        ahead()
         return measurement
 
-    def _replicates(self, item: pytest.Item, spec: ZygoteSpec, seeds: list[tuple[int, int]]) -> Measurement:
+    def _ask_next(self, item: pytest.Item, spec: ZygoteSpec, seed: int) -> None:
+        """Ask ``item``'s zygote of ``seed`` ahead for the test measured after ``item`` (see :mod:`.ahead`)."""
+        (first,) = self._for(item.config, item.path, spec, [seed])
+        self._order.ask_next(item, first)
+
+    def _replicates(
+        self, item: pytest.Item, spec: ZygoteSpec, seeds: list[tuple[int, int]], then: Callable[[], None] | None
+    ) -> Measurement:
+        """Each replicate measured by its zygote's copy; ``then`` is called once the last copy's outcome is read."""
         config = item.config
         zygotes = self._for(config, item.path, spec, [seed for _, seed in seeds])
         trials: list[TrialResult] = []
@@ -334,7 +352,7 @@ class Zygotes:
                 return Measurement(
                     tuple(trials), error=f"the measuring pytest session did not collect {item.nodeid}:\n{errors}"
                 )
-            outcome = zygote.measure(item.nodeid, replicate)
+            outcome = zygote.measure(item.nodeid, replicate, then if replicate == seeds[-1][0] else None)
             if isinstance(outcome, str):
                 return Measurement(tuple(trials), error=outcome)
             reports = {data["when"]: _report(config, data) for data in outcome["reports"]}

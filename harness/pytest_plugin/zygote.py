@@ -16,9 +16,10 @@ whole protocol (setup, call, teardown) once and leaves; the zygote replies how i
 **Every copy starts from the same state**, the zygote's as it was when collection ended, so
 a test's figures do not depend on the tests measured before it, on ``-k`` or on xdist: the
 zygote itself runs no test code, and between two forks it runs no Python at all: its serving
-loop is in C (:mod:`harness._forkserver`), and each copy reads its own request. Its heap is frozen (``gc.freeze``)
-before the first fork, so each copy's full collections at the window's edges scan only what
-the copy made, not pytest's whole session.
+loop is in C (:mod:`harness._forkserver`), which forks the next copy while a copy runs, and
+each copy reads its own request. Its heap is frozen (``gc.freeze``) before the first fork,
+so each copy's full collections at the window's edges scan only what the copy made, not
+pytest's whole session.
 
 **The window holds the test's own code only.** At the call, the copy puts its own wrapper
 in place of what pytest calls, before any other plugin wraps it: the wrapper is the
@@ -33,18 +34,14 @@ the parent shows the copy's assertion messages as they are) and the phases it me
 
 from __future__ import annotations
 
-import array
-import fcntl
 import gc
 import json
 import os
 import random
 import resource
-import select
 import sys
-import termios
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -57,11 +54,12 @@ from _pytest.runner import runtestprotocol
 from harness.measure.address_keyed import forget_address_keyed_state
 from harness.measure.capture import Capture, backend_class, make_capture
 from harness.measure.capture.reach import settle_preload
-from harness.measure.launcher import Ended, fork_child, on_stop_kill_forked_children, run_as_copy
+from harness.measure.launcher import fork_child, on_stop_kill_forked_children, run_as_copy
 from harness.measure.memory_limit import limit_by_resident, memory_limit_reason
 from harness.measure.trial import Trial, measured_phases
 from harness.pytest_plugin.covered import serve
 from harness.pytest_plugin.markers import add_markers, add_options
+from harness.pytest_plugin.request_pipe import lines, more_requests, read_line
 from harness.pytest_plugin.window import put_window
 from harness.store.jsonfile import write_json_handoff
 
@@ -75,6 +73,10 @@ class ZygoteSpec:
     timeout_s: float
     #: Bytes of data a copy may hold (see :func:`harness.measure.launcher.limit_memory`); None: no limit.
     memory_limit: int | None = None
+    #: Fork the next copy while a copy runs, so that it is ready when its request comes. Not
+    #: where a copy reads further requests itself (a covering copy: see :mod:`.covered`): the
+    #: copy forked ahead would take one of them.
+    fork_ahead: bool = True
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -89,8 +91,10 @@ class ZygoteSpec:
 #: of tests measured before would move the addresses of what the copy makes).
 SPEC_FILE = "spec.json"
 OUT_FILE = "out.json"
-#: The stderr of the copy a zygote last forked, which the parent reads when the copy failed.
-STDERR_FILE = "stderr.txt"
+#: The files a copy's stderr is written to, which the parent reads when the copy failed: the
+#: two alternate, so that a copy forked ahead does not empty the one the parent is to read.
+#: Each reply names its copy's (``stderr_file``).
+STDERR_FILES = ("stderr-0.txt", "stderr-1.txt")
 
 
 @dataclass(frozen=True)
@@ -186,13 +190,10 @@ class _Zygote:
         gc.collect()
         gc.freeze()
         if forkserver is not None:
-            # Returns in a copy, with a request to read; in the zygote, once no request will come.
-            stderr_path = str(Path(self.directory, STDERR_FILE))
-            if forkserver.serve(self.requests, self.replies, self.spec.timeout_s, stderr_path):
-                run_as_copy(self._next_request, self.spec.memory_limit)
+            self._serve_from_c(forkserver)
         else:
-            while _more_requests(self.requests):
-                self._reply(self._serve(self._next_request).to_json())
+            while more_requests(self.requests):
+                self._reply(self._serve(partial(self._next_request, partial(read_line, self.requests))))
                 # What serving made in cycles (the JSON encoder's) goes now, not at a collection
                 # that a count of requests served would time.
                 gc.collect()
@@ -202,7 +203,17 @@ class _Zygote:
         sys.stderr.flush()
         os._exit(0)
 
-    def _serve(self, work: Callable[[], int]) -> Ended:
+    def _serve_from_c(self, forkserver: ModuleType) -> None:
+        """Serve requests from the loop in C; returns in the zygote once no request will come."""
+        first, second = (str(Path(self.directory, name)) for name in STDERR_FILES)
+        notify = forkserver.serve(
+            self.requests, self.replies, self.spec.timeout_s, (first, second), self.spec.fork_ahead
+        )
+        if notify is not None:  # a copy, with its descriptor to the zygote
+            take = partial(forkserver.take_request, self.requests, notify)
+            run_as_copy(partial(self._next_request, take), self.spec.memory_limit, done=notify)
+
+    def _serve(self, work: Callable[[], int]) -> str:
         """Fork a copy that does ``work``, and wait for it: the serving loop where the one in C
         (:mod:`harness._forkserver`) is not there.
 
@@ -210,27 +221,26 @@ class _Zygote:
         parent reads, so that what the zygote allocates in serving a request is the same
         whatever the request and however the copy ended. Yet the order in which this loop frees
         what it made reorders the allocator's free lists: a copy's objects may land elsewhere
-        after another count of requests served, and its peak move by a string.
+        after another count of requests served, and its peak move by a string. The reply.
         """
-        return fork_child(
-            work,
-            timeout_s=self.spec.timeout_s,
-            memory_limit=self.spec.memory_limit,
-            stderr_to=str(Path(self.directory, STDERR_FILE)),
+        stderr_to = str(Path(self.directory, STDERR_FILES[0]))
+        ended = fork_child(
+            work, timeout_s=self.spec.timeout_s, memory_limit=self.spec.memory_limit, stderr_to=stderr_to
         )
+        return json.dumps({**asdict(ended), "stderr_file": STDERR_FILES[0]})
 
     def _warm_up(self) -> None:
         """Go once through what serving a request does (wait for it, fork, wait, describe the
         end), with a copy that does nothing: the first time through, CPython gives some types
         their first version tag, so the first test measured would see other tags (and so, by a
         string, another peak) than the tests after it. Every copy then starts from the same state."""
-        _more_requests(self.requests, timeout_s=0.0)
-        self._serve(_nothing).to_json()
+        more_requests(self.requests, timeout_s=0.0)
+        self._serve(_nothing)
         gc.collect()
 
-    def _next_request(self) -> int:
+    def _next_request(self, read: Callable[[], str]) -> int:
         """Read the request waiting, and measure it. Runs in a copy."""
-        request = Request.from_json(_read_line(self.requests))
+        request = Request.from_json(read())
         item = self.items[request.nodeid]  # the parent asks only what was collected
         return self._measure(item, request)
 
@@ -259,7 +269,7 @@ class _Zygote:
         copy reads them), one after another in this copy under coverage (see :func:`.covered.serve`)."""
         directory = Path(request.out).parent
         run = partial(self._run_covered, request)
-        return serve(directory, item.config, request.nodeid, _lines(self.requests), run, self._reply)
+        return serve(directory, item.config, request.nodeid, lines(self.requests), run, self._reply)
 
     def _run_covered(self, request: Request, nodeid: str) -> None:
         """Run ``nodeid``'s protocol (setup, call, teardown) once, with the ``none`` backend:
@@ -335,33 +345,6 @@ def _forkserver() -> ModuleType | None:
     except ImportError:
         return None
     return forkserver
-
-
-def _more_requests(requests: int, timeout_s: float | None = None) -> bool:
-    """Wait until a request is there to read (True), or the parent closed the pipe (False);
-    nothing is read: the copy reads the request."""
-    select.select([requests], [], [], timeout_s)
-    waiting = array.array("i", [0])
-    fcntl.ioctl(requests, termios.FIONREAD, waiting)
-    return waiting[0] > 0
-
-
-def _read_line(fd: int) -> str:
-    """One line from ``fd``, read in a copy a byte at a time: what follows it in the pipe (the
-    next request) is left for the next copy."""
-    data = bytearray()
-    while not data.endswith(b"\n"):
-        byte = os.read(fd, 1)
-        if not byte:
-            break
-        data += byte
-    return data.decode()
-
-
-def _lines(fd: int) -> Iterator[bytes]:
-    """The lines read from ``fd``, one at a time, to its end."""
-    while line := _read_line(fd):
-        yield line.encode()
 
 
 def _nothing() -> int:

@@ -11,6 +11,14 @@ pytest_plugins = ["pytester"]
 
 pytest.importorskip("pytest_benchmark")
 
+
+@pytest.fixture(autouse=True)
+def _not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sessions run here are no xdist workers, even when this one is: pytest-benchmark
+    turns itself off in a session that inherited a worker's variable."""
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+
+
 ONCE = ("-p", "no:cacheprovider", "--harness-replicates", "1", "--harness-backend", "native")
 #: pytest-benchmark's rounds, kept short: at least 5 calls, for 10 ms at most.
 SHORT = ("--benchmark-min-rounds", "5", "--benchmark-max-time", "0.01")
