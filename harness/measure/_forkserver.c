@@ -37,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -148,15 +150,19 @@ static void close_copy(Copy *copy) {
 /* Fork a copy whose stderr is `stderr_path`: 1 in the copy (its end of the pipe in *notify),
  * 0 in the zygote (the copy in *made), -1 with an exception set. The copy closes what it
  * inherited of `running`, the copy forked before it. */
+/* The file zygotes a mother has forked and not yet reaped (see serve_files). */
+static Copy born[TRACKED];
+
 static int fork_copy(const char *stderr_path, int stderr_index, Copy *running, Copy *made, int *notify) {
-    int err = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (err < 0) {
+    int err = stderr_path != NULL ? open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -2;
+    if (err == -1) {
         PyErr_SetFromErrnoWithFilename(PyExc_OSError, stderr_path);
         return -1;
     }
     int pipe_fds[2];
     if (pipe(pipe_fds) < 0) {
-        close(err);
+        if (err >= 0)
+            close(err);
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
@@ -174,18 +180,25 @@ static int fork_copy(const char *stderr_path, int stderr_index, Copy *running, C
         if (getppid() != zygote)
             _exit(1);
 #endif
-        dup2(err, 2);
-        close(err);
+        if (err >= 0) {
+            dup2(err, 2);
+            close(err);
+        }
         close(pipe_fds[0]);
         if (running != NULL)
             close_copy(running);
+        for (int i = 0; i < TRACKED; i++)
+            if (born[i].pid != 0)
+                close_copy(&born[i]);
+        memset(born, 0, sizeof born);
         memset(tracked, 0, sizeof tracked);
         memset(leaving, 0, sizeof leaving);
         *notify = pipe_fds[1];
         return 1;
     }
     PyOS_AfterFork_Parent();
-    close(err);
+    if (err >= 0)
+        close(err);
     close(pipe_fds[1]);
     if (pid < 0) {
         close(pipe_fds[0]);
@@ -299,6 +312,164 @@ static int wait_end(Copy *copy, double timeout_s, int *code, int *timed_out) {
     }
     close_copy(copy);
     return 0;
+}
+
+/* A mother: a pytest session of a test directory that has not collected, and forks a zygote
+ * for each test file the session asks for (the zygote then collects its file, and serves its
+ * copies with serve()). Every file's zygote starts from the mother's state, as every copy
+ * starts from its zygote's; the mother runs no Python between two forks either.
+ *
+ * serve_files(requests, replies) returns, in a forked zygote, its descriptor to the mother
+ * (the zygote then calls take_file()); and None in the mother once the session has closed
+ * `requests` (a Unix socket: each request carries the zygote's descriptors). The mother
+ * writes a line to `replies` for each zygote, {"started": PID}, in the order of the requests,
+ * and one when it ends, {"ended": PID, "returncode": CODE}. */
+static int reply_text(int replies, const char *format, long first, long second) {
+    char line[128];
+    int size = snprintf(line, sizeof line, format, first, second);
+    if (write_all(replies, line, (size_t)size) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
+static int keep_born(Copy *copy) {
+    for (int i = 0; i < TRACKED; i++)
+        if (born[i].pid == 0) {
+            born[i] = *copy;
+            return 0;
+        }
+    PyErr_SetString(PyExc_RuntimeError, "too many zygotes at once");
+    return -1;
+}
+
+/* Reap the zygotes that have ended, and say so. */
+static int reap_born(int replies, struct pollfd *watched, int count) {
+    for (int i = 0; i < count; i++) {
+        if (!(watched[i].revents & POLLIN))
+            continue;
+        for (int j = 0; j < TRACKED; j++) {
+            if (born[j].pid == 0 || born[j].pidfd != watched[i].fd)
+                continue;
+            pid_t pid = born[j].pid;
+            int code = reap(pid);
+            close_copy(&born[j]);
+            born[j].pid = 0;
+            if (reply_text(replies, "{\"ended\": %ld, \"returncode\": %ld}\n", (long)pid, (long)code) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *forkserver_serve_files(PyObject *module, PyObject *args) {
+    int requests, replies;
+    if (!PyArg_ParseTuple(args, "ii", &requests, &replies))
+        return NULL;
+    Copy idle = {0, -1, -1, 0};
+    int notify = -1;
+    int forked = fork_copy(NULL, 0, NULL, &idle, &notify);
+    if (forked != 0)
+        return forked > 0 ? PyLong_FromLong(notify) : NULL;
+    for (;;) {
+        if (idle.pidfd < 0) {
+            PyErr_SetString(PyExc_OSError, "no pidfd: a mother needs Linux 5.3 or later");
+            return NULL;
+        }
+        struct pollfd watched[2 + TRACKED];
+        int count = 0;
+        watched[count++] = (struct pollfd){idle.notify, POLLIN, 0};
+        watched[count++] = (struct pollfd){idle.pidfd, POLLIN, 0};
+        for (int i = 0; i < TRACKED; i++)
+            if (born[i].pid != 0)
+                watched[count++] = (struct pollfd){born[i].pidfd, POLLIN, 0};
+        if (poll(watched, (nfds_t)count, -1) < 0) {
+            if (errno == EINTR) {
+                if (PyErr_CheckSignals() < 0)
+                    return NULL;
+                continue;
+            }
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        if (reap_born(replies, watched + 2, count - 2) < 0)
+            return NULL;
+        char byte = 0;
+        ssize_t got = 0;
+        if (watched[0].revents & (POLLIN | POLLHUP))
+            got = read(idle.notify, &byte, 1);
+        if (got == 1 && byte == STARTED) {
+            if (reply_text(replies, "{\"started\": %ld}\n", (long)idle.pid, 0) < 0)
+                return NULL;
+            close(idle.notify);
+            idle.notify = -1;
+            if (keep_born(&idle) < 0)
+                return NULL;
+            forked = fork_copy(NULL, 0, NULL, &idle, &notify);
+            if (forked != 0)
+                return forked > 0 ? PyLong_FromLong(notify) : NULL;
+        } else if ((got == 0 && (watched[0].revents & POLLHUP)) || (watched[1].revents & POLLIN)) {
+            /* It ended without a request: there will be none. The zygotes go with the mother. */
+            int code = reap(idle.pid);
+            close_copy(&idle);
+            if (code == 0)
+                Py_RETURN_NONE;
+            return PyErr_Format(PyExc_RuntimeError, "a zygote ended with code %d before it read a request", code);
+        }
+    }
+}
+
+/* In a zygote a mother forked: wait for the file to collect, with the descriptors that come
+ * with it; tell the mother; return (the request, [descriptors]). At the end of the requests,
+ * leave at once, with code 0. */
+#define MOST_FDS 8
+static PyObject *forkserver_take_file(PyObject *module, PyObject *args) {
+    int requests, notify;
+    if (!PyArg_ParseTuple(args, "ii", &requests, &notify))
+        return NULL;
+    static char text[65536];
+    char control[CMSG_SPACE(sizeof(int) * MOST_FDS)];
+    struct iovec part = {text, sizeof text};
+    struct msghdr message;
+    memset(&message, 0, sizeof message);
+    message.msg_iov = &part;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    ssize_t got;
+    while ((got = recvmsg(requests, &message, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+        if (PyErr_CheckSignals() < 0)
+            return NULL;
+    }
+    if (got == 0)
+        _exit(0); /* no file will come */
+    if (got < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    PyObject *fds = PyList_New(0);
+    if (fds == NULL)
+        return NULL;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t passed = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int *numbers = (int *)CMSG_DATA(header);
+        for (size_t i = 0; i < passed; i++) {
+            PyObject *number = PyLong_FromLong(numbers[i]);
+            if (number == NULL || PyList_Append(fds, number) < 0) {
+                Py_XDECREF(number);
+                Py_DECREF(fds);
+                return NULL;
+            }
+            Py_DECREF(number);
+        }
+    }
+    char started = STARTED;
+    if (write_all(notify, &started, 1) < 0) {
+        Py_DECREF(fds);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    close(notify);
+    return Py_BuildValue("(s#N)", text, (Py_ssize_t)got, fds);
 }
 
 static PyObject *forkserver_serve(PyObject *module, PyObject *args) {
@@ -421,6 +592,11 @@ static PyMethodDef methods[] = {
      "descriptor to the zygote; None in the zygote when no request will come"},
     {"take_request", forkserver_take_request, METH_VARARGS,
      "take_request(requests, notify) -> str: in a copy, its request (it leaves if none will come)"},
+    {"serve_files", forkserver_serve_files, METH_VARARGS,
+     "serve_files(requests, replies) -> int | None: in a file's zygote, its descriptor to the mother; None in the "
+     "mother when no file will come"},
+    {"take_file", forkserver_take_file, METH_VARARGS,
+     "take_file(requests, notify) -> (str, list[int]): in a file's zygote, its request and descriptors"},
     {"serving", forkserver_serving, METH_NOARGS, "serving() -> list[int]: the pids of the copies not yet reaped"},
     {NULL, NULL, 0, NULL},
 };

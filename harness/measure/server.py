@@ -18,6 +18,7 @@ import os
 import resource
 import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -118,7 +119,49 @@ def _personality() -> Callable[[int], int] | None:
     return call
 
 
-class Server:
+class LineChannel:
+    """The session's end of a server's two pipes: a line sent, a line received."""
+
+    _requests: int
+    _replies: int
+    _pending: bytes
+    ended: Ended | None
+    #: The server's directory, as the server names it (None: it has none).
+    directory: str | None
+
+    def send(self, line: str) -> None:
+        """Send one request (no newline in it); a server that has gone is found by :meth:`receive`."""
+        with contextlib.suppress(BrokenPipeError):
+            os.write(self._requests, line.encode() + b"\n")
+
+    def receive(self, timeout_s: float) -> str | Ended:
+        """The server's next line, or how it ended when it sends none (exited, or stopped past ``timeout_s``)."""
+        line = self.receive_within(timeout_s)
+        return line if line is not None else self._stop(timeout_s, timed_out=True)
+
+    def receive_within(self, timeout_s: float) -> str | Ended | None:
+        """The server's next line, how it ended when it exited first, or None past ``timeout_s`` (it goes on)."""
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            ready = select.select([self._replies], [], [], left)[0] if left > 0 else []
+            if not ready:
+                return None
+            chunk = os.read(self._replies, 1 << 16)
+            if not chunk:
+                return self._stop(timeout_s, timed_out=False)
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        return line.decode()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _stop(self, timeout_s: float, *, timed_out: bool) -> Ended:
+        raise NotImplementedError
+
+
+class Server(LineChannel):
     """A long-lived child that answers one line for each line it is sent.
 
     The two pipes are passed as file descriptors of their own (``{requests}`` and
@@ -129,9 +172,19 @@ class Server:
     """
 
     def __init__(
-        self, command: Sequence[str], *, env: Mapping[str, str], cwd: str | Path, directory: Path | None = None
+        self,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str | Path,
+        directory: Path | None = None,
+        socket_requests: bool = False,
     ) -> None:
-        requests_read, self._requests = os.pipe()
+        if socket_requests:  # requests that carry descriptors (:meth:`send_with_descriptors`)
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            self._requests, requests_read = ours.detach(), theirs.detach()
+        else:
+            requests_read, self._requests = os.pipe()
         self._replies, replies_write = os.pipe()
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the server's life, closed by close()
         passed = [requests_read, replies_write]
@@ -160,25 +213,14 @@ class Server:
         self._pending = b""
         self.ended: Ended | None = None
 
-    def send(self, line: str) -> None:
-        """Send one request (no newline in it); a server that has gone is found by :meth:`receive`."""
-        with contextlib.suppress(BrokenPipeError):
-            os.write(self._requests, line.encode() + b"\n")
-
-    def receive(self, timeout_s: float) -> str | Ended:
-        """The server's next line, or how it ended when it sends none (exited, or stopped past ``timeout_s``)."""
-        deadline = time.monotonic() + timeout_s
-        while b"\n" not in self._pending:
-            left = deadline - time.monotonic()
-            ready = select.select([self._replies], [], [], left)[0] if left > 0 else []
-            if not ready:
-                return self._stop(timeout_s, timed_out=True)
-            chunk = os.read(self._replies, 1 << 16)
-            if not chunk:
-                return self._stop(timeout_s, timed_out=False)
-            self._pending += chunk
-        line, self._pending = self._pending.split(b"\n", 1)
-        return line.decode()
+    def send_with_descriptors(self, text: str, fds: Sequence[int]) -> None:
+        """Send one request with descriptors (``socket_requests`` only); they stay open here."""
+        channel = socket.socket(fileno=self._requests)
+        try:
+            with contextlib.suppress(BrokenPipeError, ConnectionError):
+                socket.send_fds(channel, [text.encode()], list(fds))
+        finally:
+            channel.detach()  # the descriptor stays the server's
 
     def close(self) -> None:
         """End the server: its requests end, and its group is killed if it does not exit of itself."""

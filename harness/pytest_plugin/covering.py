@@ -31,6 +31,7 @@ from harness.declare.config import Settings
 from harness.measure.launcher import Ended, one_line
 from harness.pytest_plugin.covered import COVER_END, COVER_NEXT, COVERED, CoverageSpec
 from harness.pytest_plugin.launch import Zygote, account
+from harness.pytest_plugin.mothers import Mothers
 from harness.pytest_plugin.zygote import OUT_FILE, Request, ZygoteSpec
 
 #: The most covering zygotes a session keeps at once (per xdist worker): past it, the one of
@@ -105,8 +106,10 @@ class _CoveringZygote:
 class CoveringZygotes:
     """The covering zygotes of a session, one per file being covered (at most :data:`COVERING_KEPT`)."""
 
-    def __init__(self, coverage: CoverageSpec) -> None:
+    def __init__(self, coverage: CoverageSpec, mothers: Mothers | None = None) -> None:
         self.coverage = coverage
+        #: The session's mothers, which fork covering zygotes too (their own, of the ``none`` backend).
+        self._mothers = mothers
         #: Most recently used last.
         self._zygotes: dict[Path, _CoveringZygote] = {}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -129,7 +132,7 @@ class CoveringZygotes:
         # The ``none`` backend: a covering copy measures nothing, and needs no preloaded hooks. It
         # lives as long as the parent needs it, which bounds each of its tests itself.
         spec = ZygoteSpec("none", settings.top_sites, _UNBOUNDED_S, fork_ahead=False)
-        zygote = Zygote(item.config, item.path, spec, seed, workdir)
+        zygote = Zygote(item.config, item.path, spec, seed, workdir, self._mothers)
         self._zygotes[item.path] = _CoveringZygote(zygote, self.coverage, settings.timeout_s, self._suffixes)
 
     def cover(self, item: pytest.Item) -> str | None:

@@ -11,7 +11,9 @@ one interpreter is not exact, since a warm interpreter allocates less than a fre
 zygotes of a file live until its last test to measure is measured, across changes of file,
 within a bound (:class:`Zygotes`).
 
-A zygote is ``python -m pytest FILE`` with the options of the parent's command line
+A zygote is forked by its directory's mother (:mod:`harness.pytest_plugin.mothers`), which
+then gives it its file to collect, or, where mothers cannot be, started on its own as
+``python -m pytest FILE``. Either runs with the options of the parent's command line
 (:mod:`harness.pytest_plugin.forward`), its rootdir, ini file (its ``addopts`` included),
 working directory and traceback options, made lean: no cache provider, no random
 reordering, no distribution (``-n 0``), no coverage, no memray (the test would be traced
@@ -24,9 +26,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,20 +37,18 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from harness.declare.config import Settings, memory_limit_bytes
-from harness.measure.capture.reach import child_environment
 from harness.measure.launcher import Ended
-from harness.measure.server import Server, fixed_layout
+from harness.measure.server import LineChannel, Server, fixed_layout
 from harness.pytest_plugin.ahead import Order
+from harness.pytest_plugin.command import zygote_command, zygote_environment
 from harness.pytest_plugin.covered import CoverageSpec
-from harness.pytest_plugin.forward import forwarded_options
+from harness.pytest_plugin.mothers import Mothers, mothers_usable
 from harness.pytest_plugin.zygote import OUT_FILE, SPEC_FILE, STDERR_FILES, Collected, Request, ZygoteSpec
 from harness.store.results import PhaseResult, TrialResult
 
 if TYPE_CHECKING:
     from harness.pytest_plugin.covering import CoveringZygotes
 
-#: Plugins a zygote never loads (``harness`` would measure the test again, recursively).
-_BLOCKED = ("harness", "harness.pytest_plugin", "cacheprovider", "randomly", "memray")
 #: How much longer than a test's timeout the parent waits for its zygote's reply: the zygote
 #: itself stops the copy at the timeout, and answers.
 _REPLY_SLACK_S = 30.0
@@ -75,65 +73,6 @@ class Measurement:
         return self.reports.get(when)
 
 
-def zygote_command(config: pytest.Config, test_file: Path) -> list[str]:
-    """``python -m pytest FILE ...``: the same project and ini as ``config``'s session, lean."""
-    # The user's options first: where the zygote's own repeat one, they come later and win.
-    command = [sys.executable, "-m", "pytest", str(test_file), *forwarded_options(config)]
-    command += ["--rootdir", str(config.rootpath)]
-    if config.inipath is not None:
-        command += ["-c", str(config.inipath)]
-    for name in _BLOCKED:
-        command += ["-p", f"no:{name}"]
-    # One token each: pytest looks for the ini file before it knows these options, and would
-    # take a separate value for a path to test, and look for the ini file above it.
-    command += ["-p", "harness.pytest_plugin.zygote", "--harness-zygote={directory}"]
-    command.append("--harness-pipes={requests},{replies}")  # filled in by the server
-    # The ini's log file is the parent's: a zygote would open it anew, truncating it.
-    command += ["-o", "log_file=", "--basetemp", "{directory}/basetemp"]
-    command += ["-q", "--no-header", f"--tb={config.option.tbstyle}"]
-    command += ["-v"] * max(config.option.verbose, 0)
-    if config.option.showlocals:
-        command.append("-l")
-    plugins = config.pluginmanager
-    if plugins.hasplugin("xdist"):
-        command += ["-p", "xdist", "-n", "0"]  # the ini's addopts may ask for workers
-    if plugins.hasplugin("pytest_cov"):
-        command.append("--no-cov")
-    if plugins.hasplugin("junitxml"):
-        command.append("--junitxml=")  # the parent writes the XML report, if any
-    return command
-
-
-#: Variables of the parent session that differ with the test that happens to start a zygote
-#: (pytest's ``PYTEST_CURRENT_TEST``), with the terminal (xdist sets its workers' size) or with
-#: xdist's worker: the zygote needs none of them (its copies set their own
-#: ``PYTEST_CURRENT_TEST``, its output is dropped, it is no worker: a test reads in it what it
-#: reads without xdist), and a string of another length at its start moves every address after it.
-_PER_TEST_VARIABLES = (
-    "PYTEST_CURRENT_TEST",
-    "COLUMNS",
-    "LINES",
-    "PYTEST_XDIST_WORKER",
-    "PYTEST_XDIST_WORKER_COUNT",
-    "PYTEST_XDIST_TESTRUNUID",
-    "MEMRAY_RESULT_PATH",  # pytest-memray's, drawn at random; a zygote never loads it
-)
-
-
-def _drop_per_test_variables(env: dict[str, str]) -> None:
-    for name in _PER_TEST_VARIABLES:
-        env.pop(name, None)
-
-
-def _zygote_environment(seed: int, backend: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COV_CORE_")}
-    env.pop("PYTHONTRACEMALLOC", None)
-    _drop_per_test_variables(env)
-    env["PYTHONHASHSEED"] = str(seed)
-    child_environment(backend, env)
-    return env
-
-
 def _report(config: pytest.Config, data: dict[str, Any]) -> pytest.TestReport:
     report: pytest.TestReport = config.hook.pytest_report_from_serializable(config=config, data=data)
     if isinstance(report.longrepr, list):
@@ -144,19 +83,31 @@ def _report(config: pytest.Config, data: dict[str, Any]) -> pytest.TestReport:
 class Zygote:
     """The parent's end of one zygote: started at once, ready when it has collected its file."""
 
-    def __init__(self, config: pytest.Config, test_file: Path, spec: ZygoteSpec, seed: int, workdir: Path) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        test_file: Path,
+        spec: ZygoteSpec,
+        seed: int,
+        workdir: Path,
+        mothers: Mothers | None = None,
+    ) -> None:
         self.seed = seed
         self.spec = spec
         self.workdir = workdir
-        workdir.mkdir()
-        workdir.joinpath(SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
-        with fixed_layout():
-            self.server = Server(
-                zygote_command(config, test_file),
-                env=_zygote_environment(seed, spec.backend),
-                cwd=config.invocation_params.dir,
-                directory=workdir,
-            )
+        self.server: LineChannel
+        if mothers is not None:  # forked by its directory's mother (see .mothers)
+            self.server = mothers.fork_zygote(config, test_file, spec, seed, workdir)
+        else:
+            workdir.mkdir()
+            workdir.joinpath(SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
+            with fixed_layout():
+                self.server = Server(
+                    zygote_command(config, test_file),
+                    env=zygote_environment(seed, spec.backend),
+                    cwd=config.invocation_params.dir,
+                    directory=workdir,
+                )
         #: Where the zygote writes what a copy measured, as the zygote names it.
         self._out_there = f"{self.server.directory}/{OUT_FILE}"
         self._collected: Collected | str | None = None
@@ -253,10 +204,17 @@ class Zygotes:
         self._started = itertools.count()
         #: Under pytest-cov, the files' covering zygotes (see :mod:`.covering`).
         self._covering: CoveringZygotes | None = None
+        #: Where zygotes are forked by their directory's mother, the mothers (see :mod:`.mothers`).
+        self._mothers: Mothers | None = None
+        if mothers_usable():
+            self._mothers = Mothers(self._workroot)
 
-    def _for(self, config: pytest.Config, path: Path, spec: ZygoteSpec, seeds: list[int]) -> list[Zygote]:
+    def _workroot(self) -> Path:
         if self._tmp is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="harness-pytest-")
+        return Path(self._tmp.name)
+
+    def _for(self, config: pytest.Config, path: Path, spec: ZygoteSpec, seeds: list[int]) -> list[Zygote]:
         keys = [(path, seed) for seed in seeds]
         for key in keys:
             known = self._zygotes.pop(key, None)
@@ -267,8 +225,8 @@ class Zygotes:
         self._make_room(len([key for key in keys if key not in self._zygotes]), keep=path)
         for key in keys:
             if key not in self._zygotes:
-                workdir = Path(self._tmp.name) / f"zygote-{next(self._started)}"
-                self._zygotes[key] = Zygote(config, path, spec, key[1], workdir)
+                workdir = self._workroot() / f"zygote-{next(self._started)}"
+                self._zygotes[key] = Zygote(config, path, spec, key[1], workdir, self._mothers)
         return [self._zygotes[key] for key in keys]
 
     def _start_next(self, config: pytest.Config, path: Path, spec: ZygoteSpec, seeds: list[int]) -> None:
@@ -314,7 +272,7 @@ class Zygotes:
             if self._covering is None:
                 from harness.pytest_plugin.covering import CoveringZygotes
 
-                self._covering = CoveringZygotes(coverage)
+                self._covering = CoveringZygotes(coverage, self._mothers)
             self._covering.start(item, settings, seeds[0][1])  # it collects while the test is measured
         # The next test's copy runs as soon as this one's last copy is done with, while the
         # session parses and reports it; under coverage, only once it is covered too. Asking
@@ -385,6 +343,8 @@ class Zygotes:
         for zygote in self._zygotes.values():
             zygote.close()
         self._zygotes.clear()
+        if self._mothers is not None:
+            self._mothers.close()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

@@ -355,6 +355,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
     parser.addoption("--harness-zygote", metavar="DIR", help="(internal) serve measurements as DIR/spec.json says")
     parser.addoption("--harness-pipes", metavar="R,W", help="(internal) the zygote's request and reply pipes")
+    parser.addoption("--harness-mother", action="store_true", help="(internal) fork a zygote per file asked for")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -368,7 +369,15 @@ def pytest_configure(config: pytest.Config) -> None:
         # Imported once, here, before the heap is frozen: every copy would import it anew.
         backend_class(spec.backend)
         requests, replies = (int(fd) for fd in config.getoption("harness_pipes").split(","))
-        config.pluginmanager.register(_Zygote(spec, directory, requests, replies), "harness-zygote")
+        zygote = _Zygote(spec, directory, requests, replies)
+        config.pluginmanager.register(zygote, "harness-zygote")
+        if config.getoption("harness_mother"):
+            forkserver = _forkserver()
+            if forkserver is None:
+                raise pytest.UsageError("harness: a mother needs the serving loop in C (harness._forkserver)")
+            from harness.pytest_plugin.mother import Mother
+
+            config.pluginmanager.register(Mother(zygote, forkserver), "harness-mother")
         # pytest-cov is off here (--no-cov), yet the plugin it registers when --cov is among
         # the options still wraps the call of a test marked no_cover, and fails there for want
         # of a tracer. Covering copies apply that mark themselves (see .covered).

@@ -336,12 +336,21 @@ def flavour(request):
 """
 
 INTERLEAVED = """
+import os
+import sys
+
+# Imported once by each zygote, as it collects its file.
+if any(arg.startswith("--harness-zygote") for arg in sys.argv):
+    with open("zygotes.txt", "a") as zygotes:
+        zygotes.write(f"{os.getpid()}\\n")
+
+
 def test_uses(flavour):
     assert flavour
 """
 
 
-def test_a_session_scoped_parametrized_fixture_interleaving_files_starts_one_zygote_per_file(
+def test_a_session_scoped_parametrized_fixture_interleaving_files_makes_one_zygote_per_file(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeconftest(INTERLEAVING_CONFTEST)
@@ -351,8 +360,11 @@ def test_a_session_scoped_parametrized_fixture_interleaving_files_starts_one_zyg
     # pytest runs the files in turn for each value of the fixture: 0 1 2 3 0 1 2 3 0 1 2 3.
     order = re.findall(r"test_file_(\d)\.py::test_uses\[\w+\] PASSED", result.stdout.str())
     assert order == [str(n) for n in range(4)] * 3, order
+    zygotes = pytester.path.joinpath("zygotes.txt").read_text().split()
+    assert len(set(zygotes)) == len(zygotes) == 4  # one zygote per file, not one per change of file
     processes = pytester.path.joinpath("starts.txt").read_text().split()
-    assert len(processes) == 1 + 4  # this session, and one zygote per file
+    # Two pytest starts: this session, and the mother of the directory's zygotes.
+    assert len(processes) == 1 + 1
 
 
 def test_the_options_forwarded_are_the_command_line_s_less_its_paths_and_what_a_zygote_must_not_do(
@@ -378,7 +390,14 @@ def test_the_options_forwarded_are_the_command_line_s_less_its_paths_and_what_a_
 
 
 FIRST_FILE = """
+import os
+import sys
+from pathlib import Path
+
 import pytest
+
+if any(arg.startswith("--harness-zygote") for arg in sys.argv):  # collected by a zygote
+    Path(__file__).with_name(f"zygote-{os.getpid()}").touch()
 
 
 def test_measured():
@@ -395,15 +414,9 @@ from pathlib import Path
 
 
 def test_the_first_file_s_zygotes_have_ended():
-    alive = []
-    for process in Path("/proc").iterdir():
-        try:
-            command = (process / "cmdline").read_bytes().split(b"\\0")
-        except OSError:
-            continue
-        zygote = any(c.startswith(b"--harness-zygote") for c in command)
-        if zygote and any(c.endswith(b"test_first.py") for c in command):
-            alive.append(process.name)
+    zygotes = [p.name.removeprefix("zygote-") for p in Path(__file__).parent.glob("zygote-*")]
+    assert zygotes  # each wrote its pid as it collected the first file
+    alive = [pid for pid in zygotes if Path("/proc", pid).exists()]
     assert alive == []
 """
 

@@ -581,26 +581,30 @@ def test_an_empty_test_reads_nothing_and_a_marker_changes_nothing(pytester: pyte
 
 HANGS = """
 import time
+from pathlib import Path
 
 import pytest
 
 
 @pytest.mark.harness
 def test_hangs():
+    Path(__file__).with_name("hanging").touch()
     time.sleep(600)
 """
 
 
-def _measuring_processes() -> list[int]:
-    """The zygotes and their copies still alive on this machine (a copy has its zygote's command line)."""
+def _measuring_processes(root: Path) -> list[int]:
+    """The processes of ``root``'s zygotes still alive on this machine: mothers, zygotes and
+    copies (each has a mother's or a zygote's command line, and works in ``root``)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 command = entry.joinpath("cmdline").read_bytes()
+                here = entry.joinpath("cwd").resolve() == root.resolve()
             except OSError:
                 continue
-            if b"--harness-zygote=" in command and b"test_interrupted" in command:
+            if b"--harness-zygote=" in command and here:
                 found.append(int(entry.name))
     return found
 
@@ -615,18 +619,21 @@ def test_ctrl_c_stops_the_zygote_and_the_test_it_runs(pytester: pytest.Pytester)
         stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
-    # The zygote, the copy that runs the hanging test, and the copy forked ahead for the next.
-    while len(_measuring_processes()) < 3 and time.monotonic() < deadline:
+    hanging = pytester.path / "tests" / "hanging"
+    while not hanging.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert len(_measuring_processes()) == 3
+    assert hanging.exists()
+    # The copy that runs the hanging test, its zygote, the copy forked ahead for the next
+    # test, and the zygote's mother with the zygote it forked ahead for the next file.
+    assert len(_measuring_processes(pytester.path)) >= 3
     session.send_signal(signal.SIGINT)
     out, _ = session.communicate(timeout=60)
     assert session.returncode == 2, out  # pytest's exit code for an interrupted session
     assert b"KeyboardInterrupt" in out
     deadline = time.monotonic() + 10
-    while _measuring_processes() and time.monotonic() < deadline:
+    while _measuring_processes(pytester.path) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _measuring_processes() == []
+    assert _measuring_processes(pytester.path) == []
 
 
 FIRST_FILE = """
