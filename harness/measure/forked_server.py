@@ -47,16 +47,10 @@ class ForkedServer(LineChannel):
         self._pidfd: int | None = None
 
     def close(self) -> None:
-        """End the server: its requests end, and its group is killed if it does not exit of itself."""
-        with contextlib.suppress(OSError):
-            os.close(self._requests)
-        if self.ended is None:
-            self._stop(GRACE_S, timed_out=False)
-        self._stderr.close()
-        for fd in (self._replies, self._pidfd):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        super().close()
+        if self._pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._pidfd)
 
     def _exited(self, timeout_s: float) -> bool:
         if self._pidfd is None:

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from harness.measure.launcher import GRACE_S, Ended, kill_group
 
@@ -125,6 +126,8 @@ class LineChannel:
     _requests: int
     _replies: int
     _pending: bytes
+    #: The file the server's stderr goes to, kept for the account of its end.
+    _stderr: IO[bytes]
     ended: Ended | None
     #: The server's directory, as the server names it (None: it has none).
     directory: str | None
@@ -155,7 +158,14 @@ class LineChannel:
         return line.decode()
 
     def close(self) -> None:
-        raise NotImplementedError
+        """End the server: its requests end, and its group is killed if it does not exit of itself."""
+        with contextlib.suppress(OSError):
+            os.close(self._requests)
+        if self.ended is None:
+            self._stop(GRACE_S, timed_out=False)
+        self._stderr.close()
+        with contextlib.suppress(OSError):
+            os.close(self._replies)
 
     def _stop(self, timeout_s: float, *, timed_out: bool) -> Ended:
         raise NotImplementedError
@@ -221,16 +231,6 @@ class Server(LineChannel):
                 socket.send_fds(channel, [text.encode()], list(fds))
         finally:
             channel.detach()  # the descriptor stays the server's
-
-    def close(self) -> None:
-        """End the server: its requests end, and its group is killed if it does not exit of itself."""
-        with contextlib.suppress(OSError):
-            os.close(self._requests)
-        if self.ended is None:
-            self._stop(GRACE_S, timed_out=False)
-        self._stderr.close()
-        with contextlib.suppress(OSError):
-            os.close(self._replies)
 
     def _stop(self, timeout_s: float, *, timed_out: bool) -> Ended:
         """Let the server end (at once when it ran past its time), then stop it: SIGTERM,
