@@ -47,6 +47,8 @@ class ForkedServer(LineChannel):
         self._pidfd: int | None = None
 
     def close(self) -> None:
+        if self._closed:
+            return
         super().close()
         if self._pidfd is not None:
             with contextlib.suppress(OSError):

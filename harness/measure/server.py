@@ -131,6 +131,7 @@ class LineChannel:
     ended: Ended | None
     #: The server's directory, as the server names it (None: it has none).
     directory: str | None
+    _closed = False
 
     def send(self, line: str) -> None:
         """Send one request (no newline in it); a server that has gone is found by :meth:`receive`."""
@@ -158,7 +159,11 @@ class LineChannel:
         return line.decode()
 
     def close(self) -> None:
-        """End the server: its requests end, and its group is killed if it does not exit of itself."""
+        """End the server: its requests end, and its group is killed if it does not exit of itself.
+        Once: a descriptor closed twice could close another file that took its number."""
+        if self._closed:
+            return
+        self._closed = True
         with contextlib.suppress(OSError):
             os.close(self._requests)
         if self.ended is None:

@@ -39,6 +39,10 @@ from harness.pytest_plugin.zygote import SPEC_FILE, ZygoteSpec
 
 #: How long the session waits for a mother to fork a zygote, or to say how one ended.
 _MOTHER_REPLY_S = 60.0
+#: The most mothers a session keeps once none of their zygotes is alive (each holds about
+#: 40 MiB): past it, such a mother ends when another starts. A mother whose zygotes live is
+#: kept, and the session keeps at most ``launch.ZYGOTES_KEPT`` zygotes.
+MOTHERS_KEPT = 6
 
 
 def mothers_usable() -> bool:
@@ -84,6 +88,13 @@ class Mother:
         self._ended: dict[int, int] = {}
         #: The requests whose zygote's pid the mother has not said yet, oldest first.
         self._forking: deque[_Forked] = deque()
+        #: The session's ends of the zygotes it forked that may still be alive.
+        self._zygotes: list[ForkedServer] = []
+
+    def idle(self) -> bool:
+        """Whether none of its zygotes is alive (as far as the session is concerned)."""
+        self._zygotes = [zygote for zygote in self._zygotes if zygote.ended is None]
+        return not self._zygotes
 
     def alive(self) -> bool:
         return self.server.ended is None
@@ -110,7 +121,7 @@ class Mother:
         self._forking.append(forked)
         # The zygote puts its directory where the mother's was: a name by descriptor is the same.
         name = self.server.directory if by_descriptor else str(workdir)
-        return ForkedServer(
+        zygote = ForkedServer(
             partial(self._pid_of, forked),
             requests=requests,
             replies=replies,
@@ -118,6 +129,8 @@ class Mother:
             directory=name,
             exit_code=partial(self._exit_code, forked),
         )
+        self._zygotes.append(zygote)
+        return zygote
 
     def _pid_of(self, forked: _Forked) -> int | Ended:
         """The pid of the zygote forked for ``forked``'s request, once the mother has said it."""
@@ -170,12 +183,22 @@ class Mothers:
         if mother is None or not mother.alive():
             if mother is not None:
                 mother.close()
+            self._end_idle()
             self._started += 1
             workdir_of_mother = self._workroot() / f"mother-{self._started}"
             mother = self._mothers[key] = Mother(config, test_file.parent, spec, seed, workdir_of_mother)
         workdir.mkdir()
         workdir.joinpath(SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
         return mother.fork_zygote(test_file, workdir)
+
+    def _end_idle(self) -> None:
+        """End the mothers none of whose zygotes is alive, oldest first, until another fits."""
+        for key, mother in list(self._mothers.items()):
+            if len(self._mothers) < MOTHERS_KEPT:
+                return
+            if mother.idle():
+                mother.close()
+                del self._mothers[key]
 
     def close(self) -> None:
         """End every mother (after their zygotes: each goes with its mother)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.pytest_plugin.mothers import mothers_usable
+from harness.pytest_plugin.mothers import MOTHERS_KEPT, mothers_usable
 
 pytest_plugins = ["pytester"]
 
@@ -113,3 +113,42 @@ def test_a_mother_that_cannot_start_fails_its_tests_with_why(pytester: pytest.Py
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*harness: the measuring pytest session exited with code *", "*cannot be measured*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the session itself ran to its end
+
+
+#: Run in a copy (copy, zygote, mother, session): how many mothers the session has alive.
+COUNTS_MOTHERS = """
+import os
+from pathlib import Path
+
+import pytest
+
+
+def _parent(pid):
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.harness
+def test_counts():
+    session = _parent(_parent(os.getppid()))
+    mothers = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            ours = entry.name.isdigit() and _parent(entry.name) == session
+            command = entry.joinpath("cmdline").read_bytes()
+        except OSError:
+            continue
+        mothers += ours and b"--harness-mother" in command
+    with open(Path(__file__).parent.parent / "mothers.txt", "a") as counts:
+        counts.write(f"{mothers}\\n")
+"""
+
+
+def test_a_session_keeps_a_bounded_number_of_mothers_whose_zygotes_have_ended(pytester: pytest.Pytester) -> None:
+    directories = [f"d{n}" for n in range(MOTHERS_KEPT + 3)]
+    for directory in directories:
+        pytester.mkpydir(directory).joinpath("test_count.py").write_text(COUNTS_MOTHERS)
+    result = pytester.runpytest_subprocess(*LEAN, "--harness-replicates", "1", *directories)
+    result.assert_outcomes(passed=len(directories))
+    counts = [int(n) for n in pytester.path.joinpath("mothers.txt").read_text().split()]
+    # One more per directory until the bound; past it, an idle one ends as another starts.
+    assert counts == [min(n + 1, MOTHERS_KEPT) for n in range(len(directories))], counts
