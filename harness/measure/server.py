@@ -62,11 +62,21 @@ def _free(fd: int) -> bool:
     return False
 
 
+_BY_DESCRIPTOR = "/proc/self/fd/"
+
+
 def directory_in_child(fd: int, directory: Path, *, fixed: bool) -> str:
     """How the child names ``directory``, open there as ``fd``: by that descriptor (Linux), a
     name the same in every session, or else by its path."""
-    by_descriptor = Path("/proc/self/fd")
-    return f"{by_descriptor}/{fd}" if fixed and by_descriptor.is_dir() else str(directory)
+    return f"{_BY_DESCRIPTOR}{fd}" if fixed and Path(_BY_DESCRIPTOR).is_dir() else str(directory)
+
+
+def descriptor_of(name: str | None) -> int | None:
+    """The descriptor a child's directory is named by (:func:`directory_in_child`), or None
+    where it is named by its path."""
+    if name is None or not name.startswith(_BY_DESCRIPTOR):
+        return None
+    return int(name[len(_BY_DESCRIPTOR) :])
 
 
 def _filled(part: str, fields: Mapping[str, str]) -> str:

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness.measure.capture.reach import child_environment
+from harness.measure.server import Server, fixed_layout
 from harness.pytest_plugin.forward import forwarded_options
+from harness.pytest_plugin.zygote import SPEC_FILE, ZygoteSpec
 
 #: Plugins a zygote never loads (``harness`` would measure the test again, recursively).
 _BLOCKED = ("harness", "harness.pytest_plugin", "cacheprovider", "randomly", "memray")
@@ -76,3 +78,20 @@ def zygote_environment(seed: int, backend: str) -> dict[str, str]:
     env["PYTHONHASHSEED"] = str(seed)
     child_environment(backend, env)
     return env
+
+
+def start_zygote(
+    config: pytest.Config, test_path: Path, spec: ZygoteSpec, seed: int, workdir: Path, *, mother: bool = False
+) -> Server:
+    """Start a zygote of ``test_path`` (a mother, of a directory) working in ``workdir``, where
+    it reads its ``spec``, with its address space laid out the same in every session."""
+    workdir.mkdir()
+    workdir.joinpath(SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
+    with fixed_layout():
+        return Server(
+            zygote_command(config, test_path, mother=mother),
+            env=zygote_environment(seed, spec.backend),
+            cwd=config.invocation_params.dir,
+            directory=workdir,
+            socket_requests=mother,  # a mother's requests carry the descriptors of its zygotes
+        )

@@ -38,12 +38,12 @@ import pytest
 
 from harness.declare.config import Settings, memory_limit_bytes
 from harness.measure.launcher import Ended
-from harness.measure.server import LineChannel, Server, fixed_layout
+from harness.measure.server import LineChannel
 from harness.pytest_plugin.ahead import Order
-from harness.pytest_plugin.command import zygote_command, zygote_environment
+from harness.pytest_plugin.command import start_zygote
 from harness.pytest_plugin.covered import CoverageSpec
 from harness.pytest_plugin.mothers import Mothers, mothers_usable
-from harness.pytest_plugin.zygote import OUT_FILE, SPEC_FILE, STDERR_FILES, Collected, Request, ZygoteSpec
+from harness.pytest_plugin.zygote import OUT_FILE, STDERR_FILES, Collected, Request, ZygoteSpec
 from harness.store.results import PhaseResult, TrialResult
 
 if TYPE_CHECKING:
@@ -99,15 +99,7 @@ class Zygote:
         if mothers is not None:  # forked by its directory's mother (see .mothers)
             self.server = mothers.fork_zygote(config, test_file, spec, seed, workdir)
         else:
-            workdir.mkdir()
-            workdir.joinpath(SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
-            with fixed_layout():
-                self.server = Server(
-                    zygote_command(config, test_file),
-                    env=zygote_environment(seed, spec.backend),
-                    cwd=config.invocation_params.dir,
-                    directory=workdir,
-                )
+            self.server = start_zygote(config, test_file, spec, seed, workdir)
         #: Where the zygote writes what a copy measured, as the zygote names it.
         self._out_there = f"{self.server.directory}/{OUT_FILE}"
         self._collected: Collected | str | None = None

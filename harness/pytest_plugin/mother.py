@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import pytest
 
 from harness.measure.launcher import on_stop_kill_forked_children
+from harness.measure.server import descriptor_of
 
 
 class _Served(Protocol):
@@ -62,9 +63,9 @@ class Mother:
             faulthandler.enable(file=os.dup(2), all_threads=True)
         if capture is not None:
             capture.start_global_capturing()
-        prefix = "/proc/self/fd/"
-        if self.zygote.directory.startswith(prefix):  # named by descriptor: the name stays
-            os.dup2(directory, int(self.zygote.directory[len(prefix) :]))
+        named_by = descriptor_of(self.zygote.directory)
+        if named_by is not None:  # named by descriptor: the name stays
+            os.dup2(directory, named_by)
         else:
             self.zygote.directory = request["directory"]
         for fd in fds:

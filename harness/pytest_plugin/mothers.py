@@ -33,9 +33,9 @@ import pytest
 from harness.measure.forked_server import ForkedServer
 from harness.measure.launcher import Ended
 from harness.measure.memory_limit import limit_by_resident
-from harness.measure.server import LineChannel, Server, fixed_layout
-from harness.pytest_plugin.command import zygote_command, zygote_environment
-from harness.pytest_plugin.zygote import SPEC_FILE, ZygoteSpec
+from harness.measure.server import LineChannel, descriptor_of
+from harness.pytest_plugin.command import start_zygote
+from harness.pytest_plugin.zygote import ZygoteSpec
 
 #: How long the session waits for a mother to fork a zygote, or to say how one ended.
 _MOTHER_REPLY_S = 60.0
@@ -73,17 +73,8 @@ class Mother:
     """The session's end of one mother: a directory's pytest session of one seed and spec."""
 
     def __init__(self, config: pytest.Config, directory: Path, spec: ZygoteSpec, seed: int, workdir: Path) -> None:
-        workdir.mkdir()
-        workdir.joinpath(SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
         self._argument = str(directory)
-        with fixed_layout():
-            self.server = Server(
-                zygote_command(config, directory, mother=True),
-                env=zygote_environment(seed, spec.backend),
-                cwd=config.invocation_params.dir,
-                directory=workdir,
-                socket_requests=True,
-            )
+        self.server = start_zygote(config, directory, spec, seed, workdir, mother=True)
         #: The exit codes of the zygotes it said had ended, by pid, not yet asked for.
         self._ended: dict[int, int] = {}
         #: The requests whose zygote's pid the mother has not said yet, oldest first.
@@ -107,7 +98,7 @@ class Mother:
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 - the zygote's, closed with it
         # Only what is the same in every session: a zygote's heap depends on every byte it read.
         request = {"file": str(test_file), "argument": self._argument}
-        by_descriptor = str(self.server.directory).startswith("/proc/")
+        by_descriptor = descriptor_of(self.server.directory) is not None
         if not by_descriptor:  # the mother's directory has a path of its own: so must the zygote's
             request["directory"] = str(workdir)
         try:
@@ -187,8 +178,7 @@ class Mothers:
             self._started += 1
             workdir_of_mother = self._workroot() / f"mother-{self._started}"
             mother = self._mothers[key] = Mother(config, test_file.parent, spec, seed, workdir_of_mother)
-        workdir.mkdir()
-        workdir.joinpath(SPEC_FILE).write_text(spec.to_json(), encoding="utf-8")
+        workdir.mkdir()  # the mother's spec is the zygote's: only its files go here
         return mother.fork_zygote(test_file, workdir)
 
     def _end_idle(self) -> None:
