@@ -24,7 +24,7 @@ setup(
         ),
         Extension(
             "harness._forkserver",
-            sources=["harness/measure/_forkserver.c"],
+            sources=["harness/measure/_forkserver.c", "harness/measure/_pages.c"],
             extra_compile_args=["-O2", "-std=gnu11"],
             optional=os.environ.get("HARNESS_REQUIRE_NATIVE", "") != "1",
         ),

@@ -18,7 +18,9 @@
  * once the copy before it has read its own request, and the session sends a request only when
  * the one before it is answered. A copy tells the zygote on a pipe of its own when it has read
  * its request ('s', which starts its clock) and, as it leaves, its exit code (one byte): the
- * zygote replies then, while the kernel still takes the copy's memory down.
+ * zygote replies then, while the kernel still takes the copy's memory down. While it waits, a
+ * copy forked ahead also writes again the pages of the zygote's that a copy before it wrote,
+ * so that the kernel copies them then, not during its test (_pages.c).
  *
  * serve(requests, replies, timeout_s, (stderr_path_0, stderr_path_1), fork_ahead) returns, in a
  * copy, the descriptor of its pipe to the zygote; and None in the zygote once the parent has
@@ -47,6 +49,8 @@
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
+
+#include "_pages.h"
 
 /* What a copy sends on its pipe once it has read its request. */
 #define STARTED 's'
@@ -153,6 +157,9 @@ static void close_copy(Copy *copy) {
 /* The file zygotes a mother has forked and not yet reaped (see serve_files). */
 static Copy born[TRACKED];
 
+/* How many copies this zygote forked before; in a copy, how many were forked before it. */
+static unsigned long forked_before;
+
 static int fork_copy(const char *stderr_path, int stderr_index, Copy *running, Copy *made, int *notify) {
     int err = stderr_path != NULL ? open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -2;
     if (err == -1) {
@@ -197,6 +204,7 @@ static int fork_copy(const char *stderr_path, int stderr_index, Copy *running, C
         return 1;
     }
     PyOS_AfterFork_Parent();
+    forked_before++;
     if (err >= 0)
         close(err);
     close(pipe_fds[1]);
@@ -524,8 +532,11 @@ static PyObject *forkserver_serve(PyObject *module, PyObject *args) {
  * tell the zygote, and return it. At the end of the requests, leave at once, with code 0. */
 static PyObject *forkserver_take_request(PyObject *module, PyObject *args) {
     int requests, notify;
-    if (!PyArg_ParseTuple(args, "ii", &requests, &notify))
+    const char *pages = NULL;
+    if (!PyArg_ParseTuple(args, "ii|z", &requests, &notify, &pages))
         return NULL;
+    if (pages != NULL)
+        pages_touch_ahead(pages, forked_before % PAGES_LISTED_EVERY == 0);
     size_t size = 0, capacity = 256;
     char *line = malloc(capacity);
     if (line == NULL)
@@ -586,12 +597,22 @@ static PyObject *forkserver_serving(PyObject *module, PyObject *unused) {
     return pids;
 }
 
+/* In a copy that has said how it leaves: list the pages it wrote, for the copies after it. */
+static PyObject *forkserver_list_written(PyObject *module, PyObject *unused) {
+    pages_list_written();
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"serve", forkserver_serve, METH_VARARGS,
      "serve(requests, replies, timeout_s, stderr_paths, fork_ahead) -> int | None: in a copy, its "
      "descriptor to the zygote; None in the zygote when no request will come"},
     {"take_request", forkserver_take_request, METH_VARARGS,
-     "take_request(requests, notify) -> str: in a copy, its request (it leaves if none will come)"},
+     "take_request(requests, notify, pages=None) -> str: in a copy, its request (it leaves if none will come); "
+     "first, it writes again the pages the list at `pages` names (see _pages.c)"},
+    {"list_written", forkserver_list_written, METH_NOARGS,
+     "list_written() -> None: in a copy that has said how it leaves, list the pages it wrote at the `pages` "
+     "path of take_request"},
     {"serve_files", forkserver_serve_files, METH_VARARGS,
      "serve_files(requests, replies) -> int | None: in a file's zygote, its descriptor to the mother; None in the "
      "mother when no file will come"},

@@ -268,15 +268,26 @@ def fork_child(
 _forked: set[int] = set()
 
 
-def run_as_copy(work: Callable[[], int], memory_limit: int | None, *, done: int | None = None) -> NoReturn:
+def run_as_copy(
+    work: Callable[[], int],
+    memory_limit: int | None,
+    *,
+    done: int | None = None,
+    then: Callable[[], None] | None = None,
+) -> NoReturn:
     """Run ``work`` in a copy that another loop forked (a zygote's, in C) with its stderr on
     descriptor 2, as :func:`fork_child`'s copies run it; leave with its code, first written
-    as one byte to ``done``: that loop need not wait for the kernel to take the copy down."""
-    _run_forked(work, os.fdopen(os.dup(2), "w+b"), memory_limit, done)
+    as one byte to ``done``: that loop need not wait for the kernel to take the copy down.
+    ``then`` runs after that byte, when nothing waits for the copy any more."""
+    _run_forked(work, os.fdopen(os.dup(2), "w+b"), memory_limit, done, then)
 
 
 def _run_forked(
-    work: Callable[[], int], stderr_file: IO[bytes], memory_limit: int | None, done: int | None = None
+    work: Callable[[], int],
+    stderr_file: IO[bytes],
+    memory_limit: int | None,
+    done: int | None = None,
+    then: Callable[[], None] | None = None,
 ) -> NoReturn:
     code = 1
     try:
@@ -298,6 +309,9 @@ def _run_forked(
         if done is not None:
             with contextlib.suppress(OSError):
                 os.write(done, bytes([code & 0xFF]))
+        if then is not None:
+            with contextlib.suppress(BaseException):
+                then()
         os._exit(code)
 
 

@@ -95,6 +95,9 @@ OUT_FILE = "out.json"
 #: two alternate, so that a copy forked ahead does not empty the one the parent is to read.
 #: Each reply names its copy's (``stderr_file``).
 STDERR_FILES = ("stderr-0.txt", "stderr-1.txt")
+#: The pages the latest copy wrote of its zygote's, which the next copy writes again while it
+#: waits for its request (see harness/measure/_pages.c).
+PAGES_FILE = "pages-written"
 
 
 @dataclass(frozen=True)
@@ -210,8 +213,10 @@ class _Zygote:
             self.requests, self.replies, self.spec.timeout_s, (first, second), self.spec.fork_ahead
         )
         if notify is not None:  # a copy, with its descriptor to the zygote
-            take = partial(forkserver.take_request, self.requests, notify)
-            run_as_copy(partial(self._next_request, take), self.spec.memory_limit, done=notify)
+            pages = str(Path(self.directory, PAGES_FILE)) if self.spec.fork_ahead else None
+            take = partial(forkserver.take_request, self.requests, notify, pages)
+            then = forkserver.list_written if pages is not None else None
+            run_as_copy(partial(self._next_request, take), self.spec.memory_limit, done=notify, then=then)
 
     def _serve(self, work: Callable[[], int]) -> str:
         """Fork a copy that does ``work``, and wait for it: the serving loop where the one in C

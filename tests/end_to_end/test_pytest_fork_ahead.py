@@ -1,9 +1,12 @@
 """A zygote forks the copy for the next test while a test runs: the copy waits for its request,
 so tests never overlap, each test's timeout counts from its own start, and each failed copy's
-stderr is its own (the two stderr files alternate)."""
+stderr is its own (the two stderr files alternate). While it waits, it writes again the pages
+of its zygote's that a copy before it wrote, so that its own test does not wait for the kernel
+to copy them."""
 
 from __future__ import annotations
 
+import mmap
 import sys
 
 import pytest
@@ -77,6 +80,31 @@ def test_passes_after():
 """
 
 
+#: Each test writes a byte of each page of an 8 MiB buffer its zygote made, counting the page
+#: faults it takes meanwhile: each a page copied, unless its copy wrote that page ahead.
+WRITES = """
+import mmap
+import resource
+from pathlib import Path
+
+import pytest
+
+LOG = Path(__file__).parent / "faults.log"
+DATA = bytearray(range(256)) * (32 * 1024)
+
+
+@pytest.mark.harness
+@pytest.mark.parametrize("n", range(40))
+def test_writes(n):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for at in range(0, len(DATA), mmap.PAGESIZE):
+        DATA[at] = 255 - DATA[at]
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    with LOG.open("a") as log:
+        log.write(f"{n} {faults}\\n")
+"""
+
+
 def _project(pytester: pytest.Pytester, name: str, text: str, timeout: float = 60) -> None:
     pytester.makefile(".toml", pyproject=PYPROJECT.format(timeout=timeout))
     pytester.mkpydir("tests").joinpath(f"{name}.py").write_text(text)
@@ -107,6 +135,24 @@ def test_each_failed_copy_is_told_by_its_own_stderr(pytester: pytest.Pytester) -
             "harness: the measuring process killed by SIGSEGV in test_crashes_second (test_crashes.py:14) (seed 1)",
         ]
     )
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="pages are listed from /proc/self/pagemap")
+def test_a_copy_writes_ahead_the_pages_the_copies_before_it_wrote(pytester: pytest.Pytester) -> None:
+    """The first copy lists what it wrote, and so does one in 16 (each writes nothing ahead, and
+    takes a fault per page); a copy forked once a list is there takes next to none."""
+    _project(pytester, "test_writes", WRITES)
+    result = pytester.runpytest_subprocess(*LEAN, "tests/test_writes.py")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*40 passed*"])
+    pages = 8 * 1024 * 1024 // mmap.PAGESIZE
+    faults = dict(line.split() for line in pytester.path.joinpath("tests", "faults.log").read_text().splitlines())
+    counts = [int(faults[str(n)]) for n in range(40)]
+    assert counts[0] >= pages  # the first copy: no list yet
+    assert all(counts[n] >= pages for n in (16, 32)), counts  # the copies that list
+    written_ahead = [n for n, count in enumerate(counts) if count < pages // 16]
+    # Copy 1 was forked before copy 0 could list; the others after, unless the machine was slow.
+    assert len(written_ahead) >= 30, counts
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the zygote's serving loop in C is built on Linux")
