@@ -90,6 +90,37 @@ def session_coverage(config: pytest.Config) -> CoverageSpec | None:
     )
 
 
+@contextlib.contextmanager
+def session_tracing_paused(config: pytest.Config) -> Iterator[None]:
+    """The session's own tracer paused, while it has a measured test run and judges it: the
+    test runs in copies (and, for its lines, in a covering copy), so what the session runs
+    meanwhile is the plugin's, never the project's, and traced it runs slower. Paused only
+    where pytest-cov traces this one thread, and has not paused it itself (``no_cover``)."""
+    collector = _tracing_collector(config)
+    if collector is None:
+        yield
+        return
+    collector.pause()
+    try:
+        yield
+    finally:
+        collector.resume()
+
+
+def _tracing_collector(config: pytest.Config) -> Any:
+    """coverage.py's collector of the session's pytest-cov, where it traces one thread now."""
+    plugin: Any = config.pluginmanager.get_plugin("_cov")
+    controller = getattr(plugin, "cov_controller", None)
+    if controller is None or not getattr(controller, "started", False):
+        return None
+    collector = getattr(getattr(controller, "cov", None), "_collector", None)
+    running = getattr(collector, "_collectors", None)
+    tracers = getattr(collector, "tracers", None)
+    if not running or running[-1] is not collector or tracers is None or len(tracers) != 1:
+        return None
+    return collector if hasattr(collector, "pause") and hasattr(collector, "resume") else None
+
+
 #: What a covering copy is sent after its first test, one line each: the next test's node id
 #: after ``COVER_NEXT``, or ``COVER_END`` (save the data, reply ``COVER_SAVED`` and leave).
 COVER_NEXT = "test "

@@ -2,8 +2,9 @@
 copy runs the file's measured tests under coverage, one after another (see :mod:`.covered`).
 
 A covering zygote is started with the first measured test of its file, beside its measuring
-zygotes, so that their starts overlap; once a test's replicates are measured, the parent asks
-its file's covering copy to run it, and waits for its reply. The copy imports coverage.py and
+zygotes, so that their starts overlap; once a test's last replicate is read (and while the
+parent parses and judges it), the parent asks its file's covering copy to run it, and then
+waits for its reply before it asks for the next test. The copy imports coverage.py and
 starts its tracer once, with its first test, and writes each test's lines to its data file
 before it replies, so a copy that dies in a test loses that test's lines only: the zygote forks
 a new covering copy for the file's next test (a zygote that dies is started again).
@@ -55,25 +56,49 @@ class _CoveringZygote:
         #: The data files of this zygote's covering copies, the serving one last.
         self.data_files: list[Path] = []
         self._serving = False
+        #: The test asked for, not yet answered, and why it was refused at once, if it was.
+        self._asked: str | None = None
+        self._refused: str | None = None
+
+    def ask(self, nodeid: str) -> None:
+        """Have the covering copy start on ``nodeid`` (:meth:`cover` reads how it went); asking
+        again for the test asked for is a no-op."""
+        if self._asked == nodeid:
+            return
+        self._asked = nodeid
+        self._refused = self._send(nodeid)
 
     def cover(self, nodeid: str) -> str | None:
-        """Have the covering copy run ``nodeid``; why its lines are not in the data, if they are not."""
-        collected = self.zygote.collected()
-        if isinstance(collected, str):
-            return one_line(collected.replace("measuring", "covering", 1))
-        if nodeid not in collected.nodeids:
-            return "the covering pytest session did not collect it"
+        """Have the covering copy run ``nodeid`` (unless asked already); why its lines are not in
+        the data, if they are not."""
+        self.ask(nodeid)
+        self._asked = None
+        if self._refused is not None:
+            return self._refused
         server = self.zygote.server
-        if self._serving:
-            server.send(COVER_NEXT + nodeid)
-        else:
-            self._start_copy(nodeid)
         answer = server.receive(self.timeout_s)
         if answer == COVERED:
             return None
         self._serving = False  # the copy is gone; the zygote forks another for the next test
         ended = answer if isinstance(answer, Ended) else self.zygote.copy_ended(answer)
         return one_line(f"the covering process {account(ended, self.zygote.seed, None)}")
+
+    def _send(self, nodeid: str) -> str | None:
+        """Send the request for ``nodeid``; why it cannot be covered, if it cannot."""
+        collected = self.zygote.collected()
+        if isinstance(collected, str):
+            return one_line(collected.replace("measuring", "covering", 1))
+        if nodeid not in collected.nodeids:
+            return "the covering pytest session did not collect it"
+        if self._serving:
+            self.zygote.server.send(COVER_NEXT + nodeid)
+        else:
+            self._start_copy(nodeid)
+        return None
+
+    def pending(self) -> str | None:
+        """The test asked for and not yet answered."""
+        return self._asked
 
     def _start_copy(self, nodeid: str) -> None:
         """Ask the zygote for a covering copy, with a data file of its own, that runs ``nodeid`` first."""
@@ -88,6 +113,9 @@ class _CoveringZygote:
 
     def save(self) -> None:
         """Have the covering copy save its data and leave; end the zygote."""
+        asked = self._asked
+        if asked is not None:
+            self.cover(asked)  # its answer is due before anything else is said
         if self._serving and self.zygote.alive():
             self.zygote.server.send(COVER_END)
             # Every test's lines are written already: a copy that fails here leaves them written.
@@ -135,9 +163,20 @@ class CoveringZygotes:
         zygote = Zygote(item.config, item.path, spec, seed, workdir, self._mothers)
         self._zygotes[item.path] = _CoveringZygote(zygote, self.coverage, settings.timeout_s, self._suffixes)
 
+    def ask(self, item: pytest.Item) -> None:
+        """Have ``item``'s file's covering copy start on it: the session reads its last replicate
+        meanwhile (never another test: no two tests ever run at once). :meth:`cover` answers."""
+        self._zygotes[item.path].ask(item.nodeid)
+
     def cover(self, item: pytest.Item) -> str | None:
-        """Have ``item`` run under coverage by its file's covering copy (started by :meth:`start`)."""
+        """Have ``item`` run under coverage by its file's covering copy (started by :meth:`start`),
+        unless :meth:`ask` had it start already; why its lines are not in the data, if they are not."""
         return self._zygotes[item.path].cover(item.nodeid)
+
+    def pending(self, item: pytest.Item) -> bool:
+        """Whether ``item`` was asked for by :meth:`ask` and not yet answered by :meth:`cover`."""
+        known = self._zygotes.get(item.path)
+        return known is not None and known.pending() == item.nodeid
 
     def end_file(self, path: Path) -> None:
         """``path``'s last test to cover is done: its covering copy saves, and its zygote ends."""

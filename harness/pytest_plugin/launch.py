@@ -41,7 +41,7 @@ from harness.measure.launcher import Ended
 from harness.measure.server import LineChannel
 from harness.pytest_plugin.ahead import Order
 from harness.pytest_plugin.command import start_zygote
-from harness.pytest_plugin.covered import CoverageSpec
+from harness.pytest_plugin.covered import CoverageSpec, session_tracing_paused
 from harness.pytest_plugin.mothers import Mothers, mothers_usable
 from harness.pytest_plugin.zygote import OUT_FILE, STDERR_FILES, Collected, Request, ZygoteSpec
 from harness.store.results import PhaseResult, TrialResult
@@ -258,7 +258,19 @@ class Zygotes:
     ) -> Measurement:
         """Measure ``item`` once per (replicate, seed), each in a fresh copy; stop at the first
         that does not pass. Under ``coverage``, then run it once more, traced, by its file's
-        covering copy, which measures nothing (see :mod:`.covering`): no window ever holds the tracer."""
+        covering copy, which measures nothing (see :mod:`.covering`): no window ever holds the
+        tracer, and the session's own is paused meanwhile."""
+        with session_tracing_paused(item.config):
+            return self._measure(item, settings, backend, seeds, coverage)
+
+    def _measure(
+        self,
+        item: pytest.Item,
+        settings: Settings,
+        backend: str,
+        seeds: list[tuple[int, int]],
+        coverage: CoverageSpec | None,
+    ) -> Measurement:
         spec = ZygoteSpec(backend, settings.top_sites, settings.timeout_s, memory_limit_bytes(settings))
         if coverage is not None:
             if self._covering is None:
@@ -267,15 +279,20 @@ class Zygotes:
                 self._covering = CoveringZygotes(coverage, self._mothers)
             self._covering.start(item, settings, seeds[0][1])  # it collects while the test is measured
         # The next test's copy runs as soon as this one's last copy is done with, while the
-        # session parses and reports it; under coverage, only once it is covered too. Asking
-        # again for the test asked for is a no-op.
+        # session parses and reports it; under coverage, the covering copy runs this test then,
+        # and the next test's copy only once it is covered. Asking again for the test asked
+        # for is a no-op.
         ahead = partial(self._ask_next, item, spec, seeds[0][1])
-        measurement = self._replicates(item, spec, seeds, then=ahead if coverage is None else None)
+        covering = self._covering
+        then = ahead if covering is None else partial(covering.ask, item)
+        measurement = self._replicates(item, spec, seeds, then=then)
         if measurement.error is not None:
+            if covering is not None and covering.pending(item):
+                covering.cover(item)  # asked before the error: its answer is due all the same
             uncovered = None if coverage is None else "no copy could run it"
             return dataclasses.replace(measurement, uncovered=uncovered)
-        if self._covering is not None:
-            measurement = dataclasses.replace(measurement, uncovered=self._covering.cover(item))
+        if covering is not None:
+            measurement = dataclasses.replace(measurement, uncovered=covering.cover(item))
         self._start_next(item.config, item.path, spec, [seed for _, seed in seeds])
         ahead()
         return measurement
