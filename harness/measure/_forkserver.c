@@ -129,20 +129,6 @@ static int pidfd_for(pid_t pid) {
 #endif
 }
 
-static int write_all(int fd, const char *data, size_t size) {
-    while (size > 0) {
-        ssize_t wrote = write(fd, data, size);
-        if (wrote < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        data += wrote;
-        size -= (size_t)wrote;
-    }
-    return 0;
-}
-
 static void close_copy(Copy *copy) {
     if (copy->notify >= 0)
         close(copy->notify);
@@ -292,7 +278,7 @@ static int reply(int replies, int code, int timed_out, double timeout_s, const c
         PyErr_SetString(PyExc_ValueError, "stderr file name too long");
         return -1;
     }
-    if (write_all(replies, line, (size_t)size) < 0) {
+    if (harness_write_all(replies, line, (size_t)size) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
@@ -335,7 +321,7 @@ static int wait_end(Copy *copy, double timeout_s, int *code, int *timed_out) {
 static int reply_text(int replies, const char *format, long first, long second) {
     char line[128];
     int size = snprintf(line, sizeof line, format, first, second);
-    if (write_all(replies, line, (size_t)size) < 0) {
+    if (harness_write_all(replies, line, (size_t)size) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
@@ -472,7 +458,7 @@ static PyObject *forkserver_take_file(PyObject *module, PyObject *args) {
         }
     }
     char started = STARTED;
-    if (write_all(notify, &started, 1) < 0) {
+    if (harness_write_all(notify, &started, 1) < 0) {
         Py_DECREF(fds);
         return PyErr_SetFromErrno(PyExc_OSError);
     }
@@ -570,7 +556,7 @@ static PyObject *forkserver_take_request(PyObject *module, PyObject *args) {
         line[size++] = byte;
     }
     char started = STARTED;
-    if (write_all(notify, &started, 1) < 0) {
+    if (harness_write_all(notify, &started, 1) < 0) {
         free(line);
         return PyErr_SetFromErrno(PyExc_OSError);
     }

@@ -24,6 +24,21 @@
 #include <string.h>
 #include <unistd.h>
 
+int harness_write_all(int fd, const void *data, size_t size) {
+    const char *at = data;
+    while (size > 0) {
+        ssize_t wrote = write(fd, at, size);
+        if (wrote < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        at += wrote;
+        size -= (size_t)wrote;
+    }
+    return 0;
+}
+
 #ifdef __linux__
 
 #define MAX_RANGES 8192
@@ -127,21 +142,6 @@ void pages_touch_ahead(const char *path, int list) {
     close(fd);
 }
 
-static int write_all_bytes(int fd, const void *data, size_t size) {
-    const char *at = data;
-    while (size > 0) {
-        ssize_t wrote = write(fd, at, size);
-        if (wrote < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        at += wrote;
-        size -= (size_t)wrote;
-    }
-    return 0;
-}
-
 /* The pages of `range` this copy holds alone, appended to `out`; *room is how many more may be. */
 static int list_range(int pagemap, const Range *range, int out, size_t *room) {
     uint64_t entries[CHUNK], listed[CHUNK];
@@ -155,7 +155,7 @@ static int list_range(int pagemap, const Range *range, int out, size_t *room) {
             if ((entries[i] & PAGEMAP_PRESENT) && (entries[i] & PAGEMAP_EXCLUSIVE))
                 listed[kept++] = first + i;
         *room -= kept;
-        if (write_all_bytes(out, listed, kept * sizeof listed[0]) < 0)
+        if (harness_write_all(out, listed, kept * sizeof listed[0]) < 0)
             return -1;
     }
     return 0;
